@@ -1,0 +1,58 @@
+//! Maps and load-time constants shared by the programs.
+use aya_ebpf::{
+    macros::map,
+    maps::{HashMap, PerCpuArray, RingBuf},
+};
+use warden_common::{KernelOffsets, LOST_SLOTS};
+
+/// Session cgroup ids (the value is reserved for a per-session slot).
+#[map]
+pub static SESSIONS: HashMap<u64, u32> = HashMap::with_max_entries(1024, 0);
+
+/// Events to user space. 16 MiB holds a few thousand exec records of burst.
+#[map]
+pub static EVENTS: RingBuf = RingBuf::with_byte_size(16 << 20, 0);
+
+/// Events that could not be written, per kind, per CPU (the BPF target has no atomic add).
+#[map]
+pub static LOST: PerCpuArray<u64> = PerCpuArray::with_max_entries(LOST_SLOTS, 0);
+
+/// Field offsets resolved by the supervisor from tracefs and BTF before loading.
+#[unsafe(no_mangle)]
+static OFFSETS: KernelOffsets = KernelOffsets {
+    exec_filename_loc: 0,
+    exit_group_dead: 0,
+    task_pid: 0,
+    task_tgid: 0,
+    task_real_parent: 0,
+    task_mm: 0,
+    task_exit_code: 0,
+    mm_arg_start: 0,
+    mm_arg_end: 0,
+};
+
+/// Depth of session cgroups below the cgroup v2 root (set by the supervisor).
+#[unsafe(no_mangle)]
+static SESSION_CGROUP_LEVEL: u32 = 0;
+
+#[inline(always)]
+pub fn offsets() -> KernelOffsets {
+    // Volatile: the loader rewrites these constants, so the compiler must not fold them.
+    unsafe { core::ptr::read_volatile(&raw const OFFSETS) }
+}
+
+/// The session cgroup the current task belongs to, if any.
+///
+/// Looks at the ancestor at the sessions' depth rather than the task's own cgroup, so a
+/// process that creates a child cgroup under its session and moves into it stays in scope.
+#[inline(always)]
+pub fn current_session() -> Option<u64> {
+    let level = unsafe { core::ptr::read_volatile(&raw const SESSION_CGROUP_LEVEL) };
+    let id =
+        unsafe { aya_ebpf::helpers::generated::bpf_get_current_ancestor_cgroup_id(level as i32) };
+    if id != 0 && unsafe { SESSIONS.get(&id) }.is_some() {
+        Some(id)
+    } else {
+        None
+    }
+}

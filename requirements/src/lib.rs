@@ -1,0 +1,1 @@
+//! Requirements and user configuration; see issue #5.

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Sets up the machine, builds Warden, and runs a supervised demo session with the built-in
+# defaults, printing every event as it happens and then the recorded process tree.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+export PATH="$HOME/.cargo/bin:$PATH"
+cargo build --locked --release --bins
+warden=./target/release/warden
+"$warden" doctor || true
+echo
+echo "== A supervised session: a small build-like workload, with a daemon left behind"
+"$warden" run --events -- sh -c '
+  echo "hello from $(id -un) in session cgroup $(cut -d: -f3 /proc/self/cgroup)"
+  ls / > /dev/null
+  (setsid sleep 60 &)     # a daemon that outlives the command: killed when the session ends
+  printf "%s\n" one two three | sort -r | head -n 1
+  exit 3' || echo "(the command exited with status $?)"
+echo
+echo "== The recorded session, as a process tree"
+"$warden" events last --view tree

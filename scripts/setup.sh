@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# One-time (idempotent) setup of a Debian 12 machine for building, running and testing Warden.
+# Installs only from Debian apt and crates.io; never asks rustup to download anything.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '\033[1msetup:\033[0m %s\n' "$*"; }
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+BPF_LINKER_VERSION=0.13.0
+APT_PACKAGES=(
+  # bpf-linker's LLVM and the Debian Rust compiler with a prebuilt core for bpfel-unknown-none
+  llvm-22-dev libpolly-22-dev libzstd-dev zlib1g-dev libxml2-dev libffi-dev libncurses-dev
+  rustc-web cargo-web libstd-rust-web-dev-bpf
+  # user-space build and test dependencies
+  libseccomp-dev pkg-config dnsmasq
+)
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  log "apt: installing ${missing[*]}"
+  as_root apt-get update -q
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+else
+  log "apt: all packages present"
+fi
+
+# rustup's cargo must come before Debian's /usr/bin/cargo.
+export PATH="$HOME/.cargo/bin:$PATH"
+
+if bpf-linker --version 2>/dev/null | grep -q "$BPF_LINKER_VERSION"; then
+  log "bpf-linker $BPF_LINKER_VERSION present"
+else
+  log "building bpf-linker $BPF_LINKER_VERSION against LLVM 22"
+  # LLVM_PREFIX matters: /usr/bin/llvm-config is LLVM 14.
+  LLVM_PREFIX=/usr/lib/llvm-22 LLVM_SYS_221_PREFIX=/usr/lib/llvm-22 \
+    cargo install "bpf-linker@$BPF_LINKER_VERSION" --locked --no-default-features --features llvm-22
+fi
+
+# aya-build runs `rustup run debian-web cargo` to build the kernel programs.
+if rustup toolchain list | grep -q '^debian-web'; then
+  log "rustup toolchain debian-web registered"
+else
+  log "registering the Debian compiler as rustup toolchain debian-web"
+  rustup toolchain link debian-web /usr
+fi
+log "done"

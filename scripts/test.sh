@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# The whole test suite: formatting, lints, unit tests and the integration tests, which run as
+# root on the real kernel (real eBPF programs, cgroups and processes).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$HOME/.cargo/bin:$PATH"
+if [ "$(id -u)" -ne 0 ]; then
+  echo "scripts/test.sh: the integration tests load eBPF programs and create cgroups: run as root" >&2
+  exit 1
+fi
+set -x
+cargo fmt --all -- --check
+cargo clippy --locked --all-targets -- -D warnings
+# The integration tests run the `warden` binary: build it first.
+cargo build --locked --bins
+cargo test --locked --no-fail-fast

@@ -1,0 +1,208 @@
+//! Session cgroups (cgroup v2): the boundary of a session.
+//!
+//! Every process of the session lives in `<cgroup2 mount>/warden/<session id>`; the kernel
+//! programs scope on it, and ending the session kills everything in it.
+use std::{
+    fs::{self, File, OpenOptions},
+    io,
+    os::unix::fs::MetadataExt,
+    path::{Path, PathBuf},
+    time::{Duration, Instant},
+};
+
+/// Directory under the cgroup v2 mount that holds session cgroups.
+pub const PARENT: &str = "warden";
+
+#[derive(Debug, thiserror::Error)]
+pub enum CgroupError {
+    #[error("no cgroup v2 (cgroup2) file system is mounted (looked in /proc/self/mountinfo)")]
+    NoCgroup2,
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: io::Error },
+    #[error("{path}: processes still present {waited:?} after killing them")]
+    NotEmpty { path: PathBuf, waited: Duration },
+}
+
+fn io_err(path: &Path) -> impl FnOnce(io::Error) -> CgroupError + '_ {
+    move |source| CgroupError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Where cgroup v2 is mounted (`/sys/fs/cgroup/unified` on hybrid hosts like these).
+pub fn find_cgroup2_mount() -> Result<PathBuf, CgroupError> {
+    let path = Path::new("/proc/self/mountinfo");
+    let text = fs::read_to_string(path).map_err(io_err(path))?;
+    text.lines()
+        .find_map(|line| {
+            // "... mount-point options - fstype source super-options"
+            let (left, right) = line.split_once(" - ")?;
+            (right.split_whitespace().next()? == "cgroup2")
+                .then(|| left.split_whitespace().nth(4).map(PathBuf::from))?
+        })
+        .ok_or(CgroupError::NoCgroup2)
+}
+
+pub struct SessionCgroup {
+    path: PathBuf,
+    id: u64,
+    level: u32,
+    removed: bool,
+}
+
+impl SessionCgroup {
+    /// Creates `<root>/warden/<name>`. `root` must be a cgroup v2 mount point.
+    pub fn create(root: &Path, name: &str) -> Result<Self, CgroupError> {
+        let parent = root.join(PARENT);
+        match fs::create_dir(&parent) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(io_err(&parent)(e)),
+        }
+        let path = parent.join(name);
+        fs::create_dir(&path).map_err(io_err(&path))?;
+        // A cgroup's id (what bpf_get_current_cgroup_id returns) is its directory's inode.
+        let id = fs::metadata(&path).map_err(io_err(&path))?.ino();
+        Ok(Self {
+            path,
+            id,
+            level: 2,
+            removed: false,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// Depth below the cgroup v2 root (what `bpf_get_current_ancestor_cgroup_id` takes).
+    pub fn level(&self) -> u32 {
+        self.level
+    }
+
+    /// `cgroup.procs` opened for writing: a process that writes "0" to it moves itself in.
+    pub fn procs_for_writing(&self) -> Result<File, CgroupError> {
+        let p = self.path.join("cgroup.procs");
+        OpenOptions::new().write(true).open(&p).map_err(io_err(&p))
+    }
+
+    pub fn pids(&self) -> Result<Vec<u32>, CgroupError> {
+        let p = self.path.join("cgroup.procs");
+        let text = fs::read_to_string(&p).map_err(io_err(&p))?;
+        Ok(text.lines().filter_map(|l| l.trim().parse().ok()).collect())
+    }
+
+    /// Kills every process in the session. Returns how many there were.
+    pub fn kill_all(&self) -> Result<u32, CgroupError> {
+        let n = self.pids()?.len() as u32;
+        if n == 0 {
+            return Ok(0);
+        }
+        let kill_file = self.path.join("cgroup.kill");
+        match fs::write(&kill_file, "1") {
+            Ok(()) => {}
+            // Kernels before 5.14 have no cgroup.kill: signal each process, repeating to
+            // catch the ones forked meanwhile (wait_empty gives up eventually).
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                for pid in self.pids()? {
+                    let _ = nix::sys::signal::kill(
+                        nix::unistd::Pid::from_raw(pid as i32),
+                        nix::sys::signal::Signal::SIGKILL,
+                    );
+                }
+            }
+            Err(e) => return Err(io_err(&kill_file)(e)),
+        }
+        Ok(n)
+    }
+
+    /// Waits until no process is left (after their exit tracepoints have all fired).
+    pub fn wait_empty(&self, timeout: Duration) -> Result<(), CgroupError> {
+        let start = Instant::now();
+        let events = self.path.join("cgroup.events");
+        loop {
+            let text = fs::read_to_string(&events).map_err(io_err(&events))?;
+            if text.lines().any(|l| l == "populated 0") {
+                return Ok(());
+            }
+            if start.elapsed() > timeout {
+                return Err(CgroupError::NotEmpty {
+                    path: self.path.clone(),
+                    waited: timeout,
+                });
+            }
+            self.kill_all()?;
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Kills what is left, waits for it, and removes the cgroup.
+    pub fn remove(mut self) -> Result<(), CgroupError> {
+        self.kill_all()?;
+        self.wait_empty(Duration::from_secs(10))?;
+        fs::remove_dir(&self.path).map_err(io_err(&self.path))?;
+        self.removed = true;
+        Ok(())
+    }
+}
+
+impl Drop for SessionCgroup {
+    /// Last resort on error paths: nothing of a session may outlive its supervisor's exit.
+    fn drop(&mut self) {
+        if !self.removed {
+            let _ = self.kill_all();
+            let _ = self.wait_empty(Duration::from_secs(5));
+            if let Err(e) = fs::remove_dir(&self.path) {
+                tracing::error!("could not remove {}: {e}", self.path.display());
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_cgroup2_mount() {
+        let mount = find_cgroup2_mount().unwrap();
+        assert!(mount.join("cgroup.procs").exists(), "{}", mount.display());
+    }
+
+    #[test]
+    fn create_kill_remove() {
+        let root = find_cgroup2_mount().unwrap();
+        let name = format!("unit-{}", std::process::id());
+        let cg = SessionCgroup::create(&root, &name).unwrap();
+        assert_eq!(cg.id(), fs::metadata(cg.path()).unwrap().ino());
+        let procs = cg.procs_for_writing().unwrap();
+        let mut cmd = std::process::Command::new("sleep");
+        cmd.arg("30");
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&procs);
+        // SAFETY: only async-signal-safe calls (write) between fork and exec.
+        unsafe {
+            std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || {
+                if libc::write(fd, b"0".as_ptr().cast(), 1) == 1 {
+                    Ok(())
+                } else {
+                    Err(io::Error::last_os_error())
+                }
+            });
+        }
+        let mut child = cmd.spawn().unwrap();
+        assert_eq!(cg.pids().unwrap(), [child.id()]);
+        let path = cg.path().to_path_buf();
+        cg.remove().unwrap();
+        assert!(!path.exists());
+        let status = child.wait().unwrap();
+        assert_eq!(
+            std::os::unix::process::ExitStatusExt::signal(&status),
+            Some(9)
+        );
+    }
+}

@@ -1,0 +1,365 @@
+//! `warden doctor`: what this machine gives Warden, checked by trying it.
+use std::{fmt::Write as _, path::Path};
+
+use aya::{
+    Btf, Ebpf,
+    programs::{
+        BtfTracePoint, CgroupAttachMode, CgroupSockAddr, FEntry, KProbe, Lsm, RawTracePoint,
+        TracePoint,
+    },
+};
+
+use crate::{
+    cgroup::{self, SessionCgroup},
+    kernel::{
+        btf,
+        programs::{KernelPrograms, PROBES_OBJECT, resolve_offsets},
+        tracefs,
+    },
+};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Need {
+    /// Warden refuses to run without it.
+    Required,
+    /// A layer Warden uses when present (reported, not fatal).
+    Optional,
+}
+
+#[derive(Debug)]
+pub struct Check {
+    pub name: &'static str,
+    pub need: Need,
+    pub result: Result<String, String>,
+    pub fix: &'static str,
+}
+
+const MIN_KERNEL: (u32, u32) = (5, 15);
+
+pub fn run_checks() -> Vec<Check> {
+    let mut checks = Vec::new();
+    let mut add = |name, need, result, fix| {
+        checks.push(Check {
+            name,
+            need,
+            result,
+            fix,
+        })
+    };
+    let root = nix::unistd::Uid::effective().is_root();
+    add(
+        "running as root",
+        Need::Required,
+        if root {
+            Ok("euid 0".into())
+        } else {
+            Err("not root".into())
+        },
+        "run warden with sudo",
+    );
+    add(
+        "kernel version",
+        Need::Required,
+        kernel_version(),
+        "Warden needs Linux 5.15 or newer",
+    );
+    add(
+        "BTF (kernel type information)",
+        Need::Required,
+        btf_check(),
+        "boot a kernel built with CONFIG_DEBUG_INFO_BTF=y",
+    );
+    let cg_root = cgroup::find_cgroup2_mount();
+    add(
+        "cgroup v2",
+        Need::Required,
+        cg_root
+            .as_ref()
+            .map(|p| format!("mounted at {}", p.display()))
+            .map_err(|e| e.to_string()),
+        "mount -t cgroup2 none /sys/fs/cgroup/unified (or boot with systemd.unified_cgroup_hierarchy)",
+    );
+    add(
+        "tracefs",
+        Need::Required,
+        tracefs::ensure_mounted()
+            .and_then(|r| tracefs::Format::read(&r, "sched", "sched_process_exec"))
+            .map(|_| format!("{} (mounted by Warden when missing)", tracefs::MOUNT_POINT))
+            .map_err(|e| e.to_string()),
+        "mount -t tracefs nodev /sys/kernel/tracing",
+    );
+    add(
+        "bpffs",
+        Need::Optional,
+        bpffs(),
+        "mount -t bpf bpf /sys/fs/bpf",
+    );
+
+    // Each program type, by loading (and where it matters attaching) a trivial program.
+    let test_cgroup = cg_root
+        .as_ref()
+        .ok()
+        .and_then(|r| SessionCgroup::create(r, &format!("doctor-{}", std::process::id())).ok());
+    add(
+        "cgroup.kill",
+        Need::Required,
+        match &test_cgroup {
+            Some(cg) if cg.path().join("cgroup.kill").exists() => Ok("present".into()),
+            Some(_) => Err("absent (kernel older than 5.14)".into()),
+            None => Err("could not create a test cgroup".into()),
+        },
+        "upgrade to Linux 5.14 or newer",
+    );
+    for probe in program_probes(test_cgroup.as_ref().map(|c| c.path())) {
+        add(probe.0, probe.1, probe.2, probe.3);
+    }
+    drop(test_cgroup);
+    add(
+        "Warden's kernel programs",
+        Need::Required,
+        resolve_offsets()
+            .map_err(|e| e.to_string())
+            .and_then(|_| KernelPrograms::load(2).map_err(|e| e.to_string()))
+            .map(|_| "load, pass the verifier and attach".into()),
+        "see the error; `warden doctor` output is worth attaching to a bug report",
+    );
+    add(
+        "Landlock",
+        Need::Required,
+        landlock_abi(),
+        "boot with landlock in the lsm= list (CONFIG_SECURITY_LANDLOCK=y)",
+    );
+    add(
+        "seccomp user notification",
+        Need::Required,
+        seccomp_notify(),
+        "Linux 5.5 or newer with CONFIG_SECCOMP_FILTER=y",
+    );
+    checks
+}
+
+fn kernel_version() -> Result<String, String> {
+    let uts = nix::sys::utsname::uname().map_err(|e| e.to_string())?;
+    let release = uts.release().to_string_lossy().into_owned();
+    let mut parts = release.split(|c: char| !c.is_ascii_digit());
+    let major: u32 = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+    let minor: u32 = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+    if (major, minor) >= MIN_KERNEL {
+        Ok(release)
+    } else {
+        Err(format!(
+            "{release} is older than {}.{}",
+            MIN_KERNEL.0, MIN_KERNEL.1
+        ))
+    }
+}
+
+fn btf_check() -> Result<String, String> {
+    let b = btf::Btf::from_file(btf::VMLINUX).map_err(|e| e.to_string())?;
+    b.member_offset("task_struct", "real_parent")
+        .map_err(|e| e.to_string())?;
+    Ok(format!(
+        "{} (task_struct and mm_struct resolved)",
+        btf::VMLINUX
+    ))
+}
+
+fn bpffs() -> Result<String, String> {
+    let mounts = std::fs::read_to_string("/proc/self/mounts").map_err(|e| e.to_string())?;
+    mounts
+        .lines()
+        .find(|l| l.split_whitespace().nth(2) == Some("bpf"))
+        .map(|l| format!("mounted at {}", l.split_whitespace().nth(1).unwrap_or("?")))
+        .ok_or_else(|| "not mounted (only needed to pin programs across restarts)".into())
+}
+
+type Probe = (&'static str, Need, Result<String, String>, &'static str);
+
+fn program_probes(cgroup: Option<&Path>) -> Vec<Probe> {
+    let mut ebpf = match Ebpf::load(PROBES_OBJECT) {
+        Ok(e) => e,
+        Err(e) => {
+            return vec![(
+                "eBPF",
+                Need::Required,
+                Err(format!("cannot load the probe object: {e}")),
+                "is the bpf() system call allowed?",
+            )];
+        }
+    };
+    let btf = Btf::from_sys_fs();
+    let lsm_fix =
+        "boot with `bpf` in the lsm= list, e.g. lsm=lockdown,capability,landlock,yama,bpf";
+    let loaded = "loads and attaches".to_string();
+    let show = |e: &dyn std::error::Error| {
+        let mut s = e.to_string();
+        let mut src = e.source();
+        while let Some(inner) = src {
+            let _ = write!(s, ": {inner}");
+            src = inner.source();
+        }
+        s
+    };
+    macro_rules! try_prog {
+        ($name:literal, $ty:ty, |$p:ident| $body:expr) => {{
+            let r: Result<String, String> = (|| {
+                let $p: &mut $ty = ebpf
+                    .program_mut($name)
+                    .ok_or("missing from the probe object")?
+                    .try_into()
+                    .map_err(|e| show(&e))?;
+                $body
+            })();
+            r
+        }};
+    }
+    let btf_ref = btf.as_ref().map_err(|e| show(e));
+    vec![
+        (
+            "eBPF tracepoint",
+            Need::Required,
+            try_prog!("probe_tp", TracePoint, |p| {
+                p.load().map_err(|e| show(&e))?;
+                p.attach("sched", "sched_process_exec")
+                    .map_err(|e| show(&e))?;
+                Ok(loaded.clone())
+            }),
+            "CONFIG_BPF_EVENTS=y",
+        ),
+        (
+            "eBPF raw tracepoint",
+            Need::Required,
+            try_prog!("probe_raw_tp", RawTracePoint, |p| {
+                p.load().map_err(|e| show(&e))?;
+                p.attach("sched_process_fork").map_err(|e| show(&e))?;
+                Ok(loaded.clone())
+            }),
+            "CONFIG_BPF_EVENTS=y",
+        ),
+        (
+            "eBPF tp_btf",
+            Need::Optional,
+            try_prog!("probe_tp_btf", BtfTracePoint, |p| {
+                p.load("sched_process_fork", btf_ref.clone()?)
+                    .map_err(|e| show(&e))?;
+                p.attach().map_err(|e| show(&e))?;
+                Ok(loaded.clone())
+            }),
+            "CONFIG_DEBUG_INFO_BTF=y",
+        ),
+        (
+            "eBPF cgroup sock_addr",
+            Need::Required,
+            try_prog!("probe_connect4", CgroupSockAddr, |p| {
+                p.load().map_err(|e| show(&e))?;
+                let dir = cgroup.ok_or("no test cgroup")?;
+                let f = std::fs::File::open(dir).map_err(|e| e.to_string())?;
+                p.attach(f, CgroupAttachMode::Single)
+                    .map_err(|e| show(&e))?;
+                Ok(loaded.clone())
+            }),
+            "CONFIG_CGROUP_BPF=y",
+        ),
+        (
+            "eBPF kprobe",
+            Need::Optional,
+            try_prog!("probe_kprobe", KProbe, |p| {
+                p.load().map_err(|e| show(&e))?;
+                p.attach("do_sys_openat2", 0).map_err(|e| show(&e))?;
+                Ok(loaded.clone())
+            }),
+            "CONFIG_KPROBES=y (Warden does not need kprobes)",
+        ),
+        (
+            "eBPF LSM (BPF_LSM_MAC)",
+            Need::Optional,
+            try_prog!("probe_lsm", Lsm, |p| {
+                p.load("file_open", btf_ref.clone()?)
+                    .map_err(|e| show(&e))?;
+                p.attach().map_err(|e| show(&e))?;
+                Ok(format!("{loaded}: in-kernel denial layer available"))
+            }),
+            lsm_fix,
+        ),
+        (
+            "eBPF fentry",
+            Need::Optional,
+            try_prog!("probe_fentry", FEntry, |p| {
+                p.load("do_sys_openat2", btf_ref.clone()?)
+                    .map_err(|e| show(&e))?;
+                p.attach().map_err(|e| show(&e))?;
+                Ok(loaded.clone())
+            }),
+            "CONFIG_BPF_JIT and BTF; refused under some lockdown setups",
+        ),
+    ]
+}
+
+fn landlock_abi() -> Result<String, String> {
+    const LANDLOCK_CREATE_RULESET_VERSION: libc::c_uint = 1;
+    // SAFETY: the documented way to query the ABI: NULL attributes, size 0, version flag.
+    let abi = unsafe {
+        libc::syscall(
+            libc::SYS_landlock_create_ruleset,
+            std::ptr::null::<libc::c_void>(),
+            0usize,
+            LANDLOCK_CREATE_RULESET_VERSION,
+        )
+    };
+    if abi > 0 {
+        Ok(format!("ABI {abi}"))
+    } else {
+        Err(format!("unavailable ({})", std::io::Error::last_os_error()))
+    }
+}
+
+fn seccomp_notify() -> Result<String, String> {
+    const SECCOMP_GET_ACTION_AVAIL: libc::c_uint = 2;
+    const SECCOMP_RET_USER_NOTIF: u32 = 0x7fc0_0000;
+    let action = SECCOMP_RET_USER_NOTIF;
+    // SAFETY: reads a u32 through a valid pointer.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            SECCOMP_GET_ACTION_AVAIL,
+            0,
+            &action as *const u32,
+        )
+    };
+    if r == 0 {
+        Ok("SECCOMP_RET_USER_NOTIF available".into())
+    } else {
+        Err(format!("unavailable ({})", std::io::Error::last_os_error()))
+    }
+}
+
+/// The table `warden doctor` prints, and whether every required check passed.
+pub fn report(checks: &[Check]) -> (String, bool) {
+    let width = checks.iter().map(|c| c.name.len()).max().unwrap_or(0);
+    let mut out = String::new();
+    let mut ok = true;
+    for c in checks {
+        let (status, detail) = match (&c.result, c.need) {
+            (Ok(d), _) => ("ok", d.as_str()),
+            (Err(d), Need::Required) => {
+                ok = false;
+                ("MISSING", d.as_str())
+            }
+            (Err(d), Need::Optional) => ("unavailable", d.as_str()),
+        };
+        let _ = writeln!(out, "{:width$}  {:11}  {}", c.name, status, detail);
+        if c.result.is_err() {
+            let _ = writeln!(out, "{:width$}  {:11}  fix: {}", "", "", c.fix);
+        }
+    }
+    let _ = writeln!(
+        out,
+        "\n{}",
+        if ok {
+            "Everything Warden requires is here (\"unavailable\" lines are optional layers)."
+        } else {
+            "Warden cannot run here: fix the MISSING lines above."
+        }
+    );
+    (out, ok)
+}

@@ -1,0 +1,165 @@
+//! Ring-buffer bytes from the kernel programs into `Event`s.
+use warden_common::{
+    EXEC_ARGV_TRUNCATED, EXEC_ARGV_UNREADABLE, EXEC_FILENAME_TRUNCATED, EventHeader, EventKind,
+    ExecEvent, ExitEvent, ForkEvent,
+};
+
+use super::{Event, Exec, Exit, Fork, escape::escape_bytes};
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum DecodeError {
+    #[error("ring-buffer record of {0} bytes is shorter than its header")]
+    Short(usize),
+    #[error("unknown event kind {0}")]
+    UnknownKind(u32),
+    #[error("{kind:?} record of {len} bytes, expected {expected}")]
+    Size {
+        kind: EventKind,
+        len: usize,
+        expected: usize,
+    },
+}
+
+/// Copies a `T` out of a record that must be exactly its size.
+fn read<T: Copy>(kind: EventKind, bytes: &[u8]) -> Result<T, DecodeError> {
+    if bytes.len() < size_of::<T>() {
+        return Err(DecodeError::Size {
+            kind,
+            len: bytes.len(),
+            expected: size_of::<T>(),
+        });
+    }
+    // SAFETY: the length is checked and `T` is plain `repr(C)` data valid for any bits.
+    Ok(unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast::<T>()) })
+}
+
+/// Decodes one record; returns its kernel timestamp (CLOCK_BOOTTIME ns) and the event.
+pub fn decode(bytes: &[u8]) -> Result<(u64, Event), DecodeError> {
+    if bytes.len() < size_of::<EventHeader>() {
+        return Err(DecodeError::Short(bytes.len()));
+    }
+    let raw_kind = u32::from_ne_bytes(bytes[..4].try_into().expect("4 bytes"));
+    let kind = EventKind::from_u32(raw_kind).ok_or(DecodeError::UnknownKind(raw_kind))?;
+    Ok(match kind {
+        EventKind::Exec => {
+            let e: ExecEvent = read(kind, bytes)?;
+            (e.header.boot_ns, Event::Exec(exec(&e)))
+        }
+        EventKind::Fork => {
+            let e: ForkEvent = read(kind, bytes)?;
+            let fork = Fork {
+                pid: e.child_pid,
+                ppid: e.parent_pid,
+            };
+            (e.header.boot_ns, Event::Fork(fork))
+        }
+        EventKind::Exit => {
+            let e: ExitEvent = read(kind, bytes)?;
+            let exit = Exit::from_wait_status(e.header.pid, e.ppid, e.exit_code);
+            (e.header.boot_ns, Event::Exit(exit))
+        }
+    })
+}
+
+fn exec(e: &ExecEvent) -> Exec {
+    let filename = &e.filename[..(e.filename_len as usize).min(e.filename.len())];
+    let argv = &e.argv[..(e.argv_len as usize).min(e.argv.len())];
+    Exec {
+        pid: e.header.pid,
+        ppid: e.ppid,
+        uid: e.uid,
+        gid: e.gid,
+        cgroup_id: e.header.cgroup_id,
+        filename: escape_bytes(filename),
+        filename_truncated: e.flags & EXEC_FILENAME_TRUNCATED != 0,
+        argv: split_argv(argv),
+        argv_truncated: e.flags & EXEC_ARGV_TRUNCATED != 0,
+        argv_bytes: e.argv_total_len,
+        argv_unreadable: e.flags & EXEC_ARGV_UNREADABLE != 0,
+    }
+}
+
+/// The argument area is each argument followed by a NUL.
+fn split_argv(area: &[u8]) -> Vec<String> {
+    let area = area.strip_suffix(&[0]).unwrap_or(area);
+    if area.is_empty() {
+        return Vec::new();
+    }
+    area.split(|&b| b == 0).map(escape_bytes).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use warden_common::{ARGV_MAX, FILENAME_MAX};
+
+    fn header(kind: EventKind) -> EventHeader {
+        EventHeader {
+            kind: kind as u32,
+            pid: 42,
+            tid: 42,
+            _pad: 0,
+            cgroup_id: 7,
+            boot_ns: 1234,
+        }
+    }
+
+    fn bytes_of<T>(v: &T) -> Vec<u8> {
+        // SAFETY: reading the bytes of a plain repr(C) value.
+        unsafe { std::slice::from_raw_parts((v as *const T).cast::<u8>(), size_of::<T>()) }.to_vec()
+    }
+
+    #[test]
+    fn decodes_exec_with_hostile_argv() {
+        let mut e = ExecEvent {
+            header: header(EventKind::Exec),
+            ppid: 1,
+            uid: 1000,
+            gid: 1000,
+            flags: EXEC_ARGV_TRUNCATED,
+            filename_len: 0,
+            argv_len: 0,
+            argv_total_len: 300_000,
+            filename: [0; FILENAME_MAX],
+            argv: [0; ARGV_MAX],
+        };
+        let name = b"/bin/echo";
+        e.filename[..name.len()].copy_from_slice(name);
+        e.filename_len = name.len() as u32;
+        let argv = b"echo\0a\nb\0\xff\xfe\0xxxx";
+        e.argv[..argv.len()].copy_from_slice(argv);
+        e.argv_len = argv.len() as u32;
+        let (ts, ev) = decode(&bytes_of(&e)).unwrap();
+        assert_eq!(ts, 1234);
+        let Event::Exec(x) = ev else { panic!() };
+        assert_eq!(x.filename, "/bin/echo");
+        assert_eq!(x.argv, ["echo", "a\nb", "\\xff\\xfe", "xxxx"]);
+        assert!(x.argv_truncated);
+        assert_eq!(x.argv_bytes, 300_000);
+    }
+
+    #[test]
+    fn decodes_exit_status() {
+        let e = ExitEvent {
+            header: header(EventKind::Exit),
+            exit_code: 3 << 8,
+            ppid: 1,
+        };
+        let (_, ev) = decode(&bytes_of(&e)).unwrap();
+        assert_eq!(ev, Event::Exit(Exit::from_wait_status(42, 1, 3 << 8)));
+        let Event::Exit(x) = ev else { panic!() };
+        assert_eq!((x.exit_code, x.signal), (Some(3), None));
+        let killed = Exit::from_wait_status(1, 0, 9);
+        assert_eq!((killed.exit_code, killed.signal), (None, Some(9)));
+        assert!(Exit::from_wait_status(1, 0, 11 | 0x80).core_dumped);
+    }
+
+    #[test]
+    fn rejects_short_and_unknown_records() {
+        assert_eq!(decode(&[1, 0]), Err(DecodeError::Short(2)));
+        let mut h = bytes_of(&header(EventKind::Fork));
+        assert!(matches!(decode(&h), Err(DecodeError::Size { .. })));
+        h[0] = 99;
+        assert_eq!(decode(&h), Err(DecodeError::UnknownKind(99)));
+    }
+}

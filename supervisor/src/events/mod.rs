@@ -1,0 +1,178 @@
+//! What Warden records: the audit-log record and the events it carries.
+//!
+//! The JSON shape is the audit-log schema documented in docs/audit-log.md; change both together.
+pub mod decode;
+pub mod escape;
+pub mod render;
+
+use serde::{Deserialize, Serialize};
+
+/// Version of the record schema, written into every `session.start`.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// One line of the audit log.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    pub session: String,
+    /// Gap-free, starting at 0 in each session.
+    pub seq: u64,
+    /// Wall-clock time, RFC 3339 with nanoseconds, UTC.
+    pub time: String,
+    /// CLOCK_BOOTTIME in nanoseconds (monotonic, counts suspend; what the kernel stamps).
+    pub boot_ns: u64,
+    #[serde(flatten)]
+    pub event: Event,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind")]
+pub enum Event {
+    #[serde(rename = "session.start")]
+    SessionStart(SessionStart),
+    #[serde(rename = "exec")]
+    Exec(Exec),
+    #[serde(rename = "fork")]
+    Fork(Fork),
+    #[serde(rename = "exit")]
+    Exit(Exit),
+    #[serde(rename = "events.lost")]
+    EventsLost(EventsLost),
+    #[serde(rename = "session.end")]
+    SessionEnd(SessionEnd),
+}
+
+impl Event {
+    /// The record's `kind` as written in the log.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Event::SessionStart(_) => "session.start",
+            Event::Exec(_) => "exec",
+            Event::Fork(_) => "fork",
+            Event::Exit(_) => "exit",
+            Event::EventsLost(_) => "events.lost",
+            Event::SessionEnd(_) => "session.end",
+        }
+    }
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SessionStart {
+    pub schema: u32,
+    pub warden_version: String,
+    /// The command as given, escaped (see `escape`).
+    pub command: Vec<String>,
+    pub user: String,
+    pub uid: u32,
+    pub gid: u32,
+    pub cgroup: String,
+    pub cgroup_id: u64,
+    pub supervisor_pid: u32,
+    pub hostname: String,
+}
+
+/// A new program image, seen before its first instruction.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Exec {
+    pub pid: u32,
+    pub ppid: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub cgroup_id: u64,
+    /// Path as passed to execve, escaped.
+    pub filename: String,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub filename_truncated: bool,
+    /// Arguments, each escaped; the last one is partial when `argv_truncated`.
+    pub argv: Vec<String>,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub argv_truncated: bool,
+    /// Size in bytes of the whole argument area of the new image (NULs included).
+    pub argv_bytes: u64,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub argv_unreadable: bool,
+}
+
+/// A new process (threads are not reported).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Fork {
+    pub pid: u32,
+    pub ppid: u32,
+}
+
+/// The last thread of a process exited.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Exit {
+    pub pid: u32,
+    pub ppid: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signal: Option<i32>,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub core_dumped: bool,
+}
+
+impl Exit {
+    /// Decodes a wait(2) status as the kernel keeps it in `task_struct::exit_code`.
+    pub fn from_wait_status(pid: u32, ppid: u32, status: u32) -> Self {
+        let signal = (status & 0x7f) as i32;
+        Exit {
+            pid,
+            ppid,
+            exit_code: (signal == 0).then_some(((status >> 8) & 0xff) as i32),
+            signal: (signal != 0).then_some(signal),
+            core_dumped: signal != 0 && status & 0x80 != 0,
+        }
+    }
+}
+
+/// Events the kernel could not hand over since the previous `events.lost` record.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct EventsLost {
+    pub exec: u64,
+    pub fork: u64,
+    pub exit: u64,
+    /// Kernel records Warden could not decode (a Warden bug; counted, never dropped silently).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub undecodable: u64,
+    /// All events lost in this session so far, this record included.
+    pub total: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EndReason {
+    /// The command ended by itself.
+    Exited,
+    /// Warden received a signal and ended the session.
+    Interrupted,
+    /// The command could not be started.
+    SpawnFailed,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SessionEnd {
+    pub reason: EndReason,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signal: Option<i32>,
+    /// What `warden run` exits with: the code, or 128 + signal.
+    pub status: i32,
+    /// Processes still in the session when the command ended, killed by Warden.
+    pub killed: u32,
+    pub duration_ms: u64,
+    /// Records in this log before this one.
+    pub records: u64,
+    pub lost: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}

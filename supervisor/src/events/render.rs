@@ -1,0 +1,141 @@
+//! One human-readable line per record, for `warden run --events` and `warden events --list`.
+use super::{
+    Event, Record,
+    escape::{for_terminal, shell_word},
+};
+
+pub fn signal_name(sig: i32) -> String {
+    nix::sys::signal::Signal::try_from(sig)
+        .map(|s| s.as_str().to_string())
+        .unwrap_or_else(|_| format!("signal {sig}"))
+}
+
+pub fn command_line(argv: &[String]) -> String {
+    argv.iter()
+        .map(|a| shell_word(a))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// `HH:MM:SS.mmm` from the record's RFC 3339 time.
+fn clock_time(rec: &Record) -> &str {
+    rec.time.get(11..23).unwrap_or(&rec.time)
+}
+
+pub fn line(rec: &Record) -> String {
+    let details = match &rec.event {
+        Event::SessionStart(s) => format!(
+            "session {} user {} ({}) cgroup {}: {}",
+            rec.session,
+            for_terminal(&s.user),
+            s.uid,
+            for_terminal(&s.cgroup),
+            command_line(&s.command)
+        ),
+        Event::Exec(e) => {
+            let mut s = format!(
+                "pid {} ppid {} uid {}  {}  {}",
+                e.pid,
+                e.ppid,
+                e.uid,
+                shell_word(&e.filename),
+                command_line(&e.argv)
+            );
+            if e.filename_truncated {
+                s.push_str("  [path truncated]");
+            }
+            if e.argv_truncated {
+                s.push_str(&format!(
+                    "  [argv truncated, {} bytes in all]",
+                    e.argv_bytes
+                ));
+            }
+            if e.argv_unreadable {
+                s.push_str("  [argv unreadable]");
+            }
+            s
+        }
+        Event::Fork(f) => format!("pid {} ppid {}", f.pid, f.ppid),
+        Event::Exit(x) => match (x.exit_code, x.signal) {
+            (Some(code), _) => format!("pid {} exit {code}", x.pid),
+            (None, Some(sig)) => format!(
+                "pid {} killed by {}{}",
+                x.pid,
+                signal_name(sig),
+                if x.core_dumped { " (core dumped)" } else { "" }
+            ),
+            (None, None) => format!("pid {}", x.pid),
+        },
+        Event::EventsLost(l) => format!(
+            "LOST exec {} fork {} exit {} (session total {})",
+            l.exec, l.fork, l.exit, l.total
+        ),
+        Event::SessionEnd(e) => {
+            let mut s = format!(
+                "{:?} status {} killed {} records {} lost {} after {:.3}s",
+                e.reason,
+                e.status,
+                e.killed,
+                e.records,
+                e.lost,
+                e.duration_ms as f64 / 1000.0
+            )
+            .to_lowercase();
+            if let Some(err) = &e.error {
+                s.push_str(&format!(": {}", for_terminal(err)));
+            }
+            s
+        }
+    };
+    format!(
+        "{} {:>6} {:<13} {}",
+        clock_time(rec),
+        rec.seq,
+        rec.event.kind(),
+        details
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::{Exec, Exit};
+
+    fn rec(event: Event) -> Record {
+        Record {
+            session: "s".into(),
+            seq: 3,
+            time: "2026-11-23T21:00:01.123456789Z".into(),
+            boot_ns: 1,
+            event,
+        }
+    }
+
+    #[test]
+    fn exec_line_cannot_forge_a_second_line() {
+        let e = Exec {
+            pid: 10,
+            ppid: 9,
+            uid: 1000,
+            gid: 1000,
+            cgroup_id: 1,
+            filename: "/bin/echo".into(),
+            filename_truncated: false,
+            argv: vec!["echo".into(), "x\n21:00:02 fake".into()],
+            argv_truncated: true,
+            argv_bytes: 5000,
+            argv_unreadable: false,
+        };
+        let l = line(&rec(Event::Exec(e)));
+        assert!(!l.contains('\n'));
+        assert!(l.starts_with("21:00:01.123      3 exec"));
+        assert!(l.contains("'x\\n21:00:02 fake'"), "{l}");
+        assert!(l.contains("argv truncated, 5000 bytes"));
+    }
+
+    #[test]
+    fn exit_line_names_the_signal() {
+        let l = line(&rec(Event::Exit(Exit::from_wait_status(5, 1, 9))));
+        assert!(l.ends_with("pid 5 killed by SIGKILL"), "{l}");
+    }
+}

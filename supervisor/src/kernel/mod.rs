@@ -1,0 +1,5 @@
+//! Everything that touches the kernel's eBPF machinery: discovering layouts (BTF, tracefs),
+//! loading and attaching Warden's programs, and reading their maps.
+pub mod btf;
+pub mod programs;
+pub mod tracefs;

@@ -1,0 +1,205 @@
+//! Loading Warden's kernel programs for one supervisor and managing their maps.
+use aya::{
+    Ebpf, EbpfLoader,
+    maps::{HashMap, MapData, MapError, PerCpuArray, RingBuf},
+    programs::{ProgramError, RawTracePoint, TracePoint},
+};
+use warden_common::{EventKind, KernelOffsets, OFFSET_ABSENT};
+
+use super::{
+    btf::{self, Btf, BtfError},
+    tracefs::{self, Format, TracefsError},
+};
+
+/// The compiled kernel programs, built by build.rs.
+static PROGRAMS_OBJECT: &[u8] =
+    aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/warden-ebpf"));
+/// One trivial program per type, for `warden doctor`.
+pub static PROBES_OBJECT: &[u8] =
+    aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/warden-probes"));
+
+/// Kernel names of the programs a session loads (tests check none is left behind).
+pub const PROGRAM_NAMES: [&str; 3] = ["warden_exec", "warden_fork", "warden_exit"];
+
+#[derive(Debug, thiserror::Error)]
+pub enum KernelError {
+    #[error(transparent)]
+    Btf(#[from] BtfError),
+    #[error(transparent)]
+    Tracefs(#[from] TracefsError),
+    #[error("loading the eBPF object: {0}")]
+    Load(#[from] aya::EbpfError),
+    #[error("program {name}: {source}")]
+    Program {
+        name: &'static str,
+        source: ProgramError,
+    },
+    #[error("map {name}: {source}")]
+    Map {
+        name: &'static str,
+        source: MapError,
+    },
+    #[error("map {0} missing from the eBPF object")]
+    MissingMap(&'static str),
+}
+
+/// Field offsets of this kernel, from tracefs formats and BTF.
+pub fn resolve_offsets() -> Result<KernelOffsets, KernelError> {
+    let root = tracefs::ensure_mounted()?;
+    let exec = Format::read(&root, "sched", "sched_process_exec")?;
+    let exit = Format::read(&root, "sched", "sched_process_exit")?;
+    let btf = Btf::from_file(btf::VMLINUX)?;
+    let task = |m| btf.member_offset("task_struct", m);
+    let mm = |m| btf.member_offset("mm_struct", m);
+    Ok(KernelOffsets {
+        exec_filename_loc: exec.require("filename")?,
+        exit_group_dead: exit.offset("group_dead").unwrap_or(OFFSET_ABSENT),
+        task_pid: task("pid")?,
+        task_tgid: task("tgid")?,
+        task_real_parent: task("real_parent")?,
+        task_mm: task("mm")?,
+        task_exit_code: task("exit_code")?,
+        mm_arg_start: mm("arg_start")?,
+        mm_arg_end: mm("arg_end")?,
+    })
+}
+
+fn prog_err(name: &'static str) -> impl FnOnce(ProgramError) -> KernelError {
+    move |source| KernelError::Program { name, source }
+}
+
+fn program<'a, T>(ebpf: &'a mut Ebpf, name: &'static str) -> Result<&'a mut T, KernelError>
+where
+    &'a mut T: TryFrom<&'a mut aya::programs::Program, Error = ProgramError>,
+{
+    ebpf.program_mut(name)
+        .ok_or(KernelError::Program {
+            name,
+            source: ProgramError::UnexpectedProgramType,
+        })?
+        .try_into()
+        .map_err(prog_err(name))
+}
+
+fn attach_tracepoint(ebpf: &mut Ebpf, name: &'static str, event: &str) -> Result<(), KernelError> {
+    let tp: &mut TracePoint = program(ebpf, name)?;
+    tp.load().map_err(prog_err(name))?;
+    tp.attach("sched", event).map_err(prog_err(name))?;
+    Ok(())
+}
+
+/// The loaded and attached programs. Dropping this detaches them.
+pub struct KernelPrograms {
+    _ebpf: Ebpf,
+    sessions: HashMap<MapData, u64, u32>,
+    _logger: Option<aya_log::EbpfLogger<&'static dyn log::Log>>,
+}
+
+/// What the programs produce: the event ring buffer and the lost-event counters.
+pub struct EventSource {
+    pub ring: RingBuf<MapData>,
+    pub lost: LostCounter,
+}
+
+pub struct LostCounter(PerCpuArray<MapData, u64>);
+
+impl KernelPrograms {
+    /// Loads and attaches the programs; returns them with the ring buffer of their events.
+    ///
+    /// `session_level` is the depth of session cgroups below the cgroup v2 root.
+    pub fn load(session_level: u32) -> Result<(Self, EventSource), KernelError> {
+        let offsets = resolve_offsets()?;
+        let mut ebpf = EbpfLoader::new()
+            .override_global("OFFSETS", &offsets, true)
+            .override_global("SESSION_CGROUP_LEVEL", &session_level, true)
+            .load(PROGRAMS_OBJECT)?;
+        // Kernel-side diagnostics; absent when no program logs anything.
+        let logger = aya_log::EbpfLogger::init(&mut ebpf).ok();
+
+        attach_tracepoint(&mut ebpf, "warden_exec", "sched_process_exec")?;
+        let fork: &mut RawTracePoint = program(&mut ebpf, "warden_fork")?;
+        fork.load().map_err(prog_err("warden_fork"))?;
+        fork.attach("sched_process_fork")
+            .map_err(prog_err("warden_fork"))?;
+        attach_tracepoint(&mut ebpf, "warden_exit", "sched_process_exit")?;
+
+        let map_err = |name| move |source| KernelError::Map { name, source };
+        let take = |ebpf: &mut Ebpf, name: &'static str| {
+            ebpf.take_map(name).ok_or(KernelError::MissingMap(name))
+        };
+        let ring = RingBuf::try_from(take(&mut ebpf, "EVENTS")?).map_err(map_err("EVENTS"))?;
+        let sessions =
+            HashMap::try_from(take(&mut ebpf, "SESSIONS")?).map_err(map_err("SESSIONS"))?;
+        let lost = PerCpuArray::try_from(take(&mut ebpf, "LOST")?).map_err(map_err("LOST"))?;
+        Ok((
+            Self {
+                _ebpf: ebpf,
+                sessions,
+                _logger: logger,
+            },
+            EventSource {
+                ring,
+                lost: LostCounter(lost),
+            },
+        ))
+    }
+
+    /// Puts a cgroup (and so every process in it, now and later) in scope.
+    pub fn add_session(&mut self, cgroup_id: u64) -> Result<(), KernelError> {
+        self.sessions
+            .insert(cgroup_id, 0, 0)
+            .map_err(|source| KernelError::Map {
+                name: "SESSIONS",
+                source,
+            })
+    }
+}
+
+impl LostCounter {
+    /// Events the kernel could not write, per kind, summed over CPUs since load.
+    pub fn counts(&self) -> Result<LostCounts, KernelError> {
+        let mut counts = LostCounts::default();
+        for kind in EventKind::ALL {
+            let per_cpu = self
+                .0
+                .get(&(kind as u32), 0)
+                .map_err(|source| KernelError::Map {
+                    name: "LOST",
+                    source,
+                })?;
+            *counts.get_mut(kind) = per_cpu.iter().sum();
+        }
+        Ok(counts)
+    }
+}
+
+/// Lost-event counts by kind.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LostCounts {
+    pub exec: u64,
+    pub fork: u64,
+    pub exit: u64,
+}
+
+impl LostCounts {
+    pub fn get_mut(&mut self, kind: EventKind) -> &mut u64 {
+        match kind {
+            EventKind::Exec => &mut self.exec,
+            EventKind::Fork => &mut self.fork,
+            EventKind::Exit => &mut self.exit,
+        }
+    }
+
+    pub fn total(&self) -> u64 {
+        self.exec + self.fork + self.exit
+    }
+
+    /// What was lost since `earlier`.
+    pub fn since(&self, earlier: &LostCounts) -> LostCounts {
+        LostCounts {
+            exec: self.exec - earlier.exec,
+            fork: self.fork - earlier.fork,
+            exit: self.exit - earlier.exit,
+        }
+    }
+}

@@ -1,0 +1,17 @@
+//! Warden's supervisor: runs a command in a session that the kernel watches and confines.
+//!
+//! The binary (`src/main.rs`) is a thin CLI over these modules; integration tests use the
+//! record types and the process-tree builder directly.
+pub mod audit_log;
+pub mod cgroup;
+pub mod clock;
+pub mod doctor;
+pub mod events;
+pub mod kernel;
+pub mod launch;
+pub mod log_view;
+pub mod pipeline;
+pub mod process_tree;
+pub mod session;
+pub mod signals;
+pub mod target_user;

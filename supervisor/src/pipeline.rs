@@ -1,0 +1,147 @@
+//! The event pipeline: kernel ring buffer -> decode -> audit log (and the live view).
+//!
+//! Lost events are never silent: the kernel counts what it could not write, this pipeline
+//! counts what it could not decode, and both become `events.lost` records.
+use std::{io, time::Duration};
+
+use aya::maps::{MapData, RingBuf};
+use tokio::{
+    io::{Interest, unix::AsyncFd},
+    sync::oneshot,
+    time::Instant,
+};
+
+use crate::{
+    audit_log::AuditWriter,
+    clock,
+    events::{Event, EventsLost, decode::decode, render},
+    kernel::programs::{EventSource, LostCounts},
+};
+
+/// How often lost counters are read and the log is flushed even when no wakeup came.
+const TICK: Duration = Duration::from_millis(100);
+/// Longest time records stay in the page cache before an fsync.
+const SYNC_EVERY: Duration = Duration::from_secs(1);
+
+pub struct Pipeline {
+    writer: AuditWriter,
+    live: bool,
+    lost_seen: LostCounts,
+    undecodable: u64,
+    undecodable_reported: u64,
+}
+
+/// What the pipeline hands back when it stops.
+pub struct Finished {
+    pub writer: AuditWriter,
+    pub lost_total: u64,
+}
+
+impl Pipeline {
+    /// `live`: also print each record to stderr, for a person watching.
+    pub fn new(writer: AuditWriter, live: bool) -> Self {
+        Self {
+            writer,
+            live,
+            lost_seen: LostCounts::default(),
+            undecodable: 0,
+            undecodable_reported: 0,
+        }
+    }
+
+    /// Writes a user-space event (session start, ...) through the same sequence.
+    pub fn append(&mut self, event: Event) -> io::Result<()> {
+        let record = self.writer.append(clock::boot_ns(), event)?;
+        if self.live {
+            eprintln!("{}", render::line(&record));
+        }
+        Ok(())
+    }
+
+    /// Runs until `stop` fires, then drains everything the kernel wrote before it.
+    pub async fn run(
+        mut self,
+        source: EventSource,
+        mut stop: oneshot::Receiver<()>,
+    ) -> io::Result<Finished> {
+        let EventSource { ring, lost } = source;
+        // SAFETY: the ring buffer owns its map fd, which stays open and the same for as long
+        // as the AsyncFd owns the ring buffer.
+        let mut ring = unsafe { AsyncFd::register_with_interest(ring, Interest::READABLE) }
+            .map_err(|e| e.into_parts().1)?;
+        let mut tick = tokio::time::interval(TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut last_sync = Instant::now();
+        loop {
+            tokio::select! {
+                guard = ring.readable_mut() => {
+                    let mut guard = guard?;
+                    self.drain(guard.get_inner_mut())?;
+                    guard.clear_ready();
+                    self.writer.flush()?;
+                }
+                _ = tick.tick() => {
+                    // Also covers a wakeup that raced with clear_ready.
+                    self.drain(ring.get_mut())?;
+                    self.report_lost(lost.counts().map_err(io::Error::other)?)?;
+                    self.writer.flush()?;
+                    if last_sync.elapsed() >= SYNC_EVERY {
+                        self.writer.sync()?;
+                        last_sync = Instant::now();
+                    }
+                }
+                _ = &mut stop => break,
+            }
+        }
+        self.drain(ring.get_mut())?;
+        let counts = lost.counts().map_err(io::Error::other)?;
+        self.report_lost(counts)?;
+        self.writer.flush()?;
+        Ok(Finished {
+            lost_total: counts.total() + self.undecodable,
+            writer: self.writer,
+        })
+    }
+
+    fn drain(&mut self, ring: &mut RingBuf<MapData>) -> io::Result<()> {
+        while let Some(item) = ring.next() {
+            match decode(&item) {
+                Ok((boot_ns, event)) => {
+                    let record = self.writer.append(boot_ns, event)?;
+                    if self.live {
+                        eprintln!("{}", render::line(&record));
+                    }
+                }
+                Err(e) => {
+                    self.undecodable += 1;
+                    tracing::error!("dropping an undecodable kernel record: {e}");
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn report_lost(&mut self, now: LostCounts) -> io::Result<()> {
+        let delta = now.since(&self.lost_seen);
+        let undecodable = self.undecodable - self.undecodable_reported;
+        if delta.total() == 0 && undecodable == 0 {
+            return Ok(());
+        }
+        tracing::warn!(
+            "kernel events lost: exec {} fork {} exit {}, undecodable {undecodable}",
+            delta.exec,
+            delta.fork,
+            delta.exit
+        );
+        self.append(Event::EventsLost(EventsLost {
+            exec: delta.exec,
+            fork: delta.fork,
+            exit: delta.exit,
+            undecodable,
+            total: now.total() + self.undecodable,
+        }))?;
+        self.lost_seen = now;
+        self.undecodable_reported = self.undecodable;
+        Ok(())
+    }
+}

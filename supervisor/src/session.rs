@@ -1,0 +1,187 @@
+//! `warden run`: one supervised session from cgroup creation to the last record.
+use std::{
+    ffi::OsString,
+    os::unix::fs::DirBuilderExt,
+    path::{Path, PathBuf},
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context as _, anyhow};
+use tokio::sync::oneshot;
+
+use crate::{
+    audit_log::{self, AuditWriter},
+    cgroup::{self, SessionCgroup},
+    clock::{self, Clock},
+    events::{EndReason, Event, SCHEMA_VERSION, SessionEnd, SessionStart, escape::escape_bytes},
+    kernel::programs::KernelPrograms,
+    launch,
+    pipeline::Pipeline,
+    signals::Signals,
+    target_user,
+};
+
+pub struct RunOptions {
+    pub command: Vec<OsString>,
+    pub user: Option<String>,
+    /// Print events to stderr as they happen.
+    pub live: bool,
+    pub quiet: bool,
+    pub state_dir: PathBuf,
+    pub cgroup_root: Option<PathBuf>,
+}
+
+/// How long processes get to disappear after SIGKILL before Warden reports a failure.
+const KILL_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub fn new_session_id() -> String {
+    uuid::Uuid::now_v7().hyphenated().to_string()
+}
+
+fn create_private_dir(path: &Path) -> anyhow::Result<()> {
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(path)
+        .with_context(|| format!("creating {}", path.display()))
+}
+
+/// Runs a session and returns the status `warden run` exits with.
+pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
+    if !nix::unistd::Uid::effective().is_root() {
+        anyhow::bail!("warden run must run as root (try: sudo warden run -- ...)");
+    }
+    let user = target_user::resolve(opts.user.as_deref())?;
+    let id = new_session_id();
+    let dir = opts.state_dir.join("sessions").join(&id);
+    create_private_dir(&dir)?;
+    let log_path = dir.join(audit_log::FILE_NAME);
+    let writer = AuditWriter::create(&log_path, &id, Clock::new())
+        .with_context(|| format!("creating {}", log_path.display()))?;
+
+    let root = match &opts.cgroup_root {
+        Some(r) => r.clone(),
+        None => cgroup::find_cgroup2_mount()?,
+    };
+    let cgroup = SessionCgroup::create(&root, &id)?;
+    let (mut programs, source) =
+        KernelPrograms::load(cgroup.level()).context("loading the kernel programs")?;
+    programs.add_session(cgroup.id())?;
+
+    if !opts.quiet {
+        eprintln!("warden: session {id} (log {})", log_path.display());
+    }
+    let mut pipeline = Pipeline::new(writer, opts.live);
+    pipeline.append(Event::SessionStart(SessionStart {
+        schema: SCHEMA_VERSION,
+        warden_version: env!("CARGO_PKG_VERSION").into(),
+        command: opts
+            .command
+            .iter()
+            .map(|a| escape_bytes(a.as_encoded_bytes()))
+            .collect(),
+        user: user.name.clone(),
+        uid: user.uid,
+        gid: user.gid,
+        cgroup: cgroup.path().display().to_string(),
+        cgroup_id: cgroup.id(),
+        supervisor_pid: std::process::id(),
+        hostname: nix::unistd::gethostname()
+            .map(|h| h.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+    }))?;
+
+    let (stop, stop_rx) = oneshot::channel();
+    let mut pipeline_task = tokio::spawn(pipeline.run(source, stop_rx));
+    let started = Instant::now();
+    let mut signals = Signals::new()?;
+
+    let mut end = SessionEnd {
+        reason: EndReason::Exited,
+        exit_code: None,
+        signal: None,
+        status: 0,
+        killed: 0,
+        duration_ms: 0,
+        records: 0,
+        lost: 0,
+        error: None,
+    };
+    let mut pipeline_failed = None;
+    match launch::spawn(&opts.command, &user, &cgroup) {
+        Err(e) => {
+            end.reason = EndReason::SpawnFailed;
+            end.status = if e.kind() == std::io::ErrorKind::NotFound {
+                127
+            } else {
+                126
+            };
+            end.error = Some(format!(
+                "cannot run {}: {e}",
+                opts.command[0].to_string_lossy()
+            ));
+            eprintln!("warden: {}", end.error.as_deref().unwrap_or_default());
+        }
+        Ok(mut child) => loop {
+            tokio::select! {
+                status = child.wait() => {
+                    let status = status?;
+                    use std::os::unix::process::ExitStatusExt as _;
+                    end.exit_code = status.code();
+                    end.signal = status.signal();
+                    if end.reason == EndReason::Exited {
+                        end.status = status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(0));
+                    }
+                    break;
+                }
+                received = signals.recv() => {
+                    let received = received?;
+                    if received.from_terminal {
+                        tracing::debug!("{} from the terminal: left to the command", received.signal);
+                        continue;
+                    }
+                    tracing::info!("{} from pid {}: ending the session", received.signal, received.sender_pid);
+                    end.reason = EndReason::Interrupted;
+                    end.status = 128 + received.signal as i32;
+                    end.killed += cgroup.kill_all()?;
+                }
+                result = &mut pipeline_task => {
+                    // The audit log cannot be written: the session must not go on unrecorded.
+                    let err = match result {
+                        Ok(Err(e)) => anyhow!(e),
+                        Ok(Ok(_)) => anyhow!("event pipeline stopped unexpectedly"),
+                        Err(e) => anyhow!(e),
+                    };
+                    cgroup.kill_all()?;
+                    pipeline_failed = Some(err);
+                    let _ = child.wait().await;
+                    break;
+                }
+            }
+        },
+    }
+
+    // Whatever the command left behind (daemons, background jobs) ends with the session.
+    end.killed += cgroup.kill_all()?;
+    cgroup.wait_empty(KILL_TIMEOUT)?;
+    if let Some(err) = pipeline_failed {
+        cgroup.remove()?;
+        return Err(err.context("the audit log failed; the session was killed"));
+    }
+    // Every exit tracepoint has fired by now: the final drain sees them all.
+    let _ = stop.send(());
+    let finished = pipeline_task.await??;
+    let mut writer = finished.writer;
+    end.duration_ms = started.elapsed().as_millis() as u64;
+    end.records = writer.records();
+    end.lost = finished.lost_total;
+    let status = end.status;
+    let record = writer.append(clock::boot_ns(), Event::SessionEnd(end))?;
+    writer.sync()?;
+    if opts.live {
+        eprintln!("{}", crate::events::render::line(&record));
+    }
+    cgroup.remove()?;
+    drop(programs);
+    Ok(status)
+}

@@ -13,7 +13,7 @@ use crate::{
     cgroup::{self, SessionCgroup},
     kernel::{
         btf,
-        programs::{KernelPrograms, PROBES_OBJECT, resolve_offsets},
+        programs::{KernelPrograms, LoadOptions, PROBES_OBJECT, resolve_offsets},
         tracefs,
     },
 };
@@ -119,7 +119,13 @@ pub fn run_checks() -> Vec<Check> {
         Need::Required,
         resolve_offsets()
             .map_err(|e| e.to_string())
-            .and_then(|_| KernelPrograms::load(2).map_err(|e| e.to_string()))
+            .and_then(|_| {
+                KernelPrograms::load(LoadOptions {
+                    session_level: 2,
+                    ring_buffer_bytes: None,
+                })
+                .map_err(|e| e.to_string())
+            })
             .map(|_| "load, pass the verifier and attach".into()),
         "see the error; `warden doctor` output is worth attaching to a bug report",
     );

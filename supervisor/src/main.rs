@@ -41,6 +41,10 @@ enum Command {
         /// cgroup v2 mount point (default: found in /proc/self/mountinfo).
         #[arg(long, value_name = "DIR")]
         cgroup_root: Option<PathBuf>,
+        /// Size of the kernel-to-Warden event ring buffer in KiB (a power of two, at least 4).
+        /// Events that do not fit are counted and logged as `events.lost`.
+        #[arg(long, value_name = "KIB", default_value_t = 16384, value_parser = parse_ring_kib)]
+        ring_buffer_kib: u32,
         /// The command and its arguments.
         #[arg(required = true, last = true, value_name = "CMD")]
         command: Vec<OsString>,
@@ -74,6 +78,14 @@ struct StateDir {
     state_dir: PathBuf,
 }
 
+fn parse_ring_kib(s: &str) -> Result<u32, String> {
+    let kib: u32 = s.parse().map_err(|e| format!("{e}"))?;
+    if kib < 4 || !kib.is_power_of_two() || kib > 1 << 20 {
+        return Err(format!("{kib} is not a power of two between 4 and 1048576"));
+    }
+    Ok(kib)
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
@@ -100,6 +112,7 @@ fn dispatch(command: Command) -> anyhow::Result<i32> {
             quiet,
             state,
             cgroup_root,
+            ring_buffer_kib,
             command,
         } => {
             // Before any thread exists, so that every runtime thread inherits the mask.
@@ -114,6 +127,7 @@ fn dispatch(command: Command) -> anyhow::Result<i32> {
                 quiet,
                 state_dir: state.state_dir,
                 cgroup_root,
+                ring_buffer_bytes: Some(ring_buffer_kib * 1024),
             }))
         }
         Command::Events {

@@ -13,8 +13,8 @@ use crate::{
     audit_log::{self, AuditWriter},
     cgroup::{self, SessionCgroup},
     clock::{self, Clock},
-    events::{EndReason, Event, SCHEMA_VERSION, SessionEnd, SessionStart, escape::escape_bytes},
-    kernel::programs::KernelPrograms,
+    events::{EndReason, Event, SCHEMA_VERSION, SessionEnd, SessionStart, escape::escape_argv},
+    kernel::programs::{KernelPrograms, LoadOptions},
     launch,
     pipeline::Pipeline,
     signals::Signals,
@@ -29,6 +29,7 @@ pub struct RunOptions {
     pub quiet: bool,
     pub state_dir: PathBuf,
     pub cgroup_root: Option<PathBuf>,
+    pub ring_buffer_bytes: Option<u32>,
 }
 
 /// How long processes get to disappear after SIGKILL before Warden reports a failure.
@@ -64,22 +65,26 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
         None => cgroup::find_cgroup2_mount()?,
     };
     let cgroup = SessionCgroup::create(&root, &id)?;
-    let (mut programs, source) =
-        KernelPrograms::load(cgroup.level()).context("loading the kernel programs")?;
+    let (mut programs, source) = KernelPrograms::load(LoadOptions {
+        session_level: cgroup.level(),
+        ring_buffer_bytes: opts.ring_buffer_bytes,
+    })
+    .context("loading the kernel programs")?;
     programs.add_session(cgroup.id())?;
 
     if !opts.quiet {
         eprintln!("warden: session {id} (log {})", log_path.display());
     }
+    let (command, command_truncated) = escape_argv(
+        opts.command.iter().map(|a| a.as_encoded_bytes()),
+        warden_common::ARGV_MAX,
+    );
     let mut pipeline = Pipeline::new(writer, opts.live);
     pipeline.append(Event::SessionStart(SessionStart {
         schema: SCHEMA_VERSION,
         warden_version: env!("CARGO_PKG_VERSION").into(),
-        command: opts
-            .command
-            .iter()
-            .map(|a| escape_bytes(a.as_encoded_bytes()))
-            .collect(),
+        command,
+        command_truncated,
         user: user.name.clone(),
         uid: user.uid,
         gid: user.gid,
@@ -89,6 +94,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
         hostname: nix::unistd::gethostname()
             .map(|h| h.to_string_lossy().into_owned())
             .unwrap_or_default(),
+        kernel_programs: programs.program_ids(),
     }))?;
 
     let (stop, stop_rx) = oneshot::channel();

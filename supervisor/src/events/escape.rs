@@ -23,6 +23,28 @@ pub fn escape_bytes(bytes: &[u8]) -> String {
     out
 }
 
+/// Escapes arguments until `max` raw bytes (NULs counted, as in an exec's argument area) are
+/// used; the last argument may be cut. Returns the arguments and whether anything was cut.
+pub fn escape_argv<'a>(
+    args: impl IntoIterator<Item = &'a [u8]>,
+    max: usize,
+) -> (Vec<String>, bool) {
+    let mut out = Vec::new();
+    let mut room = max;
+    for arg in args {
+        if room == 0 {
+            return (out, true);
+        }
+        if arg.len() + 1 > room {
+            out.push(escape_bytes(&arg[..room.min(arg.len())]));
+            return (out, true);
+        }
+        room -= arg.len() + 1;
+        out.push(escape_bytes(arg));
+    }
+    (out, false)
+}
+
 /// Inverse of `escape_bytes`. Malformed escapes are kept literally.
 pub fn unescape(s: &str) -> Vec<u8> {
     let bytes = s.as_bytes();
@@ -102,6 +124,24 @@ mod tests {
         assert_eq!(escape_bytes(b"a\xffb"), "a\\xffb");
         // A literal backslash-x in valid text is not confused with an escaped byte.
         assert_eq!(escape_bytes(b"\\xff"), "\\\\xff");
+    }
+
+    #[test]
+    fn bounds_argv_like_the_kernel_side() {
+        let args: [&[u8]; 3] = [b"abc", b"defgh", b"ij"];
+        assert_eq!(
+            escape_argv(args, 100),
+            (vec!["abc".into(), "defgh".into(), "ij".into()], false)
+        );
+        assert_eq!(
+            escape_argv(args, 6),
+            (vec!["abc".into(), "de".into()], true)
+        );
+        assert_eq!(escape_argv(args, 4), (vec!["abc".into()], true));
+        assert_eq!(
+            escape_argv(args, 10),
+            (vec!["abc".into(), "defgh".into()], true)
+        );
     }
 
     #[test]

@@ -67,8 +67,10 @@ fn is_zero(n: &u64) -> bool {
 pub struct SessionStart {
     pub schema: u32,
     pub warden_version: String,
-    /// The command as given, escaped (see `escape`).
+    /// The command as given, escaped (see `escape`), at most `ARGV_MAX` bytes of it.
     pub command: Vec<String>,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub command_truncated: bool,
     pub user: String,
     pub uid: u32,
     pub gid: u32,
@@ -76,6 +78,8 @@ pub struct SessionStart {
     pub cgroup_id: u64,
     pub supervisor_pid: u32,
     pub hostname: String,
+    /// Kernel ids of the eBPF programs that observe this session.
+    pub kernel_programs: Vec<u32>,
 }
 
 /// A new program image, seen before its first instruction.

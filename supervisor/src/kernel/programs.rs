@@ -88,9 +88,16 @@ fn attach_tracepoint(ebpf: &mut Ebpf, name: &'static str, event: &str) -> Result
     Ok(())
 }
 
+pub struct LoadOptions {
+    /// Depth of session cgroups below the cgroup v2 root.
+    pub session_level: u32,
+    /// Ring-buffer size (a power of two, at least a page); `None` keeps the built-in 16 MiB.
+    pub ring_buffer_bytes: Option<u32>,
+}
+
 /// The loaded and attached programs. Dropping this detaches them.
 pub struct KernelPrograms {
-    _ebpf: Ebpf,
+    ebpf: Ebpf,
     sessions: HashMap<MapData, u64, u32>,
     _logger: Option<aya_log::EbpfLogger<&'static dyn log::Log>>,
 }
@@ -105,14 +112,16 @@ pub struct LostCounter(PerCpuArray<MapData, u64>);
 
 impl KernelPrograms {
     /// Loads and attaches the programs; returns them with the ring buffer of their events.
-    ///
-    /// `session_level` is the depth of session cgroups below the cgroup v2 root.
-    pub fn load(session_level: u32) -> Result<(Self, EventSource), KernelError> {
+    pub fn load(opts: LoadOptions) -> Result<(Self, EventSource), KernelError> {
         let offsets = resolve_offsets()?;
-        let mut ebpf = EbpfLoader::new()
+        let mut loader = EbpfLoader::new();
+        loader
             .override_global("OFFSETS", &offsets, true)
-            .override_global("SESSION_CGROUP_LEVEL", &session_level, true)
-            .load(PROGRAMS_OBJECT)?;
+            .override_global("SESSION_CGROUP_LEVEL", &opts.session_level, true);
+        if let Some(bytes) = opts.ring_buffer_bytes {
+            loader.map_max_entries("EVENTS", bytes);
+        }
+        let mut ebpf = loader.load(PROGRAMS_OBJECT)?;
         // Kernel-side diagnostics; absent when no program logs anything.
         let logger = aya_log::EbpfLogger::init(&mut ebpf).ok();
 
@@ -133,7 +142,7 @@ impl KernelPrograms {
         let lost = PerCpuArray::try_from(take(&mut ebpf, "LOST")?).map_err(map_err("LOST"))?;
         Ok((
             Self {
-                _ebpf: ebpf,
+                ebpf: ebpf,
                 sessions,
                 _logger: logger,
             },
@@ -142,6 +151,14 @@ impl KernelPrograms {
                 lost: LostCounter(lost),
             },
         ))
+    }
+
+    /// Kernel ids of the loaded programs (recorded so that an auditor can tie events to them).
+    pub fn program_ids(&self) -> Vec<u32> {
+        self.ebpf
+            .programs()
+            .filter_map(|(_, p)| p.info().ok().map(|i| i.id()))
+            .collect()
     }
 
     /// Puts a cgroup (and so every process in it, now and later) in scope.

@@ -142,7 +142,7 @@ impl KernelPrograms {
         let lost = PerCpuArray::try_from(take(&mut ebpf, "LOST")?).map_err(map_err("LOST"))?;
         Ok((
             Self {
-                ebpf: ebpf,
+                ebpf,
                 sessions,
                 _logger: logger,
             },

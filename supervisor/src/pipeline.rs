@@ -18,8 +18,8 @@ use crate::{
     kernel::programs::{EventSource, LostCounts},
 };
 
-/// How often lost counters are read and the log is flushed even when no wakeup came.
-const TICK: Duration = Duration::from_millis(100);
+/// How often the ring buffer is drained: the kernel side only wakes us when it fills up.
+const TICK: Duration = Duration::from_millis(20);
 /// Longest time records stay in the page cache before an fsync.
 const SYNC_EVERY: Duration = Duration::from_secs(1);
 
@@ -78,10 +78,8 @@ impl Pipeline {
                     let mut guard = guard?;
                     self.drain(guard.get_inner_mut())?;
                     guard.clear_ready();
-                    self.writer.flush()?;
                 }
                 _ = tick.tick() => {
-                    // Also covers a wakeup that raced with clear_ready.
                     self.drain(ring.get_mut())?;
                     self.report_lost(lost.counts().map_err(io::Error::other)?)?;
                     self.writer.flush()?;

@@ -14,7 +14,7 @@ use crate::{
     cgroup::{self, SessionCgroup},
     clock::{self, Clock},
     events::{EndReason, Event, SCHEMA_VERSION, SessionEnd, SessionStart, escape::escape_argv},
-    kernel::programs::{KernelPrograms, LoadOptions},
+    kernel::programs::{KernelPrograms, LoadOptions, forward_kernel_log},
     launch,
     pipeline::Pipeline,
     signals::Signals,
@@ -71,6 +71,9 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
     })
     .context("loading the kernel programs")?;
     programs.add_session(cgroup.id())?;
+    let kernel_log = programs
+        .take_logger()
+        .map(|logger| tokio::spawn(forward_kernel_log(logger)));
 
     if !opts.quiet {
         eprintln!("warden: session {id} (log {})", log_path.display());
@@ -174,7 +177,9 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
         cgroup.remove()?;
         return Err(err.context("the audit log failed; the session was killed"));
     }
-    // Every exit tracepoint has fired by now: the final drain sees them all.
+    // Every exit tracepoint has fired by now: the final drain sees them all, and the
+    // programs can go while it runs.
+    let detaching = programs.detach();
     let _ = stop.send(());
     let finished = pipeline_task.await??;
     let mut writer = finished.writer;
@@ -188,6 +193,10 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
         eprintln!("{}", crate::events::render::line(&record));
     }
     cgroup.remove()?;
+    if let Some(task) = kernel_log {
+        task.abort();
+    }
+    let _ = detaching.join();
     drop(programs);
     Ok(status)
 }

@@ -5,7 +5,24 @@ use aya_ebpf::{
 };
 use warden_common::{EventHeader, EventKind};
 
-use crate::maps::{EVENTS, LOST};
+use crate::maps::{EVENTS, LOST, wakeup_bytes};
+
+const BPF_RB_NO_WAKEUP: u64 = 1;
+const BPF_RB_FORCE_WAKEUP: u64 = 2;
+const BPF_RB_AVAIL_DATA: u64 = 0;
+
+/// Submits without waking user space unless the buffer is filling up: the supervisor drains on
+/// a short timer anyway, and a wakeup per event costs more than the event (a context switch
+/// and a write for every exec, fork and exit).
+#[inline(always)]
+pub fn submit<T>(entry: RingBufEntry<T>) {
+    let flags = if EVENTS.query(BPF_RB_AVAIL_DATA) >= wakeup_bytes() {
+        BPF_RB_FORCE_WAKEUP
+    } else {
+        BPF_RB_NO_WAKEUP
+    };
+    entry.submit(flags);
+}
 
 /// Reserves room for one `T`, or counts the event as lost.
 #[inline(always)]

@@ -12,6 +12,8 @@ use warden_common::{
     ExecEvent, FILENAME_MAX,
 };
 
+use aya_log_ebpf::warn;
+
 use crate::{emit, maps, task};
 
 #[inline(always)]
@@ -45,12 +47,17 @@ pub fn on_exec(ctx: &TracePointContext) {
         ev.flags |= EXEC_FILENAME_TRUNCATED;
     }
 
-    read_argv(cur, &off, ev);
-    entry.submit(0);
+    read_argv(ctx, cur, &off, ev);
+    emit::submit(entry);
 }
 
 #[inline(always)]
-fn read_argv(cur: *const u8, off: &warden_common::KernelOffsets, ev: &mut ExecEvent) {
+fn read_argv(
+    ctx: &TracePointContext,
+    cur: *const u8,
+    off: &warden_common::KernelOffsets,
+    ev: &mut ExecEvent,
+) {
     ev.argv_len = 0;
     ev.argv_total_len = 0;
     let mm: *const u8 = match unsafe { task::read(cur, off.task_mm) } {
@@ -80,6 +87,13 @@ fn read_argv(cur: *const u8, off: &warden_common::KernelOffsets, ev: &mut ExecEv
     }
     match unsafe { bpf_probe_read_user_buf(start as *const u8, &mut ev.argv[..len]) } {
         Ok(()) => ev.argv_len = len as u32,
-        Err(_) => ev.flags |= EXEC_ARGV_UNREADABLE,
+        Err(err) => {
+            // The event still counts the exec; the log says why its argv is missing.
+            ev.flags |= EXEC_ARGV_UNREADABLE;
+            warn!(
+                ctx,
+                "exec of pid {}: reading {} argv bytes failed ({})", ev.header.pid, len, err
+            );
+        }
     }
 }

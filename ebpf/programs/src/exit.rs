@@ -29,5 +29,5 @@ pub fn on_exit(ctx: &TracePointContext) {
         ppid: unsafe { task::parent_tgid(cur, &off) },
         header,
     });
-    entry.submit(0);
+    emit::submit(entry);
 }

@@ -27,5 +27,5 @@ pub fn on_fork(ctx: &RawTracePointContext) {
         child_pid: child_tgid,
         header,
     });
-    entry.submit(0);
+    emit::submit(entry);
 }

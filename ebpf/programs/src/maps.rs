@@ -35,6 +35,15 @@ static OFFSETS: KernelOffsets = KernelOffsets {
 #[unsafe(no_mangle)]
 static SESSION_CGROUP_LEVEL: u32 = 0;
 
+/// Unread bytes in `EVENTS` above which a submit wakes user space (set by the supervisor).
+#[unsafe(no_mangle)]
+static WAKEUP_BYTES: u64 = 0;
+
+#[inline(always)]
+pub fn wakeup_bytes() -> u64 {
+    unsafe { core::ptr::read_volatile(&raw const WAKEUP_BYTES) }
+}
+
 #[inline(always)]
 pub fn offsets() -> KernelOffsets {
     // Volatile: the loader rewrites these constants, so the compiler must not fold them.

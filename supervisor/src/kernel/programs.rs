@@ -81,26 +81,40 @@ where
         .map_err(prog_err(name))
 }
 
-fn attach_tracepoint(ebpf: &mut Ebpf, name: &'static str, event: &str) -> Result<(), KernelError> {
+fn attach_tracepoint(
+    ebpf: &mut Ebpf,
+    name: &'static str,
+    event: &str,
+) -> Result<Attached, KernelError> {
     let tp: &mut TracePoint = program(ebpf, name)?;
     tp.load().map_err(prog_err(name))?;
-    tp.attach("sched", event).map_err(prog_err(name))?;
-    Ok(())
+    let id = tp.attach("sched", event).map_err(prog_err(name))?;
+    Ok(Box::new(tp.take_link(id).map_err(prog_err(name))?))
 }
+
+/// An attachment, held only to be dropped: dropping it detaches the program.
+type Attached = Box<dyn Send>;
+
+/// Ring-buffer size when none is given: a few thousand exec records of burst.
+pub const DEFAULT_RING_BYTES: u32 = 16 << 20;
 
 pub struct LoadOptions {
     /// Depth of session cgroups below the cgroup v2 root.
     pub session_level: u32,
-    /// Ring-buffer size (a power of two, at least a page); `None` keeps the built-in 16 MiB.
+    /// Ring-buffer size (a power of two, at least a page); `None`: `DEFAULT_RING_BYTES`.
     pub ring_buffer_bytes: Option<u32>,
 }
 
 /// The loaded and attached programs. Dropping this detaches them.
 pub struct KernelPrograms {
     ebpf: Ebpf,
+    links: Vec<Attached>,
     sessions: HashMap<MapData, u64, u32>,
-    _logger: Option<aya_log::EbpfLogger<&'static dyn log::Log>>,
+    logger: Option<KernelLogger>,
 }
+
+/// Kernel-side diagnostics (aya-log), forwarded to Warden's own log.
+pub type KernelLogger = aya_log::EbpfLogger<&'static dyn log::Log>;
 
 /// What the programs produce: the event ring buffer and the lost-event counters.
 pub struct EventSource {
@@ -114,23 +128,42 @@ impl KernelPrograms {
     /// Loads and attaches the programs; returns them with the ring buffer of their events.
     pub fn load(opts: LoadOptions) -> Result<(Self, EventSource), KernelError> {
         let offsets = resolve_offsets()?;
+        let ring_bytes = opts.ring_buffer_bytes.unwrap_or(DEFAULT_RING_BYTES);
+        // Wake the supervisor early enough that a burst never outruns its timer.
+        let wakeup_bytes = u64::from(ring_bytes / 8);
         let mut loader = EbpfLoader::new();
         loader
             .override_global("OFFSETS", &offsets, true)
-            .override_global("SESSION_CGROUP_LEVEL", &opts.session_level, true);
-        if let Some(bytes) = opts.ring_buffer_bytes {
-            loader.map_max_entries("EVENTS", bytes);
-        }
+            .override_global("SESSION_CGROUP_LEVEL", &opts.session_level, true)
+            .override_global("WAKEUP_BYTES", &wakeup_bytes, true)
+            .map_max_entries("EVENTS", ring_bytes);
         let mut ebpf = loader.load(PROGRAMS_OBJECT)?;
-        // Kernel-side diagnostics; absent when no program logs anything.
-        let logger = aya_log::EbpfLogger::init(&mut ebpf).ok();
+        let logger = match aya_log::EbpfLogger::init(&mut ebpf) {
+            Ok(logger) => Some(logger),
+            Err(e) => {
+                tracing::warn!("kernel-side diagnostics unavailable: {e}");
+                None
+            }
+        };
 
-        attach_tracepoint(&mut ebpf, "warden_exec", "sched_process_exec")?;
+        let mut links = vec![attach_tracepoint(
+            &mut ebpf,
+            "warden_exec",
+            "sched_process_exec",
+        )?];
         let fork: &mut RawTracePoint = program(&mut ebpf, "warden_fork")?;
         fork.load().map_err(prog_err("warden_fork"))?;
-        fork.attach("sched_process_fork")
+        let id = fork
+            .attach("sched_process_fork")
             .map_err(prog_err("warden_fork"))?;
-        attach_tracepoint(&mut ebpf, "warden_exit", "sched_process_exit")?;
+        links.push(Box::new(
+            fork.take_link(id).map_err(prog_err("warden_fork"))?,
+        ));
+        links.push(attach_tracepoint(
+            &mut ebpf,
+            "warden_exit",
+            "sched_process_exit",
+        )?);
 
         let map_err = |name| move |source| KernelError::Map { name, source };
         let take = |ebpf: &mut Ebpf, name: &'static str| {
@@ -143,14 +176,36 @@ impl KernelPrograms {
         Ok((
             Self {
                 ebpf,
+                links,
                 sessions,
-                _logger: logger,
+                logger,
             },
             EventSource {
                 ring,
                 lost: LostCounter(lost),
             },
         ))
+    }
+
+    /// Detaches every program, all at once, in the background.
+    ///
+    /// Each detach waits for an RCU grace period in the kernel (about 80 ms here); done one
+    /// after the other they dominated the end of a session. Maps stay usable until `self` is
+    /// dropped, so the final drain can run meanwhile.
+    pub fn detach(&mut self) -> std::thread::JoinHandle<()> {
+        let links = std::mem::take(&mut self.links);
+        std::thread::spawn(move || {
+            std::thread::scope(|scope| {
+                for link in links {
+                    scope.spawn(move || drop(link));
+                }
+            })
+        })
+    }
+
+    /// The reader of kernel-side diagnostics; someone must drain it (see `forward_kernel_log`).
+    pub fn take_logger(&mut self) -> Option<KernelLogger> {
+        self.logger.take()
     }
 
     /// Kernel ids of the loaded programs (recorded so that an auditor can tie events to them).
@@ -218,5 +273,19 @@ impl LostCounts {
             fork: self.fork - earlier.fork,
             exit: self.exit - earlier.exit,
         }
+    }
+}
+
+/// Forwards kernel-side diagnostics to Warden's log until the task is dropped.
+pub async fn forward_kernel_log(logger: KernelLogger) -> std::io::Result<()> {
+    // SAFETY: the logger owns its ring-buffer fd for as long as the AsyncFd owns the logger.
+    let mut fd = unsafe {
+        tokio::io::unix::AsyncFd::register_with_interest(logger, tokio::io::Interest::READABLE)
+    }
+    .map_err(|e| e.into_parts().1)?;
+    loop {
+        let mut guard = fd.readable_mut().await?;
+        guard.get_inner_mut().flush();
+        guard.clear_ready();
     }
 }

@@ -1,5 +1,9 @@
 //! Kernel timestamps (CLOCK_BOOTTIME) and wall-clock time.
-use time::{OffsetDateTime, format_description::well_known::Rfc3339};
+use time::{OffsetDateTime, format_description::FormatItem, macros::format_description};
+
+/// RFC 3339 in UTC with exactly nine fractional digits, so that times also sort as text.
+const RFC3339_NANOS: &[FormatItem<'static>] =
+    format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:9]Z");
 
 fn now_ns(clock: libc::clockid_t) -> i128 {
     let mut ts = libc::timespec {
@@ -37,8 +41,8 @@ impl Clock {
 
     pub fn rfc3339(&self, boot_ns: u64) -> String {
         self.wall(boot_ns)
-            .format(&Rfc3339)
-            .unwrap_or_else(|_| String::from("1970-01-01T00:00:00Z"))
+            .format(RFC3339_NANOS)
+            .unwrap_or_else(|_| String::from("1970-01-01T00:00:00.000000000Z"))
     }
 }
 
@@ -58,6 +62,10 @@ mod tests {
         let wall = clock.wall(boot_ns());
         let drift = (OffsetDateTime::now_utc() - wall).abs();
         assert!(drift < time::Duration::seconds(1), "drift {drift}");
-        assert!(clock.rfc3339(boot_ns()).ends_with('Z'));
+        let text = clock.rfc3339(boot_ns());
+        assert_eq!(text.len(), "2026-11-23T21:00:00.123456789Z".len(), "{text}");
+        assert!(text.ends_with('Z'));
+        let exact = Clock { wall_minus_boot_ns: 0 };
+        assert_eq!(exact.rfc3339(1_500), "1970-01-01T00:00:00.000001500Z");
     }
 }

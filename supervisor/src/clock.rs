@@ -65,7 +65,9 @@ mod tests {
         let text = clock.rfc3339(boot_ns());
         assert_eq!(text.len(), "2026-11-23T21:00:00.123456789Z".len(), "{text}");
         assert!(text.ends_with('Z'));
-        let exact = Clock { wall_minus_boot_ns: 0 };
+        let exact = Clock {
+            wall_minus_boot_ns: 0,
+        };
         assert_eq!(exact.rfc3339(1_500), "1970-01-01T00:00:00.000001500Z");
     }
 }

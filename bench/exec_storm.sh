@@ -25,7 +25,7 @@ done
 # Every supervised exec must be in the logs (or counted lost): a benchmark that dropped
 # events would be measuring the wrong thing.
 recorded=$(cat "$state"/sessions/*/events.jsonl | grep -c '"filename":"/bin/true"' || true)
-lost=$(cat "$state"/sessions/*/events.jsonl | grep -o '"kind":"session.end".*"lost":[0-9]*' | grep -o '[0-9]*$' | paste -sd+ | bc)
+lost=$(cat "$state"/sessions/*/events.jsonl | grep -o '"kind":"session.end".*"lost":[0-9]*' | grep -o '[0-9]*$' | awk '{s += $1} END {print s + 0}')
 
 median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 ms() { awk -v ns="$1" 'BEGIN {printf "%.1f ms", ns / 1e6}'; }

@@ -23,7 +23,7 @@ done
 if [ ${#missing[@]} -gt 0 ]; then
   log "apt: installing ${missing[*]}"
   as_root apt-get update -q
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}"
 else
   log "apt: all packages present"
 fi

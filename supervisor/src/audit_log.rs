@@ -26,6 +26,47 @@ pub struct AuditWriter {
     next_seq: u64,
 }
 
+/// A log reopened to be continued (see `reopen`).
+pub struct Reopened {
+    pub writer: AuditWriter,
+    /// The file ended in a partial line (a crash mid-write), which was cut off.
+    pub dropped_partial: bool,
+    /// `boot_ns` of the first record.
+    pub started_boot_ns: u64,
+}
+
+/// Reopens a log whose writer died, to append to it with the next sequence number.
+pub fn reopen(path: &Path) -> io::Result<Reopened> {
+    let bytes = std::fs::read(path)?;
+    let complete = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    let dropped_partial = complete < bytes.len();
+    let text = std::str::from_utf8(&bytes[..complete]).map_err(io::Error::other)?;
+    let parse = |line: &str| -> io::Result<Record> {
+        serde_json::from_str(line).map_err(|e| io::Error::other(format!("{}: {e}", path.display())))
+    };
+    let mut lines = text.lines();
+    let first = parse(lines.next().ok_or_else(|| io::Error::other("empty log"))?)?;
+    let last = match lines.next_back() {
+        Some(l) => parse(l)?,
+        None => first.clone(),
+    };
+    let file = OpenOptions::new().write(true).open(path)?;
+    file.set_len(complete as u64)?;
+    let mut file = file;
+    std::io::Seek::seek(&mut file, std::io::SeekFrom::End(0))?;
+    Ok(Reopened {
+        writer: AuditWriter {
+            out: BufWriter::new(file),
+            path: path.to_path_buf(),
+            session: last.session,
+            clock: Clock::new(),
+            next_seq: last.seq + 1,
+        },
+        dropped_partial,
+        started_boot_ns: first.boot_ns,
+    })
+}
+
 impl AuditWriter {
     /// Creates the log; refuses to overwrite an existing one.
     pub fn create(path: &Path, session: &str, clock: Clock) -> io::Result<Self> {
@@ -129,6 +170,33 @@ mod tests {
         let seqs: Vec<u64> = records.iter().map(|r| r.seq).collect();
         assert_eq!(seqs, [0, 1, 2]);
         assert!(records.iter().all(|r| r.session == "sess"));
+    }
+
+    #[test]
+    fn reopen_continues_the_sequence_after_a_torn_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(FILE_NAME);
+        let mut w = AuditWriter::create(&path, "s", Clock::new()).unwrap();
+        for pid in 0..2 {
+            w.append(10 + u64::from(pid), Event::Fork(Fork { pid, ppid: 0 }))
+                .unwrap();
+        }
+        w.flush().unwrap();
+        drop(w);
+        OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap()
+            .write_all(b"{\"sess")
+            .unwrap();
+        let r = reopen(&path).unwrap();
+        assert!(r.dropped_partial);
+        assert_eq!(r.started_boot_ns, 10);
+        let mut w = r.writer;
+        w.append(20, Event::Fork(Fork { pid: 9, ppid: 0 })).unwrap();
+        w.flush().unwrap();
+        let records = read(&path).unwrap();
+        assert_eq!(records.iter().map(|r| r.seq).collect::<Vec<_>>(), [0, 1, 2]);
     }
 
     #[test]

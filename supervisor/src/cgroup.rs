@@ -72,6 +72,17 @@ impl SessionCgroup {
         })
     }
 
+    /// Takes over an existing session cgroup (of a dead supervisor).
+    pub fn open(path: &Path) -> Result<Self, CgroupError> {
+        let id = fs::metadata(path).map_err(io_err(path))?.ino();
+        Ok(Self {
+            path: path.to_path_buf(),
+            id,
+            level: 2,
+            removed: false,
+        })
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }

@@ -123,6 +123,7 @@ pub fn run_checks() -> Vec<Check> {
                 KernelPrograms::load(LoadOptions {
                     session_level: 2,
                     ring_buffer_bytes: None,
+                    net: Default::default(),
                 })
                 .map_err(|e| e.to_string())
             })

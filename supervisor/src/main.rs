@@ -2,7 +2,14 @@ use std::{ffi::OsString, path::PathBuf, process::ExitCode};
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use warden::{audit_log, doctor, log_view, session, signals};
+use warden::{
+    audit_log, doctor, log_view,
+    network::{
+        policy::{DEFAULT_ALLOWED_DOMAINS, NetworkMode, NetworkPolicy},
+        upstream,
+    },
+    recovery, session, signals,
+};
 
 /// Warden runs a command (typically an AI coding agent) in a session that the kernel watches:
 /// every exec, fork and exit of its whole process tree is recorded in an audit log.
@@ -41,6 +48,11 @@ enum Command {
         /// cgroup v2 mount point (default: found in /proc/self/mountinfo).
         #[arg(long, value_name = "DIR")]
         cgroup_root: Option<PathBuf>,
+        #[command(flatten)]
+        network: Box<NetworkFlags>,
+        /// Where live sessions register (so that one left by a dead supervisor can be ended).
+        #[arg(long, env = "WARDEN_RUN_DIR", default_value = recovery::RUN_DIR, value_name = "DIR")]
+        run_dir: PathBuf,
         /// Size of the kernel-to-Warden event ring buffer in KiB (a power of two, at least 4).
         /// Events that do not fit are counted and logged as `events.lost`.
         #[arg(long, value_name = "KIB", default_value_t = 16384, value_parser = parse_ring_kib)]
@@ -64,6 +76,86 @@ enum Command {
     },
     /// Check what Warden needs from this machine; exits 1 if something required is missing.
     Doctor,
+    /// End sessions whose supervisor died (`warden run` also does this when it starts).
+    ///
+    /// Such a session stays confined until then (its network programs are pinned), but it is
+    /// no longer recorded. Its processes are killed and its log gets a `session.end` record
+    /// with reason `supervisor_lost`.
+    Recover {
+        #[arg(long, env = "WARDEN_RUN_DIR", default_value = recovery::RUN_DIR, value_name = "DIR")]
+        run_dir: PathBuf,
+    },
+}
+
+/// The session's network allowlist. Names are resolved through Warden's DNS proxy; a
+/// connection or datagram reaches an address only if an allowed name resolved to it (for the
+/// answer's TTL, at least --dns-ttl-floor), an allowed CIDR contains it, or it is a loopback
+/// address and an allowed loopback port. Everything else fails with EPERM, and every decision
+/// is recorded with the rule that made it.
+#[derive(clap::Args)]
+struct NetworkFlags {
+    /// Allow resolving NAME and reaching its addresses. `*.example.com` allows every name
+    /// below example.com (not example.com itself). Repeatable. Added to the built-in list
+    /// (package registries and code hosts) unless --no-default-domains.
+    #[arg(long = "allow-domain", value_name = "NAME")]
+    allow_domains: Vec<String>,
+    /// Refuse NAME (same patterns); a deny always wins over an allow. Repeatable.
+    #[arg(long = "deny-domain", value_name = "NAME")]
+    deny_domains: Vec<String>,
+    /// Allow every address in CIDR (e.g. 10.0.0.0/8, 2001:db8::/32, or one address).
+    #[arg(long = "allow-cidr", value_name = "CIDR")]
+    allow_cidrs: Vec<String>,
+    /// Allow connecting to PORT on loopback addresses (none by default).
+    #[arg(long = "allow-loopback-port", value_name = "PORT")]
+    loopback_ports: Vec<u16>,
+    /// Do not start from the built-in allowed domains.
+    #[arg(long)]
+    no_default_domains: bool,
+    /// Upstream DNS server for allowed names (IP, IP:port or [IPv6]:port), repeatable.
+    /// Default: the nameservers of /etc/resolv.conf.
+    #[arg(long = "dns-upstream", value_name = "ADDR", value_parser = upstream::parse)]
+    dns_upstreams: Vec<std::net::SocketAddr>,
+    /// Shortest time, in seconds, that a resolved address stays allowed.
+    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    dns_ttl_floor: u64,
+    /// `enforce` refuses what the allowlist does not name; `observe` only records it.
+    #[arg(long, value_enum, default_value_t = NetworkMode::Enforce)]
+    network: NetworkMode,
+}
+
+impl NetworkFlags {
+    fn into_options(self) -> anyhow::Result<session::NetworkOptions> {
+        let mut policy = NetworkPolicy::new(self.network);
+        if !self.no_default_domains {
+            for d in DEFAULT_ALLOWED_DOMAINS {
+                policy.allow_domain(d, "built-in default")?;
+            }
+        }
+        for d in &self.allow_domains {
+            policy.allow_domain(d, "--allow-domain")?;
+        }
+        for d in &self.deny_domains {
+            policy.deny_domain(d, "--deny-domain")?;
+        }
+        for c in &self.allow_cidrs {
+            policy.allow_cidr(c, "--allow-cidr")?;
+        }
+        for &p in &self.loopback_ports {
+            policy.allow_loopback_port(p, "--allow-loopback-port");
+        }
+        let upstreams = if self.dns_upstreams.is_empty() {
+            let conf = std::path::Path::new(upstream::RESOLV_CONF);
+            upstream::from_resolv_conf(conf)
+                .with_context(|| format!("reading {} (or give --dns-upstream)", conf.display()))?
+        } else {
+            self.dns_upstreams
+        };
+        Ok(session::NetworkOptions {
+            policy,
+            upstreams,
+            ttl_floor: std::time::Duration::from_secs(self.dns_ttl_floor),
+        })
+    }
 }
 
 #[derive(clap::Args)]
@@ -98,10 +190,24 @@ fn main() -> ExitCode {
     match dispatch(cli.command) {
         Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
         Err(e) => {
-            eprintln!("warden: {e:#}");
+            eprintln!("warden: {}", error_chain(&e));
             ExitCode::from(125)
         }
     }
+}
+
+/// The error and its causes, skipping causes whose text the message already shows (our error
+/// types name their source in their own message).
+fn error_chain(e: &anyhow::Error) -> String {
+    let mut msg = e.to_string();
+    for cause in e.chain().skip(1) {
+        let c = cause.to_string();
+        if !msg.contains(&c) {
+            msg.push_str(": ");
+            msg.push_str(&c);
+        }
+    }
+    msg
 }
 
 fn dispatch(command: Command) -> anyhow::Result<i32> {
@@ -112,9 +218,12 @@ fn dispatch(command: Command) -> anyhow::Result<i32> {
             quiet,
             state,
             cgroup_root,
+            network,
+            run_dir,
             ring_buffer_kib,
             command,
         } => {
+            let network = network.into_options()?;
             // Before any thread exists, so that every runtime thread inherits the mask.
             signals::block().context("blocking signals")?;
             let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -128,6 +237,8 @@ fn dispatch(command: Command) -> anyhow::Result<i32> {
                 state_dir: state.state_dir,
                 cgroup_root,
                 ring_buffer_bytes: Some(ring_buffer_kib * 1024),
+                run_dir,
+                network,
             }))
         }
         Command::Events {
@@ -140,6 +251,23 @@ fn dispatch(command: Command) -> anyhow::Result<i32> {
             let records = audit_log::read(&path)?;
             log_view::print(&records, if json { log_view::View::Json } else { view })?;
             Ok(0)
+        }
+        Command::Recover { run_dir } => {
+            let ended = recovery::recover(&run_dir);
+            for r in &ended {
+                match &r.error {
+                    None => println!("ended session {}: {} processes killed", r.id, r.killed),
+                    Some(e) => println!("session {}: {e}", r.id),
+                }
+            }
+            if ended.is_empty() {
+                println!("no orphaned session");
+            }
+            Ok(if ended.iter().any(|r| r.error.is_some()) {
+                1
+            } else {
+                0
+            })
         }
         Command::Doctor => {
             let (table, ok) = doctor::report(&doctor::run_checks());

@@ -2,30 +2,41 @@
 //!
 //! Lost events are never silent: the kernel counts what it could not write, this pipeline
 //! counts what it could not decode, and both become `events.lost` records.
-use std::{io, time::Duration};
+use std::{io, sync::Arc, time::Duration};
 
 use aya::maps::{MapData, RingBuf};
 use tokio::{
     io::{Interest, unix::AsyncFd},
-    sync::oneshot,
+    sync::{mpsc, oneshot},
     time::Instant,
 };
 
 use crate::{
     audit_log::AuditWriter,
     clock,
-    events::{Event, EventsLost, decode::decode, render},
+    events::{
+        Event, EventsLost,
+        decode::{Labels, decode},
+        render,
+    },
     kernel::programs::{EventSource, LostCounts},
 };
 
 /// How often the ring buffer is drained: the kernel side only wakes us when it fills up.
 const TICK: Duration = Duration::from_millis(20);
+/// How long, at the end, producers of user-space events get to finish (longer than a DNS
+/// upstream exchange can take).
+const USER_EVENTS_GRACE: Duration = Duration::from_secs(10);
 /// Longest time records stay in the page cache before an fsync.
 const SYNC_EVERY: Duration = Duration::from_secs(1);
+
+/// Events produced in user space (the DNS proxy...), with their CLOCK_BOOTTIME stamp.
+pub type UserEvents = mpsc::Receiver<(u64, Event)>;
 
 pub struct Pipeline {
     writer: AuditWriter,
     live: bool,
+    labels: Arc<dyn Labels + Send + Sync>,
     lost_seen: LostCounts,
     undecodable: u64,
     undecodable_reported: u64,
@@ -39,10 +50,11 @@ pub struct Finished {
 
 impl Pipeline {
     /// `live`: also print each record to stderr, for a person watching.
-    pub fn new(writer: AuditWriter, live: bool) -> Self {
+    pub fn new(writer: AuditWriter, live: bool, labels: Arc<dyn Labels + Send + Sync>) -> Self {
         Self {
             writer,
             live,
+            labels,
             lost_seen: LostCounts::default(),
             undecodable: 0,
             undecodable_reported: 0,
@@ -51,17 +63,23 @@ impl Pipeline {
 
     /// Writes a user-space event (session start, ...) through the same sequence.
     pub fn append(&mut self, event: Event) -> io::Result<()> {
-        let record = self.writer.append(clock::boot_ns(), event)?;
+        self.append_at(clock::boot_ns(), event)
+    }
+
+    fn append_at(&mut self, boot_ns: u64, event: Event) -> io::Result<()> {
+        let record = self.writer.append(boot_ns, event)?;
         if self.live {
             eprintln!("{}", render::line(&record));
         }
         Ok(())
     }
 
-    /// Runs until `stop` fires, then drains everything the kernel wrote before it.
+    /// Runs until `stop` fires, then drains everything the kernel wrote and every user-space
+    /// event sent before it.
     pub async fn run(
         mut self,
         source: EventSource,
+        mut user: UserEvents,
         mut stop: oneshot::Receiver<()>,
     ) -> io::Result<Finished> {
         let EventSource { ring, lost } = source;
@@ -88,10 +106,25 @@ impl Pipeline {
                         last_sync = Instant::now();
                     }
                 }
+                Some((boot_ns, event)) = user.recv() => {
+                    // What the kernel saw first (the redirect of the query) goes first.
+                    self.drain(ring.get_mut())?;
+                    self.append_at(boot_ns, event)?;
+                }
                 _ = &mut stop => break,
             }
         }
         self.drain(ring.get_mut())?;
+        // User-space producers finish what they started (a DNS query waiting for its
+        // upstream): wait until every sender is gone, within bounds.
+        let deadline = Instant::now() + USER_EVENTS_GRACE;
+        while let Ok(Some((boot_ns, event))) = tokio::time::timeout_at(deadline, user.recv()).await
+        {
+            self.append_at(boot_ns, event)?;
+        }
+        if !user.is_closed() {
+            tracing::error!("user-space event producers still running after the session ended");
+        }
         let counts = lost.counts().map_err(io::Error::other)?;
         self.report_lost(counts)?;
         self.writer.flush()?;
@@ -103,13 +136,8 @@ impl Pipeline {
 
     fn drain(&mut self, ring: &mut RingBuf<MapData>) -> io::Result<()> {
         while let Some(item) = ring.next() {
-            match decode(&item) {
-                Ok((boot_ns, event)) => {
-                    let record = self.writer.append(boot_ns, event)?;
-                    if self.live {
-                        eprintln!("{}", render::line(&record));
-                    }
-                }
+            match decode(&item, self.labels.as_ref()) {
+                Ok((boot_ns, event)) => self.append_at(boot_ns, event)?,
                 Err(e) => {
                     self.undecodable += 1;
                     tracing::error!("dropping an undecodable kernel record: {e}");
@@ -126,15 +154,17 @@ impl Pipeline {
             return Ok(());
         }
         tracing::warn!(
-            "kernel events lost: exec {} fork {} exit {}, undecodable {undecodable}",
+            "kernel events lost: exec {} fork {} exit {} network {}, undecodable {undecodable}",
             delta.exec,
             delta.fork,
-            delta.exit
+            delta.exit,
+            delta.network
         );
         self.append(Event::EventsLost(EventsLost {
             exec: delta.exec,
             fork: delta.fork,
             exit: delta.exit,
+            network: delta.network,
             undecodable,
             total: now.total() + self.undecodable,
         }))?;

@@ -1,25 +1,46 @@
 //! `warden run`: one supervised session from cgroup creation to the last record.
 use std::{
     ffi::OsString,
+    net::SocketAddr,
     os::unix::fs::DirBuilderExt,
     path::{Path, PathBuf},
+    sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
 
 use anyhow::{Context as _, anyhow};
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot};
+use warden_common::NetConfig;
 
 use crate::{
     audit_log::{self, AuditWriter},
     cgroup::{self, SessionCgroup},
     clock::{self, Clock},
     events::{EndReason, Event, SCHEMA_VERSION, SessionEnd, SessionStart, escape::escape_argv},
-    kernel::programs::{KernelPrograms, LoadOptions, forward_kernel_log},
+    kernel::{
+        bpffs,
+        programs::{KernelPrograms, LoadOptions, forward_kernel_log},
+    },
     launch,
+    network::{
+        NetLabels,
+        allowlist::Allowlist,
+        dns_proxy::{self, Proxy},
+        policy::{NetworkMode, NetworkPolicy},
+    },
     pipeline::Pipeline,
+    recovery::{self, SessionInfo},
     signals::Signals,
     target_user,
 };
+
+pub struct NetworkOptions {
+    pub policy: NetworkPolicy,
+    /// Where allowed DNS queries go.
+    pub upstreams: Vec<SocketAddr>,
+    /// Shortest time an answer's addresses stay allowed.
+    pub ttl_floor: Duration,
+}
 
 pub struct RunOptions {
     pub command: Vec<OsString>,
@@ -28,12 +49,16 @@ pub struct RunOptions {
     pub live: bool,
     pub quiet: bool,
     pub state_dir: PathBuf,
+    pub run_dir: PathBuf,
     pub cgroup_root: Option<PathBuf>,
     pub ring_buffer_bytes: Option<u32>,
+    pub network: NetworkOptions,
 }
 
 /// How long processes get to disappear after SIGKILL before Warden reports a failure.
 const KILL_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often expired DNS-derived addresses are removed from the allow maps.
+const EXPIRY_SWEEP: Duration = Duration::from_secs(1);
 
 pub fn new_session_id() -> String {
     uuid::Uuid::now_v7().hyphenated().to_string()
@@ -52,6 +77,14 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
     if !nix::unistd::Uid::effective().is_root() {
         anyhow::bail!("warden run must run as root (try: sudo warden run -- ...)");
     }
+    for orphan in recovery::recover(&opts.run_dir) {
+        eprintln!(
+            "warden: ended session {} left by a supervisor that died ({} processes killed){}",
+            orphan.id,
+            orphan.killed,
+            orphan.error.map(|e| format!(": {e}")).unwrap_or_default()
+        );
+    }
     let user = target_user::resolve(opts.user.as_deref())?;
     let id = new_session_id();
     let dir = opts.state_dir.join("sessions").join(&id);
@@ -60,20 +93,47 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
     let writer = AuditWriter::create(&log_path, &id, Clock::new())
         .with_context(|| format!("creating {}", log_path.display()))?;
 
+    let proxy_sockets = dns_proxy::bind().context("binding the DNS proxy")?;
     let root = match &opts.cgroup_root {
         Some(r) => r.clone(),
         None => cgroup::find_cgroup2_mount()?,
     };
     let cgroup = SessionCgroup::create(&root, &id)?;
+    let policy = Arc::new(opts.network.policy);
     let (mut programs, source) = KernelPrograms::load(LoadOptions {
         session_level: cgroup.level(),
         ring_buffer_bytes: opts.ring_buffer_bytes,
+        net: NetConfig {
+            dns_proxy_port: proxy_sockets.port,
+            _pad: 0,
+            enforce: u32::from(policy.mode == NetworkMode::Enforce),
+        },
     })
     .context("loading the kernel programs")?;
     programs.add_session(cgroup.id())?;
     let kernel_log = programs
         .take_logger()
         .map(|logger| tokio::spawn(forward_kernel_log(logger)));
+    let allowlist = Arc::new(Mutex::new(Allowlist::new(
+        programs.take_network_maps()?,
+        &policy,
+    )?));
+    bpffs::ensure_mounted().context("mounting bpffs")?;
+    let pin_dir = bpffs::session_dir(&id);
+    programs
+        .attach_network(cgroup.path(), &pin_dir)
+        .context("attaching the network programs")?;
+    let registration = recovery::register(
+        &opts.run_dir,
+        &SessionInfo {
+            id: id.clone(),
+            log: log_path.clone(),
+            cgroup: cgroup.path().to_path_buf(),
+            pin_dir: pin_dir.clone(),
+            supervisor_pid: std::process::id(),
+        },
+    )
+    .with_context(|| format!("registering the session in {}", opts.run_dir.display()))?;
 
     if !opts.quiet {
         eprintln!("warden: session {id} (log {})", log_path.display());
@@ -82,7 +142,11 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
         opts.command.iter().map(|a| a.as_encoded_bytes()),
         warden_common::ARGV_MAX,
     );
-    let mut pipeline = Pipeline::new(writer, opts.live);
+    let labels = Arc::new(NetLabels {
+        policy: policy.clone(),
+        allowlist: allowlist.clone(),
+    });
+    let mut pipeline = Pipeline::new(writer, opts.live, labels);
     pipeline.append(Event::SessionStart(SessionStart {
         schema: SCHEMA_VERSION,
         warden_version: env!("CARGO_PKG_VERSION").into(),
@@ -100,8 +164,33 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
         kernel_programs: programs.program_ids(),
     }))?;
 
+    let (events_tx, events_rx) = mpsc::channel(1024);
     let (stop, stop_rx) = oneshot::channel();
-    let mut pipeline_task = tokio::spawn(pipeline.run(source, stop_rx));
+    let mut pipeline_task = tokio::spawn(pipeline.run(source, events_rx, stop_rx));
+    let proxy = Arc::new(Proxy {
+        policy: policy.clone(),
+        allowlist: allowlist.clone(),
+        upstreams: opts.network.upstreams,
+        ttl_floor: opts.network.ttl_floor,
+        events: events_tx,
+    });
+    let proxy_task = tokio::spawn(proxy.serve(proxy_sockets));
+    let sweep_task = tokio::spawn({
+        let allowlist = allowlist.clone();
+        async move {
+            let mut tick = tokio::time::interval(EXPIRY_SWEEP);
+            loop {
+                tick.tick().await;
+                let removed = allowlist
+                    .lock()
+                    .expect("allowlist lock")
+                    .remove_expired(clock::boot_ns());
+                for ip in removed {
+                    tracing::debug!("{ip}: DNS-derived allowance expired");
+                }
+            }
+        }
+    });
     let started = Instant::now();
     let mut signals = Signals::new()?;
 
@@ -173,6 +262,9 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
     // Whatever the command left behind (daemons, background jobs) ends with the session.
     end.killed += cgroup.kill_all()?;
     cgroup.wait_empty(KILL_TIMEOUT)?;
+    proxy_task.abort();
+    sweep_task.abort();
+    programs.unpin_network(&pin_dir);
     if let Some(err) = pipeline_failed {
         cgroup.remove()?;
         return Err(err.context("the audit log failed; the session was killed"));
@@ -180,6 +272,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
     // Every exit tracepoint has fired by now: the final drain sees them all, and the
     // programs can go while it runs.
     let detaching = programs.detach();
+    let _ = proxy_task.await;
     let _ = stop.send(());
     let finished = pipeline_task.await??;
     let mut writer = finished.writer;
@@ -193,6 +286,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
         eprintln!("{}", crate::events::render::line(&record));
     }
     cgroup.remove()?;
+    drop(registration);
     if let Some(task) = kernel_log {
         task.abort();
     }

@@ -16,23 +16,31 @@ pub enum EventKind {
     Exec = 1,
     Fork = 2,
     Exit = 3,
+    /// A connect or datagram decision of the cgroup sock_addr programs.
+    Net = 4,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 3] = [EventKind::Exec, EventKind::Fork, EventKind::Exit];
+    pub const ALL: [EventKind; 4] = [
+        EventKind::Exec,
+        EventKind::Fork,
+        EventKind::Exit,
+        EventKind::Net,
+    ];
 
     pub fn from_u32(v: u32) -> Option<Self> {
         match v {
             1 => Some(Self::Exec),
             2 => Some(Self::Fork),
             3 => Some(Self::Exit),
+            4 => Some(Self::Net),
             _ => None,
         }
     }
 }
 
 /// Number of slots in the `LOST` counter array (indexed by `EventKind as u32`).
-pub const LOST_SLOTS: u32 = 4;
+pub const LOST_SLOTS: u32 = 8;
 
 /// Common prefix of every ring-buffer record.
 #[repr(C)]
@@ -108,6 +116,76 @@ pub struct KernelOffsets {
     pub mm_arg_end: u64,
 }
 
+/// `NetEvent::op`: what the process tried.
+pub const NET_OP_CONNECT: u8 = 1;
+/// An unconnected datagram (sendto/sendmsg with an address).
+pub const NET_OP_SENDMSG: u8 = 2;
+
+pub const VERDICT_DENY: u8 = 0;
+pub const VERDICT_ALLOW: u8 = 1;
+/// A DNS query sent to the supervisor's proxy instead of where it was addressed.
+pub const VERDICT_REDIRECT: u8 = 2;
+
+/// Rule ids the kernel programs use themselves; the supervisor numbers policy rules from
+/// `RULE_FIRST_POLICY` on and tells them apart when it records a decision.
+pub const RULE_DEFAULT_DENY: u32 = 0;
+pub const RULE_DNS_PROXY: u32 = 1;
+pub const RULE_DNS_OVER_TLS: u32 = 2;
+pub const RULE_FIRST_POLICY: u32 = 16;
+
+/// A network decision of the cgroup sock_addr programs.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct NetEvent {
+    pub header: EventHeader,
+    pub uid: u32,
+    pub rule: u32,
+    /// AF_INET or AF_INET6 (a v4-mapped IPv6 address is reported as AF_INET).
+    pub family: u16,
+    /// Destination port, host byte order.
+    pub port: u16,
+    pub op: u8,
+    pub verdict: u8,
+    /// IPPROTO_TCP or IPPROTO_UDP.
+    pub protocol: u8,
+    pub _pad: u8,
+    /// Destination address in network byte order; IPv4 uses the first 4 bytes.
+    pub addr: [u8; 16],
+}
+
+/// A destination the session may reach, in `ALLOW4`/`ALLOW6`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct AllowEntry {
+    /// CLOCK_BOOTTIME after which the entry no longer allows anything; 0: no expiry.
+    pub expires_boot_ns: u64,
+    pub rule: u32,
+    pub _pad: u32,
+}
+
+/// Where a redirected DNS query was addressed, by socket cookie, so that the answer can come
+/// back from that address (recvmsg programs).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct DnsOrigin {
+    /// Network byte order, as in `bpf_sock_addr::user_ip6` (IPv4 uses `addr[0]`).
+    pub addr: [u32; 4],
+    /// Network byte order, as in `bpf_sock_addr::user_port`.
+    pub port: u32,
+    pub family: u32,
+}
+
+/// Network settings of a session, fixed at load time.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NetConfig {
+    /// The DNS proxy's port (UDP and TCP, on 127.0.0.1 and ::1), host byte order.
+    pub dns_proxy_port: u16,
+    pub _pad: u16,
+    /// 1: enforce the allowlist; 0: only observe (and still redirect DNS).
+    pub enforce: u32,
+}
+
 /// Marks an optional tracepoint field that this kernel does not have.
 pub const OFFSET_ABSENT: u32 = u32::MAX;
 
@@ -115,4 +193,6 @@ pub const OFFSET_ABSENT: u32 = u32::MAX;
 mod user {
     // SAFETY: plain `repr(C)` data with no pointers; every bit pattern is valid.
     unsafe impl aya::Pod for super::KernelOffsets {}
+    unsafe impl aya::Pod for super::NetConfig {}
+    unsafe impl aya::Pod for super::AllowEntry {}
 }

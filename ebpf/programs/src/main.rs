@@ -11,12 +11,14 @@ mod exec;
 mod exit;
 mod fork;
 mod maps;
+mod network;
 mod task;
 
 use aya_ebpf::{
-    macros::{raw_tracepoint, tracepoint},
-    programs::{RawTracePointContext, TracePointContext},
+    macros::{cgroup_sock_addr, raw_tracepoint, tracepoint},
+    programs::{RawTracePointContext, SockAddrContext, TracePointContext},
 };
+use warden_common::{NET_OP_CONNECT, NET_OP_SENDMSG};
 
 #[tracepoint(category = "sched", name = "sched_process_exec")]
 pub fn warden_exec(ctx: TracePointContext) -> u32 {
@@ -36,6 +38,36 @@ pub fn warden_fork(ctx: RawTracePointContext) -> u32 {
 pub fn warden_exit(ctx: TracePointContext) -> u32 {
     exit::on_exit(&ctx);
     0
+}
+
+#[cgroup_sock_addr(connect4)]
+pub fn warden_connect4(ctx: SockAddrContext) -> i32 {
+    network::on_sock_addr(&ctx, false, NET_OP_CONNECT)
+}
+
+#[cgroup_sock_addr(connect6)]
+pub fn warden_connect6(ctx: SockAddrContext) -> i32 {
+    network::on_sock_addr(&ctx, true, NET_OP_CONNECT)
+}
+
+#[cgroup_sock_addr(sendmsg4)]
+pub fn warden_sendmsg4(ctx: SockAddrContext) -> i32 {
+    network::on_sock_addr(&ctx, false, NET_OP_SENDMSG)
+}
+
+#[cgroup_sock_addr(sendmsg6)]
+pub fn warden_sendmsg6(ctx: SockAddrContext) -> i32 {
+    network::on_sock_addr(&ctx, true, NET_OP_SENDMSG)
+}
+
+#[cgroup_sock_addr(recvmsg4)]
+pub fn warden_recvmsg4(ctx: SockAddrContext) -> i32 {
+    network::on_recvmsg(&ctx, false)
+}
+
+#[cgroup_sock_addr(recvmsg6)]
+pub fn warden_recvmsg6(ctx: SockAddrContext) -> i32 {
+    network::on_recvmsg(&ctx, true)
 }
 
 #[cfg(not(test))]

@@ -1,9 +1,9 @@
 //! Maps and load-time constants shared by the programs.
 use aya_ebpf::{
     macros::map,
-    maps::{HashMap, PerCpuArray, RingBuf},
+    maps::{HashMap, LpmTrie, LruHashMap, PerCpuArray, RingBuf},
 };
-use warden_common::{KernelOffsets, LOST_SLOTS};
+use warden_common::{AllowEntry, DnsOrigin, KernelOffsets, LOST_SLOTS, NetConfig};
 
 /// Session cgroup ids (the value is reserved for a per-session slot).
 #[map]
@@ -16,6 +16,36 @@ pub static EVENTS: RingBuf = RingBuf::with_byte_size(16 << 20, 0);
 /// Events that could not be written, per kind, per CPU (the BPF target has no atomic add).
 #[map]
 pub static LOST: PerCpuArray<u64> = PerCpuArray::with_max_entries(LOST_SLOTS, 0);
+
+/// Destinations the session may reach: IPv4 addresses (network byte order) and IPv6 ones,
+/// filled by the DNS proxy for allowed names (with expiry) and by the policy.
+#[map]
+pub static ALLOW4: HashMap<u32, AllowEntry> = HashMap::with_max_entries(65536, 0);
+#[map]
+pub static ALLOW6: HashMap<[u32; 4], AllowEntry> = HashMap::with_max_entries(65536, 0);
+/// Allowed CIDRs (value: rule id).
+#[map]
+pub static CIDR4: LpmTrie<[u8; 4], u32> = LpmTrie::with_max_entries(1024, 0);
+#[map]
+pub static CIDR6: LpmTrie<[u8; 16], u32> = LpmTrie::with_max_entries(1024, 0);
+/// Loopback ports the session may reach (value: rule id).
+#[map]
+pub static LOOPBACK_PORTS: HashMap<u16, u32> = HashMap::with_max_entries(1024, 0);
+/// Original destinations of redirected DNS queries, by socket cookie.
+#[map]
+pub static DNS_ORIGINS: LruHashMap<u64, DnsOrigin> = LruHashMap::with_max_entries(16384, 0);
+
+#[unsafe(no_mangle)]
+static NET_CONFIG: NetConfig = NetConfig {
+    dns_proxy_port: 0,
+    _pad: 0,
+    enforce: 1,
+};
+
+#[inline(always)]
+pub fn net_config() -> NetConfig {
+    unsafe { core::ptr::read_volatile(&raw const NET_CONFIG) }
+}
 
 /// Field offsets resolved by the supervisor from tracefs and BTF before loading.
 #[unsafe(no_mangle)]

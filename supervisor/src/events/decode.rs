@@ -1,10 +1,19 @@
 //! Ring-buffer bytes from the kernel programs into `Event`s.
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
 use warden_common::{
     EXEC_ARGV_TRUNCATED, EXEC_ARGV_UNREADABLE, EXEC_FILENAME_TRUNCATED, EventHeader, EventKind,
-    ExecEvent, ExitEvent, ForkEvent,
+    ExecEvent, ExitEvent, ForkEvent, NET_OP_CONNECT, NetEvent, VERDICT_ALLOW, VERDICT_DENY,
 };
 
-use super::{Event, Exec, Exit, Fork, escape::escape_bytes};
+use super::{Event, Exec, Exit, Fork, Network, Verdict, escape::escape_bytes};
+
+/// What the kernel only knows by number: rule ids, and which name an address came from.
+pub trait Labels {
+    /// The rule's recorded name and where it came from.
+    fn rule(&self, id: u32) -> (String, Option<String>);
+    fn domain(&self, ip: &IpAddr) -> Option<String>;
+}
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum DecodeError {
@@ -34,7 +43,7 @@ fn read<T: Copy>(kind: EventKind, bytes: &[u8]) -> Result<T, DecodeError> {
 }
 
 /// Decodes one record; returns its kernel timestamp (CLOCK_BOOTTIME ns) and the event.
-pub fn decode(bytes: &[u8]) -> Result<(u64, Event), DecodeError> {
+pub fn decode(bytes: &[u8], labels: &dyn Labels) -> Result<(u64, Event), DecodeError> {
     if bytes.len() < size_of::<EventHeader>() {
         return Err(DecodeError::Short(bytes.len()));
     }
@@ -58,7 +67,48 @@ pub fn decode(bytes: &[u8]) -> Result<(u64, Event), DecodeError> {
             let exit = Exit::from_wait_status(e.header.pid, e.ppid, e.exit_code);
             (e.header.boot_ns, Event::Exit(exit))
         }
+        EventKind::Net => {
+            let e: NetEvent = read(kind, bytes)?;
+            (e.header.boot_ns, network(&e, labels))
+        }
     })
+}
+
+const AF_INET: u16 = 2;
+const IPPROTO_TCP: u8 = 6;
+const IPPROTO_UDP: u8 = 17;
+
+fn network(e: &NetEvent, labels: &dyn Labels) -> Event {
+    let ip = if e.family == AF_INET {
+        IpAddr::V4(Ipv4Addr::new(e.addr[0], e.addr[1], e.addr[2], e.addr[3]))
+    } else {
+        IpAddr::V6(Ipv6Addr::from(e.addr))
+    };
+    let (rule, rule_source) = labels.rule(e.rule);
+    let n = Network {
+        pid: e.header.pid,
+        uid: e.uid,
+        transport: match e.protocol {
+            IPPROTO_TCP => "tcp".into(),
+            IPPROTO_UDP => "udp".into(),
+            p => format!("ip-proto-{p}"),
+        },
+        address: ip.to_string(),
+        port: e.port,
+        verdict: match e.verdict {
+            VERDICT_ALLOW => Verdict::Allow,
+            VERDICT_DENY => Verdict::Deny,
+            _ => Verdict::Redirect,
+        },
+        rule,
+        rule_source,
+        domain: labels.domain(&ip),
+    };
+    if e.op == NET_OP_CONNECT {
+        Event::NetConnect(n)
+    } else {
+        Event::NetSend(n)
+    }
 }
 
 fn exec(e: &ExecEvent) -> Exec {
@@ -91,7 +141,17 @@ fn split_argv(area: &[u8]) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use warden_common::{ARGV_MAX, FILENAME_MAX};
+    use warden_common::{ARGV_MAX, FILENAME_MAX, NET_OP_SENDMSG};
+
+    struct Fixed;
+    impl Labels for Fixed {
+        fn rule(&self, id: u32) -> (String, Option<String>) {
+            (format!("rule-{id}"), Some("test".into()))
+        }
+        fn domain(&self, ip: &IpAddr) -> Option<String> {
+            (ip.to_string() == "127.0.0.10").then(|| "allowed.test".into())
+        }
+    }
 
     fn header(kind: EventKind) -> EventHeader {
         EventHeader {
@@ -129,7 +189,7 @@ mod tests {
         let argv = b"echo\0a\nb\0\xff\xfe\0xxxx";
         e.argv[..argv.len()].copy_from_slice(argv);
         e.argv_len = argv.len() as u32;
-        let (ts, ev) = decode(&bytes_of(&e)).unwrap();
+        let (ts, ev) = decode(&bytes_of(&e), &Fixed).unwrap();
         assert_eq!(ts, 1234);
         let Event::Exec(x) = ev else { panic!() };
         assert_eq!(x.filename, "/bin/echo");
@@ -145,7 +205,7 @@ mod tests {
             exit_code: 3 << 8,
             ppid: 1,
         };
-        let (_, ev) = decode(&bytes_of(&e)).unwrap();
+        let (_, ev) = decode(&bytes_of(&e), &Fixed).unwrap();
         assert_eq!(ev, Event::Exit(Exit::from_wait_status(42, 1, 3 << 8)));
         let Event::Exit(x) = ev else { panic!() };
         assert_eq!((x.exit_code, x.signal), (Some(3), None));
@@ -155,11 +215,55 @@ mod tests {
     }
 
     #[test]
+    fn decodes_network_decisions() {
+        let mut addr = [0u8; 16];
+        addr[..4].copy_from_slice(&[127, 0, 0, 10]);
+        let e = NetEvent {
+            header: header(EventKind::Net),
+            uid: 1000,
+            rule: 17,
+            family: AF_INET,
+            port: 8080,
+            op: NET_OP_CONNECT,
+            verdict: VERDICT_ALLOW,
+            protocol: IPPROTO_TCP,
+            _pad: 0,
+            addr,
+        };
+        let (_, ev) = decode(&bytes_of(&e), &Fixed).unwrap();
+        let Event::NetConnect(n) = ev else {
+            panic!("{ev:?}")
+        };
+        assert_eq!(
+            (n.address.as_str(), n.port, n.transport.as_str()),
+            ("127.0.0.10", 8080, "tcp")
+        );
+        assert_eq!((n.verdict, n.rule.as_str()), (Verdict::Allow, "rule-17"));
+        assert_eq!(n.domain.as_deref(), Some("allowed.test"));
+        let v6 = NetEvent {
+            family: 10,
+            op: NET_OP_SENDMSG,
+            verdict: VERDICT_DENY,
+            protocol: IPPROTO_UDP,
+            addr: std::net::Ipv6Addr::LOCALHOST.octets(),
+            ..e
+        };
+        let (_, ev) = decode(&bytes_of(&v6), &Fixed).unwrap();
+        let Event::NetSend(n) = ev else {
+            panic!("{ev:?}")
+        };
+        assert_eq!(
+            (n.address.as_str(), n.verdict, n.domain),
+            ("::1", Verdict::Deny, None)
+        );
+    }
+
+    #[test]
     fn rejects_short_and_unknown_records() {
-        assert_eq!(decode(&[1, 0]), Err(DecodeError::Short(2)));
+        assert_eq!(decode(&[1, 0], &Fixed), Err(DecodeError::Short(2)));
         let mut h = bytes_of(&header(EventKind::Fork));
-        assert!(matches!(decode(&h), Err(DecodeError::Size { .. })));
+        assert!(matches!(decode(&h, &Fixed), Err(DecodeError::Size { .. })));
         h[0] = 99;
-        assert_eq!(decode(&h), Err(DecodeError::UnknownKind(99)));
+        assert_eq!(decode(&h, &Fixed), Err(DecodeError::UnknownKind(99)));
     }
 }

@@ -35,6 +35,12 @@ pub enum Event {
     Fork(Fork),
     #[serde(rename = "exit")]
     Exit(Exit),
+    #[serde(rename = "network.connect")]
+    NetConnect(Network),
+    #[serde(rename = "network.send")]
+    NetSend(Network),
+    #[serde(rename = "dns.query")]
+    DnsQuery(DnsQuery),
     #[serde(rename = "events.lost")]
     EventsLost(EventsLost),
     #[serde(rename = "session.end")]
@@ -49,6 +55,9 @@ impl Event {
             Event::Exec(_) => "exec",
             Event::Fork(_) => "fork",
             Event::Exit(_) => "exit",
+            Event::NetConnect(_) => "network.connect",
+            Event::NetSend(_) => "network.send",
+            Event::DnsQuery(_) => "dns.query",
             Event::EventsLost(_) => "events.lost",
             Event::SessionEnd(_) => "session.end",
         }
@@ -138,12 +147,74 @@ impl Exit {
     }
 }
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Allow,
+    Deny,
+    /// A DNS query, sent to Warden's proxy instead of where it was addressed.
+    Redirect,
+}
+
+/// A connect (`network.connect`) or an unconnected datagram (`network.send`), as the kernel
+/// decided it. Datagrams are recorded when denied or redirected only.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Network {
+    pub pid: u32,
+    pub uid: u32,
+    /// `tcp`, `udp`, or `ip-proto-N`.
+    pub transport: String,
+    pub address: String,
+    pub port: u16,
+    pub verdict: Verdict,
+    /// The rule that decided: `default-deny`, `dns-proxy`, `dns-over-tls`, or `key=value` of
+    /// a policy rule such as `allowed_domains=*.example.com`.
+    pub rule: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule_source: Option<String>,
+    /// The allowed name this address was resolved from, when it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domain: Option<String>,
+}
+
+/// A DNS query the proxy answered.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DnsQuery {
+    /// The queried name, escaped, without the root's trailing dot.
+    pub name: String,
+    pub qtype: String,
+    pub transport: String,
+    /// Source address of the query (the querying socket).
+    pub client: String,
+    pub verdict: Verdict,
+    pub rule: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule_source: Option<String>,
+    /// Response code sent back (NoError, NXDomain, Refused, ServFail, ...).
+    pub rcode: String,
+    /// Addresses of the answer, each now allowed for `allowed_secs`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub answers: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed_secs: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream: Option<String>,
+    /// Time from receiving the query to releasing the answer.
+    pub duration_us: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
 /// Events the kernel could not hand over since the previous `events.lost` record.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct EventsLost {
     pub exec: u64,
     pub fork: u64,
     pub exit: u64,
+    #[serde(default)]
+    pub network: u64,
     /// Kernel records Warden could not decode (a Warden bug; counted, never dropped silently).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub undecodable: u64,
@@ -160,6 +231,8 @@ pub enum EndReason {
     Interrupted,
     /// The command could not be started.
     SpawnFailed,
+    /// The supervisor died; a later Warden ended the session (`status` is then -1).
+    SupervisorLost,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -1,6 +1,6 @@
 //! One human-readable line per record, for `warden run --events` and `warden events --list`.
 use super::{
-    Event, Record,
+    Event, Record, Verdict,
     escape::{for_terminal, shell_word},
 };
 
@@ -8,6 +8,14 @@ pub fn signal_name(sig: i32) -> String {
     nix::sys::signal::Signal::try_from(sig)
         .map(|s| s.as_str().to_string())
         .unwrap_or_else(|_| format!("signal {sig}"))
+}
+
+fn verdict_word(v: Verdict) -> &'static str {
+    match v {
+        Verdict::Allow => "ALLOW",
+        Verdict::Deny => "DENY",
+        Verdict::Redirect => "REDIRECT",
+    }
 }
 
 pub fn command_line(argv: &[String]) -> String {
@@ -66,9 +74,48 @@ pub fn line(rec: &Record) -> String {
             ),
             (None, None) => format!("pid {}", x.pid),
         },
+        Event::NetConnect(n) | Event::NetSend(n) => {
+            let addr = if n.address.contains(':') {
+                format!("[{}]:{}", n.address, n.port)
+            } else {
+                format!("{}:{}", n.address, n.port)
+            };
+            let mut s = format!(
+                "pid {} {} {addr} {} by {}",
+                n.pid,
+                n.transport,
+                verdict_word(n.verdict),
+                for_terminal(&n.rule)
+            );
+            if let Some(d) = &n.domain {
+                s.push_str(&format!(" ({})", for_terminal(d)));
+            }
+            s
+        }
+        Event::DnsQuery(q) => {
+            let mut s = format!(
+                "{} {} {} by {} -> {}",
+                for_terminal(&q.name),
+                q.qtype,
+                verdict_word(q.verdict),
+                for_terminal(&q.rule),
+                q.rcode
+            );
+            if !q.answers.is_empty() {
+                s.push_str(&format!(
+                    " [{}] allowed {}s",
+                    q.answers.join(", "),
+                    q.allowed_secs.unwrap_or(0)
+                ));
+            }
+            if let Some(e) = &q.error {
+                s.push_str(&format!(": {}", for_terminal(e)));
+            }
+            s
+        }
         Event::EventsLost(l) => format!(
-            "LOST exec {} fork {} exit {} (session total {})",
-            l.exec, l.fork, l.exit, l.total
+            "LOST exec {} fork {} exit {} network {} (session total {})",
+            l.exec, l.fork, l.exit, l.network, l.total
         ),
         Event::SessionEnd(e) => {
             let mut s = format!(

@@ -2,9 +2,15 @@
 use aya::{
     Ebpf, EbpfLoader,
     maps::{HashMap, MapData, MapError, PerCpuArray, RingBuf},
-    programs::{ProgramError, RawTracePoint, TracePoint},
+    programs::{
+        CgroupAttachMode, CgroupSockAddr, ProgramError, RawTracePoint, TracePoint,
+        links::{FdLink, PinnedLink},
+    },
 };
-use warden_common::{EventKind, KernelOffsets, OFFSET_ABSENT};
+use std::path::Path;
+use warden_common::{EventKind, KernelOffsets, NetConfig, OFFSET_ABSENT};
+
+use crate::network::allowlist::NetworkMaps;
 
 use super::{
     btf::{self, Btf, BtfError},
@@ -18,8 +24,16 @@ static PROGRAMS_OBJECT: &[u8] =
 pub static PROBES_OBJECT: &[u8] =
     aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/warden-probes"));
 
-/// Kernel names of the programs a session loads (tests check none is left behind).
-pub const PROGRAM_NAMES: [&str; 3] = ["warden_exec", "warden_fork", "warden_exit"];
+/// The cgroup sock_addr programs (network allowlist and DNS redirection), attached to the
+/// session cgroup and pinned under bpffs.
+const NETWORK_PROGRAMS: [&str; 6] = [
+    "warden_connect4",
+    "warden_connect6",
+    "warden_sendmsg4",
+    "warden_sendmsg6",
+    "warden_recvmsg4",
+    "warden_recvmsg6",
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum KernelError {
@@ -41,6 +55,21 @@ pub enum KernelError {
     },
     #[error("map {0} missing from the eBPF object")]
     MissingMap(&'static str),
+    #[error("{path}: {source}")]
+    Io {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("link of {name}: {source}")]
+    Link {
+        name: &'static str,
+        source: aya::programs::links::LinkError,
+    },
+    #[error("pinning {name}: {source}")]
+    Pin {
+        name: &'static str,
+        source: aya::pin::PinError,
+    },
 }
 
 /// Field offsets of this kernel, from tracefs formats and BTF.
@@ -101,6 +130,7 @@ pub const DEFAULT_RING_BYTES: u32 = 16 << 20;
 pub struct LoadOptions {
     /// Depth of session cgroups below the cgroup v2 root.
     pub session_level: u32,
+    pub net: NetConfig,
     /// Ring-buffer size (a power of two, at least a page); `None`: `DEFAULT_RING_BYTES`.
     pub ring_buffer_bytes: Option<u32>,
 }
@@ -109,6 +139,7 @@ pub struct LoadOptions {
 pub struct KernelPrograms {
     ebpf: Ebpf,
     links: Vec<Attached>,
+    pinned: Vec<PinnedLink>,
     sessions: HashMap<MapData, u64, u32>,
     logger: Option<KernelLogger>,
 }
@@ -136,6 +167,7 @@ impl KernelPrograms {
             .override_global("OFFSETS", &offsets, true)
             .override_global("SESSION_CGROUP_LEVEL", &opts.session_level, true)
             .override_global("WAKEUP_BYTES", &wakeup_bytes, true)
+            .override_global("NET_CONFIG", &opts.net, true)
             .map_max_entries("EVENTS", ring_bytes);
         let mut ebpf = loader.load(PROGRAMS_OBJECT)?;
         let logger = match aya_log::EbpfLogger::init(&mut ebpf) {
@@ -165,6 +197,11 @@ impl KernelPrograms {
             "sched_process_exit",
         )?);
 
+        for name in NETWORK_PROGRAMS {
+            let p: &mut CgroupSockAddr = program(&mut ebpf, name)?;
+            p.load().map_err(prog_err(name))?;
+        }
+
         let map_err = |name| move |source| KernelError::Map { name, source };
         let take = |ebpf: &mut Ebpf, name: &'static str| {
             ebpf.take_map(name).ok_or(KernelError::MissingMap(name))
@@ -177,6 +214,7 @@ impl KernelPrograms {
             Self {
                 ebpf,
                 links,
+                pinned: Vec::new(),
                 sessions,
                 logger,
             },
@@ -185,6 +223,64 @@ impl KernelPrograms {
                 lost: LostCounter(lost),
             },
         ))
+    }
+
+    /// The allow maps, for the network allowlist (once).
+    pub fn take_network_maps(&mut self) -> Result<NetworkMaps, KernelError> {
+        fn take<T: TryFrom<aya::maps::Map, Error = MapError>>(
+            ebpf: &mut Ebpf,
+            name: &'static str,
+        ) -> Result<T, KernelError> {
+            let map = ebpf.take_map(name).ok_or(KernelError::MissingMap(name))?;
+            T::try_from(map).map_err(|source| KernelError::Map { name, source })
+        }
+        let e = &mut self.ebpf;
+        Ok(NetworkMaps {
+            allow4: take(e, "ALLOW4")?,
+            allow6: take(e, "ALLOW6")?,
+            cidr4: take(e, "CIDR4")?,
+            cidr6: take(e, "CIDR6")?,
+            loopback_ports: take(e, "LOOPBACK_PORTS")?,
+        })
+    }
+
+    /// Attaches the network programs to the session cgroup and pins the links in `pin_dir`, so
+    /// that they keep enforcing if this supervisor dies (`recovery` cleans up after it).
+    pub fn attach_network(&mut self, cgroup: &Path, pin_dir: &Path) -> Result<(), KernelError> {
+        let io_err = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| KernelError::Io { path, source }
+        };
+        std::fs::create_dir_all(pin_dir).map_err(io_err(pin_dir))?;
+        let cgroup_fd = std::fs::File::open(cgroup).map_err(io_err(cgroup))?;
+        for name in NETWORK_PROGRAMS {
+            let p: &mut CgroupSockAddr = program(&mut self.ebpf, name)?;
+            let id = p
+                .attach(&cgroup_fd, CgroupAttachMode::Single)
+                .map_err(prog_err(name))?;
+            let link: FdLink = p
+                .take_link(id)
+                .map_err(prog_err(name))?
+                .try_into()
+                .map_err(|source| KernelError::Link { name, source })?;
+            let pinned = link
+                .pin(pin_dir.join(name))
+                .map_err(|source| KernelError::Pin { name, source })?;
+            self.pinned.push(pinned);
+        }
+        Ok(())
+    }
+
+    /// Removes the pins and detaches the network programs (the normal end of a session).
+    pub fn unpin_network(&mut self, pin_dir: &Path) {
+        for link in self.pinned.drain(..) {
+            if let Err(e) = link.unpin() {
+                tracing::error!("unpinning a network program: {e}");
+            }
+        }
+        if let Err(e) = std::fs::remove_dir(pin_dir) {
+            tracing::error!("removing {}: {e}", pin_dir.display());
+        }
     }
 
     /// Detaches every program, all at once, in the background.
@@ -251,6 +347,7 @@ pub struct LostCounts {
     pub exec: u64,
     pub fork: u64,
     pub exit: u64,
+    pub network: u64,
 }
 
 impl LostCounts {
@@ -259,11 +356,12 @@ impl LostCounts {
             EventKind::Exec => &mut self.exec,
             EventKind::Fork => &mut self.fork,
             EventKind::Exit => &mut self.exit,
+            EventKind::Net => &mut self.network,
         }
     }
 
     pub fn total(&self) -> u64 {
-        self.exec + self.fork + self.exit
+        self.exec + self.fork + self.exit + self.network
     }
 
     /// What was lost since `earlier`.
@@ -272,6 +370,7 @@ impl LostCounts {
             exec: self.exec - earlier.exec,
             fork: self.fork - earlier.fork,
             exit: self.exit - earlier.exit,
+            network: self.network - earlier.network,
         }
     }
 }

@@ -1,0 +1,36 @@
+//! The session's network allowlist: policy, the kernel allow maps, and the DNS proxy that
+//! opens addresses for allowed names.
+pub mod allowlist;
+pub mod dns_proxy;
+pub mod policy;
+pub mod upstream;
+
+use std::{
+    net::IpAddr,
+    sync::{Arc, Mutex},
+};
+
+use crate::events::decode::Labels;
+
+/// Names for what the kernel reports by number: rule ids and resolved addresses.
+pub struct NetLabels {
+    pub policy: Arc<policy::NetworkPolicy>,
+    pub allowlist: Arc<Mutex<allowlist::Allowlist>>,
+}
+
+impl Labels for NetLabels {
+    fn rule(&self, id: u32) -> (String, Option<String>) {
+        (
+            self.policy.rule_name(id),
+            self.policy.rule(id).map(|r| r.source.clone()),
+        )
+    }
+
+    fn domain(&self, ip: &IpAddr) -> Option<String> {
+        self.allowlist
+            .lock()
+            .expect("allowlist lock")
+            .name_of(ip)
+            .map(str::to_string)
+    }
+}

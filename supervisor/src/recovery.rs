@@ -1,0 +1,164 @@
+//! Sessions whose supervisor died (SIGKILL, crash): found and ended by the next Warden.
+//!
+//! While a session runs, its supervisor holds an exclusive lock on a registration file in the
+//! run directory. The kernel releases the lock when the process dies, however it dies, so a
+//! registration whose lock can be taken belongs to an orphan. Until it is ended, the orphan
+//! stays confined: its network programs are pinned in bpffs and keep enforcing, and with the
+//! DNS proxy gone its lookups fail.
+use std::{
+    fs::{self, File, OpenOptions},
+    io::{self, Write as _},
+    os::unix::fs::OpenOptionsExt,
+    path::{Path, PathBuf},
+};
+
+use nix::fcntl::{Flock, FlockArg};
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    audit_log,
+    cgroup::SessionCgroup,
+    clock,
+    events::{EndReason, Event, SessionEnd},
+};
+
+/// Default directory of registrations (tmpfs: cleared at boot, like cgroups and pins).
+pub const RUN_DIR: &str = "/run/warden/sessions";
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct SessionInfo {
+    pub id: String,
+    pub log: PathBuf,
+    pub cgroup: PathBuf,
+    pub pin_dir: PathBuf,
+    pub supervisor_pid: u32,
+}
+
+/// A live session's registration; dropping it (normal end) removes it.
+pub struct Registration {
+    path: PathBuf,
+    _lock: Flock<File>,
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.path);
+    }
+}
+
+pub fn register(run_dir: &Path, info: &SessionInfo) -> io::Result<Registration> {
+    fs::create_dir_all(run_dir)?;
+    let path = run_dir.join(format!("{}.json", info.id));
+    let file = OpenOptions::new()
+        .create_new(true)
+        .write(true)
+        .mode(0o600)
+        .open(&path)?;
+    let mut lock = Flock::lock(file, FlockArg::LockExclusiveNonblock).map_err(|(_, e)| e)?;
+    serde_json::to_writer(&mut *lock, info)?;
+    lock.flush()?;
+    Ok(Registration { path, _lock: lock })
+}
+
+/// What `recover` did with one orphan.
+#[derive(Debug)]
+pub struct Recovered {
+    pub id: String,
+    pub killed: u32,
+    pub error: Option<String>,
+}
+
+/// Ends every orphaned session registered in `run_dir`.
+pub fn recover(run_dir: &Path) -> Vec<Recovered> {
+    let Ok(entries) = fs::read_dir(run_dir) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for entry in entries.filter_map(Result::ok) {
+        let path = entry.path();
+        if path.extension().is_none_or(|e| e != "json") {
+            continue;
+        }
+        let Ok(file) = File::open(&path) else {
+            continue;
+        };
+        // Held: its supervisor is alive.
+        let Ok(lock) = Flock::lock(file, FlockArg::LockExclusiveNonblock) else {
+            continue;
+        };
+        let info: SessionInfo = match serde_json::from_reader(&*lock) {
+            Ok(i) => i,
+            Err(e) => {
+                tracing::error!("{}: unreadable registration: {e}", path.display());
+                continue;
+            }
+        };
+        let result = end_orphan(&info);
+        tracing::warn!(
+            "ended session {} whose supervisor (pid {}) died",
+            info.id,
+            info.supervisor_pid
+        );
+        let _ = fs::remove_file(&path);
+        out.push(match result {
+            Ok(killed) => Recovered {
+                id: info.id,
+                killed,
+                error: None,
+            },
+            Err(e) => Recovered {
+                id: info.id,
+                killed: 0,
+                error: Some(e.to_string()),
+            },
+        });
+    }
+    out
+}
+
+fn end_orphan(info: &SessionInfo) -> anyhow::Result<u32> {
+    let mut killed = 0;
+    if info.cgroup.exists() {
+        let cgroup = SessionCgroup::open(&info.cgroup)?;
+        killed = cgroup.kill_all()?;
+        cgroup.remove()?;
+    }
+    // Removing the pins drops the last references to the links: the programs detach.
+    if let Ok(pins) = fs::read_dir(&info.pin_dir) {
+        for pin in pins.filter_map(Result::ok) {
+            fs::remove_file(pin.path())?;
+        }
+        fs::remove_dir(&info.pin_dir)?;
+    }
+    let audit_log::Reopened {
+        mut writer,
+        dropped_partial,
+        started_boot_ns,
+    } = audit_log::reopen(&info.log)?;
+    let records = writer.records();
+    let now = clock::boot_ns();
+    writer.append(
+        now,
+        Event::SessionEnd(SessionEnd {
+            reason: EndReason::SupervisorLost,
+            exit_code: None,
+            signal: None,
+            status: -1,
+            killed,
+            duration_ms: now.saturating_sub(started_boot_ns) / 1_000_000,
+            records,
+            lost: 0,
+            error: Some(format!(
+                "the supervisor (pid {}) died; events after its death were not recorded{}",
+                info.supervisor_pid,
+                if dropped_partial {
+                    "; its last, partial record was removed"
+                } else {
+                    ""
+                }
+            )),
+        }),
+    )?;
+    writer.sync()?;
+    Ok(killed)
+}

@@ -10,6 +10,8 @@ use std::{
     time::{Duration, Instant},
 };
 
+pub mod net;
+
 pub use warden::events::{Event, Exec, Exit, Record, SessionEnd, SessionStart};
 
 /// The `warden` binary of this build (built by `cargo build --bins` before the tests).

@@ -1,0 +1,484 @@
+//! The network allowlist, enforced in the kernel, by domain, through the DNS proxy.
+//! Every server is real (dnsmasq, TCP and UDP sockets) and on loopback.
+use std::{
+    collections::HashMap,
+    net::{IpAddr, SocketAddr},
+    path::Path,
+    process::{Command, Stdio},
+    time::Duration,
+};
+
+use nix::{sys::signal::Signal, unistd::Pid};
+use warden::events::{DnsQuery, EndReason, Network, Verdict};
+use warden_integration_tests::{net::*, *};
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+fn sa(s: &str) -> SocketAddr {
+    s.parse().unwrap()
+}
+
+/// `LABEL: result` lines printed by the session's script.
+fn results(s: &Session) -> HashMap<String, String> {
+    s.stdout
+        .lines()
+        .filter_map(|l| l.split_once(": "))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+fn probe(label: &str, args: &str) -> String {
+    format!("echo \"{label}: $({} {args})\"; ", net_probe().display())
+}
+
+fn dns_queries(s: &Session) -> Vec<&DnsQuery> {
+    s.records
+        .iter()
+        .filter_map(|r| match &r.event {
+            Event::DnsQuery(q) => Some(q),
+            _ => None,
+        })
+        .collect()
+}
+
+fn net_events(s: &Session) -> Vec<(&'static str, &Network)> {
+    s.records
+        .iter()
+        .filter_map(|r| match &r.event {
+            Event::NetConnect(n) => Some(("connect", n)),
+            Event::NetSend(n) => Some(("send", n)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn find_net<'a>(s: &'a Session, op: &str, addr: &str, port: u16) -> &'a Network {
+    net_events(s)
+        .into_iter()
+        .find(|(o, n)| *o == op && n.address == addr && n.port == port)
+        .map(|(_, n)| n)
+        .unwrap_or_else(|| panic!("no network.{op} to {addr}:{port} in {:#?}", net_events(s)))
+}
+
+fn run_with(dns: &Dnsmasq, flags: &[&str], script: &str) -> Session {
+    let upstream = dns.addr.to_string();
+    let mut args = vec!["--dns-upstream", &upstream, "--no-default-domains"];
+    args.extend_from_slice(flags);
+    let s = run_session(&args, &["sh", "-c", script]);
+    assert!(s.status.success(), "{}\n{}", s.stdout, s.stderr);
+    s
+}
+
+#[test]
+fn allowed_names_are_reachable_and_everything_else_is_not() {
+    let dns = Dnsmasq::start(
+        ip("127.0.1.2"),
+        &[
+            ("allowed.test", "127.0.1.10"),
+            ("denied.test", "127.0.1.11"),
+        ],
+        60,
+    );
+    let a = greeter(sa("127.0.1.10:0"));
+    let d = greeter(sa("127.0.1.11:0"));
+    let script = [
+        probe("A", &format!("connect allowed.test:{}", a.port())),
+        probe("D", &format!("connect denied.test:{}", d.port())),
+        probe("IP", &format!("connect 127.0.1.11:{}", d.port())),
+    ]
+    .concat();
+    let s = run_with(&dns, &["--allow-domain", "allowed.test"], &script);
+    let r = results(&s);
+    assert_eq!(r["A"], format!("ok hello from {a}"));
+    assert!(
+        r["D"].starts_with("err") && !r["D"].contains("EPERM"),
+        "denied.test must not resolve: {}",
+        r["D"]
+    );
+    assert_eq!(
+        r["IP"], "err EPERM",
+        "a direct connect to an address no allowed name resolved to"
+    );
+
+    // The decisions, with the rule that made each one.
+    let q = dns_queries(&s);
+    let allowed = q
+        .iter()
+        .find(|q| q.name == "allowed.test" && q.qtype == "A")
+        .expect("allowed.test A query");
+    assert_eq!(
+        (allowed.verdict, allowed.rule.as_str()),
+        (Verdict::Allow, "allowed_domains=allowed.test")
+    );
+    assert_eq!(allowed.rule_source.as_deref(), Some("--allow-domain"));
+    assert_eq!(allowed.answers, ["127.0.1.10"]);
+    assert_eq!(
+        allowed.upstream.as_deref(),
+        Some(dns.addr.to_string().as_str())
+    );
+    let denied = q
+        .iter()
+        .find(|q| q.name == "denied.test")
+        .expect("denied.test query");
+    assert_eq!(
+        (denied.verdict, denied.rule.as_str(), denied.rcode.as_str()),
+        (Verdict::Deny, "default-deny", "REFUSED")
+    );
+    let ok = find_net(&s, "connect", "127.0.1.10", a.port());
+    assert_eq!(
+        (ok.verdict, ok.domain.as_deref()),
+        (Verdict::Allow, Some("allowed.test"))
+    );
+    assert_eq!(ok.transport, "tcp");
+    let no = find_net(&s, "connect", "127.0.1.11", d.port());
+    assert_eq!(
+        (no.verdict, no.rule.as_str()),
+        (Verdict::Deny, "default-deny")
+    );
+    // Refused names never left the machine.
+    let upstream_saw = dns.queried();
+    assert!(
+        upstream_saw.iter().any(|n| n == "allowed.test"),
+        "{upstream_saw:?}"
+    );
+    assert!(
+        !upstream_saw.iter().any(|n| n == "denied.test"),
+        "{upstream_saw:?}"
+    );
+}
+
+#[test]
+fn ipv6_and_v4_mapped_addresses_are_enforced_the_same() {
+    let dns = Dnsmasq::start(
+        ip("127.0.2.2"),
+        &[("six.test", "::1"), ("four.test", "127.0.2.10")],
+        60,
+    );
+    let six = greeter(sa("[::1]:0"));
+    let four = greeter(sa("127.0.2.10:0"));
+    let script = [
+        probe("V6_BEFORE", &format!("connect [::1]:{}", six.port())),
+        probe(
+            "MAPPED",
+            &format!("connect [::ffff:127.0.2.10]:{}", four.port()),
+        ),
+        probe("V6_NAME", &format!("connect six.test:{}", six.port())),
+    ]
+    .concat();
+    let s = run_with(&dns, &["--allow-domain", "six.test"], &script);
+    let r = results(&s);
+    assert_eq!(r["V6_BEFORE"], "err EPERM");
+    assert_eq!(
+        r["MAPPED"], "err EPERM",
+        "a v4-mapped IPv6 address is checked as IPv4"
+    );
+    assert_eq!(r["V6_NAME"], format!("ok hello from {six}"));
+    let q = dns_queries(&s);
+    assert!(
+        q.iter()
+            .any(|q| q.name == "six.test" && q.qtype == "AAAA" && q.answers == ["::1"]),
+        "{q:#?}"
+    );
+    assert_eq!(
+        find_net(&s, "connect", "::1", six.port()).verdict,
+        Verdict::Deny
+    );
+    assert_eq!(
+        find_net(&s, "connect", "127.0.2.10", four.port()).verdict,
+        Verdict::Deny
+    );
+}
+
+#[test]
+fn datagrams_dns_redirection_and_dns_over_tls() {
+    let dns = Dnsmasq::start(
+        ip("127.0.3.2"),
+        &[
+            ("allowed.test", "127.0.3.10"),
+            ("denied.test", "127.0.3.11"),
+        ],
+        60,
+    );
+    let denied_sink = UdpSink::bind(sa("127.0.3.11:0"));
+    let allowed_sink = UdpSink::bind(sa("127.0.3.10:0"));
+    let script = [
+        probe("UDP_DENIED", &format!("udp {}", denied_sink.addr)),
+        // Another resolver address, where nothing listens: the kernel sends it to the proxy.
+        probe("DNS_UDP", "dns 127.0.3.77:53 allowed.test"),
+        probe("DNS_TCP", "dns 127.0.3.77:53 allowed.test tcp"),
+        probe("DNS_DENIED", "dns 127.0.3.77:53 denied.test"),
+        probe("UDP_ALLOWED", &format!("udp {}", allowed_sink.addr)),
+        probe("DOT", "connect 127.0.3.10:853"),
+    ]
+    .concat();
+    let s = run_with(&dns, &["--allow-domain", "allowed.test"], &script);
+    let r = results(&s);
+    assert_eq!(r["UDP_DENIED"], "err EPERM");
+    assert_eq!(
+        denied_sink.count(),
+        0,
+        "the denied datagram must not arrive"
+    );
+    // The answer appears to come from where the query was sent.
+    assert_eq!(r["DNS_UDP"], "ok NoError from 127.0.3.77:53: 127.0.3.10");
+    assert!(
+        r["DNS_TCP"].starts_with("ok NoError from ") && r["DNS_TCP"].ends_with(": 127.0.3.10"),
+        "{}",
+        r["DNS_TCP"]
+    );
+    assert_eq!(r["DNS_DENIED"], "ok Refused from 127.0.3.77:53: ");
+    assert_eq!(r["UDP_ALLOWED"], "ok ");
+    assert!(wait_for(Duration::from_secs(2), || allowed_sink.count() == 1));
+    assert_eq!(
+        r["DOT"], "err EPERM",
+        "DNS over TLS is refused even to an allowed address"
+    );
+
+    let send = find_net(&s, "send", "127.0.3.11", denied_sink.addr.port());
+    assert_eq!(
+        (send.verdict, send.transport.as_str()),
+        (Verdict::Deny, "udp")
+    );
+    let redirect = find_net(&s, "send", "127.0.3.77", 53);
+    assert_eq!(
+        (redirect.verdict, redirect.rule.as_str()),
+        (Verdict::Redirect, "dns-proxy")
+    );
+    let tcp_redirect = find_net(&s, "connect", "127.0.3.77", 53);
+    assert_eq!(
+        (tcp_redirect.verdict, tcp_redirect.transport.as_str()),
+        (Verdict::Redirect, "tcp")
+    );
+    let dot = find_net(&s, "connect", "127.0.3.10", 853);
+    assert_eq!(
+        (dot.verdict, dot.rule.as_str()),
+        (Verdict::Deny, "dns-over-tls")
+    );
+    assert!(
+        dns_queries(&s)
+            .iter()
+            .any(|q| q.transport == "tcp" && q.name == "allowed.test")
+    );
+}
+
+#[test]
+fn wildcards_deny_rules_and_ttl_expiry() {
+    // dnsmasq answers every name below wild.test, with a TTL of 1 s.
+    let dns = Dnsmasq::start(ip("127.0.4.2"), &[("wild.test", "127.0.4.12")], 1);
+    let g = greeter(sa("127.0.4.12:0"));
+    let script = [
+        probe("WILD", &format!("connect a.wild.test:{}", g.port())),
+        probe("DEEP", "resolve x.y.wild.test"),
+        probe("APEX", "resolve wild.test"),
+        probe("BAD", "resolve bad.wild.test"),
+        // An open connection outlives its address's allowance; new connects do not.
+        format!(
+            "{} hold 127.0.4.12:{} 3 > held.out & ",
+            net_probe().display(),
+            g.port()
+        ),
+        "sleep 2.5; ".into(),
+        probe("EXPIRED", &format!("connect 127.0.4.12:{}", g.port())),
+        "wait; echo \"HELD: $(cat held.out)\"".into(),
+    ]
+    .concat();
+    let dir = tempfile::tempdir().unwrap();
+    let script = format!("cd {}; {script}", dir.path().display());
+    let s = run_with(
+        &dns,
+        &[
+            "--allow-domain",
+            "*.wild.test",
+            "--deny-domain",
+            "bad.wild.test",
+            "--dns-ttl-floor",
+            "1",
+        ],
+        &script,
+    );
+    let r = results(&s);
+    assert_eq!(r["WILD"], format!("ok hello from {g}"));
+    assert_eq!(r["DEEP"], "ok 127.0.4.12");
+    assert!(
+        r["APEX"].starts_with("err"),
+        "`*.wild.test` does not cover wild.test: {}",
+        r["APEX"]
+    );
+    assert!(
+        r["BAD"].starts_with("err"),
+        "deny wins over the wildcard: {}",
+        r["BAD"]
+    );
+    assert_eq!(
+        r["EXPIRED"], "err EPERM",
+        "the address expired with its TTL"
+    );
+    assert_eq!(r["HELD"], format!("ok hello from {g}"));
+    let q = dns_queries(&s);
+    let wild = q
+        .iter()
+        .find(|q| q.name == "a.wild.test" && q.qtype == "A")
+        .unwrap();
+    assert_eq!(
+        (wild.rule.as_str(), wild.ttl, wild.allowed_secs),
+        ("allowed_domains=*.wild.test", Some(1), Some(1))
+    );
+    let bad = q.iter().find(|q| q.name == "bad.wild.test").unwrap();
+    assert_eq!(
+        (bad.verdict, bad.rule.as_str()),
+        (Verdict::Deny, "denied_domains=bad.wild.test")
+    );
+    assert_eq!(bad.rule_source.as_deref(), Some("--deny-domain"));
+}
+
+#[test]
+fn a_process_outside_the_session_is_not_affected() {
+    let g = greeter(sa("127.0.5.11:0"));
+    let state = tempfile::tempdir().unwrap();
+    let script = format!("{} sleep 1.5", probe("IN", &format!("connect {g}")));
+    let child = warden_command(state.path(), &[], &["sh", "-c", &script])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let outside = probe_outside(&["connect", &g.to_string()]);
+    let outside_udp = probe_outside(&["udp", "127.0.5.11:9"]);
+    let s = finish(state, child.wait_with_output().unwrap());
+    assert_eq!(results(&s)["IN"], "err EPERM");
+    assert_eq!(
+        outside,
+        format!("ok hello from {g}"),
+        "the same connect outside the session"
+    );
+    assert_eq!(outside_udp, "ok");
+}
+
+#[test]
+fn one_sessions_lookups_open_nothing_for_another() {
+    let dns = Dnsmasq::start(ip("127.0.6.2"), &[("a.test", "127.0.6.10")], 60);
+    let g = greeter(sa("127.0.6.10:0"));
+    let dir = tempfile::tempdir().unwrap();
+    let ready = dir.path().join("ready");
+    let upstream = dns.addr.to_string();
+    let state_a = tempfile::tempdir().unwrap();
+    let script_a = format!(
+        "{} touch {}; sleep 3",
+        probe("A", &format!("connect a.test:{}", g.port())),
+        ready.display()
+    );
+    let a = warden_command(
+        state_a.path(),
+        &["--dns-upstream", &upstream, "--allow-domain", "a.test"],
+        &["sh", "-c", &script_a],
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let script_b = format!(
+        "while [ ! -e {} ]; do sleep 0.05; done; {}{}",
+        ready.display(),
+        probe("B_IP", &format!("connect 127.0.6.10:{}", g.port())),
+        probe("B_NAME", "resolve a.test")
+    );
+    let b = run_session(&["--dns-upstream", &upstream], &["sh", "-c", &script_b]);
+    let a = finish(state_a, a.wait_with_output().unwrap());
+    assert_eq!(results(&a)["A"], format!("ok hello from {g}"));
+    assert_eq!(
+        results(&b)["B_IP"],
+        "err EPERM",
+        "A's lookup must not open the address for B"
+    );
+    assert!(results(&b)["B_NAME"].starts_with("err"));
+}
+
+#[test]
+fn enforcement_survives_a_killed_supervisor_until_recovery_ends_the_session() {
+    let g = greeter(sa("127.0.7.11:0"));
+    let state = tempfile::tempdir().unwrap();
+    let run_dir = tempfile::tempdir().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let out = work.path().join("out");
+    let pidfile = work.path().join("pid");
+    let script = format!(
+        "echo $$ > {pid}; while :; do echo \"C $({p} connect {g})\" >> {out}; \
+         echo \"D $({p} dns 127.0.7.77:53 x.test)\" >> {out}; sleep 0.1; done",
+        pid = pidfile.display(),
+        p = net_probe().display(),
+        out = out.display()
+    );
+    let run_dir_arg = run_dir.path().to_str().unwrap();
+    let mut warden = warden_command(
+        state.path(),
+        &["--run-dir", run_dir_arg],
+        &["sh", "-c", &script],
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
+    let lines = || {
+        std::fs::read_to_string(&out)
+            .unwrap_or_default()
+            .lines()
+            .map(String::from)
+            .collect::<Vec<_>>()
+    };
+    assert!(wait_for(Duration::from_secs(10), || lines().len() >= 4));
+    nix::sys::signal::kill(Pid::from_raw(warden.id() as i32), Signal::SIGKILL).unwrap();
+    warden.wait().unwrap();
+    let at_kill = lines().len();
+    assert!(
+        wait_for(Duration::from_secs(10), || lines().len() >= at_kill + 6),
+        "the session keeps running"
+    );
+    let after: Vec<String> = lines()[at_kill + 2..].to_vec();
+    for l in &after {
+        if l.starts_with("C ") {
+            assert_eq!(l, "C err EPERM", "still denied after the supervisor died");
+        } else {
+            assert!(
+                l.starts_with("D err"),
+                "DNS fails closed without the proxy: {l}"
+            );
+        }
+    }
+
+    let log = the_log(state.path()).unwrap();
+    let recovered = Command::new(warden_bin())
+        .args(["recover", "--run-dir", run_dir_arg])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&recovered.stdout);
+    assert!(recovered.status.success(), "{text}");
+    assert!(text.starts_with("ended session "), "{text}");
+    let shell: u32 = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(wait_for(Duration::from_secs(2), || !alive(shell)));
+    let records = warden::audit_log::read(&log).unwrap();
+    assert_gap_free(&records);
+    let Event::SessionStart(start) = &records[0].event else {
+        panic!()
+    };
+    let Event::SessionEnd(end) = &records.last().unwrap().event else {
+        panic!("{:?}", records.last())
+    };
+    assert_eq!(end.reason, EndReason::SupervisorLost);
+    assert!(end.killed >= 1);
+    assert!(!Path::new(&warden::kernel::bpffs::session_dir(&records[0].session)).exists());
+    assert_nothing_left(start);
+    let again = Command::new(warden_bin())
+        .args(["recover", "--run-dir", run_dir_arg])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&again.stdout),
+        "no orphaned session\n"
+    );
+}

@@ -9,12 +9,16 @@ cargo build --locked --release --bins
 warden=./target/release/warden
 "$warden" doctor || true
 echo
-echo "== A supervised session: a small build-like workload, with a daemon left behind"
+echo "== A supervised session with the built-in defaults: a small build-like workload, a"
+echo "   daemon left behind, and network attempts outside the allowlist (all on this machine:"
+echo "   refused names never leave it, refused connects fail in the kernel before any packet)"
 "$warden" run --events -- sh -c '
   echo "hello from $(id -un) in session cgroup $(cut -d: -f3 /proc/self/cgroup)"
   ls / > /dev/null
   (setsid sleep 60 &)     # a daemon that outlives the command: killed when the session ends
   printf "%s\n" one two three | sort -r | head -n 1
+  getent hosts example.com || echo "example.com: not resolvable (not on the allowlist)"
+  curl -sS --max-time 2 http://127.0.0.1:8080/ || echo "loopback port 8080: refused by the kernel"
   exit 3' || echo "(the command exited with status $?)"
 echo
 echo "== The recorded session, as a process tree"

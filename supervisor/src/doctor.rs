@@ -12,7 +12,7 @@ use aya::{
 use crate::{
     cgroup::{self, SessionCgroup},
     kernel::{
-        btf,
+        bpffs, btf,
         programs::{KernelPrograms, LoadOptions, PROBES_OBJECT, resolve_offsets},
         tracefs,
     },
@@ -90,8 +90,10 @@ pub fn run_checks() -> Vec<Check> {
     );
     add(
         "bpffs",
-        Need::Optional,
-        bpffs(),
+        Need::Required,
+        bpffs::ensure_mounted()
+            .map(|p| format!("{} (mounted by Warden when missing; holds pinned network programs)", p.display()))
+            .map_err(|e| e.to_string()),
         "mount -t bpf bpf /sys/fs/bpf",
     );
 
@@ -169,15 +171,6 @@ fn btf_check() -> Result<String, String> {
         "{} (task_struct and mm_struct resolved)",
         btf::VMLINUX
     ))
-}
-
-fn bpffs() -> Result<String, String> {
-    let mounts = std::fs::read_to_string("/proc/self/mounts").map_err(|e| e.to_string())?;
-    mounts
-        .lines()
-        .find(|l| l.split_whitespace().nth(2) == Some("bpf"))
-        .map(|l| format!("mounted at {}", l.split_whitespace().nth(1).unwrap_or("?")))
-        .ok_or_else(|| "not mounted (only needed to pin programs across restarts)".into())
 }
 
 type Probe = (&'static str, Need, Result<String, String>, &'static str);

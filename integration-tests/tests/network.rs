@@ -208,6 +208,8 @@ fn datagrams_dns_redirection_and_dns_over_tls() {
         // Another resolver address, where nothing listens: the kernel sends it to the proxy.
         probe("DNS_UDP", "dns 127.0.3.77:53 allowed.test"),
         probe("DNS_TCP", "dns 127.0.3.77:53 allowed.test tcp"),
+        probe("DNS_V6", "dns [::1]:53 allowed.test"),
+        probe("DNS_MAPPED", "dns [::ffff:127.0.3.78]:53 allowed.test"),
         probe("DNS_DENIED", "dns 127.0.3.77:53 denied.test"),
         probe("UDP_ALLOWED", &format!("udp {}", allowed_sink.addr)),
         probe("DOT", "connect 127.0.3.10:853"),
@@ -227,6 +229,11 @@ fn datagrams_dns_redirection_and_dns_over_tls() {
         r["DNS_TCP"].starts_with("ok NoError from ") && r["DNS_TCP"].ends_with(": 127.0.3.10"),
         "{}",
         r["DNS_TCP"]
+    );
+    assert_eq!(r["DNS_V6"], "ok NoError from [::1]:53: 127.0.3.10");
+    assert_eq!(
+        r["DNS_MAPPED"],
+        "ok NoError from [::ffff:127.0.3.78]:53: 127.0.3.10"
     );
     assert_eq!(r["DNS_DENIED"], "ok Refused from 127.0.3.77:53: ");
     assert_eq!(r["UDP_ALLOWED"], "ok ");

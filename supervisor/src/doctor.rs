@@ -92,7 +92,12 @@ pub fn run_checks() -> Vec<Check> {
         "bpffs",
         Need::Required,
         bpffs::ensure_mounted()
-            .map(|p| format!("{} (mounted by Warden when missing; holds pinned network programs)", p.display()))
+            .map(|p| {
+                format!(
+                    "{} (mounted by Warden when missing; holds pinned network programs)",
+                    p.display()
+                )
+            })
             .map_err(|e| e.to_string()),
         "mount -t bpf bpf /sys/fs/bpf",
     );

@@ -15,7 +15,10 @@ use hickory_proto::{
 
 /// Close with a reset: 10,000s of connections in TIME_WAIT would exhaust ephemeral ports.
 fn reset_on_close(s: &TcpStream) {
-    let linger = libc::linger { l_onoff: 1, l_linger: 0 };
+    let linger = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
     // SAFETY: valid fd and a correctly sized option value.
     unsafe {
         libc::setsockopt(
@@ -52,7 +55,10 @@ fn main() {
             let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
             sock.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
             let mut q = Message::query();
-            q.add_query(Query::query(Name::from_ascii(&args[2]).unwrap(), RecordType::A));
+            q.add_query(Query::query(
+                Name::from_ascii(&args[2]).unwrap(),
+                RecordType::A,
+            ));
             let mut buf = [0u8; 4096];
             let mut times = Vec::with_capacity(n);
             for _ in 0..n {

@@ -1,1 +1,9 @@
-//! The sandbox side of Warden (launcher and agent API client); see issue #4.
+//! The sandbox side of Warden: `warden-launcher` runs inside the session cgroup, confines
+//! itself (Landlock, seccomp), drops to the invoking user and execs the agent command.
+//!
+//! The supervisor hands it a `LaunchSpec` on fd 3 and receives the seccomp notification
+//! listener back on fd 4, through which it decides every exec (and sees every denied call).
+pub mod fd_passing;
+pub mod fs_confinement;
+pub mod spec;
+pub mod syscall_filter;

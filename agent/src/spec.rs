@@ -1,0 +1,34 @@
+//! What the supervisor tells the launcher.
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// The launcher reads its `LaunchSpec` (JSON) from this descriptor.
+pub const SPEC_FD: i32 = 3;
+/// The launcher sends the seccomp notification listener back over this Unix socket.
+pub const NOTIFY_SOCKET_FD: i32 = 4;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SandboxMode {
+    /// Reads allowed (except denied paths), no writes but to devices like /dev/null.
+    ReadOnly,
+    /// ReadOnly plus writes beneath the write roots (workspace, temp dirs...).
+    WorkspaceWrite,
+    /// No file-system confinement (still observed; syscall filter and exec rules still hold).
+    DangerFullAccess,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LaunchSpec {
+    pub uid: u32,
+    pub gid: u32,
+    pub groups: Vec<u32>,
+    pub mode: SandboxMode,
+    /// Writable (with everything beneath) in `WorkspaceWrite` mode.
+    pub write_roots: Vec<PathBuf>,
+    /// Neither readable nor writable, even beneath a write root.
+    pub denied_paths: Vec<PathBuf>,
+    /// Signals to it, and tracing it, are refused.
+    pub supervisor_pid: u32,
+}

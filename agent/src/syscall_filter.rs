@@ -1,0 +1,118 @@
+//! The seccomp filter. Everything is allowed except:
+//! - execve/execveat: held for the supervisor's exec gate, which decides and replies;
+//! - calls that would let the agent out from under the supervisor: also sent to the
+//!   supervisor, which refuses them with EPERM and records the attempt.
+//!
+//! Going through the supervisor for refusals (rather than a silent errno in the filter) is what
+//! makes every attempt visible. If the supervisor is gone, notified calls fail (ENOSYS): the
+//! sandbox fails closed.
+use libseccomp::{
+    ScmpAction, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext, ScmpSyscall, error::SeccompError,
+};
+
+/// Always refused, whatever their arguments.
+pub const REFUSED: &[&str] = &[
+    // debugging or writing other processes
+    "ptrace",
+    "process_vm_readv",
+    "process_vm_writev",
+    // the kernel's own programmability
+    "bpf",
+    "perf_event_open",
+    // file-system namespaces
+    "mount",
+    "umount2",
+    "pivot_root",
+    "move_mount",
+    "open_tree",
+    "fsopen",
+    "fsconfig",
+    "fsmount",
+    "fspick",
+    "mount_setattr",
+    "chroot",
+    "setns",
+    // kernel code
+    "init_module",
+    "finit_module",
+    "delete_module",
+    "kexec_load",
+    "kexec_file_load",
+    // io_uring runs system calls the filter never sees
+    "io_uring_setup",
+    "io_uring_enter",
+    "io_uring_register",
+    // the kernel keyring (credentials of other sessions of the user)
+    "keyctl",
+    "add_key",
+    "request_key",
+];
+
+pub const EXEC: &[&str] = &["execve", "execveat"];
+
+const CLONE_NEWUSER: u64 = 0x1000_0000;
+const AF_INET: u64 = 2;
+const AF_INET6: u64 = 10;
+const AF_PACKET: u64 = 17;
+const SOCK_RAW: u64 = 3;
+/// The socket type without SOCK_NONBLOCK / SOCK_CLOEXEC.
+const SOCK_TYPE_MASK: u64 = 0xf;
+
+fn rule(f: &mut ScmpFilterContext, name: &str, cmp: &[ScmpArgCompare]) -> Result<(), SeccompError> {
+    let sc = ScmpSyscall::from_name(name)?;
+    if cmp.is_empty() {
+        f.add_rule(ScmpAction::Notify, sc)?;
+    } else {
+        f.add_rule_conditional(ScmpAction::Notify, sc, cmp)?;
+    }
+    Ok(())
+}
+
+pub fn build(supervisor_pid: u32) -> Result<ScmpFilterContext, SeccompError> {
+    let mut f = ScmpFilterContext::new(ScmpAction::Allow)?;
+    for name in EXEC.iter().chain(REFUSED) {
+        rule(&mut f, name, &[])?;
+    }
+    // New user namespaces (they give the agent root-like powers in a fresh namespace).
+    let newuser = ScmpArgCompare::new(0, ScmpCompareOp::MaskedEqual(CLONE_NEWUSER), CLONE_NEWUSER);
+    rule(&mut f, "unshare", &[newuser])?;
+    rule(&mut f, "clone", &[newuser])?;
+    // clone3 passes its flags in memory the filter cannot read: answer "not implemented" so
+    // that libc falls back to clone, which the rule above inspects.
+    f.add_rule(
+        ScmpAction::Errno(libc::ENOSYS),
+        ScmpSyscall::from_name("clone3")?,
+    )?;
+    // Packet sockets and raw IP sockets bypass the cgroup network programs.
+    rule(
+        &mut f,
+        "socket",
+        &[ScmpArgCompare::new(0, ScmpCompareOp::Equal, AF_PACKET)],
+    )?;
+    for family in [AF_INET, AF_INET6] {
+        rule(
+            &mut f,
+            "socket",
+            &[
+                ScmpArgCompare::new(0, ScmpCompareOp::Equal, family),
+                ScmpArgCompare::new(1, ScmpCompareOp::MaskedEqual(SOCK_TYPE_MASK), SOCK_RAW),
+            ],
+        )?;
+    }
+    // Signals and pidfds aimed at the supervisor (Landlock scoping refuses them too; this
+    // records the attempt).
+    let pid = u64::from(supervisor_pid);
+    for name in ["kill", "tkill", "pidfd_open"] {
+        rule(
+            &mut f,
+            name,
+            &[ScmpArgCompare::new(0, ScmpCompareOp::Equal, pid)],
+        )?;
+    }
+    rule(
+        &mut f,
+        "tgkill",
+        &[ScmpArgCompare::new(0, ScmpCompareOp::Equal, pid)],
+    )?;
+    Ok(f)
+}

@@ -45,7 +45,7 @@ fn fail<E: std::fmt::Display>(what: &str) -> impl FnOnce(E) -> Failure + '_ {
 fn resolve(program: &OsString) -> Option<PathBuf> {
     let p = Path::new(program);
     if p.as_os_str().as_bytes().contains(&b'/') {
-        return Some(p.to_path_buf());
+        return p.exists().then(|| p.to_path_buf());
     }
     let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
     std::env::split_paths(&path)
@@ -102,6 +102,9 @@ fn run(args: &[OsString]) -> Result<std::convert::Infallible, Failure> {
         .map(|a| CString::new(a.as_bytes()))
         .collect::<Result<_, _>>()
         .map_err(fail("arguments"))?;
+    // Rust's runtime ignores SIGPIPE in this launcher; the command must not inherit that.
+    // SAFETY: setting a signal disposition to its default.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     let err = nix::unistd::execv(&c_path, &c_args).unwrap_err();
     let code = if err == nix::errno::Errno::ENOENT {
         NOT_FOUND

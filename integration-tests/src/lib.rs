@@ -151,6 +151,16 @@ pub fn warden_command<A: AsRef<OsStr>>(state: &Path, args: &[&str], cmd: &[A]) -
 /// Reads the session's log and checks that it left nothing behind.
 pub fn finish(state: tempfile::TempDir, out: Output) -> Session {
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    // Warden's own errors (tracing, `ERROR warden::...`) never belong in a normal session.
+    let errors: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("ERROR") && l.contains("warden::"))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "warden logged errors:\n{}",
+        errors.join("\n")
+    );
     let log = the_log(state.path()).unwrap_or_else(|| panic!("no session log; stderr:\n{stderr}"));
     let text = std::fs::read_to_string(&log).expect("reading the log");
     for (n, line) in text.lines().enumerate() {

@@ -75,7 +75,13 @@ fn runs_as_the_invoking_user() {
     let s = finish(state, out);
     assert_eq!(s.stdout, "65534\n65534\n/nonexistent\n", "{}", s.stderr);
     assert_eq!((s.start().uid, s.start().user.as_str()), (65534, "nobody"));
-    assert!(s.execs().iter().all(|e| e.uid == 65534 && e.gid == 65534));
+    // The launcher starts as root and drops to the user before it execs the command.
+    let execs = s.execs();
+    assert!(execs[0].filename.ends_with("/warden-launcher") && execs[0].uid == 0);
+    assert!(
+        execs[1..].iter().all(|e| e.uid == 65534 && e.gid == 65534),
+        "{execs:?}"
+    );
 
     let s = run_session(&["--user", "nobody"], &["id", "-u"]);
     assert_eq!(s.stdout, "65534\n");

@@ -410,9 +410,9 @@ fn enforcement_survives_a_killed_supervisor_until_recovery_ends_the_session() {
     let work = tempfile::tempdir().unwrap();
     let out = work.path().join("out");
     let pidfile = work.path().join("pid");
+    // One long-lived prober: once the supervisor is gone no exec succeeds, not even its own.
     let script = format!(
-        "echo $$ > {pid}; while :; do echo \"C $({p} connect {g})\" >> {out}; \
-         echo \"D $({p} dns 127.0.7.77:53 x.test)\" >> {out}; sleep 0.1; done",
+        "echo $$ > {pid}; exec {p} watch {g} 127.0.7.77:53 {out}",
         pid = pidfile.display(),
         p = net_probe().display(),
         out = out.display()
@@ -434,7 +434,11 @@ fn enforcement_survives_a_killed_supervisor_until_recovery_ends_the_session() {
             .map(String::from)
             .collect::<Vec<_>>()
     };
-    assert!(wait_for(Duration::from_secs(10), || lines().len() >= 4));
+    assert!(wait_for(Duration::from_secs(10), || lines().len() >= 6));
+    assert!(
+        lines().contains(&"E ok exit status: 0".to_string()),
+        "execs work while supervised"
+    );
     nix::sys::signal::kill(Pid::from_raw(warden.id() as i32), Signal::SIGKILL).unwrap();
     warden.wait().unwrap();
     let at_kill = lines().len();
@@ -442,15 +446,19 @@ fn enforcement_survives_a_killed_supervisor_until_recovery_ends_the_session() {
         wait_for(Duration::from_secs(10), || lines().len() >= at_kill + 6),
         "the session keeps running"
     );
-    let after: Vec<String> = lines()[at_kill + 2..].to_vec();
+    // Skip the round that was running when the supervisor died.
+    let after: Vec<String> = lines()[at_kill + 3..].to_vec();
     for l in &after {
-        if l.starts_with("C ") {
-            assert_eq!(l, "C err EPERM", "still denied after the supervisor died");
-        } else {
-            assert!(
+        match &l[..2] {
+            "C " => assert_eq!(l, "C err EPERM", "still denied after the supervisor died"),
+            "D " => assert!(
                 l.starts_with("D err"),
                 "DNS fails closed without the proxy: {l}"
-            );
+            ),
+            _ => assert!(
+                l.starts_with("E err"),
+                "exec fails closed without the gate: {l}"
+            ),
         }
     }
 

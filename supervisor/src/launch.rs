@@ -1,50 +1,114 @@
-//! Starting the supervised command: inside the session cgroup from its first instruction, as
-//! the target user, with the terminal passed through.
-use std::{ffi::OsString, io, os::fd::AsRawFd};
+//! Starting the supervised command: `warden-launcher` starts in the session cgroup (so every
+//! fork and exec from its first instruction is in scope), confines itself, drops to the target
+//! user, hands back its seccomp listener and execs the command. The terminal is passed through.
+use std::{
+    ffi::OsString,
+    io::{self, Write},
+    os::fd::{AsFd, AsRawFd, OwnedFd},
+    path::PathBuf,
+};
 
+use nix::{
+    fcntl::{FcntlArg, OFlag, fcntl},
+    sys::socket::{AddressFamily, SockFlag, SockType, socketpair},
+};
 use tokio::process::{Child, Command};
+use warden_agent::{
+    fd_passing,
+    spec::{LaunchSpec, NOTIFY_SOCKET_FD, SPEC_FD},
+};
 
 use crate::{cgroup::SessionCgroup, target_user::TargetUser};
 
-pub fn spawn(argv: &[OsString], user: &TargetUser, cgroup: &SessionCgroup) -> io::Result<Child> {
-    let (program, args) = argv
-        .split_first()
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no command given"))?;
+pub struct Launched {
+    pub child: Child,
+    /// The seccomp listener, or `None` when the launcher failed before confining the command
+    /// (it printed why and exits with 126 or 127).
+    pub listener: Option<OwnedFd>,
+}
+
+/// The launcher binary, installed next to `warden`.
+pub fn launcher_path() -> io::Result<PathBuf> {
+    let path = std::env::current_exe()?.with_file_name("warden-launcher");
+    if path.is_file() {
+        Ok(path)
+    } else {
+        Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            format!(
+                "{} is missing (it is built and installed with warden)",
+                path.display()
+            ),
+        ))
+    }
+}
+
+/// A copy of `fd` numbered 10 or more, so that moving it to 3 or 4 in the child cannot
+/// clobber the other one.
+fn high(fd: &OwnedFd) -> io::Result<OwnedFd> {
+    let raw = fcntl(fd, FcntlArg::F_DUPFD_CLOEXEC(10))?;
+    // SAFETY: fcntl just returned this new descriptor, which nothing else owns.
+    Ok(unsafe { std::os::fd::FromRawFd::from_raw_fd(raw) })
+}
+
+pub async fn spawn(
+    argv: &[OsString],
+    user: &TargetUser,
+    cgroup: &SessionCgroup,
+    spec: &LaunchSpec,
+) -> io::Result<Launched> {
+    if argv.is_empty() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "no command given",
+        ));
+    }
     let procs = cgroup.procs_for_writing().map_err(io::Error::other)?;
-    let mut cmd = Command::new(program);
-    cmd.args(args).kill_on_drop(false);
+    let (spec_read, spec_write) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
+    std::fs::File::from(spec_write).write_all(&serde_json::to_vec(spec)?)?;
+    let (ours, theirs) = socketpair(
+        AddressFamily::Unix,
+        SockType::SeqPacket,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )?;
+    let (spec_fd, sock_fd) = (high(&spec_read)?, high(&theirs)?);
+    drop((spec_read, theirs));
+
+    let mut cmd = Command::new(launcher_path()?);
+    cmd.args(argv).kill_on_drop(false);
     if user.uid != nix::unistd::Uid::current().as_raw() {
         cmd.env("HOME", &user.home)
             .env("USER", &user.name)
             .env("LOGNAME", &user.name);
     }
-    let (uid, gid, groups) = (user.uid, user.gid, user.groups.clone());
+    let (spec_raw, sock_raw) = (spec_fd.as_raw_fd(), sock_fd.as_raw_fd());
     // SAFETY: between fork and exec the closure only makes async-signal-safe system calls
-    // (write, setgroups, setgid, setuid, sigprocmask, signal) on memory allocated before the
-    // fork.
+    // (write, dup2, sigprocmask) on memory allocated before the fork.
     unsafe {
         cmd.pre_exec(move || {
-            // Warden blocks the session signals (to read them from a signalfd) and Rust's
-            // runtime ignores SIGPIPE; std's spawn passes both on, so undo them here.
+            // Join the session first: from here on every fork and exec is in scope.
+            if libc::write(procs.as_raw_fd(), b"0".as_ptr().cast(), 1) != 1
+                || libc::dup2(spec_raw, SPEC_FD) < 0
+                || libc::dup2(sock_raw, NOTIFY_SOCKET_FD) < 0
+            {
+                return Err(io::Error::last_os_error());
+            }
+            // Warden blocks the session signals (to read them from a signalfd) and std's
+            // spawn passes the mask on: undo it. (The launcher resets SIGPIPE itself.)
             let mut none: libc::sigset_t = std::mem::zeroed();
             libc::sigemptyset(&mut none);
             if libc::pthread_sigmask(libc::SIG_SETMASK, &none, std::ptr::null_mut()) != 0 {
                 return Err(io::Error::last_os_error());
             }
-            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-            // Join the session first, while still root: from here on every fork and exec of
-            // this process tree is in scope.
-            if libc::write(procs.as_raw_fd(), b"0".as_ptr().cast(), 1) != 1 {
-                return Err(io::Error::last_os_error());
-            }
-            if libc::setgroups(groups.len(), groups.as_ptr()) != 0
-                || libc::setgid(gid) != 0
-                || libc::setuid(uid) != 0
-            {
-                return Err(io::Error::last_os_error());
-            }
             Ok(())
         });
     }
-    cmd.spawn()
+    let child = cmd.spawn()?;
+    drop((spec_fd, sock_fd));
+    // The launcher sends the listener once confined, or exits (closing the socket) on failure.
+    let listener = tokio::task::spawn_blocking(move || fd_passing::recv_fd(ours.as_fd()))
+        .await
+        .map_err(io::Error::other)??;
+    Ok(Launched { child, listener })
 }

@@ -7,6 +7,7 @@ pub mod cgroup;
 pub mod clock;
 pub mod doctor;
 pub mod events;
+pub mod exec_gate;
 pub mod exec_policy;
 pub mod kernel;
 pub mod launch;

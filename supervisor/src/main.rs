@@ -10,6 +10,7 @@ use warden::{
     },
     recovery, session, signals,
 };
+use warden_agent::spec::SandboxMode;
 
 /// Warden runs a command (typically an AI coding agent) in a session that the kernel watches:
 /// every exec, fork and exit of its whole process tree is recorded in an audit log.
@@ -50,6 +51,8 @@ enum Command {
         cgroup_root: Option<PathBuf>,
         #[command(flatten)]
         network: Box<NetworkFlags>,
+        #[command(flatten)]
+        sandbox: Box<SandboxFlags>,
         /// Where live sessions register (so that one left by a dead supervisor can be ended).
         #[arg(long, env = "WARDEN_RUN_DIR", default_value = recovery::RUN_DIR, value_name = "DIR")]
         run_dir: PathBuf,
@@ -85,6 +88,81 @@ enum Command {
         #[arg(long, env = "WARDEN_RUN_DIR", default_value = recovery::RUN_DIR, value_name = "DIR")]
         run_dir: PathBuf,
     },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum SandboxFlag {
+    /// Read (all but protected paths), write nothing but devices like /dev/null.
+    ReadOnly,
+    /// Also write in the workspace, the temp directories and --writable directories.
+    WorkspaceWrite,
+    /// No file-system confinement (exec rules, the syscall filter and the network allowlist
+    /// still hold, and everything is still recorded).
+    DangerFullAccess,
+}
+
+/// The sandbox. The command runs with no_new_privs, Landlock file-system rules, and a seccomp
+/// filter: every exec is checked against the exec rules before it happens; ptrace, bpf,
+/// mounts, kernel modules, new user namespaces, io_uring, raw and packet sockets and signals
+/// to Warden are refused. Protected paths (~/.ssh, ~/.aws, ~/.gnupg, cloud and browser
+/// credentials, Warden's own files) can be neither read nor written.
+#[derive(clap::Args)]
+struct SandboxFlags {
+    #[arg(long, value_enum, default_value_t = SandboxFlag::WorkspaceWrite)]
+    sandbox: SandboxFlag,
+    /// The workspace, writable in workspace-write mode. Default: the current directory.
+    #[arg(long, value_name = "DIR")]
+    workspace: Option<PathBuf>,
+    /// Another writable directory (workspace-write mode). Repeatable.
+    #[arg(long = "writable", value_name = "DIR")]
+    writable: Vec<PathBuf>,
+    /// Another path to protect (neither readable nor writable). Repeatable.
+    #[arg(long = "deny-path", value_name = "PATH")]
+    deny_paths: Vec<PathBuf>,
+    /// An exec rule, DECISION=COMMAND: `forbidden=git push`, `prompt=npm publish`,
+    /// `allow=cargo`. The strictest matching rule decides; `prompt` denies until an approval
+    /// flow exists. Repeatable.
+    #[arg(long = "exec-rule", value_name = "RULE")]
+    exec_rules: Vec<warden::exec_policy::ExecRule>,
+    /// Do not include the built-in rules for dangerous commands (rm -rf /, sudo, mkfs,
+    /// dd to a device, git push --force, curl | sh, ...).
+    #[arg(long)]
+    no_default_exec_rules: bool,
+}
+
+impl SandboxFlags {
+    fn into_options(self) -> anyhow::Result<session::SandboxOptions> {
+        let workspace = match self.workspace {
+            Some(w) => w,
+            None => {
+                std::env::current_dir().context("the current directory (or give --workspace)")?
+            }
+        };
+        let workspace = std::fs::canonicalize(&workspace)
+            .with_context(|| format!("workspace {}", workspace.display()))?;
+        let mode = match self.sandbox {
+            SandboxFlag::ReadOnly => SandboxMode::ReadOnly,
+            SandboxFlag::WorkspaceWrite => SandboxMode::WorkspaceWrite,
+            SandboxFlag::DangerFullAccess => SandboxMode::DangerFullAccess,
+        };
+        if mode == SandboxMode::WorkspaceWrite && workspace == std::path::Path::new("/") {
+            anyhow::bail!(
+                "the workspace would be / (the whole file system): run from a project \
+                 directory, or give --workspace DIR"
+            );
+        }
+        let mut write_roots = vec![workspace, "/tmp".into(), "/var/tmp".into()];
+        write_roots.extend(self.writable);
+        Ok(session::SandboxOptions {
+            mode,
+            write_roots,
+            denied_paths: self.deny_paths,
+            exec_policy: warden::exec_policy::ExecPolicy::new(
+                self.exec_rules,
+                !self.no_default_exec_rules,
+            ),
+        })
+    }
 }
 
 /// The session's network allowlist. Names are resolved through Warden's DNS proxy; a
@@ -219,11 +297,13 @@ fn dispatch(command: Command) -> anyhow::Result<i32> {
             state,
             cgroup_root,
             network,
+            sandbox,
             run_dir,
             ring_buffer_kib,
             command,
         } => {
             let network = network.into_options()?;
+            let sandbox = sandbox.into_options()?;
             // Before any thread exists, so that every runtime thread inherits the mask.
             signals::block().context("blocking signals")?;
             let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -239,6 +319,7 @@ fn dispatch(command: Command) -> anyhow::Result<i32> {
                 ring_buffer_bytes: Some(ring_buffer_kib * 1024),
                 run_dir,
                 network,
+                sandbox,
             }))
         }
         Command::Events {

@@ -4,12 +4,16 @@ use std::{
     net::SocketAddr,
     os::unix::fs::DirBuilderExt,
     path::{Path, PathBuf},
-    sync::{Arc, Mutex},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
     time::{Duration, Instant},
 };
 
 use anyhow::{Context as _, anyhow};
 use tokio::sync::{mpsc, oneshot};
+use warden_agent::spec::{LaunchSpec, SandboxMode};
 use warden_common::NetConfig;
 
 use crate::{
@@ -17,11 +21,13 @@ use crate::{
     cgroup::{self, SessionCgroup},
     clock::{self, Clock},
     events::{EndReason, Event, SCHEMA_VERSION, SessionEnd, SessionStart, escape::escape_argv},
+    exec_gate::Gate,
+    exec_policy::ExecPolicy,
     kernel::{
         bpffs,
         programs::{KernelPrograms, LoadOptions, forward_kernel_log},
     },
-    launch,
+    launch::{self, Launched},
     network::{
         NetLabels,
         allowlist::Allowlist,
@@ -42,8 +48,58 @@ pub struct NetworkOptions {
     pub ttl_floor: Duration,
 }
 
+/// The sandbox of the launcher (file system, exec rules).
+pub struct SandboxOptions {
+    pub mode: SandboxMode,
+    /// Writable in workspace-write mode (the workspace, temp directories, more by flag).
+    pub write_roots: Vec<PathBuf>,
+    /// Denied on top of `protected_paths`.
+    pub denied_paths: Vec<PathBuf>,
+    pub exec_policy: ExecPolicy,
+}
+
+/// Under the user's home: credential stores and browser profiles.
+const PROTECTED_IN_HOME: &[&str] = &[
+    ".ssh",
+    ".aws",
+    ".gnupg",
+    ".config/gcloud",
+    ".azure",
+    ".kube",
+    ".docker",
+    ".netrc",
+    ".git-credentials",
+    ".password-store",
+    ".mozilla",
+    ".config/google-chrome",
+    ".config/chromium",
+    ".config/BraveSoftware",
+    // Warden's own user configuration: the agent must not change its next session.
+    ".config/warden",
+];
+
+/// Paths no session may read or write: credentials, and Warden's own requirements, state,
+/// logs and pinned programs.
+pub fn protected_paths(home: &Path, state_dir: &Path, run_dir: &Path) -> Vec<PathBuf> {
+    let mut paths: Vec<PathBuf> = PROTECTED_IN_HOME.iter().map(|p| home.join(p)).collect();
+    paths.extend(
+        [
+            "/etc/warden",
+            "/var/lib/warden",
+            "/run/warden",
+            bpffs::MOUNT_POINT,
+        ]
+        .iter()
+        .map(PathBuf::from),
+    );
+    paths.push(state_dir.to_path_buf());
+    paths.push(run_dir.to_path_buf());
+    paths
+}
+
 pub struct RunOptions {
     pub command: Vec<OsString>,
+    pub sandbox: SandboxOptions,
     pub user: Option<String>,
     /// Print events to stderr as they happen.
     pub live: bool,
@@ -167,6 +223,8 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
     let (events_tx, events_rx) = mpsc::channel(1024);
     let (stop, stop_rx) = oneshot::channel();
     let mut pipeline_task = tokio::spawn(pipeline.run(source, events_rx, stop_rx));
+    // Taken by the gate if it starts; dropped otherwise, so the pipeline knows no more comes.
+    let mut gate_events = Some(events_tx.clone());
     let proxy = Arc::new(Proxy {
         policy: policy.clone(),
         allowlist: allowlist.clone(),
@@ -206,14 +264,60 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
         error: None,
     };
     let mut pipeline_failed = None;
-    match launch::spawn(&opts.command, &user, &cgroup) {
+    let spec = LaunchSpec {
+        uid: user.uid,
+        gid: user.gid,
+        groups: user.groups.clone(),
+        mode: opts.sandbox.mode,
+        write_roots: opts.sandbox.write_roots,
+        denied_paths: protected_paths(&user.home, &opts.state_dir, &opts.run_dir)
+            .into_iter()
+            .chain(opts.sandbox.denied_paths)
+            .collect(),
+        supervisor_pid: std::process::id(),
+    };
+    let gate_stop = Arc::new(AtomicBool::new(false));
+    let mut gate_thread = None;
+    let launched = launch::spawn(&opts.command, &user, &cgroup, &spec).await;
+    let launched = match launched {
+        Ok(Launched {
+            mut child,
+            listener: None,
+        }) => {
+            // The launcher said why on stderr; its status says what kind of failure.
+            let status = child.wait().await?;
+            let error = std::io::Error::other(format!(
+                "the launcher could not start the command ({status})"
+            ));
+            Err((error, status.code().unwrap_or(126)))
+        }
+        Ok(Launched {
+            child,
+            listener: Some(listener),
+        }) => {
+            let gate = Gate {
+                policy: opts.sandbox.exec_policy,
+                home: user.home.clone(),
+                events: gate_events.take().expect("taken once"),
+            };
+            let stop = gate_stop.clone();
+            gate_thread = Some(std::thread::spawn(move || gate.run(listener, stop)));
+            Ok(child)
+        }
         Err(e) => {
-            end.reason = EndReason::SpawnFailed;
-            end.status = if e.kind() == std::io::ErrorKind::NotFound {
+            let status = if e.kind() == std::io::ErrorKind::NotFound {
                 127
             } else {
                 126
             };
+            Err((e, status))
+        }
+    };
+    drop(gate_events);
+    match launched {
+        Err((e, status)) => {
+            end.reason = EndReason::SpawnFailed;
+            end.status = status;
             end.error = Some(format!(
                 "cannot run {}: {e}",
                 opts.command[0].to_string_lossy()
@@ -264,6 +368,10 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
     cgroup.wait_empty(KILL_TIMEOUT)?;
     proxy_task.abort();
     sweep_task.abort();
+    gate_stop.store(true, Ordering::Relaxed);
+    if let Some(t) = gate_thread {
+        let _ = t.join();
+    }
     programs.unpin_network(&pin_dir);
     if let Some(err) = pipeline_failed {
         cgroup.remove()?;

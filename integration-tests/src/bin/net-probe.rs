@@ -4,6 +4,9 @@
 //!   hold HOST:PORT SECS            -> connects, waits SECS, then exchanges: `ok REPLY` | `err ...`
 //!   udp ADDR:PORT                  -> `ok` (datagram sent) | `err ERRNO`
 //!   dns SERVER:PORT NAME [tcp]     -> `ok RCODE from SOURCE: ADDR...` | `err ...`
+//!   watch HOST:PORT DNS_SERVER FILE -> forever, every 100 ms, appends to FILE a connect
+//!                                    result (`C ...`), a DNS result (`D ...`) and whether an
+//!                                    exec of /bin/true works (`E ...`), from one process
 //! HOST may be a name (resolved with getaddrinfo, i.e. the system resolver) or an address.
 use std::{
     io::{self, BufRead, BufReader, Read, Write},
@@ -125,6 +128,31 @@ fn run(args: &[String]) -> io::Result<String> {
             arg(2)?,
             args.get(3).is_some_and(|a| a == "tcp"),
         ),
+        "watch" => {
+            let (to, dns_server) = (target(arg(1)?)?, target(arg(2)?)?);
+            let mut out = std::fs::OpenOptions::new()
+                .append(true)
+                .create(true)
+                .open(arg(3)?)?;
+            loop {
+                let line = |r: io::Result<String>| match r {
+                    Ok(s) => format!("ok {s}"),
+                    Err(e) => format!("err {}", errno(&e)),
+                };
+                let exec = std::process::Command::new("/bin/true")
+                    .status()
+                    .map(|s| s.to_string());
+                // One write per round, so that a round is never split.
+                let round = format!(
+                    "C {}\nD {}\nE {}\n",
+                    line(exchange(to, Duration::ZERO)),
+                    line(dns(dns_server, "x.test", false)),
+                    line(exec)
+                );
+                out.write_all(round.as_bytes())?;
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
         other => Err(io::Error::other(format!("unknown action {other}"))),
     }
 }

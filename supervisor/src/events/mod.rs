@@ -31,6 +31,10 @@ pub enum Event {
     SessionStart(SessionStart),
     #[serde(rename = "exec")]
     Exec(Exec),
+    #[serde(rename = "exec.request")]
+    ExecRequest(ExecRequest),
+    #[serde(rename = "syscall.denied")]
+    SyscallDenied(SyscallDenied),
     #[serde(rename = "fork")]
     Fork(Fork),
     #[serde(rename = "exit")]
@@ -53,6 +57,8 @@ impl Event {
         match self {
             Event::SessionStart(_) => "session.start",
             Event::Exec(_) => "exec",
+            Event::ExecRequest(_) => "exec.request",
+            Event::SyscallDenied(_) => "syscall.denied",
             Event::Fork(_) => "fork",
             Event::Exit(_) => "exit",
             Event::NetConnect(_) => "network.connect",
@@ -111,6 +117,53 @@ pub struct Exec {
     pub argv_bytes: u64,
     #[serde(default, skip_serializing_if = "is_false")]
     pub argv_unreadable: bool,
+}
+
+/// An exec held by the exec gate, and what was decided before it could go on.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ExecRequest {
+    /// The calling thread.
+    pub pid: u32,
+    /// `execve` or `execveat`.
+    pub syscall: String,
+    /// The path as the process passed it, escaped.
+    pub filename: String,
+    /// The file it names, as Warden resolved it (escaped), when it could.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolved: Option<String>,
+    /// The program's name for the rules: the file's name, or the program it is a copy of.
+    pub program: String,
+    pub argv: Vec<String>,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub argv_truncated: bool,
+    /// `allow`: the exec went on; `deny`: it failed with EPERM.
+    pub verdict: Verdict,
+    /// Who decided: `policy` (exec rules and defaults).
+    pub source: String,
+    /// The rule's decision (`allow`, `prompt`, `forbidden`) when a rule matched.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decision: Option<crate::exec_policy::ExecDecision>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule_source: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The command the rule matched, when it is not the exec itself (inside `sh -c`...).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub matched: Vec<String>,
+    /// Time the exec was held, in microseconds.
+    pub wait_us: u64,
+}
+
+/// A system call the sandbox refuses (it failed with EPERM).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SyscallDenied {
+    pub pid: u32,
+    pub syscall: String,
+    /// The six argument registers, in hexadecimal.
+    pub args: Vec<String>,
+    pub rule: String,
 }
 
 /// A new process (threads are not reported).

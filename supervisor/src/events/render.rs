@@ -63,6 +63,31 @@ pub fn line(rec: &Record) -> String {
             }
             s
         }
+        Event::ExecRequest(r) => {
+            let mut s = format!(
+                "pid {} {} {}  {}",
+                r.pid,
+                verdict_word(r.verdict),
+                shell_word(&r.filename),
+                command_line(&r.argv)
+            );
+            if let Some(rule) = &r.rule {
+                s.push_str(&format!(" by {}", for_terminal(rule)));
+            }
+            if let Some(reason) = &r.reason {
+                s.push_str(&format!(": {}", for_terminal(reason)));
+            }
+            if !r.matched.is_empty() {
+                s.push_str(&format!(" (in `{}`)", command_line(&r.matched)));
+            }
+            s
+        }
+        Event::SyscallDenied(d) => format!(
+            "pid {} DENY {} by {}",
+            d.pid,
+            d.syscall,
+            for_terminal(&d.rule)
+        ),
         Event::Fork(f) => format!("pid {} ppid {}", f.pid, f.ppid),
         Event::Exit(x) => match (x.exit_code, x.signal) {
             (Some(code), _) => format!("pid {} exit {code}", x.pid),

@@ -110,20 +110,19 @@ fn found(name: &str, args: &[String], depth: u32, out: &mut Vec<Found>) {
             if let Some(i) = args
                 .iter()
                 .position(|a| a.starts_with('-') && !a.starts_with("--") && a.contains('c'))
+                && let Some(script) = args[i + 1..].iter().find(|a| !a.starts_with('-'))
             {
-                if let Some(script) = args[i + 1..].iter().find(|a| !a.starts_with('-')) {
-                    let cmds = shell::commands(script);
-                    for (k, c) in cmds.iter().enumerate() {
-                        let Some((prog, rest)) = c.words.split_first() else {
-                            continue;
-                        };
-                        let start = out.len();
-                        found(basename(prog), rest, depth + 1, out);
-                        if c.piped_to_next
-                            && let Some(next) = cmds.get(k + 1).and_then(|n| n.words.first())
-                        {
-                            out[start].pipes_into = Some(basename(next).to_string());
-                        }
+                let cmds = shell::commands(script);
+                for (k, c) in cmds.iter().enumerate() {
+                    let Some((prog, rest)) = c.words.split_first() else {
+                        continue;
+                    };
+                    let start = out.len();
+                    found(basename(prog), rest, depth + 1, out);
+                    if c.piped_to_next
+                        && let Some(next) = cmds.get(k + 1).and_then(|n| n.words.first())
+                    {
+                        out[start].pipes_into = Some(basename(next).to_string());
                     }
                 }
             }

@@ -1,0 +1,114 @@
+//! Reading a stopped exec's arguments out of the calling process's memory.
+//!
+//! The process is blocked in the system call while we read, but another of its threads is not:
+//! what we read can change before the kernel copies it. That race is closed in the kernel
+//! (exec tokens), not here.
+use std::{fs::File, io, os::unix::fs::FileExt};
+
+/// Longest path read.
+pub const MAX_PATH: usize = 4096;
+/// At most this many argument pointers, and this many argument bytes, are read.
+pub const MAX_ARGS: usize = 8192;
+pub const MAX_ARG_BYTES: usize = 256 * 1024;
+
+pub struct Memory(File);
+
+#[derive(Debug, PartialEq, Eq)]
+pub struct Argv {
+    pub args: Vec<Vec<u8>>,
+    /// Some arguments or bytes were not read (beyond the bounds above).
+    pub truncated: bool,
+}
+
+impl Memory {
+    pub fn open(pid: u32) -> io::Result<Self> {
+        File::open(format!("/proc/{pid}/mem")).map(Memory)
+    }
+
+    /// A NUL-terminated string at `addr`, at most `max` bytes; `None` if it was longer.
+    pub fn c_string(&self, addr: u64, max: usize) -> io::Result<(Vec<u8>, bool)> {
+        let mut out = Vec::new();
+        let mut chunk = [0u8; 256];
+        let mut at = addr;
+        while out.len() < max {
+            // Stop at a page boundary so that a string at the end of a mapping reads fine.
+            let to_page = 4096 - (at % 4096) as usize;
+            let want = chunk.len().min(to_page).min(max - out.len());
+            let n = self.0.read_at(&mut chunk[..want], at)?;
+            if n == 0 {
+                return Err(io::Error::from(io::ErrorKind::UnexpectedEof));
+            }
+            if let Some(nul) = chunk[..n].iter().position(|&b| b == 0) {
+                out.extend_from_slice(&chunk[..nul]);
+                return Ok((out, false));
+            }
+            out.extend_from_slice(&chunk[..n]);
+            at += n as u64;
+        }
+        Ok((out, true))
+    }
+
+    /// A NULL-terminated array of string pointers (argv).
+    pub fn argv(&self, addr: u64) -> io::Result<Argv> {
+        let mut args = Vec::new();
+        let mut bytes = 0;
+        if addr == 0 {
+            return Ok(Argv {
+                args,
+                truncated: false,
+            });
+        }
+        for i in 0..MAX_ARGS {
+            let mut p = [0u8; 8];
+            self.0.read_exact_at(&mut p, addr + 8 * i as u64)?;
+            let ptr = u64::from_ne_bytes(p);
+            if ptr == 0 {
+                return Ok(Argv {
+                    args,
+                    truncated: false,
+                });
+            }
+            let (s, cut) = self.c_string(ptr, MAX_ARG_BYTES - bytes)?;
+            bytes += s.len() + 1;
+            args.push(s);
+            if cut || bytes >= MAX_ARG_BYTES {
+                return Ok(Argv {
+                    args,
+                    truncated: true,
+                });
+            }
+        }
+        Ok(Argv {
+            args,
+            truncated: true,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_strings_and_argv_of_a_process() {
+        // Our own memory stands in for a target's.
+        let mem = Memory::open(std::process::id()).unwrap();
+        let strings = [
+            c"ls".as_ptr(),
+            c"-la".as_ptr(),
+            c"a\nb".as_ptr(),
+            std::ptr::null(),
+        ];
+        let argv = mem.argv(strings.as_ptr() as u64).unwrap();
+        assert_eq!(
+            argv,
+            Argv {
+                args: vec![b"ls".to_vec(), b"-la".to_vec(), b"a\nb".to_vec()],
+                truncated: false
+            }
+        );
+        let long = std::ffi::CString::new(vec![b'x'; 10_000]).unwrap();
+        let (s, cut) = mem.c_string(long.as_ptr() as u64, MAX_PATH).unwrap();
+        assert_eq!((s.len(), cut), (MAX_PATH, true));
+    }
+}

@@ -2,10 +2,11 @@
 //!
 //! Landlock rules only grant; nothing can be subtracted from a grant. So "read everything but
 //! ~/.ssh" becomes: grant each entry of `/` except `home`, each entry of `/home` except the
-//! user's, and each entry of the user's home except `.ssh`. Consequences, by design: listing
-//! a directory on the way to a denied path (e.g. `ls ~`) is refused, though entering it and
-//! everything else beneath it works; entries created later in such a directory by someone else
-//! are not readable in this session. The agent itself can only create files in its write roots.
+//! user's, and each entry of the user's home except `.ssh`. Listing directories is granted
+//! everywhere (so `ls /` and `ls ~` work): the *names* in a protected directory are visible,
+//! their contents are not. By design, entries created later in a directory on the way to a
+//! protected path by someone else are not readable in this session, and such a directory
+//! inside a write root accepts no new files itself (its other entries stay writable).
 use std::{
     collections::BTreeSet,
     io,
@@ -111,6 +112,10 @@ pub fn build(spec: &LaunchSpec) -> Result<RulesetCreated, ConfinementError> {
     for path in cover(Path::new("/"), &denied).map_err(path_err(Path::new("/")))? {
         ruleset = ruleset.add_rule(PathBeneath::new(open_path(&path)?, read))?;
     }
+    ruleset = ruleset.add_rule(PathBeneath::new(
+        open_path(Path::new("/"))?,
+        AccessFs::ReadDir,
+    ))?;
     let device_rights = read | AccessFs::WriteFile | AccessFs::IoctlDev;
     for dev in DEVICES.iter().map(Path::new).filter(|p| p.exists()) {
         let rights = if dev == Path::new("/dev/shm") {

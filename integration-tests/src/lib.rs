@@ -123,9 +123,18 @@ impl Session {
     }
 }
 
+/// A fresh root-only directory for Warden's own files (state, run directory). Not under /tmp:
+/// the sessions protect these, and a protected path inside a write root makes that root's
+/// directory reject new files.
+pub fn private_dir() -> tempfile::TempDir {
+    let base = Path::new("/var/lib/warden-tests");
+    std::fs::create_dir_all(base).expect("creating /var/lib/warden-tests");
+    tempfile::tempdir_in(base).expect("tempdir")
+}
+
 /// `warden run --state-dir <fresh dir> [args] -- cmd...`, waiting for it to finish.
 pub fn run_session<A: AsRef<OsStr>>(args: &[&str], cmd: &[A]) -> Session {
-    let state = tempfile::tempdir().expect("tempdir");
+    let state = private_dir();
     let out = warden_command(state.path(), args, cmd)
         .output()
         .expect("running warden");

@@ -66,7 +66,7 @@ fn the_command_gets_a_clean_signal_state() {
 
 #[test]
 fn runs_as_the_invoking_user() {
-    let state = tempfile::tempdir().unwrap();
+    let state = private_dir();
     let out = warden_command(state.path(), &[], &["sh", "-c", "id -u; id -g; echo $HOME"])
         .env("SUDO_UID", "65534")
         .env("SUDO_GID", "65534")
@@ -86,7 +86,7 @@ fn runs_as_the_invoking_user() {
     let s = run_session(&["--user", "nobody"], &["id", "-u"]);
     assert_eq!(s.stdout, "65534\n");
     // A bad user is refused before anything is created.
-    let state = tempfile::tempdir().unwrap();
+    let state = private_dir();
     let out = warden_command(state.path(), &["--user", "no-such-user-here"], &["true"])
         .output()
         .unwrap();
@@ -98,7 +98,7 @@ fn runs_as_the_invoking_user() {
 /// Interrupting Warden (SIGINT or SIGTERM from another process) ends the session: every
 /// process of it is killed, and its cgroup and kernel programs are gone.
 fn interrupt(signal: Signal) {
-    let state = tempfile::tempdir().unwrap();
+    let state = private_dir();
     let dir = tempfile::tempdir().unwrap();
     let pids = dir.path().join("pids");
     let script = format!(

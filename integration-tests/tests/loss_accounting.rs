@@ -60,7 +60,7 @@ fn twenty_thousand_execs_are_all_accounted_for() {
 #[test]
 fn losses_are_counted_exactly_when_the_ring_buffer_overflows() {
     const FORKS: u64 = 20_000;
-    let state = tempfile::tempdir().unwrap();
+    let state = private_dir();
     let storm = format!("i=0; while [ $i -lt {FORKS} ]; do (:); i=$((i+1)); done");
     let child = warden_command(
         state.path(),

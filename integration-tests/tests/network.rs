@@ -343,7 +343,7 @@ fn wildcards_deny_rules_and_ttl_expiry() {
 #[test]
 fn a_process_outside_the_session_is_not_affected() {
     let g = greeter(sa("127.0.5.11:0"));
-    let state = tempfile::tempdir().unwrap();
+    let state = private_dir();
     let script = format!("{} sleep 1.5", probe("IN", &format!("connect {g}")));
     let child = warden_command(state.path(), &[], &["sh", "-c", &script])
         .stdout(Stdio::piped())
@@ -370,7 +370,7 @@ fn one_sessions_lookups_open_nothing_for_another() {
     let dir = tempfile::tempdir().unwrap();
     let ready = dir.path().join("ready");
     let upstream = dns.addr.to_string();
-    let state_a = tempfile::tempdir().unwrap();
+    let state_a = private_dir();
     let script_a = format!(
         "{} touch {}; sleep 3",
         probe("A", &format!("connect a.test:{}", g.port())),
@@ -405,8 +405,8 @@ fn one_sessions_lookups_open_nothing_for_another() {
 #[test]
 fn enforcement_survives_a_killed_supervisor_until_recovery_ends_the_session() {
     let g = greeter(sa("127.0.7.11:0"));
-    let state = tempfile::tempdir().unwrap();
-    let run_dir = tempfile::tempdir().unwrap();
+    let state = private_dir();
+    let run_dir = private_dir();
     let work = tempfile::tempdir().unwrap();
     let out = work.path().join("out");
     let pidfile = work.path().join("pid");

@@ -86,7 +86,22 @@ fn shell_session_rebuilds_the_real_tree() {
         .output()
         .unwrap();
     let text = String::from_utf8(out.stdout).unwrap();
-    assert!(text.starts_with(&format!("[{sh}] sh -c ")), "{text}");
+    // The first image is Warden's launcher, which confines itself and execs the command.
+    assert!(text.starts_with(&format!("[{sh}] /")), "{text}");
+    assert!(
+        text.lines()
+            .next()
+            .unwrap()
+            .contains("/warden-launcher sh -c 'echo sh=$$;"),
+        "{text}"
+    );
+    assert!(
+        text.lines()
+            .next()
+            .unwrap()
+            .contains(" => sh -c 'echo sh=$$;"),
+        "{text}"
+    );
     assert!(
         text.contains(&format!("├─ [{}] /bin/true  (exit 0)", t.pid)),
         "{text}"

@@ -193,6 +193,7 @@ mod tests {
             argv_truncated: false,
             argv_bytes: 0,
             argv_unreadable: false,
+            killed_for_token: None,
         })
     }
 

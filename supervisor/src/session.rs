@@ -170,6 +170,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
     let kernel_log = programs
         .take_logger()
         .map(|logger| tokio::spawn(forward_kernel_log(logger)));
+    let mut exec_tokens = Some(programs.take_exec_tokens()?);
     let allowlist = Arc::new(Mutex::new(Allowlist::new(
         programs.take_network_maps()?,
         &policy,
@@ -296,6 +297,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
             listener: Some(listener),
         }) => {
             let gate = Gate {
+                tokens: exec_tokens.take().expect("taken once"),
                 policy: opts.sandbox.exec_policy,
                 home: user.home.clone(),
                 events: gate_events.take().expect("taken once"),

@@ -62,6 +62,45 @@ pub const EXEC_FILENAME_TRUNCATED: u32 = 1;
 pub const EXEC_ARGV_TRUNCATED: u32 = 1 << 1;
 /// The argv memory of the new image could not be read (the event still counts the exec).
 pub const EXEC_ARGV_UNREADABLE: u32 = 1 << 2;
+/// A process under the exec gate exec'd with no approval on record: killed.
+pub const EXEC_TOKEN_MISSING: u32 = 1 << 3;
+/// What is executed is not what the gate approved (changed after the check): killed.
+pub const EXEC_TOKEN_MISMATCH: u32 = 1 << 4;
+
+/// How many bytes of the end of the argument area an exec token covers.
+pub const TOKEN_TAIL_MAX: usize = 4096;
+
+/// What the exec gate approved for one thread's exec, checked when the new image is in place.
+///
+/// The tail of the argument area is hashed rather than all of it because for `#!` scripts the
+/// kernel puts the interpreter (and its argument) before the original arguments.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ExecToken {
+    /// FNV-1a of the path as passed to execve (what the exec tracepoint reports), at most
+    /// `FILENAME_MAX - 1` bytes.
+    pub filename_hash: u64,
+    /// FNV-1a of the last `min(tail_len, TOKEN_TAIL_MAX)` bytes of the argument area.
+    pub tail_hash: u64,
+    /// Bytes of argv[1..], each with its NUL.
+    pub tail_len: u32,
+    pub _pad: u32,
+}
+
+/// FNV-1a, 64 bits: the same on both sides, cheap in the kernel. Not a defence against
+/// collisions crafted offline: the arguments swapped in a race are chosen at run time, and the
+/// token only has to notice that they changed.
+pub const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+pub const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
+
+#[inline(always)]
+pub fn fnv1a(mut h: u64, bytes: &[u8]) -> u64 {
+    for &b in bytes {
+        h ^= b as u64;
+        h = h.wrapping_mul(FNV_PRIME);
+    }
+    h
+}
 
 #[repr(C)]
 #[derive(Clone, Copy)]
@@ -107,6 +146,11 @@ pub struct KernelOffsets {
     pub exec_filename_loc: u32,
     /// sched_process_exit: `bool group_dead`, or `OFFSET_ABSENT` on kernels without it.
     pub exit_group_dead: u32,
+    /// sched_process_exec: `pid_t old_pid` (the thread that called exec).
+    pub exec_old_pid: u32,
+    pub _pad: u32,
+    /// `task_struct.seccomp.mode`.
+    pub task_seccomp_mode: u64,
     pub task_pid: u64,
     pub task_tgid: u64,
     pub task_real_parent: u64,
@@ -195,4 +239,5 @@ mod user {
     unsafe impl aya::Pod for super::KernelOffsets {}
     unsafe impl aya::Pod for super::NetConfig {}
     unsafe impl aya::Pod for super::AllowEntry {}
+    unsafe impl aya::Pod for super::ExecToken {}
 }

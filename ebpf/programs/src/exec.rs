@@ -3,18 +3,23 @@ use aya_ebpf::{
     EbpfContext,
     helpers::{
         bpf_get_current_task, bpf_get_current_uid_gid, bpf_probe_read_kernel_str_bytes,
-        bpf_probe_read_user_buf,
+        bpf_probe_read_user_buf, generated::bpf_send_signal,
     },
     programs::TracePointContext,
 };
 use warden_common::{
-    ARGV_MAX, EXEC_ARGV_TRUNCATED, EXEC_ARGV_UNREADABLE, EXEC_FILENAME_TRUNCATED, EventKind,
-    ExecEvent, FILENAME_MAX,
+    ARGV_MAX, EXEC_ARGV_TRUNCATED, EXEC_ARGV_UNREADABLE, EXEC_FILENAME_TRUNCATED,
+    EXEC_TOKEN_MISMATCH, EXEC_TOKEN_MISSING, EventKind, ExecEvent, ExecToken, FILENAME_MAX,
+    FNV_OFFSET, TOKEN_TAIL_MAX, fnv1a,
 };
 
 use aya_log_ebpf::warn;
 
-use crate::{emit, maps, task};
+use crate::{
+    emit,
+    maps::{self, EXEC_TOKENS, SCRATCH},
+    task,
+};
 
 #[inline(always)]
 pub fn on_exec(ctx: &TracePointContext) {
@@ -48,7 +53,77 @@ pub fn on_exec(ctx: &TracePointContext) {
     }
 
     read_argv(ctx, cur, &off, ev);
+    check_token(ctx, cur, &off, ev);
     emit::submit(entry);
+}
+
+const SECCOMP_MODE_FILTER: u32 = 2;
+
+/// For a process under the exec gate (it has a seccomp filter: the launcher's own exec, before
+/// its filter, has none), the new image must be what the gate approved. Otherwise it is killed
+/// here, before its first instruction.
+#[inline(always)]
+fn check_token(
+    ctx: &TracePointContext,
+    cur: *const u8,
+    off: &warden_common::KernelOffsets,
+    ev: &mut ExecEvent,
+) {
+    let mode: u32 = unsafe { task::read(cur, off.task_seccomp_mode) }.unwrap_or(0);
+    if mode != SECCOMP_MODE_FILTER {
+        return;
+    }
+    let old_pid: u32 = unsafe { ctx.read_at(off.exec_old_pid as usize) }.unwrap_or(0);
+    let token = match unsafe { EXEC_TOKENS.get(&old_pid) } {
+        Some(t) => *t,
+        None => {
+            ev.flags |= EXEC_TOKEN_MISSING;
+            kill();
+            return;
+        }
+    };
+    let _ = EXEC_TOKENS.remove(&old_pid);
+    let name_len = (ev.filename_len as usize).min(FILENAME_MAX - 1);
+    let filename_ok = fnv1a(FNV_OFFSET, &ev.filename[..name_len]) == token.filename_hash;
+    if !filename_ok || !tail_matches(cur, off, &token) {
+        ev.flags |= EXEC_TOKEN_MISMATCH;
+        kill();
+    }
+}
+
+#[inline(always)]
+fn tail_matches(cur: *const u8, off: &warden_common::KernelOffsets, token: &ExecToken) -> bool {
+    let Some(scratch) = SCRATCH.get_ptr_mut(0) else {
+        return false;
+    };
+    let scratch = unsafe { &mut *scratch };
+    let mm: *const u8 = match unsafe { task::read(cur, off.task_mm) } {
+        Some(mm) => mm,
+        None => return false,
+    };
+    let start: u64 = unsafe { task::read(mm, off.mm_arg_start) }.unwrap_or(0);
+    let end: u64 = unsafe { task::read(mm, off.mm_arg_end) }.unwrap_or(0);
+    if end < start || end - start < token.tail_len as u64 {
+        return false;
+    }
+    let n = (token.tail_len as usize).min(TOKEN_TAIL_MAX);
+    let n = n & (2 * TOKEN_TAIL_MAX - 1);
+    if n > TOKEN_TAIL_MAX {
+        return false;
+    }
+    if n > 0
+        && unsafe { bpf_probe_read_user_buf((end - n as u64) as *const u8, &mut scratch[..n]) }
+            .is_err()
+    {
+        return false;
+    }
+    fnv1a(FNV_OFFSET, &scratch[..n]) == token.tail_hash
+}
+
+#[inline(always)]
+fn kill() {
+    const SIGKILL: u32 = 9;
+    unsafe { bpf_send_signal(SIGKILL) };
 }
 
 #[inline(always)]

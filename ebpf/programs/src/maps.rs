@@ -3,7 +3,9 @@ use aya_ebpf::{
     macros::map,
     maps::{HashMap, LpmTrie, LruHashMap, PerCpuArray, RingBuf},
 };
-use warden_common::{AllowEntry, DnsOrigin, KernelOffsets, LOST_SLOTS, NetConfig};
+use warden_common::{
+    AllowEntry, DnsOrigin, ExecToken, KernelOffsets, LOST_SLOTS, NetConfig, TOKEN_TAIL_MAX,
+};
 
 /// Session cgroup ids (the value is reserved for a per-session slot).
 #[map]
@@ -16,6 +18,14 @@ pub static EVENTS: RingBuf = RingBuf::with_byte_size(16 << 20, 0);
 /// Events that could not be written, per kind, per CPU (the BPF target has no atomic add).
 #[map]
 pub static LOST: PerCpuArray<u64> = PerCpuArray::with_max_entries(LOST_SLOTS, 0);
+
+/// Approved execs by calling thread id, written by the exec gate before it lets one go on.
+#[map]
+pub static EXEC_TOKENS: LruHashMap<u32, ExecToken> = LruHashMap::with_max_entries(16384, 0);
+
+/// Room to copy the end of an argument area (too big for the BPF stack).
+#[map]
+pub static SCRATCH: PerCpuArray<[u8; TOKEN_TAIL_MAX]> = PerCpuArray::with_max_entries(1, 0);
 
 /// Destinations the session may reach: IPv4 addresses (network byte order) and IPv6 ones,
 /// filled by the DNS proxy for allowed names (with expiry) and by the policy.
@@ -52,6 +62,9 @@ pub fn net_config() -> NetConfig {
 static OFFSETS: KernelOffsets = KernelOffsets {
     exec_filename_loc: 0,
     exit_group_dead: 0,
+    exec_old_pid: 0,
+    _pad: 0,
+    task_seccomp_mode: 0,
     task_pid: 0,
     task_tgid: 0,
     task_real_parent: 0,

@@ -2,11 +2,12 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use warden_common::{
-    EXEC_ARGV_TRUNCATED, EXEC_ARGV_UNREADABLE, EXEC_FILENAME_TRUNCATED, EventHeader, EventKind,
-    ExecEvent, ExitEvent, ForkEvent, NET_OP_CONNECT, NetEvent, VERDICT_ALLOW, VERDICT_DENY,
+    EXEC_ARGV_TRUNCATED, EXEC_ARGV_UNREADABLE, EXEC_FILENAME_TRUNCATED, EXEC_TOKEN_MISMATCH,
+    EXEC_TOKEN_MISSING, EventHeader, EventKind, ExecEvent, ExitEvent, ForkEvent, NET_OP_CONNECT,
+    NetEvent, VERDICT_ALLOW, VERDICT_DENY,
 };
 
-use super::{Event, Exec, Exit, Fork, Network, Verdict, escape::escape_bytes};
+use super::{Event, Exec, Exit, Fork, Network, TokenProblem, Verdict, escape::escape_bytes};
 
 /// What the kernel only knows by number: rule ids, and which name an address came from.
 pub trait Labels {
@@ -126,6 +127,13 @@ fn exec(e: &ExecEvent) -> Exec {
         argv_truncated: e.flags & EXEC_ARGV_TRUNCATED != 0,
         argv_bytes: e.argv_total_len,
         argv_unreadable: e.flags & EXEC_ARGV_UNREADABLE != 0,
+        killed_for_token: if e.flags & EXEC_TOKEN_MISSING != 0 {
+            Some(TokenProblem::Missing)
+        } else if e.flags & EXEC_TOKEN_MISMATCH != 0 {
+            Some(TokenProblem::Mismatch)
+        } else {
+            None
+        },
     }
 }
 

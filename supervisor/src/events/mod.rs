@@ -117,6 +117,18 @@ pub struct Exec {
     pub argv_bytes: u64,
     #[serde(default, skip_serializing_if = "is_false")]
     pub argv_unreadable: bool,
+    /// Set when the kernel killed the new image before its first instruction because it was
+    /// not what the exec gate approved: `missing` (no approval) or `mismatch` (the path or the
+    /// arguments changed after the check).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub killed_for_token: Option<TokenProblem>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenProblem {
+    Missing,
+    Mismatch,
 }
 
 /// An exec held by the exec gate, and what was decided before it could go on.

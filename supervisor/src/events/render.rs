@@ -61,6 +61,13 @@ pub fn line(rec: &Record) -> String {
             if e.argv_unreadable {
                 s.push_str("  [argv unreadable]");
             }
+            match e.killed_for_token {
+                Some(super::TokenProblem::Missing) => s.push_str("  KILLED: exec without approval"),
+                Some(super::TokenProblem::Mismatch) => {
+                    s.push_str("  KILLED: not what was approved")
+                }
+                None => {}
+            }
             s
         }
         Event::ExecRequest(r) => {
@@ -197,6 +204,7 @@ mod tests {
             argv_truncated: true,
             argv_bytes: 5000,
             argv_unreadable: false,
+            killed_for_token: None,
         };
         let l = line(&rec(Event::Exec(e)));
         assert!(!l.contains('\n'));

@@ -31,12 +31,17 @@ use crate::{
     exec_policy::{ExecDecision, ExecPolicy},
 };
 use target_memory::Memory;
+use warden_common::{ExecToken, FILENAME_MAX, FNV_OFFSET, TOKEN_TAIL_MAX, fnv1a};
+
+use crate::kernel::programs::ExecTokens;
 
 const AT_FDCWD: i64 = -100;
 const AT_EMPTY_PATH: u64 = 0x1000;
 
 pub struct Gate {
     pub policy: ExecPolicy,
+    /// Where approvals go for the kernel's check at exec time.
+    pub tokens: ExecTokens,
     /// The invoking user's home (rules about `~`).
     pub home: PathBuf,
     pub events: mpsc::Sender<(u64, Event)>,
@@ -46,6 +51,8 @@ pub struct Gate {
 struct Exec {
     syscall: &'static str,
     filename: Vec<u8>,
+    /// The name the kernel gives the new image (`/dev/fd/N/...` for a relative execveat).
+    kernel_filename: Vec<u8>,
     /// Where we can open the file it names, from outside the caller.
     open_path: PathBuf,
     argv: Vec<Vec<u8>>,
@@ -61,28 +68,56 @@ fn read_exec(req: &ScmpNotifReq, execveat: bool) -> std::io::Result<Exec> {
     let pid = req.pid;
     let rel = Path::new(OsStr::from_bytes(&filename));
     let dirfd = a[0] as i32 as i64;
-    let open_path = if execveat && filename.is_empty() && a[4] & AT_EMPTY_PATH != 0 {
-        PathBuf::from(format!("/proc/{pid}/fd/{dirfd}"))
-    } else if rel.is_absolute() {
-        rel.to_path_buf()
-    } else if !execveat || dirfd == AT_FDCWD {
-        Path::new(&format!("/proc/{pid}/cwd")).join(rel)
-    } else {
-        Path::new(&format!("/proc/{pid}/fd/{dirfd}")).join(rel)
-    };
+    let (open_path, kernel_filename) =
+        if execveat && filename.is_empty() && a[4] & AT_EMPTY_PATH != 0 {
+            let fd_path = format!("/dev/fd/{dirfd}");
+            (
+                PathBuf::from(format!("/proc/{pid}/fd/{dirfd}")),
+                fd_path.into_bytes(),
+            )
+        } else if rel.is_absolute() {
+            (rel.to_path_buf(), filename.clone())
+        } else if !execveat || dirfd == AT_FDCWD {
+            (
+                Path::new(&format!("/proc/{pid}/cwd")).join(rel),
+                filename.clone(),
+            )
+        } else {
+            let mut k = format!("/dev/fd/{dirfd}/").into_bytes();
+            k.extend_from_slice(&filename);
+            (Path::new(&format!("/proc/{pid}/fd/{dirfd}")).join(rel), k)
+        };
     Ok(Exec {
         syscall: if execveat { "execveat" } else { "execve" },
         filename,
+        kernel_filename,
         open_path,
         argv: argv.args,
         argv_truncated: argv.truncated,
     })
 }
 
+/// The approval the kernel checks when the new image is in place.
+fn token(kernel_filename: &[u8], argv: &[Vec<u8>]) -> ExecToken {
+    let name = &kernel_filename[..kernel_filename.len().min(FILENAME_MAX - 1)];
+    let mut tail = Vec::new();
+    for a in argv.iter().skip(1) {
+        tail.extend_from_slice(a);
+        tail.push(0);
+    }
+    let n = tail.len().min(TOKEN_TAIL_MAX);
+    ExecToken {
+        filename_hash: fnv1a(FNV_OFFSET, name),
+        tail_hash: fnv1a(FNV_OFFSET, &tail[tail.len() - n..]),
+        tail_len: tail.len() as u32,
+        _pad: 0,
+    }
+}
+
 impl Gate {
     /// Serves notifications until the listener hangs up (no process of the session is left)
     /// or `stop` is set.
-    pub fn run(self, listener: OwnedFd, stop: Arc<AtomicBool>) {
+    pub fn run(mut self, listener: OwnedFd, stop: Arc<AtomicBool>) {
         let fd = listener.as_raw_fd();
         while !stop.load(Ordering::Relaxed) {
             let mut fds = [PollFd::new(listener.as_fd(), PollFlags::POLLIN)];
@@ -114,7 +149,7 @@ impl Gate {
         }
     }
 
-    fn handle(&self, req: &ScmpNotifReq, fd: i32) -> ScmpNotifResp {
+    fn handle(&mut self, req: &ScmpNotifReq, fd: i32) -> ScmpNotifResp {
         let started = Instant::now();
         let name = req.data.syscall.get_name().unwrap_or_else(|_| "?".into());
         let deny = ScmpNotifResp::new_error(req.id, -libc::EPERM, ScmpNotifRespFlags::empty());
@@ -148,11 +183,27 @@ impl Gate {
         let matched = self
             .policy
             .decide(&program, argv.get(1..).unwrap_or_default(), &self.home);
-        let verdict = match matched.as_ref().map(|m| m.decision) {
+        let mut verdict = match matched.as_ref().map(|m| m.decision) {
             // `prompt` has nobody to ask yet (issue #6): it denies.
             Some(ExecDecision::Forbidden | ExecDecision::Prompt) => Verdict::Deny,
             _ => Verdict::Allow,
         };
+        let mut problem = None;
+        if verdict == Verdict::Allow {
+            // Unread arguments cannot be bound to the approval.
+            problem = if exec.argv_truncated {
+                Some("arguments too large to check".to_string())
+            } else {
+                let t = token(&exec.kernel_filename, &exec.argv);
+                self.tokens
+                    .insert(req.pid, t, 0)
+                    .err()
+                    .map(|e| format!("recording the approval: {e}"))
+            };
+            if problem.is_some() {
+                verdict = Verdict::Deny;
+            }
+        }
         let (escaped_argv, cut) = crate::events::escape::escape_argv(
             exec.argv.iter().map(Vec::as_slice),
             warden_common::ARGV_MAX,
@@ -196,6 +247,9 @@ impl Gate {
                     .collect();
             }
         }
+        if let Some(p) = problem {
+            record.reason = Some(p);
+        }
         record.wait_us = started.elapsed().as_micros() as u64;
         self.emit(Event::ExecRequest(record));
         match verdict {
@@ -224,5 +278,35 @@ impl Gate {
     fn emit(&self, event: Event) {
         // Blocks when the log is behind: the exec waits rather than going unrecorded.
         let _ = self.events.blocking_send((clock::boot_ns(), event));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_covers_the_argument_tail_the_kernel_sees() {
+        let argv = [b"ls".to_vec(), b"-la".to_vec(), b"/tmp".to_vec()];
+        let t = token(b"/usr/bin/ls", &argv);
+        assert_eq!(t.tail_len, 9);
+        assert_eq!(t.tail_hash, fnv1a(FNV_OFFSET, b"-la\0/tmp\0"));
+        assert_eq!(t.filename_hash, fnv1a(FNV_OFFSET, b"/usr/bin/ls"));
+        // A script: the kernel's argument area is `/bin/sh ./s.sh -la /tmp`; its tail is the
+        // same bytes.
+        assert_eq!(
+            token(
+                b"./s.sh",
+                &[b"./s.sh".to_vec(), b"-la".to_vec(), b"/tmp".to_vec()]
+            )
+            .tail_hash,
+            t.tail_hash
+        );
+        let big = vec![b'x'; 10_000];
+        let t = token(b"/bin/echo", &[b"echo".to_vec(), big.clone()]);
+        assert_eq!(t.tail_len, 10_001);
+        let mut tail = big[big.len() - (TOKEN_TAIL_MAX - 1)..].to_vec();
+        tail.push(0);
+        assert_eq!(t.tail_hash, fnv1a(FNV_OFFSET, &tail));
     }
 }

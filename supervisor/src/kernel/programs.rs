@@ -83,6 +83,9 @@ pub fn resolve_offsets() -> Result<KernelOffsets, KernelError> {
     Ok(KernelOffsets {
         exec_filename_loc: exec.require("filename")?,
         exit_group_dead: exit.offset("group_dead").unwrap_or(OFFSET_ABSENT),
+        exec_old_pid: exec.require("old_pid")?,
+        _pad: 0,
+        task_seccomp_mode: task("seccomp")? + btf.member_offset("seccomp", "mode")?,
         task_pid: task("pid")?,
         task_tgid: task("tgid")?,
         task_real_parent: task("real_parent")?,
@@ -134,6 +137,9 @@ pub struct LoadOptions {
     /// Ring-buffer size (a power of two, at least a page); `None`: `DEFAULT_RING_BYTES`.
     pub ring_buffer_bytes: Option<u32>,
 }
+
+/// Approved execs by thread id (see `warden_common::ExecToken`).
+pub type ExecTokens = HashMap<MapData, u32, warden_common::ExecToken>;
 
 /// The loaded and attached programs. Dropping this detaches them.
 pub struct KernelPrograms {
@@ -241,6 +247,18 @@ impl KernelPrograms {
             cidr4: take(e, "CIDR4")?,
             cidr6: take(e, "CIDR6")?,
             loopback_ports: take(e, "LOOPBACK_PORTS")?,
+        })
+    }
+
+    /// The exec-token map, for the exec gate (once).
+    pub fn take_exec_tokens(&mut self) -> Result<ExecTokens, KernelError> {
+        let map = self
+            .ebpf
+            .take_map("EXEC_TOKENS")
+            .ok_or(KernelError::MissingMap("EXEC_TOKENS"))?;
+        HashMap::try_from(map).map_err(|source| KernelError::Map {
+            name: "EXEC_TOKENS",
+            source,
         })
     }
 

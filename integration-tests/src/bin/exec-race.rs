@@ -5,7 +5,6 @@
 //!   ran_allowed=… ran_forbidden=… killed=… denied=…
 //! `ran_forbidden` above 0 means the race was won: the forbidden command ran.
 use std::{
-    ffi::CString,
     io::Read,
     os::fd::{AsRawFd, FromRawFd},
     sync::atomic::{AtomicBool, Ordering},
@@ -32,7 +31,9 @@ fn attempt() -> &'static str {
                     }
                 }
             });
-            while !START.load(Ordering::SeqCst) {}
+            while !START.load(Ordering::SeqCst) {
+                std::hint::spin_loop();
+            }
             // SAFETY: plain system calls.
             unsafe {
                 libc::dup2(w.as_raw_fd(), 1);
@@ -70,7 +71,6 @@ fn main() {
         .nth(1)
         .and_then(|a| a.parse().ok())
         .unwrap_or(200);
-    let _ = CString::new("");
     let mut counts = std::collections::BTreeMap::new();
     for k in ["ran_allowed", "ran_forbidden", "killed", "denied"] {
         counts.insert(k, 0);

@@ -99,6 +99,7 @@ impl Session {
                 sum.fork += l.fork;
                 sum.exit += l.exit;
                 sum.network += l.network;
+                sum.file += l.file;
                 sum.undecodable += l.undecodable;
                 sum.total = l.total;
             }
@@ -215,8 +216,8 @@ pub fn assert_nothing_left(start: &SessionStart) {
     );
     assert_eq!(
         start.kernel_programs.len(),
-        9,
-        "3 tracepoint and 6 cgroup sock_addr programs"
+        33,
+        "3 process, 24 file-call and 6 network programs"
     );
     // The kernel frees a program after an RCU grace period once its last fd is closed, so a
     // program can show for a moment after Warden exits; a leaked one stays.

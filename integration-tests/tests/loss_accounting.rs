@@ -39,7 +39,7 @@ fn assert_accounted(s: &Session) {
     assert_eq!(lost.undecodable, 0);
     assert_eq!(
         s.end().lost,
-        lost.exec + lost.fork + lost.exit + lost.network
+        lost.exec + lost.fork + lost.exit + lost.network + lost.file
     );
     assert_eq!(
         lost.total,
@@ -61,7 +61,12 @@ fn twenty_thousand_execs_are_all_accounted_for() {
 fn losses_are_counted_exactly_when_the_ring_buffer_overflows() {
     const FORKS: u64 = 20_000;
     let state = private_dir();
-    let storm = format!("i=0; while [ $i -lt {FORKS} ]; do (:); i=$((i+1)); done");
+    let work = tempfile::tempdir().unwrap();
+    let ready = work.path().join("ready");
+    let storm = format!(
+        "touch {}; i=0; while [ $i -lt {FORKS} ]; do (:); i=$((i+1)); done",
+        ready.display()
+    );
     let child = warden_command(
         state.path(),
         &["--ring-buffer-kib", "16"],
@@ -72,9 +77,9 @@ fn losses_are_counted_exactly_when_the_ring_buffer_overflows() {
     .spawn()
     .unwrap();
     let warden = Pid::from_raw(child.id() as i32);
-    std::thread::sleep(Duration::from_millis(500));
+    assert!(wait_for(Duration::from_secs(10), || ready.exists()));
     nix::sys::signal::kill(warden, Signal::SIGSTOP).unwrap();
-    std::thread::sleep(Duration::from_millis(1000));
+    std::thread::sleep(Duration::from_millis(2000));
     nix::sys::signal::kill(warden, Signal::SIGCONT).unwrap();
     let s = finish(state, child.wait_with_output().unwrap());
     assert!(s.status.success(), "{}", s.stderr);
@@ -83,16 +88,17 @@ fn losses_are_counted_exactly_when_the_ring_buffer_overflows() {
         lost.fork > 0,
         "a stopped consumer with a 16 KiB buffer must lose forks: {lost:?}"
     );
-    assert_eq!(s.count("fork") as u64 + lost.fork, FORKS, "{lost:?}");
-    assert_eq!(s.count("exit") as u64 + lost.exit, FORKS + 1, "{lost:?}");
+    // The storm, plus `touch`; exits also count the shell itself.
+    assert_eq!(s.count("fork") as u64 + lost.fork, FORKS + 1, "{lost:?}");
+    assert_eq!(s.count("exit") as u64 + lost.exit, FORKS + 2, "{lost:?}");
     assert_eq!(
         s.execs().len() as u64 + lost.exec,
-        2,
-        "the launcher and the shell"
+        3,
+        "the launcher, the shell and touch"
     );
     assert_eq!(
         s.end().lost,
-        lost.exec + lost.fork + lost.exit + lost.network
+        lost.exec + lost.fork + lost.exit + lost.network + lost.file
     );
     assert!(s.count("events.lost") >= 1);
 }

@@ -9,6 +9,7 @@ pub mod doctor;
 pub mod events;
 pub mod exec_gate;
 pub mod exec_policy;
+pub mod file_activity;
 pub mod kernel;
 pub mod launch;
 pub mod log_view;

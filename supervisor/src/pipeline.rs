@@ -16,9 +16,10 @@ use crate::{
     clock,
     events::{
         Event, EventsLost,
-        decode::{Labels, decode},
+        decode::{Decoded, Labels, decode},
         render,
     },
+    file_activity::FileActivity,
     kernel::programs::{EventSource, LostCounts},
 };
 
@@ -37,6 +38,7 @@ pub struct Pipeline {
     writer: AuditWriter,
     live: bool,
     labels: Arc<dyn Labels + Send + Sync>,
+    files: FileActivity,
     lost_seen: LostCounts,
     undecodable: u64,
     undecodable_reported: u64,
@@ -55,6 +57,7 @@ impl Pipeline {
             writer,
             live,
             labels,
+            files: FileActivity::default(),
             lost_seen: LostCounts::default(),
             undecodable: 0,
             undecodable_reported: 0,
@@ -115,6 +118,7 @@ impl Pipeline {
             }
         }
         self.drain(ring.get_mut())?;
+        self.write_files(true)?;
         // User-space producers finish what they started (a DNS query waiting for its
         // upstream): wait until every sender is gone, within bounds.
         let deadline = Instant::now() + USER_EVENTS_GRACE;
@@ -137,12 +141,20 @@ impl Pipeline {
     fn drain(&mut self, ring: &mut RingBuf<MapData>) -> io::Result<()> {
         while let Some(item) = ring.next() {
             match decode(&item, self.labels.as_ref()) {
-                Ok((boot_ns, event)) => self.append_at(boot_ns, event)?,
+                Ok(Decoded::Event(boot_ns, event)) => self.append_at(boot_ns, event)?,
+                Ok(Decoded::File(call)) => self.files.add(call),
                 Err(e) => {
                     self.undecodable += 1;
                     tracing::error!("dropping an undecodable kernel record: {e}");
                 }
             }
+        }
+        self.write_files(false)
+    }
+
+    fn write_files(&mut self, everything: bool) -> io::Result<()> {
+        for (boot_ns, event) in self.files.take(clock::boot_ns(), everything) {
+            self.append_at(boot_ns, event)?;
         }
         Ok(())
     }
@@ -154,17 +166,19 @@ impl Pipeline {
             return Ok(());
         }
         tracing::warn!(
-            "kernel events lost: exec {} fork {} exit {} network {}, undecodable {undecodable}",
+            "kernel events lost: exec {} fork {} exit {} network {} file {}, undecodable {undecodable}",
             delta.exec,
             delta.fork,
             delta.exit,
-            delta.network
+            delta.network,
+            delta.file
         );
         self.append(Event::EventsLost(EventsLost {
             exec: delta.exec,
             fork: delta.fork,
             exit: delta.exit,
             network: delta.network,
+            file: delta.file,
             undecodable,
             total: now.total() + self.undecodable,
         }))?;

@@ -18,14 +18,17 @@ pub enum EventKind {
     Exit = 3,
     /// A connect or datagram decision of the cgroup sock_addr programs.
     Net = 4,
+    /// A file system call and its result.
+    File = 5,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 4] = [
+    pub const ALL: [EventKind; 5] = [
         EventKind::Exec,
         EventKind::Fork,
         EventKind::Exit,
         EventKind::Net,
+        EventKind::File,
     ];
 
     pub fn from_u32(v: u32) -> Option<Self> {
@@ -34,6 +37,7 @@ impl EventKind {
             2 => Some(Self::Fork),
             3 => Some(Self::Exit),
             4 => Some(Self::Net),
+            5 => Some(Self::File),
             _ => None,
         }
     }
@@ -148,6 +152,10 @@ pub struct KernelOffsets {
     pub exit_group_dead: u32,
     /// sched_process_exec: `pid_t old_pid` (the thread that called exec).
     pub exec_old_pid: u32,
+    /// syscalls/sys_enter_*: offset of the first argument (the others follow, 8 bytes each).
+    pub syscall_args: u32,
+    /// syscalls/sys_exit_*: offset of `ret`.
+    pub syscall_ret: u32,
     pub _pad: u32,
     /// `task_struct.seccomp.mode`.
     pub task_seccomp_mode: u64,
@@ -158,6 +166,60 @@ pub struct KernelOffsets {
     pub task_exit_code: u64,
     pub mm_arg_start: u64,
     pub mm_arg_end: u64,
+}
+
+/// Path bytes copied per file event (first path, second path); longer ones are marked.
+pub const FILE_PATH_MAX: usize = 512;
+pub const FILE_PATH2_MAX: usize = 256;
+
+/// `FileEvent::op`, `FileResult::op`.
+pub const FILE_OP_OPEN: u32 = 1;
+pub const FILE_OP_LINK: u32 = 2;
+pub const FILE_OP_RENAME: u32 = 3;
+pub const FILE_OP_UNLINK: u32 = 4;
+pub const FILE_OP_SYMLINK: u32 = 5;
+pub const FILE_OP_TRUNCATE: u32 = 6;
+
+/// `FileEvent::truncated` bits.
+pub const FILE_PATH_TRUNCATED: u32 = 1;
+pub const FILE_PATH2_TRUNCATED: u32 = 1 << 1;
+/// The path's memory could not be read.
+pub const FILE_PATH_UNREADABLE: u32 = 1 << 2;
+
+/// `dfd` when the call took no directory descriptor (or AT_FDCWD).
+pub const AT_FDCWD: i32 = -100;
+
+/// A file system call, recorded as it returns.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct FileEvent {
+    pub header: EventHeader,
+    pub op: u32,
+    /// Directory the (first) path is relative to.
+    pub dfd: i32,
+    /// open flags (O_*), or the call's flags argument.
+    pub flags: u64,
+    /// The system call's return value (negative errno on failure).
+    pub ret: i64,
+    pub path_len: u16,
+    pub path2_len: u16,
+    pub truncated: u32,
+    pub path: [u8; FILE_PATH_MAX],
+    /// The second path of link, rename and symlink (the new name).
+    pub path2: [u8; FILE_PATH2_MAX],
+}
+
+/// A file system call's arguments, kept from its start to its return (when the strings it
+/// names are sure to be in memory: the kernel has read them).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct FileCall {
+    pub op: u32,
+    pub dfd: i32,
+    pub flags: u64,
+    pub path: u64,
+    /// 0 when the call has one path.
+    pub path2: u64,
 }
 
 /// `NetEvent::op`: what the process tried.

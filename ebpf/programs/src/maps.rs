@@ -4,7 +4,8 @@ use aya_ebpf::{
     maps::{HashMap, LpmTrie, LruHashMap, PerCpuArray, RingBuf},
 };
 use warden_common::{
-    AllowEntry, DnsOrigin, ExecToken, KernelOffsets, LOST_SLOTS, NetConfig, TOKEN_TAIL_MAX,
+    AllowEntry, DnsOrigin, ExecToken, FileCall, KernelOffsets, LOST_SLOTS, NetConfig,
+    TOKEN_TAIL_MAX,
 };
 
 /// Session cgroup ids (the value is reserved for a per-session slot).
@@ -26,6 +27,10 @@ pub static EXEC_TOKENS: LruHashMap<u32, ExecToken> = LruHashMap::with_max_entrie
 /// Room to copy the end of an argument area (too big for the BPF stack).
 #[map]
 pub static SCRATCH: PerCpuArray<[u8; TOKEN_TAIL_MAX]> = PerCpuArray::with_max_entries(1, 0);
+
+/// File system calls in progress, by thread.
+#[map]
+pub static FILE_CALLS: LruHashMap<u32, FileCall> = LruHashMap::with_max_entries(16384, 0);
 
 /// Destinations the session may reach: IPv4 addresses (network byte order) and IPv6 ones,
 /// filled by the DNS proxy for allowed names (with expiry) and by the policy.
@@ -63,6 +68,8 @@ static OFFSETS: KernelOffsets = KernelOffsets {
     exec_filename_loc: 0,
     exit_group_dead: 0,
     exec_old_pid: 0,
+    syscall_args: 0,
+    syscall_ret: 0,
     _pad: 0,
     task_seccomp_mode: 0,
     task_pid: 0,

@@ -3,8 +3,9 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use warden_common::{
     EXEC_ARGV_TRUNCATED, EXEC_ARGV_UNREADABLE, EXEC_FILENAME_TRUNCATED, EXEC_TOKEN_MISMATCH,
-    EXEC_TOKEN_MISSING, EventHeader, EventKind, ExecEvent, ExitEvent, ForkEvent, NET_OP_CONNECT,
-    NetEvent, VERDICT_ALLOW, VERDICT_DENY,
+    EXEC_TOKEN_MISSING, EventHeader, EventKind, ExecEvent, ExitEvent, FILE_PATH_MAX,
+    FILE_PATH_TRUNCATED, FILE_PATH_UNREADABLE, FILE_PATH2_MAX, FILE_PATH2_TRUNCATED, FileEvent,
+    ForkEvent, NET_OP_CONNECT, NetEvent, VERDICT_ALLOW, VERDICT_DENY,
 };
 
 use super::{Event, Exec, Exit, Fork, Network, TokenProblem, Verdict, escape::escape_bytes};
@@ -43,14 +44,54 @@ fn read<T: Copy>(kind: EventKind, bytes: &[u8]) -> Result<T, DecodeError> {
     Ok(unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast::<T>()) })
 }
 
-/// Decodes one record; returns its kernel timestamp (CLOCK_BOOTTIME ns) and the event.
-pub fn decode(bytes: &[u8], labels: &dyn Labels) -> Result<(u64, Event), DecodeError> {
+/// A decoded kernel record: an event, or a file system call (aggregated by `file_activity`).
+#[derive(Debug, PartialEq)]
+pub enum Decoded {
+    Event(u64, Event),
+    File(FileCall),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileCall {
+    pub boot_ns: u64,
+    pub pid: u32,
+    pub op: u32,
+    pub dfd: i32,
+    pub flags: u64,
+    /// The return value (negative errno on failure).
+    pub ret: i64,
+    pub path: Vec<u8>,
+    pub path_truncated: bool,
+    pub path_unreadable: bool,
+    pub path2: Option<Vec<u8>>,
+    pub path2_truncated: bool,
+}
+
+/// Decodes one record.
+pub fn decode(bytes: &[u8], labels: &dyn Labels) -> Result<Decoded, DecodeError> {
     if bytes.len() < size_of::<EventHeader>() {
         return Err(DecodeError::Short(bytes.len()));
     }
     let raw_kind = u32::from_ne_bytes(bytes[..4].try_into().expect("4 bytes"));
     let kind = EventKind::from_u32(raw_kind).ok_or(DecodeError::UnknownKind(raw_kind))?;
-    Ok(match kind {
+    let (boot_ns, event) = match kind {
+        EventKind::File => {
+            let e: FileEvent = read(kind, bytes)?;
+            let path2 = e.path2[..(e.path2_len as usize).min(FILE_PATH2_MAX)].to_vec();
+            return Ok(Decoded::File(FileCall {
+                boot_ns: e.header.boot_ns,
+                pid: e.header.pid,
+                op: e.op,
+                dfd: e.dfd,
+                flags: e.flags,
+                ret: e.ret,
+                path: e.path[..(e.path_len as usize).min(FILE_PATH_MAX)].to_vec(),
+                path_truncated: e.truncated & FILE_PATH_TRUNCATED != 0,
+                path_unreadable: e.truncated & FILE_PATH_UNREADABLE != 0,
+                path2: (e.path2_len > 0).then_some(path2),
+                path2_truncated: e.truncated & FILE_PATH2_TRUNCATED != 0,
+            }));
+        }
         EventKind::Exec => {
             let e: ExecEvent = read(kind, bytes)?;
             (e.header.boot_ns, Event::Exec(exec(&e)))
@@ -72,7 +113,8 @@ pub fn decode(bytes: &[u8], labels: &dyn Labels) -> Result<(u64, Event), DecodeE
             let e: NetEvent = read(kind, bytes)?;
             (e.header.boot_ns, network(&e, labels))
         }
-    })
+    };
+    Ok(Decoded::Event(boot_ns, event))
 }
 
 const AF_INET: u16 = 2;
@@ -197,7 +239,9 @@ mod tests {
         let argv = b"echo\0a\nb\0\xff\xfe\0xxxx";
         e.argv[..argv.len()].copy_from_slice(argv);
         e.argv_len = argv.len() as u32;
-        let (ts, ev) = decode(&bytes_of(&e), &Fixed).unwrap();
+        let Decoded::Event(ts, ev) = decode(&bytes_of(&e), &Fixed).unwrap() else {
+            panic!()
+        };
         assert_eq!(ts, 1234);
         let Event::Exec(x) = ev else { panic!() };
         assert_eq!(x.filename, "/bin/echo");
@@ -213,7 +257,9 @@ mod tests {
             exit_code: 3 << 8,
             ppid: 1,
         };
-        let (_, ev) = decode(&bytes_of(&e), &Fixed).unwrap();
+        let Decoded::Event(_, ev) = decode(&bytes_of(&e), &Fixed).unwrap() else {
+            panic!()
+        };
         assert_eq!(ev, Event::Exit(Exit::from_wait_status(42, 1, 3 << 8)));
         let Event::Exit(x) = ev else { panic!() };
         assert_eq!((x.exit_code, x.signal), (Some(3), None));
@@ -238,7 +284,9 @@ mod tests {
             _pad: 0,
             addr,
         };
-        let (_, ev) = decode(&bytes_of(&e), &Fixed).unwrap();
+        let Decoded::Event(_, ev) = decode(&bytes_of(&e), &Fixed).unwrap() else {
+            panic!()
+        };
         let Event::NetConnect(n) = ev else {
             panic!("{ev:?}")
         };
@@ -256,7 +304,9 @@ mod tests {
             addr: std::net::Ipv6Addr::LOCALHOST.octets(),
             ..e
         };
-        let (_, ev) = decode(&bytes_of(&v6), &Fixed).unwrap();
+        let Decoded::Event(_, ev) = decode(&bytes_of(&v6), &Fixed).unwrap() else {
+            panic!()
+        };
         let Event::NetSend(n) = ev else {
             panic!("{ev:?}")
         };
@@ -269,6 +319,7 @@ mod tests {
     #[test]
     fn rejects_short_and_unknown_records() {
         assert_eq!(decode(&[1, 0], &Fixed), Err(DecodeError::Short(2)));
+
         let mut h = bytes_of(&header(EventKind::Fork));
         assert!(matches!(decode(&h, &Fixed), Err(DecodeError::Size { .. })));
         h[0] = 99;

@@ -45,6 +45,18 @@ pub enum Event {
     NetSend(Network),
     #[serde(rename = "dns.query")]
     DnsQuery(DnsQuery),
+    #[serde(rename = "file.open")]
+    FileOpen(FileAccess),
+    #[serde(rename = "file.link")]
+    FileLink(FileAccess),
+    #[serde(rename = "file.rename")]
+    FileRename(FileAccess),
+    #[serde(rename = "file.unlink")]
+    FileUnlink(FileAccess),
+    #[serde(rename = "file.symlink")]
+    FileSymlink(FileAccess),
+    #[serde(rename = "file.truncate")]
+    FileTruncate(FileAccess),
     #[serde(rename = "events.lost")]
     EventsLost(EventsLost),
     #[serde(rename = "session.end")]
@@ -64,6 +76,12 @@ impl Event {
             Event::NetConnect(_) => "network.connect",
             Event::NetSend(_) => "network.send",
             Event::DnsQuery(_) => "dns.query",
+            Event::FileOpen(_) => "file.open",
+            Event::FileLink(_) => "file.link",
+            Event::FileRename(_) => "file.rename",
+            Event::FileUnlink(_) => "file.unlink",
+            Event::FileSymlink(_) => "file.symlink",
+            Event::FileTruncate(_) => "file.truncate",
             Event::EventsLost(_) => "events.lost",
             Event::SessionEnd(_) => "session.end",
         }
@@ -272,6 +290,38 @@ pub struct DnsQuery {
     pub error: Option<String>,
 }
 
+/// A file system call of the session, or identical calls of one process within a second.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FileAccess {
+    pub pid: u32,
+    /// The path as the process passed it (relative paths stay relative), escaped.
+    pub path: String,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub path_truncated: bool,
+    /// The path's memory could not be read (`path` is then empty).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub path_unreadable: bool,
+    /// The directory descriptor a relative path was resolved from (other than the cwd).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dirfd: Option<i32>,
+    /// The new name of link and rename, the target of symlink.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path2: Option<String>,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub path2_truncated: bool,
+    /// open: the flags, symbolically (`O_WRONLY|O_CREAT|O_TRUNC`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flags: Option<String>,
+    /// `ok`, or an errno name (`EACCES`, `ENOENT`...).
+    pub result: String,
+    /// How many identical calls this record stands for (same process, paths, flags, result,
+    /// within a second of the first).
+    pub count: u64,
+    /// CLOCK_BOOTTIME of the last of them, when there were several.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_boot_ns: Option<u64>,
+}
+
 /// Events the kernel could not hand over since the previous `events.lost` record.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct EventsLost {
@@ -280,6 +330,9 @@ pub struct EventsLost {
     pub exit: u64,
     #[serde(default)]
     pub network: u64,
+    /// File system calls.
+    #[serde(default)]
+    pub file: u64,
     /// Kernel records Warden could not decode (a Warden bug; counted, never dropped silently).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub undecodable: u64,

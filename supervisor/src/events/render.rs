@@ -145,9 +145,28 @@ pub fn line(rec: &Record) -> String {
             }
             s
         }
+        Event::FileOpen(f)
+        | Event::FileLink(f)
+        | Event::FileRename(f)
+        | Event::FileUnlink(f)
+        | Event::FileSymlink(f)
+        | Event::FileTruncate(f) => {
+            let mut s = format!("pid {} {}", f.pid, shell_word(&f.path));
+            if let Some(p2) = &f.path2 {
+                s.push_str(&format!(" -> {}", shell_word(p2)));
+            }
+            if let Some(flags) = &f.flags {
+                s.push_str(&format!(" {flags}"));
+            }
+            s.push_str(&format!(" {}", f.result));
+            if f.count > 1 {
+                s.push_str(&format!(" (x{})", f.count));
+            }
+            s
+        }
         Event::EventsLost(l) => format!(
-            "LOST exec {} fork {} exit {} network {} (session total {})",
-            l.exec, l.fork, l.exit, l.network, l.total
+            "LOST exec {} fork {} exit {} network {} file {} (session total {})",
+            l.exec, l.fork, l.exit, l.network, l.file, l.total
         ),
         Event::SessionEnd(e) => {
             let mut s = format!(

@@ -24,6 +24,22 @@ static PROGRAMS_OBJECT: &[u8] =
 pub static PROBES_OBJECT: &[u8] =
     aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/warden-probes"));
 
+/// File system calls observed: (enter program, exit program, syscall).
+const FILE_PROGRAMS: [(&str, &str, &str); 12] = [
+    ("wf_openat", "wf_openat_x", "openat"),
+    ("wf_openat2", "wf_openat2_x", "openat2"),
+    ("wf_open", "wf_open_x", "open"),
+    ("wf_creat", "wf_creat_x", "creat"),
+    ("wf_link", "wf_link_x", "link"),
+    ("wf_linkat", "wf_linkat_x", "linkat"),
+    ("wf_rename", "wf_rename_x", "rename"),
+    ("wf_renameat", "wf_renameat_x", "renameat"),
+    ("wf_renameat2", "wf_renameat2_x", "renameat2"),
+    ("wf_unlinkat", "wf_unlinkat_x", "unlinkat"),
+    ("wf_symlinkat", "wf_symlinkat_x", "symlinkat"),
+    ("wf_truncate", "wf_truncate_x", "truncate"),
+];
+
 /// The cgroup sock_addr programs (network allowlist and DNS redirection), attached to the
 /// session cgroup and pinned under bpffs.
 const NETWORK_PROGRAMS: [&str; 6] = [
@@ -84,6 +100,8 @@ pub fn resolve_offsets() -> Result<KernelOffsets, KernelError> {
         exec_filename_loc: exec.require("filename")?,
         exit_group_dead: exit.offset("group_dead").unwrap_or(OFFSET_ABSENT),
         exec_old_pid: exec.require("old_pid")?,
+        syscall_args: Format::read(&root, "syscalls", "sys_enter_openat")?.require("dfd")?,
+        syscall_ret: Format::read(&root, "syscalls", "sys_exit_openat")?.require("ret")?,
         _pad: 0,
         task_seccomp_mode: task("seccomp")? + btf.member_offset("seccomp", "mode")?,
         task_pid: task("pid")?,
@@ -118,9 +136,18 @@ fn attach_tracepoint(
     name: &'static str,
     event: &str,
 ) -> Result<Attached, KernelError> {
+    attach_in(ebpf, name, "sched", event)
+}
+
+fn attach_in(
+    ebpf: &mut Ebpf,
+    name: &'static str,
+    category: &str,
+    event: &str,
+) -> Result<Attached, KernelError> {
     let tp: &mut TracePoint = program(ebpf, name)?;
     tp.load().map_err(prog_err(name))?;
-    let id = tp.attach("sched", event).map_err(prog_err(name))?;
+    let id = tp.attach(category, event).map_err(prog_err(name))?;
     Ok(Box::new(tp.take_link(id).map_err(prog_err(name))?))
 }
 
@@ -165,6 +192,7 @@ impl KernelPrograms {
     /// Loads and attaches the programs; returns them with the ring buffer of their events.
     pub fn load(opts: LoadOptions) -> Result<(Self, EventSource), KernelError> {
         let offsets = resolve_offsets()?;
+        let root = tracefs::ensure_mounted()?;
         let ring_bytes = opts.ring_buffer_bytes.unwrap_or(DEFAULT_RING_BYTES);
         // Wake the supervisor early enough that a burst never outruns its timer.
         let wakeup_bytes = u64::from(ring_bytes / 8);
@@ -202,6 +230,25 @@ impl KernelPrograms {
             "warden_exit",
             "sched_process_exit",
         )?);
+        for (enter, exit, syscall) in FILE_PROGRAMS {
+            // Architectures without a legacy call (open, rename...) have no tracepoint for it.
+            if !tracefs::exists(&root, "syscalls", &format!("sys_enter_{syscall}")) {
+                tracing::info!("no {syscall} system call here: not observed");
+                continue;
+            }
+            links.push(attach_in(
+                &mut ebpf,
+                enter,
+                "syscalls",
+                &format!("sys_enter_{syscall}"),
+            )?);
+            links.push(attach_in(
+                &mut ebpf,
+                exit,
+                "syscalls",
+                &format!("sys_exit_{syscall}"),
+            )?);
+        }
 
         for name in NETWORK_PROGRAMS {
             let p: &mut CgroupSockAddr = program(&mut ebpf, name)?;
@@ -366,6 +413,7 @@ pub struct LostCounts {
     pub fork: u64,
     pub exit: u64,
     pub network: u64,
+    pub file: u64,
 }
 
 impl LostCounts {
@@ -375,11 +423,12 @@ impl LostCounts {
             EventKind::Fork => &mut self.fork,
             EventKind::Exit => &mut self.exit,
             EventKind::Net => &mut self.network,
+            EventKind::File => &mut self.file,
         }
     }
 
     pub fn total(&self) -> u64 {
-        self.exec + self.fork + self.exit + self.network
+        self.exec + self.fork + self.exit + self.network + self.file
     }
 
     /// What was lost since `earlier`.
@@ -389,6 +438,7 @@ impl LostCounts {
             fork: self.fork - earlier.fork,
             exit: self.exit - earlier.exit,
             network: self.network - earlier.network,
+            file: self.file - earlier.file,
         }
     }
 }

@@ -24,7 +24,7 @@ for ((r = 0; r < rounds; r++)); do
 done
 # Every supervised exec must be in the logs (or counted lost): a benchmark that dropped
 # events would be measuring the wrong thing.
-recorded=$(cat "$state"/sessions/*/events.jsonl | grep -c '"filename":"/bin/true"' || true)
+recorded=$(cat "$state"/sessions/*/events.jsonl | grep '"kind":"exec"' | grep -c '"filename":"/bin/true"' || true)
 lost=$(cat "$state"/sessions/*/events.jsonl | grep -o '"kind":"session.end".*"lost":[0-9]*' | grep -o '[0-9]*$' | awk '{s += $1} END {print s + 0}')
 
 median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }

@@ -418,6 +418,16 @@ fn enforcement_survives_a_killed_supervisor_until_recovery_ends_the_session() {
         out = out.display()
     );
     let run_dir_arg = run_dir.path().to_str().unwrap();
+    // Whatever happens below, the orphaned session must not outlive the test.
+    struct Recover<'a>(&'a str);
+    impl Drop for Recover<'_> {
+        fn drop(&mut self) {
+            let _ = Command::new(warden_bin())
+                .args(["recover", "--run-dir", self.0])
+                .output();
+        }
+    }
+    let _recover = Recover(run_dir_arg);
     let mut warden = warden_command(
         state.path(),
         &["--run-dir", run_dir_arg],

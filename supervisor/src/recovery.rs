@@ -20,6 +20,7 @@ use crate::{
     cgroup::SessionCgroup,
     clock,
     events::{EndReason, Event, SessionEnd},
+    kernel::bpffs,
 };
 
 /// Default directory of registrations (tmpfs: cleared at boot, like cgroups and pins).
@@ -68,8 +69,42 @@ pub struct Recovered {
     pub error: Option<String>,
 }
 
-/// Ends every orphaned session registered in `run_dir`.
+/// Ends every orphaned session registered in `run_dir`, then removes pins left by sessions
+/// that are over (their cgroup is gone) but were never registered here.
 pub fn recover(run_dir: &Path) -> Vec<Recovered> {
+    let out = recover_registered(run_dir);
+    remove_stale_pins();
+    out
+}
+
+fn remove_stale_pins() {
+    let Ok(cgroup_root) = crate::cgroup::find_cgroup2_mount() else {
+        return;
+    };
+    let pins = Path::new(bpffs::MOUNT_POINT).join(bpffs::WARDEN_DIR);
+    let Ok(entries) = fs::read_dir(&pins) else {
+        return;
+    };
+    for entry in entries.filter_map(Result::ok) {
+        let id = entry.file_name();
+        // A session's cgroup goes last: with it gone, the session is over.
+        if cgroup_root.join(crate::cgroup::PARENT).join(&id).exists() {
+            continue;
+        }
+        let dir = entry.path();
+        if let Ok(files) = fs::read_dir(&dir) {
+            for f in files.filter_map(Result::ok) {
+                let _ = fs::remove_file(f.path());
+            }
+        }
+        match fs::remove_dir(&dir) {
+            Ok(()) => tracing::warn!("removed stale pins of session {}", id.to_string_lossy()),
+            Err(e) => tracing::error!("removing {}: {e}", dir.display()),
+        }
+    }
+}
+
+fn recover_registered(run_dir: &Path) -> Vec<Recovered> {
     let Ok(entries) = fs::read_dir(run_dir) else {
         return Vec::new();
     };

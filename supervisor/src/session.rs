@@ -374,7 +374,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
     if let Some(t) = gate_thread {
         let _ = t.join();
     }
-    programs.unpin_network(&pin_dir);
+    programs.unpin_network();
     if let Some(err) = pipeline_failed {
         cgroup.remove()?;
         return Err(err.context("the audit log failed; the session was killed"));

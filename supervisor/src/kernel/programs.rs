@@ -172,7 +172,9 @@ pub type ExecTokens = HashMap<MapData, u32, warden_common::ExecToken>;
 pub struct KernelPrograms {
     ebpf: Ebpf,
     links: Vec<Attached>,
+    /// Network links pinned in bpffs, and where.
     pinned: Vec<PinnedLink>,
+    pin_dir: Option<std::path::PathBuf>,
     sessions: HashMap<MapData, u64, u32>,
     logger: Option<KernelLogger>,
 }
@@ -268,6 +270,7 @@ impl KernelPrograms {
                 ebpf,
                 links,
                 pinned: Vec::new(),
+                pin_dir: None,
                 sessions,
                 logger,
             },
@@ -317,6 +320,7 @@ impl KernelPrograms {
             move |source| KernelError::Io { path, source }
         };
         std::fs::create_dir_all(pin_dir).map_err(io_err(pin_dir))?;
+        self.pin_dir = Some(pin_dir.to_path_buf());
         let cgroup_fd = std::fs::File::open(cgroup).map_err(io_err(cgroup))?;
         for name in NETWORK_PROGRAMS {
             let p: &mut CgroupSockAddr = program(&mut self.ebpf, name)?;
@@ -336,15 +340,18 @@ impl KernelPrograms {
         Ok(())
     }
 
-    /// Removes the pins and detaches the network programs (the normal end of a session).
-    pub fn unpin_network(&mut self, pin_dir: &Path) {
+    /// Removes the pins and detaches the network programs: the end of a session, and also
+    /// what dropping does (only a killed supervisor leaves its pins, on purpose).
+    pub fn unpin_network(&mut self) {
         for link in self.pinned.drain(..) {
             if let Err(e) = link.unpin() {
                 tracing::error!("unpinning a network program: {e}");
             }
         }
-        if let Err(e) = std::fs::remove_dir(pin_dir) {
-            tracing::error!("removing {}: {e}", pin_dir.display());
+        if let Some(dir) = self.pin_dir.take()
+            && let Err(e) = std::fs::remove_dir(&dir)
+        {
+            tracing::error!("removing {}: {e}", dir.display());
         }
     }
 
@@ -440,6 +447,12 @@ impl LostCounts {
             network: self.network - earlier.network,
             file: self.file - earlier.file,
         }
+    }
+}
+
+impl Drop for KernelPrograms {
+    fn drop(&mut self) {
+        self.unpin_network();
     }
 }
 

@@ -1,0 +1,77 @@
+//! Escape attempts for the integration tests. Each prints `ok` when it worked, or
+//! `err ERRNO` when the system refused it:
+//!   ptrace PID | kill PID | bpf | unshare-user | io-uring | raw-socket | packet-socket
+//!   memfd-exec PROGRAM [ARGS...]   (copies PROGRAM into a memfd and fexecve()s it)
+use std::{ffi::CString, io::Read};
+
+fn result(r: libc::c_long) -> String {
+    if r >= 0 {
+        "ok".into()
+    } else {
+        let e = std::io::Error::last_os_error();
+        let name = match e.raw_os_error() {
+            Some(libc::EPERM) => "EPERM",
+            Some(libc::EACCES) => "EACCES",
+            Some(libc::ENOSYS) => "ENOSYS",
+            Some(libc::EINVAL) => "EINVAL",
+            _ => return format!("err {e}"),
+        };
+        format!("err {name}")
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let pid = || args[1].parse::<i32>().expect("pid");
+    // SAFETY: each arm is one system call with valid (or deliberately null) arguments.
+    let out = unsafe {
+        match args[0].as_str() {
+            "ptrace" => result(libc::ptrace(libc::PTRACE_ATTACH, pid(), 0, 0)),
+            "kill" => result(libc::kill(pid(), libc::SIGKILL) as libc::c_long),
+            "bpf" => {
+                let mut attr = [0u8; 128];
+                result(libc::syscall(
+                    libc::SYS_bpf,
+                    5, /* BPF_PROG_LOAD */
+                    attr.as_mut_ptr(),
+                    attr.len(),
+                ))
+            }
+            "unshare-user" => result(libc::unshare(libc::CLONE_NEWUSER) as libc::c_long),
+            "io-uring" => {
+                let mut params = [0u8; 120];
+                result(libc::syscall(
+                    libc::SYS_io_uring_setup,
+                    8,
+                    params.as_mut_ptr(),
+                ))
+            }
+            "raw-socket" => result(
+                libc::socket(libc::AF_INET, libc::SOCK_RAW, libc::IPPROTO_ICMP) as libc::c_long,
+            ),
+            "packet-socket" => {
+                result(libc::socket(libc::AF_PACKET, libc::SOCK_RAW, 0) as libc::c_long)
+            }
+            "memfd-exec" => {
+                let fd = libc::memfd_create(c"innocent".as_ptr(), 0);
+                let mut bytes = Vec::new();
+                std::fs::File::open(&args[1])
+                    .unwrap()
+                    .read_to_end(&mut bytes)
+                    .unwrap();
+                libc::write(fd, bytes.as_ptr().cast(), bytes.len());
+                let argv: Vec<CString> = args[1..]
+                    .iter()
+                    .map(|a| CString::new(a.as_str()).unwrap())
+                    .collect();
+                let mut ptrs: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
+                ptrs.push(std::ptr::null());
+                let env = [std::ptr::null()];
+                libc::fexecve(fd, ptrs.as_ptr(), env.as_ptr());
+                result(-1)
+            }
+            other => format!("unknown attempt {other}"),
+        }
+    };
+    println!("{out}");
+}

@@ -1,0 +1,292 @@
+//! Escape attempts (docs/escape-attempts.md): each must fail, and the audit log must show it.
+use std::{os::unix::fs::PermissionsExt, path::Path};
+
+use warden::events::{ExecRequest, FileAccess, SyscallDenied, TokenProblem, Verdict};
+use warden_integration_tests::*;
+
+fn bin(name: &str) -> String {
+    warden_bin().with_file_name(name).display().to_string()
+}
+
+/// `LABEL=status` lines printed by a session's script.
+fn status_of(s: &Session, label: &str) -> String {
+    s.stdout
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{label}=")))
+        .unwrap_or_else(|| panic!("{label} not reported:\n{}\n{}", s.stdout, s.stderr))
+        .to_string()
+}
+
+fn file_events(s: &Session) -> Vec<(&'static str, &FileAccess)> {
+    s.records
+        .iter()
+        .filter_map(|r| match &r.event {
+            Event::FileOpen(f) => Some(("open", f)),
+            Event::FileLink(f) => Some(("link", f)),
+            Event::FileRename(f) => Some(("rename", f)),
+            Event::FileUnlink(f) => Some(("unlink", f)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A refused file call on `path` is in the log.
+fn assert_refused(s: &Session, op: &str, path: &str) {
+    let found = file_events(s).into_iter().any(|(o, f)| {
+        o == op && (f.path == path || f.path2.as_deref() == Some(path)) && f.result != "ok"
+    });
+    assert!(
+        found,
+        "no refused file.{op} of {path} in the log:\n{:#?}",
+        file_events(s)
+    );
+}
+
+fn exec_requests(s: &Session) -> Vec<&ExecRequest> {
+    s.records
+        .iter()
+        .filter_map(|r| match &r.event {
+            Event::ExecRequest(e) => Some(e),
+            _ => None,
+        })
+        .collect()
+}
+
+fn denied_syscalls(s: &Session) -> Vec<&SyscallDenied> {
+    s.records
+        .iter()
+        .filter_map(|r| match &r.event {
+            Event::SyscallDenied(d) => Some(d),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn file_system_escapes_fail_and_are_recorded() {
+    let ws = tempfile::tempdir().unwrap();
+    let w = ws.path().display().to_string();
+    let tag = std::process::id();
+    let outside = format!("/etc/warden-escape-{tag}");
+    std::fs::write(&outside, "original\n").unwrap();
+    std::fs::create_dir_all("/root/.ssh").unwrap();
+    let secret = format!("/root/.ssh/warden-escape-{tag}");
+    std::fs::write(&secret, "SECRET\n").unwrap();
+    let state = private_dir();
+    let script = format!(
+        "cd {w}
+         echo x > {outside}; echo WRITE=$?
+         ln -s {outside} link; echo y > link; echo SYMLINK=$?
+         ln {outside} hard; echo HARDLINK=$?
+         touch mine; mv mine {outside}-moved 2>/dev/null; echo RENAME_OUT=$?
+         cat {secret}; echo READ=$?
+         ln -s {secret} sec; cat sec; echo READ_SYMLINK=$?
+         cat /proc/self/root{secret}; echo READ_PROC_ROOT=$?
+         echo $$ > /sys/fs/cgroup/unified/cgroup.procs; echo CGROUP_LEAVE=$?
+         for f in {state}/sessions/*/events.jsonl; do echo forged >> $f; echo AUDIT_LOG=$?; done
+         rm -rf /sys/fs/bpf/warden; echo UNPIN=$?",
+        state = state.path().display()
+    );
+    let out = warden_command(state.path(), &["--workspace", &w], &["sh", "-c", &script])
+        .output()
+        .unwrap();
+    let s = finish(state, out);
+    std::fs::remove_file(&secret).unwrap();
+    for label in [
+        "WRITE",
+        "SYMLINK",
+        "HARDLINK",
+        "RENAME_OUT",
+        "READ",
+        "READ_SYMLINK",
+        "READ_PROC_ROOT",
+        "CGROUP_LEAVE",
+        "AUDIT_LOG",
+        "UNPIN",
+    ] {
+        assert_ne!(
+            status_of(&s, label),
+            "0",
+            "{label} succeeded:\n{}\n{}",
+            s.stdout,
+            s.stderr
+        );
+    }
+    assert_eq!(std::fs::read_to_string(&outside).unwrap(), "original\n");
+    assert!(!Path::new(&format!("{outside}-moved")).exists());
+    assert!(!s.stdout.contains("SECRET"));
+    std::fs::remove_file(&outside).unwrap();
+
+    assert_refused(&s, "open", &outside);
+    assert_refused(&s, "open", "link");
+    assert_refused(&s, "link", &outside);
+    assert_refused(&s, "open", &format!("{outside}-moved"));
+    assert_refused(&s, "open", &secret);
+    assert_refused(&s, "open", "sec");
+    assert_refused(&s, "open", &format!("/proc/self/root{secret}"));
+    assert_refused(&s, "open", "/sys/fs/cgroup/unified/cgroup.procs");
+    assert!(
+        file_events(&s).iter().any(|(o, f)| *o == "open"
+            && f.path.ends_with("/events.jsonl")
+            && f.result == "EACCES"),
+        "the forged write to the audit log is recorded"
+    );
+    // rm works relative to directory descriptors: the refused unlinks name the pins.
+    assert!(
+        file_events(&s)
+            .iter()
+            .any(|(o, f)| *o == "unlink" && f.path == "warden_connect4" && f.result == "EACCES"),
+        "the attempt on the pinned programs is recorded: {:#?}",
+        file_events(&s)
+    );
+}
+
+#[test]
+fn a_forbidden_command_is_refused_through_every_door() {
+    let ws = tempfile::tempdir().unwrap();
+    let w = ws.path().display().to_string();
+    // In a file, not `sh -c`: the gate would otherwise refuse the whole script up front, and
+    // each door is to be tried on its own.
+    let doors = format!(
+        "cd {w}
+         /usr/bin/touch m1
+         ln -s /usr/bin/touch t; ./t m2
+         cp /usr/bin/touch innocent; ./innocent m3
+         sh -c 'touch m4'
+         env touch m5
+         printf '#!/bin/sh\\ntouch m6\\n' > s.sh; chmod +x s.sh; ./s.sh
+         /lib64/ld-linux-x86-64.so.2 /usr/bin/touch m7
+         {escape} memfd-exec /usr/bin/touch m8
+         echo done",
+        escape = bin("escape")
+    );
+    let script = ws.path().join("doors.sh");
+    std::fs::write(&script, doors).unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let s = run_session(
+        &["--workspace", &w, "--exec-rule", "forbidden=touch"],
+        &["sh", script.to_str().unwrap()],
+    );
+    assert!(s.stdout.contains("done"), "{}", s.stderr);
+    for m in 1..=8 {
+        assert!(
+            !ws.path().join(format!("m{m}")).exists(),
+            "door {m} let touch run:\n{}",
+            s.stderr
+        );
+    }
+    let refused: Vec<&ExecRequest> = exec_requests(&s)
+        .into_iter()
+        .filter(|e| e.verdict == Verdict::Deny)
+        .collect();
+    assert!(
+        refused
+            .iter()
+            .all(|e| e.rule.as_deref() == Some("exec.rules=touch")),
+        "{refused:#?}"
+    );
+    let shows = |what: &str, f: &dyn Fn(&ExecRequest) -> bool| {
+        assert!(
+            refused.iter().any(|e| f(e)),
+            "no refusal for {what}: {refused:#?}"
+        );
+    };
+    shows("the absolute path", &|e| {
+        e.filename == "/usr/bin/touch" && e.argv[1] == "m1"
+    });
+    shows("the symlink", &|e| {
+        e.filename == "./t" && e.program == "touch"
+    });
+    shows("the renamed copy", &|e| {
+        e.filename == "./innocent" && e.program == "touch"
+    });
+    shows("sh -c", &|e| {
+        e.program == "sh" && e.matched.first().map(String::as_str) == Some("touch")
+    });
+    shows("env", &|e| e.program == "env");
+    shows("the script", &|e| {
+        e.argv.last().map(String::as_str) == Some("m6")
+    });
+    shows("the dynamic loader", &|e| e.program.starts_with("ld-linux"));
+    shows("the memfd", &|e| {
+        e.syscall == "execveat" && e.program == "touch"
+    });
+}
+
+#[test]
+fn swapping_argv_after_the_check_never_runs_the_forbidden_command() {
+    let s = run_session(
+        &["--exec-rule", "forbidden=echo FORBIDN"],
+        &[bin("exec-race"), "300".into()],
+    );
+    let line = s.stdout.trim();
+    let count = |k: &str| -> u64 {
+        line.split_whitespace()
+            .find_map(|kv| kv.strip_prefix(&format!("{k}=")))
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    assert_eq!(count("ran_forbidden"), 0, "the race was won: {line}");
+    let killed = count("killed");
+    assert!(
+        killed > 0,
+        "300 attempts should hit the window at least once: {line}"
+    );
+    let mismatches = s
+        .execs()
+        .iter()
+        .filter(|e| e.killed_for_token == Some(TokenProblem::Mismatch))
+        .count() as u64;
+    assert_eq!(mismatches, killed, "every kill is in the log");
+}
+
+#[test]
+fn the_supervisor_and_the_kernel_are_out_of_reach() {
+    let e = bin("escape");
+    let script = format!(
+        "for a in 'kill '$PPID 'ptrace '$PPID bpf unshare-user io-uring raw-socket packet-socket; do \
+           echo \"$a=$({e} $a)\"; done"
+    );
+    let s = run_session(&[], &["sh", "-c", &script]);
+    assert!(s.status.success(), "{}", s.stderr);
+    for attempt in [
+        "kill",
+        "ptrace",
+        "bpf",
+        "unshare-user",
+        "io-uring",
+        "raw-socket",
+        "packet-socket",
+    ] {
+        let line = s
+            .stdout
+            .lines()
+            .find(|l| l.starts_with(attempt))
+            .unwrap_or_else(|| panic!("{attempt} not reported: {}", s.stdout));
+        assert!(line.ends_with("=err EPERM"), "{line}");
+    }
+    let denied: Vec<&str> = denied_syscalls(&s)
+        .iter()
+        .map(|d| d.syscall.as_str())
+        .collect();
+    for call in [
+        "kill",
+        "ptrace",
+        "bpf",
+        "unshare",
+        "io_uring_setup",
+        "socket",
+    ] {
+        assert!(
+            denied.contains(&call),
+            "no syscall.denied for {call}: {denied:?}"
+        );
+    }
+    assert_eq!(denied.iter().filter(|c| **c == "socket").count(), 2);
+    assert_eq!(
+        s.end().reason,
+        warden::events::EndReason::Exited,
+        "the supervisor survived"
+    );
+}

@@ -290,3 +290,30 @@ fn the_supervisor_and_the_kernel_are_out_of_reach() {
         "the supervisor survived"
     );
 }
+
+#[test]
+fn a_fork_bomb_stops_at_the_pids_limit_and_the_session_goes_on() {
+    let s = run_session(
+        &["--max-pids", "64"],
+        &[
+            "sh",
+            "-c",
+            "bomb() { bomb | bomb & }; (bomb) 2>/dev/null; sleep 2; echo survived",
+        ],
+    );
+    assert!(s.status.success(), "{}", s.stderr);
+    assert_eq!(s.stdout.trim(), "survived");
+    let limit = s
+        .records
+        .iter()
+        .find_map(|r| match &r.event {
+            Event::LimitReached(l) => Some(l),
+            _ => None,
+        })
+        .expect("a limit.reached record");
+    assert_eq!(
+        (limit.resource.as_str(), limit.limit.as_str()),
+        ("pids", "64")
+    );
+    assert!(limit.hits > 0);
+}

@@ -44,11 +44,33 @@ pub fn find_cgroup2_mount() -> Result<PathBuf, CgroupError> {
         .ok_or(CgroupError::NoCgroup2)
 }
 
+/// Where the session's process count is limited: the v2 cgroup itself when the pids
+/// controller is there, else a cgroup of the v1 pids hierarchy (hybrid hosts like these).
+struct PidsLimit {
+    /// The cgroup directory holding pids.max and pids.events.
+    dir: PathBuf,
+    /// A separate v1 cgroup, which processes must join and which is removed at the end.
+    v1: bool,
+}
+
 pub struct SessionCgroup {
     path: PathBuf,
     id: u64,
     level: u32,
     removed: bool,
+    pids: Option<PidsLimit>,
+}
+
+/// The mount point of the cgroup v1 hierarchy with the pids controller.
+fn find_pids_v1_mount() -> Option<PathBuf> {
+    let text = fs::read_to_string("/proc/self/mountinfo").ok()?;
+    text.lines().find_map(|line| {
+        let (left, right) = line.split_once(" - ")?;
+        let mut r = right.split_whitespace();
+        let (fstype, _, options) = (r.next()?, r.next()?, r.next()?);
+        (fstype == "cgroup" && options.split(',').any(|o| o == "pids"))
+            .then(|| left.split_whitespace().nth(4).map(PathBuf::from))?
+    })
 }
 
 impl SessionCgroup {
@@ -69,17 +91,93 @@ impl SessionCgroup {
             id,
             level: 2,
             removed: false,
+            pids: None,
         })
+    }
+
+    /// Limits the session to `max` tasks (processes and threads), so that a fork bomb stops
+    /// at the limit and the rest of the machine (and the session) go on.
+    pub fn limit_pids(&mut self, max: u32) -> Result<(), CgroupError> {
+        let name = self
+            .path
+            .file_name()
+            .expect("a session cgroup has a name")
+            .to_owned();
+        if !self.path.join("pids.max").exists() {
+            enable_v2_pids(self.path.parent().expect("under warden/"));
+        }
+        let limit = if self.path.join("pids.max").exists() {
+            PidsLimit {
+                dir: self.path.clone(),
+                v1: false,
+            }
+        } else {
+            let Some(mount) = find_pids_v1_mount() else {
+                tracing::warn!(
+                    "no pids controller (cgroup v1 or v2): the session's process count is not limited"
+                );
+                return Ok(());
+            };
+            let parent = mount.join(PARENT);
+            match fs::create_dir(&parent) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(io_err(&parent)(e)),
+            }
+            let dir = parent.join(name);
+            fs::create_dir(&dir).map_err(io_err(&dir))?;
+            PidsLimit { dir, v1: true }
+        };
+        let max_file = limit.dir.join("pids.max");
+        let result = fs::write(&max_file, max.to_string()).map_err(io_err(&max_file));
+        self.pids = Some(limit);
+        result
+    }
+
+    /// Extra `cgroup.procs` files a new session process must write itself into (the v1 pids
+    /// cgroup, when there is one).
+    pub fn extra_procs_for_writing(&self) -> Result<Vec<File>, CgroupError> {
+        match &self.pids {
+            Some(PidsLimit { dir, v1: true }) => {
+                let p = dir.join("cgroup.procs");
+                Ok(vec![
+                    OpenOptions::new()
+                        .write(true)
+                        .open(&p)
+                        .map_err(io_err(&p))?,
+                ])
+            }
+            _ => Ok(Vec::new()),
+        }
+    }
+
+    /// How many times a fork failed because the session was at its pids limit.
+    pub fn pids_limit_hits(&self) -> Option<(u64, String)> {
+        let dir = &self.pids.as_ref()?.dir;
+        let events = fs::read_to_string(dir.join("pids.events")).ok()?;
+        let hits = events
+            .lines()
+            .find_map(|l| l.strip_prefix("max ")?.trim().parse().ok())?;
+        let max = fs::read_to_string(dir.join("pids.max"))
+            .ok()?
+            .trim()
+            .to_string();
+        Some((hits, max))
     }
 
     /// Takes over an existing session cgroup (of a dead supervisor).
     pub fn open(path: &Path) -> Result<Self, CgroupError> {
         let id = fs::metadata(path).map_err(io_err(path))?.ino();
+        let v1 = find_pids_v1_mount()
+            .zip(path.file_name())
+            .map(|(m, name)| m.join(PARENT).join(name))
+            .filter(|d| d.is_dir());
         Ok(Self {
             path: path.to_path_buf(),
             id,
             level: 2,
             removed: false,
+            pids: v1.map(|dir| PidsLimit { dir, v1: true }),
         })
     }
 
@@ -156,9 +254,18 @@ impl SessionCgroup {
     pub fn remove(mut self) -> Result<(), CgroupError> {
         self.kill_all()?;
         self.wait_empty(Duration::from_secs(10))?;
+        self.remove_pids_v1();
         fs::remove_dir(&self.path).map_err(io_err(&self.path))?;
         self.removed = true;
         Ok(())
+    }
+
+    fn remove_pids_v1(&mut self) {
+        if let Some(PidsLimit { dir, v1: true }) = self.pids.take()
+            && let Err(e) = fs::remove_dir(&dir)
+        {
+            tracing::error!("removing {}: {e}", dir.display());
+        }
     }
 }
 
@@ -168,10 +275,19 @@ impl Drop for SessionCgroup {
         if !self.removed {
             let _ = self.kill_all();
             let _ = self.wait_empty(Duration::from_secs(5));
+            self.remove_pids_v1();
             if let Err(e) = fs::remove_dir(&self.path) {
                 tracing::error!("could not remove {}: {e}", self.path.display());
             }
         }
+    }
+}
+
+/// Turns the pids controller on for the children of `parent`, when cgroup v2 has it.
+fn enable_v2_pids(parent: &Path) {
+    let available = fs::read_to_string(parent.join("cgroup.controllers")).unwrap_or_default();
+    if available.split_whitespace().any(|c| c == "pids") {
+        let _ = fs::write(parent.join("cgroup.subtree_control"), "+pids");
     }
 }
 

@@ -64,6 +64,7 @@ pub async fn spawn(
         ));
     }
     let procs = cgroup.procs_for_writing().map_err(io::Error::other)?;
+    let extra_procs = cgroup.extra_procs_for_writing().map_err(io::Error::other)?;
     let (spec_read, spec_write) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
     std::fs::File::from(spec_write).write_all(&serde_json::to_vec(spec)?)?;
     let (ours, theirs) = socketpair(
@@ -88,6 +89,11 @@ pub async fn spawn(
     unsafe {
         cmd.pre_exec(move || {
             // Join the session first: from here on every fork and exec is in scope.
+            for f in &extra_procs {
+                if libc::write(f.as_raw_fd(), b"0".as_ptr().cast(), 1) != 1 {
+                    return Err(io::Error::last_os_error());
+                }
+            }
             if libc::write(procs.as_raw_fd(), b"0".as_ptr().cast(), 1) != 1
                 || libc::dup2(spec_raw, SPEC_FD) < 0
                 || libc::dup2(sock_raw, NOTIFY_SOCKET_FD) < 0

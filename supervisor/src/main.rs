@@ -56,6 +56,9 @@ enum Command {
         /// Where live sessions register (so that one left by a dead supervisor can be ended).
         #[arg(long, env = "WARDEN_RUN_DIR", default_value = recovery::RUN_DIR, value_name = "DIR")]
         run_dir: PathBuf,
+        /// Most processes and threads the session may have at once (a fork bomb stops there).
+        #[arg(long, value_name = "N", default_value_t = 4096)]
+        max_pids: u32,
         /// Size of the kernel-to-Warden event ring buffer in KiB (a power of two, at least 4).
         /// Events that do not fit are counted and logged as `events.lost`.
         #[arg(long, value_name = "KIB", default_value_t = 16384, value_parser = parse_ring_kib)]
@@ -300,6 +303,7 @@ fn dispatch(command: Command) -> anyhow::Result<i32> {
             sandbox,
             run_dir,
             ring_buffer_kib,
+            max_pids,
             command,
         } => {
             let network = network.into_options()?;
@@ -320,6 +324,7 @@ fn dispatch(command: Command) -> anyhow::Result<i32> {
                 run_dir,
                 network,
                 sandbox,
+                max_pids,
             }))
         }
         Command::Events {

@@ -20,7 +20,10 @@ use crate::{
     audit_log::{self, AuditWriter},
     cgroup::{self, SessionCgroup},
     clock::{self, Clock},
-    events::{EndReason, Event, SCHEMA_VERSION, SessionEnd, SessionStart, escape::escape_argv},
+    events::{
+        EndReason, Event, LimitReached, SCHEMA_VERSION, SessionEnd, SessionStart,
+        escape::escape_argv,
+    },
     exec_gate::Gate,
     exec_policy::ExecPolicy,
     kernel::{
@@ -109,6 +112,8 @@ pub struct RunOptions {
     pub cgroup_root: Option<PathBuf>,
     pub ring_buffer_bytes: Option<u32>,
     pub network: NetworkOptions,
+    /// Most tasks (processes and threads) the session may have at once.
+    pub max_pids: u32,
 }
 
 /// How long processes get to disappear after SIGKILL before Warden reports a failure.
@@ -154,7 +159,8 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
         Some(r) => r.clone(),
         None => cgroup::find_cgroup2_mount()?,
     };
-    let cgroup = SessionCgroup::create(&root, &id)?;
+    let mut cgroup = SessionCgroup::create(&root, &id)?;
+    cgroup.limit_pids(opts.max_pids)?;
     let policy = Arc::new(opts.network.policy);
     let (mut programs, source) = KernelPrograms::load(LoadOptions {
         session_level: cgroup.level(),
@@ -389,6 +395,19 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
     end.duration_ms = started.elapsed().as_millis() as u64;
     end.records = writer.records();
     end.lost = finished.lost_total;
+    if let Some((hits, limit)) = cgroup.pids_limit_hits()
+        && hits > 0
+    {
+        writer.append(
+            clock::boot_ns(),
+            Event::LimitReached(LimitReached {
+                resource: "pids".into(),
+                limit,
+                hits,
+            }),
+        )?;
+        end.records = writer.records();
+    }
     let status = end.status;
     let record = writer.append(clock::boot_ns(), Event::SessionEnd(end))?;
     writer.sync()?;

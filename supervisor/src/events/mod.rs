@@ -57,6 +57,8 @@ pub enum Event {
     FileSymlink(FileAccess),
     #[serde(rename = "file.truncate")]
     FileTruncate(FileAccess),
+    #[serde(rename = "limit.reached")]
+    LimitReached(LimitReached),
     #[serde(rename = "events.lost")]
     EventsLost(EventsLost),
     #[serde(rename = "session.end")]
@@ -82,6 +84,7 @@ impl Event {
             Event::FileUnlink(_) => "file.unlink",
             Event::FileSymlink(_) => "file.symlink",
             Event::FileTruncate(_) => "file.truncate",
+            Event::LimitReached(_) => "limit.reached",
             Event::EventsLost(_) => "events.lost",
             Event::SessionEnd(_) => "session.end",
         }
@@ -320,6 +323,16 @@ pub struct FileAccess {
     /// CLOCK_BOOTTIME of the last of them, when there were several.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_boot_ns: Option<u64>,
+}
+
+/// A resource limit of the session refused something (e.g. forks at `pids.max`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LimitReached {
+    /// `pids`: processes and threads.
+    pub resource: String,
+    pub limit: String,
+    /// How many times the limit refused (e.g. failed forks), over the session.
+    pub hits: u64,
 }
 
 /// Events the kernel could not hand over since the previous `events.lost` record.

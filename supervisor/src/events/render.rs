@@ -164,6 +164,9 @@ pub fn line(rec: &Record) -> String {
             }
             s
         }
+        Event::LimitReached(l) => {
+            format!("{} limit {} reached {} times", l.resource, l.limit, l.hits)
+        }
         Event::EventsLost(l) => format!(
             "LOST exec {} fork {} exit {} network {} file {} (session total {})",
             l.exec, l.fork, l.exit, l.network, l.file, l.total

@@ -216,8 +216,8 @@ pub fn assert_nothing_left(start: &SessionStart) {
     );
     assert_eq!(
         start.kernel_programs.len(),
-        33,
-        "3 process, 24 file-call and 6 network programs"
+        11,
+        "3 process, 2 file-call and 6 network programs"
     );
     // The kernel frees a program after an RCU grace period once its last fd is closed, so a
     // program can show for a moment after Warden exits; a leaked one stays.

@@ -152,11 +152,10 @@ pub struct KernelOffsets {
     pub exit_group_dead: u32,
     /// sched_process_exec: `pid_t old_pid` (the thread that called exec).
     pub exec_old_pid: u32,
-    /// syscalls/sys_enter_*: offset of the first argument (the others follow, 8 bytes each).
-    pub syscall_args: u32,
-    /// syscalls/sys_exit_*: offset of `ret`.
-    pub syscall_ret: u32,
-    pub _pad: u32,
+    /// `struct pt_regs`: where the system call number is kept (orig_ax on x86-64).
+    pub regs_syscall_nr: u32,
+    /// `struct pt_regs`: the six system call argument registers.
+    pub regs_args: [u32; 6],
     /// `task_struct.seccomp.mode`.
     pub task_seccomp_mode: u64,
     pub task_pid: u64,
@@ -209,6 +208,25 @@ pub struct FileEvent {
     pub path2: [u8; FILE_PATH2_MAX],
 }
 
+/// How a system call number maps to a file operation (`FILE_SHAPES`); `op` 0: not one.
+/// Argument indexes are `ARG_NONE` when the call has no such argument.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct FileShape {
+    pub op: u8,
+    pub dfd: u8,
+    pub path: u8,
+    pub path2: u8,
+    pub flags: u8,
+    /// The flags are the first 8 bytes of the struct `flags` points to (openat2).
+    pub flags_deref: u8,
+    pub _pad: [u8; 2],
+}
+
+pub const ARG_NONE: u8 = u8::MAX;
+/// System call numbers below this can be described in `FILE_SHAPES`.
+pub const MAX_SYSCALL_NR: u32 = 1024;
+
 /// A file system call's arguments, kept from its start to its return (when the strings it
 /// names are sure to be in memory: the kernel has read them).
 #[repr(C)]
@@ -216,6 +234,8 @@ pub struct FileEvent {
 pub struct FileCall {
     pub op: u32,
     pub dfd: i32,
+    /// The session cgroup, found at the start (the return need not look it up again).
+    pub cgroup_id: u64,
     pub flags: u64,
     pub path: u64,
     /// 0 when the call has one path.
@@ -302,4 +322,5 @@ mod user {
     unsafe impl aya::Pod for super::NetConfig {}
     unsafe impl aya::Pod for super::AllowEntry {}
     unsafe impl aya::Pod for super::ExecToken {}
+    unsafe impl aya::Pod for super::FileShape {}
 }

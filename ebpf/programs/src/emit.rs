@@ -29,11 +29,17 @@ pub fn submit<T>(entry: RingBufEntry<T>) {
 pub fn reserve<T: 'static>(kind: EventKind) -> Option<RingBufEntry<T>> {
     let entry = EVENTS.reserve::<T>(0);
     if entry.is_none() {
-        if let Some(counter) = LOST.get_ptr_mut(kind as u32) {
-            unsafe { *counter += 1 };
-        }
+        count_lost(kind);
     }
     entry
+}
+
+/// Counts an event that will never reach user space.
+#[inline(always)]
+pub fn count_lost(kind: EventKind) {
+    if let Some(counter) = LOST.get_ptr_mut(kind as u32) {
+        unsafe { *counter += 1 };
+    }
 }
 
 #[inline(always)]

@@ -1,63 +1,78 @@
-//! File system calls of the session: arguments kept at the call's start, one record with the
-//! paths and the result at its return. Paths are read at the return because only then are
-//! they sure to be in memory (the kernel itself has just read them).
+//! File system calls of the session, on the raw `sys_enter`/`sys_exit` tracepoints: the
+//! supervisor describes which system call numbers are file operations (`FILE_SHAPES`), the
+//! arguments are kept at the call's start, and one record with the paths and the result is
+//! written at its return. Paths are read then because only then are they sure to be in
+//! memory (the kernel itself has just read them).
+//!
+//! Every system call of the machine passes here, so the common case (not a file call) is an
+//! array lookup and a return.
 use aya_ebpf::{
-    helpers::{bpf_get_current_pid_tgid, bpf_probe_read_user, bpf_probe_read_user_str_bytes},
-    programs::TracePointContext,
+    helpers::{
+        bpf_get_current_pid_tgid, bpf_probe_read_kernel, bpf_probe_read_user,
+        bpf_probe_read_user_str_bytes,
+    },
+    programs::RawTracePointContext,
 };
 use warden_common::{
-    AT_FDCWD, EventKind, FILE_PATH_MAX, FILE_PATH_TRUNCATED, FILE_PATH_UNREADABLE, FILE_PATH2_MAX,
-    FILE_PATH2_TRUNCATED, FileCall, FileEvent,
+    ARG_NONE, AT_FDCWD, EventKind, FILE_PATH_MAX, FILE_PATH_TRUNCATED, FILE_PATH_UNREADABLE,
+    FILE_PATH2_MAX, FILE_PATH2_TRUNCATED, FileCall, FileEvent, FileShape, MAX_SYSCALL_NR,
 };
 
-use crate::{emit, maps};
-
-/// Where a call keeps its flags.
-#[derive(Clone, Copy)]
-pub enum Flags {
-    None,
-    /// In argument N.
-    Arg(usize),
-    /// In the first 8 bytes of the struct argument N points to (openat2's `open_how`).
-    Deref(usize),
-}
-
-/// Which arguments of a call are what.
-#[derive(Clone, Copy)]
-pub struct Shape {
-    pub op: u32,
-    pub dfd: Option<usize>,
-    pub path: usize,
-    pub path2: Option<usize>,
-    pub flags: Flags,
-}
+use crate::{
+    emit,
+    maps::{self, FILE_CALLS, FILE_SHAPES},
+};
 
 #[inline(always)]
-fn arg(ctx: &TracePointContext, base: u32, n: usize) -> u64 {
-    unsafe { ctx.read_at::<u64>(base as usize + 8 * n) }.unwrap_or(0)
-}
-
-#[inline(always)]
-pub fn on_enter(ctx: &TracePointContext, shape: Shape) {
-    if maps::current_session().is_none() {
-        return;
+fn shape(nr: u64) -> Option<FileShape> {
+    if nr >= MAX_SYSCALL_NR as u64 {
+        return None;
     }
-    let base = maps::offsets().syscall_args;
+    FILE_SHAPES.get(nr as u32).copied().filter(|s| s.op != 0)
+}
+
+/// System call argument `n` from the saved user registers.
+#[inline(always)]
+fn arg(regs: *const u8, n: u8) -> u64 {
+    let off = maps::regs_arg_offset(n);
+    unsafe { bpf_probe_read_kernel(regs.add(off as usize) as *const u64) }.unwrap_or(0)
+}
+
+/// `sys_enter(struct pt_regs *regs, long id)`.
+#[inline(always)]
+pub fn on_enter(ctx: &RawTracePointContext) {
+    let nr: u64 = ctx.arg(1);
+    let Some(s) = shape(nr) else { return };
+    let Some(cgroup_id) = maps::current_session() else {
+        return;
+    };
+    let regs: *const u8 = ctx.arg(0);
+    let opt = |n: u8| {
+        if n == ARG_NONE {
+            None
+        } else {
+            Some(arg(regs, n))
+        }
+    };
+    let flags = match opt(s.flags) {
+        Some(f) if s.flags_deref != 0 => {
+            unsafe { bpf_probe_read_user(f as *const u64) }.unwrap_or(0)
+        }
+        Some(f) => f,
+        None => 0,
+    };
     let call = FileCall {
-        op: shape.op,
-        dfd: shape.dfd.map_or(AT_FDCWD, |n| arg(ctx, base, n) as i32),
-        flags: match shape.flags {
-            Flags::None => 0,
-            Flags::Arg(n) => arg(ctx, base, n),
-            Flags::Deref(n) => {
-                unsafe { bpf_probe_read_user(arg(ctx, base, n) as *const u64) }.unwrap_or(0)
-            }
-        },
-        path: arg(ctx, base, shape.path),
-        path2: shape.path2.map_or(0, |n| arg(ctx, base, n)),
+        op: s.op as u32,
+        cgroup_id,
+        dfd: opt(s.dfd).map_or(AT_FDCWD, |d| d as i32),
+        flags,
+        path: arg(regs, s.path),
+        path2: opt(s.path2).unwrap_or(0),
     };
     let tid = bpf_get_current_pid_tgid() as u32;
-    let _ = maps::FILE_CALLS.insert(&tid, &call, 0);
+    if FILE_CALLS.insert(&tid, &call, 0).is_err() {
+        emit::count_lost(EventKind::File);
+    }
 }
 
 /// Copies a user string; returns its length and the `truncated` bits to set.
@@ -71,17 +86,23 @@ fn user_str(ptr: u64, buf: &mut [u8], cut_bit: u32) -> (u16, u32) {
     }
 }
 
+/// `sys_exit(struct pt_regs *regs, long ret)`.
 #[inline(always)]
-pub fn on_exit(ctx: &TracePointContext, op: u32) {
-    let Some(cgroup_id) = maps::current_session() else {
+pub fn on_exit(ctx: &RawTracePointContext) {
+    let regs: *const u8 = ctx.arg(0);
+    let nr_off = maps::offsets().regs_syscall_nr;
+    let nr: u64 = unsafe { bpf_probe_read_kernel(regs.add(nr_off as usize) as *const u64) }
+        .unwrap_or(u64::MAX);
+    if shape(nr).is_none() {
         return;
-    };
+    }
     let tid = bpf_get_current_pid_tgid() as u32;
-    let call = match unsafe { maps::FILE_CALLS.get(&tid) } {
-        Some(c) if c.op == op => *c,
-        _ => return,
+    let call = match unsafe { FILE_CALLS.get(&tid) } {
+        Some(c) => *c,
+        None => return,
     };
-    let _ = maps::FILE_CALLS.remove(&tid);
+    let _ = FILE_CALLS.remove(&tid);
+    let cgroup_id = call.cgroup_id;
     let Some(mut entry) = emit::reserve::<FileEvent>(EventKind::File) else {
         return;
     };
@@ -90,7 +111,7 @@ pub fn on_exit(ctx: &TracePointContext, op: u32) {
     ev.op = call.op;
     ev.dfd = call.dfd;
     ev.flags = call.flags;
-    ev.ret = unsafe { ctx.read_at::<i64>(maps::offsets().syscall_ret as usize) }.unwrap_or(0);
+    ev.ret = ctx.arg::<i64>(1);
     let (len, bits) = user_str(
         call.path,
         &mut ev.path[..FILE_PATH_MAX],

@@ -1,11 +1,11 @@
 //! Maps and load-time constants shared by the programs.
 use aya_ebpf::{
     macros::map,
-    maps::{HashMap, LpmTrie, LruHashMap, PerCpuArray, RingBuf},
+    maps::{Array, HashMap, LpmTrie, LruHashMap, PerCpuArray, RingBuf},
 };
 use warden_common::{
-    AllowEntry, DnsOrigin, ExecToken, FileCall, KernelOffsets, LOST_SLOTS, NetConfig,
-    TOKEN_TAIL_MAX,
+    AllowEntry, DnsOrigin, ExecToken, FileCall, FileShape, KernelOffsets, LOST_SLOTS,
+    MAX_SYSCALL_NR, NetConfig, TOKEN_TAIL_MAX,
 };
 
 /// Session cgroup ids (the value is reserved for a per-session slot).
@@ -28,9 +28,14 @@ pub static EXEC_TOKENS: LruHashMap<u32, ExecToken> = LruHashMap::with_max_entrie
 #[map]
 pub static SCRATCH: PerCpuArray<[u8; TOKEN_TAIL_MAX]> = PerCpuArray::with_max_entries(1, 0);
 
-/// File system calls in progress, by thread.
+/// Which system calls are file operations, by number (filled by the supervisor).
 #[map]
-pub static FILE_CALLS: LruHashMap<u32, FileCall> = LruHashMap::with_max_entries(16384, 0);
+pub static FILE_SHAPES: Array<FileShape> = Array::with_max_entries(MAX_SYSCALL_NR, 0);
+
+/// File system calls in progress, by thread (a plain hash: cheaper than LRU; a full map
+/// counts the call as lost).
+#[map]
+pub static FILE_CALLS: HashMap<u32, FileCall> = HashMap::with_max_entries(16384, 0);
 
 /// Destinations the session may reach: IPv4 addresses (network byte order) and IPv6 ones,
 /// filled by the DNS proxy for allowed names (with expiry) and by the policy.
@@ -68,9 +73,8 @@ static OFFSETS: KernelOffsets = KernelOffsets {
     exec_filename_loc: 0,
     exit_group_dead: 0,
     exec_old_pid: 0,
-    syscall_args: 0,
-    syscall_ret: 0,
-    _pad: 0,
+    regs_syscall_nr: 0,
+    regs_args: [0; 6],
     task_seccomp_mode: 0,
     task_pid: 0,
     task_tgid: 0,
@@ -92,6 +96,15 @@ static WAKEUP_BYTES: u64 = 0;
 #[inline(always)]
 pub fn wakeup_bytes() -> u64 {
     unsafe { core::ptr::read_volatile(&raw const WAKEUP_BYTES) }
+}
+
+/// Where `pt_regs` keeps system call argument `n` (0 to 5). Read in place: indexing a copy
+/// on the stack with a variable is refused by the verifier, a bounded index into the
+/// read-only map is not.
+#[inline(always)]
+pub fn regs_arg_offset(n: u8) -> u32 {
+    let i = (n as usize).min(5);
+    unsafe { core::ptr::read_volatile((&raw const OFFSETS.regs_args).cast::<u32>().add(i)) }
 }
 
 #[inline(always)]

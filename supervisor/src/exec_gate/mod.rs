@@ -269,9 +269,12 @@ impl Gate {
             .and_then(base)
             .or_else(|| base(Path::new(OsStr::from_bytes(&exec.filename))))
             .unwrap_or_default();
-        let by_content = File::open(&exec.open_path)
-            .ok()
-            .and_then(|mut f| self.policy.identities.identify(&mut f).map(str::to_string));
+        let by_content = std::fs::metadata(&exec.open_path).ok().and_then(|m| {
+            self.policy
+                .identities
+                .identify(m.len(), || File::open(&exec.open_path).ok())
+                .map(str::to_string)
+        });
         (by_content.unwrap_or(by_name), resolved)
     }
 

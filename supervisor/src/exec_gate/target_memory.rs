@@ -3,7 +3,12 @@
 //! The process is blocked in the system call while we read, but another of its threads is not:
 //! what we read can change before the kernel copies it. That race is closed in the kernel
 //! (exec tokens), not here.
-use std::{fs::File, io, os::unix::fs::FileExt};
+use std::io::{self, IoSliceMut};
+
+use nix::{
+    sys::uio::{RemoteIoVec, process_vm_readv},
+    unistd::Pid,
+};
 
 /// Longest path read.
 pub const MAX_PATH: usize = 4096;
@@ -11,7 +16,8 @@ pub const MAX_PATH: usize = 4096;
 pub const MAX_ARGS: usize = 8192;
 pub const MAX_ARG_BYTES: usize = 256 * 1024;
 
-pub struct Memory(File);
+/// Another process's memory, read with process_vm_readv (no file to open per request).
+pub struct Memory(Pid);
 
 #[derive(Debug, PartialEq, Eq)]
 pub struct Argv {
@@ -22,7 +28,27 @@ pub struct Argv {
 
 impl Memory {
     pub fn open(pid: u32) -> io::Result<Self> {
-        File::open(format!("/proc/{pid}/mem")).map(Memory)
+        Ok(Memory(Pid::from_raw(pid as i32)))
+    }
+
+    fn read_at(&self, buf: &mut [u8], addr: u64) -> io::Result<usize> {
+        let remote = [RemoteIoVec {
+            base: addr as usize,
+            len: buf.len(),
+        }];
+        Ok(process_vm_readv(
+            self.0,
+            &mut [IoSliceMut::new(buf)],
+            &remote,
+        )?)
+    }
+
+    fn read_exact_at(&self, buf: &mut [u8], addr: u64) -> io::Result<()> {
+        if self.read_at(buf, addr)? == buf.len() {
+            Ok(())
+        } else {
+            Err(io::Error::from(io::ErrorKind::UnexpectedEof))
+        }
     }
 
     /// A NUL-terminated string at `addr`, at most `max` bytes; `None` if it was longer.
@@ -34,7 +60,7 @@ impl Memory {
             // Stop at a page boundary so that a string at the end of a mapping reads fine.
             let to_page = 4096 - (at % 4096) as usize;
             let want = chunk.len().min(to_page).min(max - out.len());
-            let n = self.0.read_at(&mut chunk[..want], at)?;
+            let n = self.read_at(&mut chunk[..want], at)?;
             if n == 0 {
                 return Err(io::Error::from(io::ErrorKind::UnexpectedEof));
             }
@@ -60,7 +86,7 @@ impl Memory {
         }
         for i in 0..MAX_ARGS {
             let mut p = [0u8; 8];
-            self.0.read_exact_at(&mut p, addr + 8 * i as u64)?;
+            self.read_exact_at(&mut p, addr + 8 * i as u64)?;
             let ptr = u64::from_ne_bytes(p);
             if ptr == 0 {
                 return Ok(Argv {

@@ -56,11 +56,11 @@ impl Identities {
         ids
     }
 
-    /// The program this open file is a copy of, if it is one of the learnt ones.
-    pub fn identify(&self, file: &mut File) -> Option<&str> {
-        let size = file.metadata().ok()?.len();
+    /// The program a file of `size` bytes is a copy of, if it is one of the learnt ones. The
+    /// file is opened (with `open`) and hashed only when its size is a known one: most are not.
+    pub fn identify(&self, size: u64, open: impl FnOnce() -> Option<File>) -> Option<&str> {
         let known = self.by_size.get(&size)?;
-        let hash = content_hash(file).ok()?;
+        let hash = content_hash(&mut open()?).ok()?;
         known
             .iter()
             .find(|(h, _)| *h == hash)
@@ -78,14 +78,13 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let copy = d.path().join("innocent");
         std::fs::copy("/usr/bin/rm", &copy).unwrap();
-        assert_eq!(ids.identify(&mut File::open(&copy).unwrap()), Some("rm"));
-        assert_eq!(
-            ids.identify(&mut File::open("/usr/bin/ls").unwrap()),
-            Some("ls")
-        );
-        assert_eq!(
-            ids.identify(&mut File::open("/usr/bin/true").unwrap()),
-            None
-        );
+        let id = |p: &std::path::Path| {
+            let size = std::fs::metadata(p).unwrap().len();
+            ids.identify(size, || File::open(p).ok())
+                .map(str::to_string)
+        };
+        assert_eq!(id(&copy).as_deref(), Some("rm"));
+        assert_eq!(id("/usr/bin/ls".as_ref()).as_deref(), Some("ls"));
+        assert_eq!(id("/usr/bin/true".as_ref()), None);
     }
 }

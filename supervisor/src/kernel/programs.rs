@@ -8,7 +8,7 @@ use aya::{
     },
 };
 use std::path::Path;
-use warden_common::{EventKind, KernelOffsets, NetConfig, OFFSET_ABSENT};
+use warden_common::{EventKind, FileShape, KernelOffsets, NetConfig, OFFSET_ABSENT};
 
 use crate::network::allowlist::NetworkMaps;
 
@@ -24,21 +24,63 @@ static PROGRAMS_OBJECT: &[u8] =
 pub static PROBES_OBJECT: &[u8] =
     aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/warden-probes"));
 
-/// File system calls observed: (enter program, exit program, syscall).
-const FILE_PROGRAMS: [(&str, &str, &str); 12] = [
-    ("wf_openat", "wf_openat_x", "openat"),
-    ("wf_openat2", "wf_openat2_x", "openat2"),
-    ("wf_open", "wf_open_x", "open"),
-    ("wf_creat", "wf_creat_x", "creat"),
-    ("wf_link", "wf_link_x", "link"),
-    ("wf_linkat", "wf_linkat_x", "linkat"),
-    ("wf_rename", "wf_rename_x", "rename"),
-    ("wf_renameat", "wf_renameat_x", "renameat"),
-    ("wf_renameat2", "wf_renameat2_x", "renameat2"),
-    ("wf_unlinkat", "wf_unlinkat_x", "unlinkat"),
-    ("wf_symlinkat", "wf_symlinkat_x", "symlinkat"),
-    ("wf_truncate", "wf_truncate_x", "truncate"),
-];
+/// Where `struct pt_regs` keeps the system call number and its six arguments.
+fn syscall_registers(btf: &Btf) -> Result<(u32, [u32; 6]), KernelError> {
+    let off = |m: &str| btf.member_offset("pt_regs", m).map(|o| o as u32);
+    #[cfg(target_arch = "x86_64")]
+    let (nr, args) = (off("orig_ax")?, ["di", "si", "dx", "r10", "r8", "r9"]);
+    #[cfg(target_arch = "aarch64")]
+    let (nr, args) = (off("syscallno")?, ["regs"; 6]);
+    let mut out = [0u32; 6];
+    for (i, name) in args.iter().enumerate() {
+        out[i] = off(name)?;
+        // arm64 keeps the arguments in regs[0..6].
+        if cfg!(target_arch = "aarch64") {
+            out[i] += 8 * i as u32;
+        }
+    }
+    Ok((nr, out))
+}
+
+/// The file system calls observed, by number, and which arguments are what.
+fn file_shapes() -> Vec<(libc::c_long, FileShape)> {
+    use warden_common::{
+        ARG_NONE as N, FILE_OP_LINK, FILE_OP_OPEN, FILE_OP_RENAME, FILE_OP_SYMLINK,
+        FILE_OP_TRUNCATE, FILE_OP_UNLINK,
+    };
+    let s = |op: u32, dfd: u8, path: u8, path2: u8, flags: u8, flags_deref: u8| FileShape {
+        op: op as u8,
+        dfd,
+        path,
+        path2,
+        flags,
+        flags_deref,
+        _pad: [0; 2],
+    };
+    let mut v = vec![
+        (libc::SYS_openat, s(FILE_OP_OPEN, 0, 1, N, 2, 0)),
+        (libc::SYS_openat2, s(FILE_OP_OPEN, 0, 1, N, 2, 1)),
+        (libc::SYS_linkat, s(FILE_OP_LINK, 0, 1, 3, 4, 0)),
+        (libc::SYS_renameat2, s(FILE_OP_RENAME, 0, 1, 3, 4, 0)),
+        (libc::SYS_unlinkat, s(FILE_OP_UNLINK, 0, 1, N, 2, 0)),
+        // symlinkat(target, newdirfd, linkpath): the new name is the path.
+        (libc::SYS_symlinkat, s(FILE_OP_SYMLINK, 1, 2, 0, N, 0)),
+        (libc::SYS_truncate, s(FILE_OP_TRUNCATE, N, 0, N, N, 0)),
+    ];
+    // Legacy calls that newer architectures do not have.
+    #[cfg(target_arch = "x86_64")]
+    v.extend([
+        (libc::SYS_open, s(FILE_OP_OPEN, N, 0, N, 1, 0)),
+        // creat(path, mode) is open(path, O_CREAT|O_WRONLY|O_TRUNC, mode).
+        (libc::SYS_creat, s(FILE_OP_OPEN, N, 0, N, N, 0)),
+        (libc::SYS_link, s(FILE_OP_LINK, N, 0, 1, N, 0)),
+        (libc::SYS_rename, s(FILE_OP_RENAME, N, 0, 1, N, 0)),
+        (libc::SYS_renameat, s(FILE_OP_RENAME, 0, 1, 3, N, 0)),
+        (libc::SYS_unlink, s(FILE_OP_UNLINK, N, 0, N, N, 0)),
+        (libc::SYS_symlink, s(FILE_OP_SYMLINK, N, 1, 0, N, 0)),
+    ]);
+    v
+}
 
 /// The cgroup sock_addr programs (network allowlist and DNS redirection), attached to the
 /// session cgroup and pinned under bpffs.
@@ -94,15 +136,15 @@ pub fn resolve_offsets() -> Result<KernelOffsets, KernelError> {
     let exec = Format::read(&root, "sched", "sched_process_exec")?;
     let exit = Format::read(&root, "sched", "sched_process_exit")?;
     let btf = Btf::from_file(btf::VMLINUX)?;
+    let regs = syscall_registers(&btf)?;
     let task = |m| btf.member_offset("task_struct", m);
     let mm = |m| btf.member_offset("mm_struct", m);
     Ok(KernelOffsets {
         exec_filename_loc: exec.require("filename")?,
         exit_group_dead: exit.offset("group_dead").unwrap_or(OFFSET_ABSENT),
         exec_old_pid: exec.require("old_pid")?,
-        syscall_args: Format::read(&root, "syscalls", "sys_enter_openat")?.require("dfd")?,
-        syscall_ret: Format::read(&root, "syscalls", "sys_exit_openat")?.require("ret")?,
-        _pad: 0,
+        regs_syscall_nr: regs.0,
+        regs_args: regs.1,
         task_seccomp_mode: task("seccomp")? + btf.member_offset("seccomp", "mode")?,
         task_pid: task("pid")?,
         task_tgid: task("tgid")?,
@@ -136,18 +178,9 @@ fn attach_tracepoint(
     name: &'static str,
     event: &str,
 ) -> Result<Attached, KernelError> {
-    attach_in(ebpf, name, "sched", event)
-}
-
-fn attach_in(
-    ebpf: &mut Ebpf,
-    name: &'static str,
-    category: &str,
-    event: &str,
-) -> Result<Attached, KernelError> {
     let tp: &mut TracePoint = program(ebpf, name)?;
     tp.load().map_err(prog_err(name))?;
-    let id = tp.attach(category, event).map_err(prog_err(name))?;
+    let id = tp.attach("sched", event).map_err(prog_err(name))?;
     Ok(Box::new(tp.take_link(id).map_err(prog_err(name))?))
 }
 
@@ -194,7 +227,6 @@ impl KernelPrograms {
     /// Loads and attaches the programs; returns them with the ring buffer of their events.
     pub fn load(opts: LoadOptions) -> Result<(Self, EventSource), KernelError> {
         let offsets = resolve_offsets()?;
-        let root = tracefs::ensure_mounted()?;
         let ring_bytes = opts.ring_buffer_bytes.unwrap_or(DEFAULT_RING_BYTES);
         // Wake the supervisor early enough that a burst never outruns its timer.
         let wakeup_bytes = u64::from(ring_bytes / 8);
@@ -232,24 +264,30 @@ impl KernelPrograms {
             "warden_exit",
             "sched_process_exit",
         )?);
-        for (enter, exit, syscall) in FILE_PROGRAMS {
-            // Architectures without a legacy call (open, rename...) have no tracepoint for it.
-            if !tracefs::exists(&root, "syscalls", &format!("sys_enter_{syscall}")) {
-                tracing::info!("no {syscall} system call here: not observed");
-                continue;
-            }
-            links.push(attach_in(
-                &mut ebpf,
-                enter,
-                "syscalls",
-                &format!("sys_enter_{syscall}"),
-            )?);
-            links.push(attach_in(
-                &mut ebpf,
-                exit,
-                "syscalls",
-                &format!("sys_exit_{syscall}"),
-            )?);
+        let mut shapes: aya::maps::Array<_, FileShape> = aya::maps::Array::try_from(
+            ebpf.map_mut("FILE_SHAPES")
+                .ok_or(KernelError::MissingMap("FILE_SHAPES"))?,
+        )
+        .map_err(|source| KernelError::Map {
+            name: "FILE_SHAPES",
+            source,
+        })?;
+        for (nr, shape) in file_shapes() {
+            shapes
+                .set(nr as u32, shape, 0)
+                .map_err(|source| KernelError::Map {
+                    name: "FILE_SHAPES",
+                    source,
+                })?;
+        }
+        for (name, tp) in [
+            ("warden_sysenter", "sys_enter"),
+            ("warden_sysexit", "sys_exit"),
+        ] {
+            let p: &mut RawTracePoint = program(&mut ebpf, name)?;
+            p.load().map_err(prog_err(name))?;
+            let id = p.attach(tp).map_err(prog_err(name))?;
+            links.push(Box::new(p.take_link(id).map_err(prog_err(name))?));
         }
 
         for name in NETWORK_PROGRAMS {

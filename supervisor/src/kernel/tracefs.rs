@@ -36,11 +36,6 @@ pub fn ensure_mounted() -> Result<PathBuf, TracefsError> {
     Ok(root)
 }
 
-/// Whether this kernel has the tracepoint.
-pub fn exists(root: &Path, category: &str, name: &str) -> bool {
-    root.join("events").join(category).join(name).is_dir()
-}
-
 /// A tracepoint's record layout.
 pub struct Format {
     path: PathBuf,

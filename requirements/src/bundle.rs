@@ -140,14 +140,9 @@ fn verify_signed(
     }
     let text = std::str::from_utf8(bytes).map_err(|_| refuse(BundleRefusal::NotUtf8))?;
     let layer = Layer::parse(LayerKind::CloudBundle, name, text).map_err(|e| refuse(e.into()))?;
-    let info = layer.bundle_info().ok_or_else(|| {
-        refuse(BundleRefusal::Invalid(ParseError {
-            file: name.to_owned(),
-            line: None,
-            key: None,
-            message: "no [bundle] table".into(),
-        }))
-    })?;
+    let Some(info) = layer.bundle_info() else {
+        unreachable!("Layer::parse refuses a cloud bundle without [bundle]");
+    };
     Ok(VerifiedBundle {
         bytes: bytes.to_vec(),
         signature: *signature,

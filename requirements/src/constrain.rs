@@ -242,12 +242,11 @@ pub fn resolve(
     );
     let reviewer_command = required("reviewer_command", eff.reviewer_command.as_ref());
     if reviewer.value == Reviewer::External && reviewer_command.is_none() {
-        check.errors.push(ConstraintError {
-            value: to_value(&reviewer.value).to_string(),
-            given_by: reviewer.source.clone(),
-            problem: "needs the requirement reviewer_command, which no layer sets".into(),
-            requirement: None,
-        });
+        check.reject(
+            &reviewer,
+            "needs the requirement reviewer_command, which no layer sets",
+            None,
+        );
     }
 
     let network = check.network(eff, cli);

@@ -130,18 +130,22 @@ macro_rules! effective {
 
 effective! {
     allowed_sandbox_modes: Vec<SandboxMode> = "allowed_sandbox_modes", allowed_sandbox_modes;
-    allowed_approval_policies: Vec<ApprovalPolicy> = "allowed_approval_policies", allowed_approval_policies;
+    allowed_approval_policies: Vec<ApprovalPolicy> = "allowed_approval_policies",
+        allowed_approval_policies;
     allowed_reviewers: Vec<Reviewer> = "allowed_reviewers", allowed_reviewers;
     reviewer_command: Argv = "reviewer_command", reviewer_command;
     allowed_domains: Vec<DomainPattern> = "network.allowed_domains", network.allowed_domains;
     denied_domains: Vec<DomainPattern> = "network.denied_domains", network.denied_domains;
     allowed_cidrs: Vec<Cidr> = "network.allowed_cidrs", network.allowed_cidrs;
-    managed_allowed_domains_only: bool = "network.managed_allowed_domains_only", network.managed_allowed_domains_only;
+    managed_allowed_domains_only: bool = "network.managed_allowed_domains_only",
+        network.managed_allowed_domains_only;
     loopback_ports: Vec<u16> = "network.loopback_ports", network.loopback_ports;
     exec_rules: Vec<Spanned<ExecRule<RequiredDecision>>> = "exec.rules", exec.rules;
     denied_reads: Vec<ConfigPath> = "filesystem.denied_reads", filesystem.denied_reads;
-    allowed_write_roots: Vec<ConfigPath> = "filesystem.allowed_write_roots", filesystem.allowed_write_roots;
-    forbidden_write_roots: Vec<ConfigPath> = "filesystem.forbidden_write_roots", filesystem.forbidden_write_roots;
+    allowed_write_roots: Vec<ConfigPath> = "filesystem.allowed_write_roots",
+        filesystem.allowed_write_roots;
+    forbidden_write_roots: Vec<ConfigPath> = "filesystem.forbidden_write_roots",
+        filesystem.forbidden_write_roots;
     otlp_endpoint: HttpUrl = "telemetry.otlp_endpoint", telemetry.otlp_endpoint;
     otlp_protocol: OtlpProtocol = "telemetry.otlp_protocol", telemetry.otlp_protocol;
     log_prompts: bool = "telemetry.log_prompts", telemetry.log_prompts;

@@ -59,17 +59,9 @@ impl Layer {
         let bundle = match (kind, &requirements.bundle) {
             (LayerKind::CloudBundle, header) => {
                 let cloud = &requirements.cloud;
-                let own_source = [
-                    (
-                        "cloud.bundle_url",
-                        cloud.bundle_url.as_ref().map(|v| v.span()),
-                    ),
-                    (
-                        "cloud.public_key",
-                        cloud.public_key.as_ref().map(|v| v.span()),
-                    ),
-                ];
-                if let Some((key, Some(span))) = own_source.into_iter().find(|(_, s)| s.is_some()) {
+                let url = (cloud.bundle_url.as_ref()).map(|v| ("cloud.bundle_url", v.span()));
+                let key = (cloud.public_key.as_ref()).map(|v| ("cloud.public_key", v.span()));
+                if let Some((key, span)) = url.or(key) {
                     return Err(source.error_at(
                         span,
                         key,

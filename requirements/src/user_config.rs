@@ -116,8 +116,8 @@ pub struct UserTelemetry {
 }
 
 /// Values given as command line flags. A scalar flag overrides the user config; list flags
-/// (each may be repeated) add to the user config's lists. [`CliOverrides::FLAGS`] names the
-/// flag each field comes from, which is how errors cite it.
+/// (each may be repeated) add to the user config's lists. [`flags`] names the flag each
+/// field comes from, which is how errors cite it.
 #[derive(Clone, Debug, Default)]
 pub struct CliOverrides {
     pub sandbox_mode: Option<SandboxMode>,

@@ -6,14 +6,25 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use tempfile::TempDir;
+use warden_requirements::integrity::check_dir;
 use warden_requirements::{Layer, LayerKind, TrustPolicy};
 
-/// A fresh directory below the target directory. Not below /tmp: /tmp is writable by every
-/// user, so nothing below it can pass the integrity checks.
+/// A fresh directory that passes the integrity checks: below the target directory when its
+/// ancestors allow (not below /tmp: it is writable by every user), else below /run or home.
 pub fn trusted_dir() -> TempDir {
+    let candidates = [
+        Some(PathBuf::from(env!("CARGO_TARGET_TMPDIR"))),
+        is_root().then(|| PathBuf::from("/run")),
+        std::env::var_os("HOME").map(PathBuf::from),
+    ];
+    let base = candidates
+        .into_iter()
+        .flatten()
+        .find(|dir| check_dir(dir, &policy()).is_ok())
+        .expect("no directory writable only by root or this user to run the tests in");
     let dir = tempfile::Builder::new()
-        .prefix("requirements-")
-        .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+        .prefix("warden-requirements-")
+        .tempdir_in(base)
         .unwrap();
     fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
     dir
@@ -29,12 +40,15 @@ pub fn write(path: &Path, text: &str) -> PathBuf {
 /// Trusts whoever runs the tests, so that they also pass outside root; root runs trust
 /// root alone, as Warden does.
 pub fn policy() -> TrustPolicy {
-    let uid = fs::metadata(env!("CARGO_TARGET_TMPDIR")).unwrap().uid();
-    TrustPolicy { owner_uid: uid }
+    TrustPolicy { owner_uid: euid() }
+}
+
+fn euid() -> u32 {
+    fs::metadata("/proc/self").unwrap().uid()
 }
 
 pub fn is_root() -> bool {
-    fs::metadata("/proc/self").unwrap().uid() == 0
+    euid() == 0
 }
 
 pub const EXPIRES: &str = "2030-01-01T00:00:00Z";

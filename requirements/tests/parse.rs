@@ -211,6 +211,20 @@ fn bad_values_name_their_key() {
 }
 
 #[test]
+fn dotted_keys_and_inline_tables_name_the_key_too() {
+    let err = local_err("schema_version = 1\nnetwork.allowed_cidrs = [\"10.0.0.0/8\", \"bad\"]\n");
+    assert_eq!(
+        (err.line, err.key.as_deref()),
+        (Some(2), Some("network.allowed_cidrs[1]"))
+    );
+    let err = local_err("network = { loopback_ports = [1], extra = true }\n");
+    assert_eq!(
+        (err.line, err.key.as_deref()),
+        (Some(1), Some("network.extra"))
+    );
+}
+
+#[test]
 fn a_missing_field_names_its_table() {
     let err = local_err("[[exec.rules]]\nprefix = [\"rm\"]\n");
     assert_eq!(err.line, Some(1));

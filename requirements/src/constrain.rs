@@ -1,0 +1,663 @@
+//! Resolving the final settings: the user's choices (config file, then command line flags)
+//! checked against the effective requirements, with built-in defaults for the rest.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use toml::Spanned;
+
+use crate::effective::{Effective, Origin, Setting, to_value};
+use crate::source::Location;
+use crate::user_config::{CliOverrides, UserConfig, UserSettings, flags};
+use crate::values::{
+    ApprovalPolicy, Argv, Cidr, ConfigPath, CredentialsStore, DnsUpstream, DomainPattern, ExecRule,
+    HttpUrl, NonEmpty, OtlpProtocol, Reviewer, SandboxMode,
+};
+
+pub const DEFAULT_SANDBOX_MODE: SandboxMode = SandboxMode::WorkspaceWrite;
+pub const DEFAULT_APPROVAL_POLICY: ApprovalPolicy = ApprovalPolicy::OnRequest;
+pub const DEFAULT_REVIEWER: Reviewer = Reviewer::User;
+pub const DEFAULT_DNS_TTL_FLOOR_SECS: u32 = 5;
+/// Package registries, allowed unless a requirement sets `network.allowed_domains`.
+pub const DEFAULT_ALLOWED_DOMAINS: &[&str] = &[
+    "crates.io",
+    "static.crates.io",
+    "index.crates.io",
+    "pypi.org",
+    "files.pythonhosted.org",
+    "registry.npmjs.org",
+    "github.com",
+    "api.github.com",
+    "*.githubusercontent.com",
+    "deb.debian.org",
+];
+
+/// Where a final value came from.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Source {
+    /// Nothing chose it; it is Warden's built-in default.
+    Default,
+    Requirement {
+        key: &'static str,
+        #[serde(flatten)]
+        origin: Origin,
+    },
+    UserConfig {
+        /// Dotted key with the list index, e.g. `network.allowed_domains[1]`.
+        key: String,
+        #[serde(flatten)]
+        location: Location,
+    },
+    CommandLine {
+        flag: &'static str,
+    },
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Default => f.write_str("built-in default"),
+            Self::Requirement { key, origin } => write!(f, "requirement {key} at {origin}"),
+            Self::UserConfig { key, location } => write!(f, "{key} at {location}"),
+            Self::CommandLine { flag } => write!(f, "command line flag {flag}"),
+        }
+    }
+}
+
+/// A final value and where it came from, for the supervisor's log.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Resolved<T> {
+    pub value: T,
+    pub source: Source,
+}
+
+impl<T> Resolved<T> {
+    fn new(value: T, source: Source) -> Self {
+        Self { value, source }
+    }
+
+    fn map<U>(self, f: impl FnOnce(T) -> U) -> Resolved<U> {
+        Resolved::new(f(self.value), self.source)
+    }
+}
+
+/// Everything the supervisor needs to run a session, each value with its provenance.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Settings {
+    pub sandbox_mode: Resolved<SandboxMode>,
+    pub approval_policy: Resolved<ApprovalPolicy>,
+    pub reviewer: Resolved<Reviewer>,
+    pub reviewer_command: Option<Resolved<Argv>>,
+    pub network: NetworkSettings,
+    pub exec: ExecSettings,
+    pub filesystem: FilesystemSettings,
+    pub telemetry: TelemetrySettings,
+    /// When set, credentials must live in this store.
+    pub credentials_store: Option<Resolved<CredentialsStore>>,
+    pub login: LoginSettings,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct NetworkSettings {
+    pub allowed_domains: Vec<Resolved<DomainPattern>>,
+    /// Wins over `allowed_domains` wherever both match.
+    pub denied_domains: Vec<Resolved<DomainPattern>>,
+    pub allowed_cidrs: Vec<Resolved<Cidr>>,
+    pub loopback_ports: Vec<Resolved<u16>>,
+    /// Empty: use the system's resolvers.
+    pub dns_upstream: Vec<Resolved<DnsUpstream>>,
+    pub dns_ttl_floor_secs: Resolved<u32>,
+}
+
+/// Both lists apply; where rules of both match a command, the strictest decision wins. A
+/// user's `allow` never overrides a requirement's `prompt` or `forbidden`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ExecSettings {
+    pub required_rules: Vec<Resolved<ExecRule>>,
+    pub user_rules: Vec<Resolved<ExecRule>>,
+}
+
+/// Paths with `~` expanded.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct FilesystemSettings {
+    /// Extra write roots, besides the workspace.
+    pub write_roots: Vec<Resolved<PathBuf>>,
+    pub denied_reads: Vec<Resolved<PathBuf>>,
+    /// Must stay read-only even inside a write root.
+    pub forbidden_write_roots: Vec<Resolved<PathBuf>>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct TelemetrySettings {
+    pub otlp_endpoint: Option<Resolved<HttpUrl>>,
+    pub otlp_protocol: Option<Resolved<OtlpProtocol>>,
+    pub log_prompts: Resolved<bool>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct LoginSettings {
+    pub method: Option<Resolved<NonEmpty>>,
+    pub workspace_id: Option<Resolved<NonEmpty>>,
+}
+
+/// The requirement a user value breaks.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RequirementRef {
+    pub key: &'static str,
+    /// The requirement's value, as TOML.
+    pub value: String,
+    pub origin: Origin,
+}
+
+impl RequirementRef {
+    fn of<T: Serialize>(key: &'static str, setting: &Setting<T>) -> Self {
+        debug_assert!(
+            Effective::KEYS.contains(&key),
+            "{key} is not a requirement key"
+        );
+        Self {
+            key,
+            value: to_value(&setting.value).to_string(),
+            origin: setting.origin.clone(),
+        }
+    }
+}
+
+/// A user or command line value outside the requirements.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub struct ConstraintError {
+    /// The offending value, as TOML.
+    pub value: String,
+    /// Where the value was given.
+    pub given_by: Source,
+    /// What is wrong with it, e.g. "is not allowed".
+    pub problem: String,
+    pub requirement: Option<RequirementRef>,
+}
+
+impl fmt::Display for ConstraintError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {} {}", self.given_by, self.value, self.problem)?;
+        if let Some(req) = &self.requirement {
+            write!(
+                f,
+                "; requirement {} = {} at {}",
+                req.key, req.value, req.origin
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// Checks the user's choices against `effective` and fills in defaults. `home` is the user's
+/// home directory, for `~` in paths. Either every value is inside the requirements and the
+/// complete settings come back, or every problem found does: nothing is half-applied.
+pub fn resolve(
+    effective: &Effective,
+    user: Option<&UserConfig>,
+    cli: &CliOverrides,
+    home: &Path,
+) -> Result<Settings, Vec<ConstraintError>> {
+    let mut check = Checker {
+        user,
+        home,
+        errors: Vec::new(),
+    };
+    let eff = effective;
+
+    let sandbox_mode = check.choose(
+        check.scalar(
+            "sandbox_mode",
+            |u| u.sandbox_mode.as_ref(),
+            flags::SANDBOX_MODE,
+            cli.sandbox_mode,
+        ),
+        DEFAULT_SANDBOX_MODE,
+        "allowed_sandbox_modes",
+        eff.allowed_sandbox_modes.as_ref(),
+    );
+    let approval_policy = check.choose(
+        check.scalar(
+            "approval_policy",
+            |u| u.approval_policy.as_ref(),
+            flags::APPROVAL_POLICY,
+            cli.approval_policy,
+        ),
+        DEFAULT_APPROVAL_POLICY,
+        "allowed_approval_policies",
+        eff.allowed_approval_policies.as_ref(),
+    );
+    let reviewer = check.choose(
+        check.scalar(
+            "reviewer",
+            |u| u.reviewer.as_ref(),
+            flags::REVIEWER,
+            cli.reviewer,
+        ),
+        DEFAULT_REVIEWER,
+        "allowed_reviewers",
+        eff.allowed_reviewers.as_ref(),
+    );
+    let reviewer_command = required("reviewer_command", eff.reviewer_command.as_ref());
+    if reviewer.value == Reviewer::External && reviewer_command.is_none() {
+        check.reject(
+            &reviewer,
+            "needs the requirement reviewer_command, which no layer sets",
+            None,
+        );
+    }
+
+    let network = check.network(eff, cli);
+    let exec = ExecSettings {
+        required_rules: eff.exec_rules.as_ref().map_or_else(Vec::new, |rules| {
+            rules
+                .value
+                .iter()
+                .map(|rule| {
+                    Resolved::new(
+                        ExecRule::from(rule.get_ref().clone()),
+                        Source::Requirement {
+                            key: "exec.rules",
+                            origin: rules.origin.at(rule),
+                        },
+                    )
+                })
+                .collect()
+        }),
+        user_rules: check.list(
+            "exec.rules",
+            |u| &u.exec.rules,
+            flags::EXEC_RULE,
+            &cli.exec_rules,
+        ),
+    };
+    let filesystem = check.filesystem(eff, cli);
+
+    let otlp_endpoint = check.forced(
+        check.scalar(
+            "telemetry.otlp_endpoint",
+            |u| u.telemetry.otlp_endpoint.as_ref(),
+            flags::OTLP_ENDPOINT,
+            cli.otlp_endpoint.clone(),
+        ),
+        "telemetry.otlp_endpoint",
+        eff.otlp_endpoint.as_ref(),
+    );
+    let otlp_protocol = check.forced(
+        check.scalar(
+            "telemetry.otlp_protocol",
+            |u| u.telemetry.otlp_protocol.as_ref(),
+            flags::OTLP_PROTOCOL,
+            cli.otlp_protocol,
+        ),
+        "telemetry.otlp_protocol",
+        eff.otlp_protocol.as_ref(),
+    );
+    let telemetry = TelemetrySettings {
+        otlp_endpoint,
+        otlp_protocol,
+        log_prompts: required("telemetry.log_prompts", eff.log_prompts.as_ref())
+            .unwrap_or_else(|| Resolved::new(false, Source::Default)),
+    };
+
+    if !check.errors.is_empty() {
+        return Err(check.errors);
+    }
+    Ok(Settings {
+        sandbox_mode,
+        approval_policy,
+        reviewer,
+        reviewer_command,
+        network,
+        exec,
+        filesystem,
+        telemetry,
+        credentials_store: required("credentials.store", eff.credentials_store.as_ref()),
+        login: LoginSettings {
+            method: required("login.method", eff.login_method.as_ref()),
+            workspace_id: required("login.workspace_id", eff.login_workspace_id.as_ref()),
+        },
+    })
+}
+
+/// A value only requirements set.
+fn required<T: Clone>(key: &'static str, setting: Option<&Setting<T>>) -> Option<Resolved<T>> {
+    setting.map(|s| Resolved::new(s.value.clone(), requirement_source(key, s)))
+}
+
+fn requirement_source<T>(key: &'static str, setting: &Setting<T>) -> Source {
+    Source::Requirement {
+        key,
+        origin: setting.origin.clone(),
+    }
+}
+
+/// The elements of a requirement list, each citing the list.
+fn required_list<T: Clone>(
+    key: &'static str,
+    setting: Option<&Setting<Vec<T>>>,
+) -> Vec<Resolved<T>> {
+    setting.map_or_else(Vec::new, |s| {
+        s.value
+            .iter()
+            .map(|v| Resolved::new(v.clone(), requirement_source(key, s)))
+            .collect()
+    })
+}
+
+struct Checker<'a> {
+    user: Option<&'a UserConfig>,
+    home: &'a Path,
+    errors: Vec<ConstraintError>,
+}
+
+impl Checker<'_> {
+    fn user_source<T>(&self, key: String, value: &Spanned<T>) -> Option<Source> {
+        self.user.map(|user| Source::UserConfig {
+            key,
+            location: Location::new(user.source(), value.span()),
+        })
+    }
+
+    /// A single value: the command line flag, else the user config, else `None`.
+    fn scalar<T: Clone>(
+        &self,
+        key: &str,
+        get: impl Fn(&UserSettings) -> Option<&Spanned<T>>,
+        flag: &'static str,
+        cli: Option<T>,
+    ) -> Option<Resolved<T>> {
+        if let Some(value) = cli {
+            return Some(Resolved::new(value, Source::CommandLine { flag }));
+        }
+        let value = get(self.user?.settings())?;
+        let source = self.user_source(key.to_owned(), value)?;
+        Some(Resolved::new(value.get_ref().clone(), source))
+    }
+
+    /// A list: the user config's elements, then the command line's.
+    fn list<T: Clone>(
+        &self,
+        key: &str,
+        get: impl Fn(&UserSettings) -> &Vec<Spanned<T>>,
+        flag: &'static str,
+        cli: &[T],
+    ) -> Vec<Resolved<T>> {
+        let from_file = self.user.into_iter().flat_map(|user| {
+            get(user.settings())
+                .iter()
+                .enumerate()
+                .filter_map(move |(i, value)| {
+                    let source = self.user_source(format!("{key}[{i}]"), value)?;
+                    Some(Resolved::new(value.get_ref().clone(), source))
+                })
+        });
+        let from_flags = cli
+            .iter()
+            .map(|value| Resolved::new(value.clone(), Source::CommandLine { flag }));
+        from_file.chain(from_flags).collect()
+    }
+
+    fn reject<T: Serialize>(
+        &mut self,
+        value: &Resolved<T>,
+        problem: impl Into<String>,
+        requirement: Option<RequirementRef>,
+    ) {
+        self.errors.push(ConstraintError {
+            value: to_value(&value.value).to_string(),
+            given_by: value.source.clone(),
+            problem: problem.into(),
+            requirement,
+        });
+    }
+
+    /// One value from an `allowed_*` list. With no choice made, the built-in default if the
+    /// list allows it, else the list's first value.
+    fn choose<T: Copy + PartialEq + Serialize>(
+        &mut self,
+        chosen: Option<Resolved<T>>,
+        default: T,
+        key: &'static str,
+        allowed: Option<&Setting<Vec<T>>>,
+    ) -> Resolved<T> {
+        let Some(allowed) = allowed else {
+            return chosen.unwrap_or_else(|| Resolved::new(default, Source::Default));
+        };
+        match chosen {
+            Some(chosen) => {
+                if !allowed.value.contains(&chosen.value) {
+                    self.reject(
+                        &chosen,
+                        "is not allowed",
+                        Some(RequirementRef::of(key, allowed)),
+                    );
+                }
+                chosen
+            }
+            None if allowed.value.contains(&default) => Resolved::new(default, Source::Default),
+            None => match allowed.value.first() {
+                Some(&first) => Resolved::new(first, requirement_source(key, allowed)),
+                None => {
+                    let default = Resolved::new(default, Source::Default);
+                    self.reject(
+                        &default,
+                        "is not allowed, and the requirement allows no value at all",
+                        Some(RequirementRef::of(key, allowed)),
+                    );
+                    default
+                }
+            },
+        }
+    }
+
+    /// Keeps the values lying `inside` some element of the requirement list `cap`, when it is
+    /// set; the others are errors.
+    fn within<T: Serialize, C: Serialize>(
+        &mut self,
+        values: Vec<Resolved<T>>,
+        key: &'static str,
+        cap: Option<&Setting<Vec<C>>>,
+        problem: &str,
+        inside: impl Fn(&C, &T) -> bool,
+    ) -> Vec<Resolved<T>> {
+        if let Some(cap) = cap {
+            for value in &values {
+                if !cap.value.iter().any(|c| inside(c, &value.value)) {
+                    self.reject(value, problem, Some(RequirementRef::of(key, cap)));
+                }
+            }
+        }
+        values
+    }
+
+    /// A value a requirement may force: with it set, the user may only repeat it.
+    fn forced<T: Clone + PartialEq + Serialize>(
+        &mut self,
+        chosen: Option<Resolved<T>>,
+        key: &'static str,
+        required: Option<&Setting<T>>,
+    ) -> Option<Resolved<T>> {
+        let Some(required) = required else {
+            return chosen;
+        };
+        if let Some(chosen) = chosen.filter(|c| c.value != required.value) {
+            self.reject(
+                &chosen,
+                "differs from the value the requirements force",
+                Some(RequirementRef::of(key, required)),
+            );
+        }
+        Some(Resolved::new(
+            required.value.clone(),
+            requirement_source(key, required),
+        ))
+    }
+
+    fn network(&mut self, eff: &Effective, cli: &CliOverrides) -> NetworkSettings {
+        let mut allowed_domains = match &eff.allowed_domains {
+            Some(_) => required_list("network.allowed_domains", eff.allowed_domains.as_ref()),
+            None => DEFAULT_ALLOWED_DOMAINS
+                .iter()
+                .filter_map(|d| d.parse().ok())
+                .map(|d| Resolved::new(d, Source::Default))
+                .collect(),
+        };
+        let managed_only = eff
+            .managed_allowed_domains_only
+            .as_ref()
+            .filter(|s| s.value);
+        let base_len = allowed_domains.len();
+        for domain in self.list(
+            "network.allowed_domains",
+            |u| &u.network.allowed_domains,
+            flags::ALLOW_DOMAIN,
+            &cli.allowed_domains,
+        ) {
+            let denied = eff
+                .denied_domains
+                .as_ref()
+                .filter(|denied| denied.value.iter().any(|d| d.covers(&domain.value)));
+            if let Some(denied) = denied {
+                self.reject(
+                    &domain,
+                    "is denied",
+                    Some(RequirementRef::of("network.denied_domains", denied)),
+                );
+            } else if let Some(managed_only) = managed_only {
+                // Naming a domain the requirements already allow adds nothing, so it is fine.
+                let covered = allowed_domains[..base_len]
+                    .iter()
+                    .any(|a| a.value.covers(&domain.value));
+                if !covered {
+                    self.reject(
+                        &domain,
+                        "cannot be added: only the requirements' domains are allowed",
+                        Some(RequirementRef::of(
+                            "network.managed_allowed_domains_only",
+                            managed_only,
+                        )),
+                    );
+                }
+            } else {
+                allowed_domains.push(domain);
+            }
+        }
+
+        let mut denied_domains =
+            required_list("network.denied_domains", eff.denied_domains.as_ref());
+        denied_domains.extend(self.list(
+            "network.denied_domains",
+            |u| &u.network.denied_domains,
+            flags::DENY_DOMAIN,
+            &cli.denied_domains,
+        ));
+
+        let cidrs = self.list(
+            "network.allowed_cidrs",
+            |u| &u.network.allowed_cidrs,
+            flags::ALLOW_CIDR,
+            &cli.allowed_cidrs,
+        );
+        let ports = self.list(
+            "network.loopback_ports",
+            |u| &u.network.loopback_ports,
+            flags::LOOPBACK_PORT,
+            &cli.loopback_ports,
+        );
+        NetworkSettings {
+            allowed_domains,
+            denied_domains,
+            allowed_cidrs: self.within(
+                cidrs,
+                "network.allowed_cidrs",
+                eff.allowed_cidrs.as_ref(),
+                "is outside every allowed network",
+                Cidr::contains,
+            ),
+            loopback_ports: self.within(
+                ports,
+                "network.loopback_ports",
+                eff.loopback_ports.as_ref(),
+                "is not an allowed loopback port",
+                PartialEq::eq,
+            ),
+            dns_upstream: self.list(
+                "network.dns_upstream",
+                |u| &u.network.dns_upstream,
+                flags::DNS_UPSTREAM,
+                &cli.dns_upstream,
+            ),
+            dns_ttl_floor_secs: self
+                .scalar(
+                    "network.dns_ttl_floor_secs",
+                    |u| u.network.dns_ttl_floor_secs.as_ref(),
+                    flags::DNS_TTL_FLOOR_SECS,
+                    cli.dns_ttl_floor_secs,
+                )
+                .unwrap_or_else(|| Resolved::new(DEFAULT_DNS_TTL_FLOOR_SECS, Source::Default)),
+        }
+    }
+
+    fn filesystem(&mut self, eff: &Effective, cli: &CliOverrides) -> FilesystemSettings {
+        let home = self.home;
+        let expand = |paths: Vec<Resolved<ConfigPath>>| -> Vec<Resolved<PathBuf>> {
+            paths
+                .into_iter()
+                .map(|p| p.map(|p| p.expand(home)))
+                .collect()
+        };
+        let roots = expand(self.list(
+            "filesystem.write_roots",
+            |u| &u.filesystem.write_roots,
+            flags::WRITE_ROOT,
+            &cli.write_roots,
+        ));
+        let roots = self.within(
+            roots,
+            "filesystem.allowed_write_roots",
+            eff.allowed_write_roots.as_ref(),
+            "is not inside any allowed write root",
+            |allowed: &ConfigPath, root: &PathBuf| root.starts_with(allowed.expand(home)),
+        );
+        if let Some(forbidden) = &eff.forbidden_write_roots {
+            for root in &roots {
+                if forbidden
+                    .value
+                    .iter()
+                    .any(|f| root.value.starts_with(f.expand(home)))
+                {
+                    self.reject(
+                        root,
+                        "is inside a forbidden write root",
+                        Some(RequirementRef::of(
+                            "filesystem.forbidden_write_roots",
+                            forbidden,
+                        )),
+                    );
+                }
+            }
+        }
+
+        let mut denied_reads = expand(required_list(
+            "filesystem.denied_reads",
+            eff.denied_reads.as_ref(),
+        ));
+        denied_reads.extend(expand(self.list(
+            "filesystem.denied_reads",
+            |u| &u.filesystem.denied_reads,
+            flags::DENY_READ,
+            &cli.denied_reads,
+        )));
+        FilesystemSettings {
+            write_roots: roots,
+            denied_reads,
+            forbidden_write_roots: expand(required_list(
+                "filesystem.forbidden_write_roots",
+                eff.forbidden_write_roots.as_ref(),
+            )),
+        }
+    }
+}

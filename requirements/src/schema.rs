@@ -1,0 +1,117 @@
+//! The requirements file schema. Every key is optional: a key that is absent leaves the
+//! decision to a lower layer, while a key set to an empty list is a decision ("nothing").
+
+use serde::Deserialize;
+use toml::Spanned;
+use toml::value::Datetime;
+
+use crate::keys::PublicKey;
+use crate::values::{
+    ApprovalPolicy, Argv, Cidr, ConfigPath, CredentialsStore, DomainPattern, ExecRule, HttpUrl,
+    HttpsUrl, NonEmpty, OtlpProtocol, RequiredDecision, Reviewer, SandboxMode, SchemaVersion,
+};
+
+/// One requirements document, as written. Each value keeps its span for messages.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Requirements {
+    /// Absent means 1.
+    pub schema_version: Option<Spanned<SchemaVersion>>,
+    pub allowed_sandbox_modes: Option<Spanned<Vec<SandboxMode>>>,
+    pub allowed_approval_policies: Option<Spanned<Vec<ApprovalPolicy>>>,
+    pub allowed_reviewers: Option<Spanned<Vec<Reviewer>>>,
+    /// The program run for `reviewer = "external"`, with its arguments.
+    pub reviewer_command: Option<Spanned<Argv>>,
+    #[serde(default)]
+    pub network: NetworkRequirements,
+    #[serde(default)]
+    pub exec: ExecRequirements,
+    #[serde(default)]
+    pub filesystem: FilesystemRequirements,
+    #[serde(default)]
+    pub telemetry: TelemetryRequirements,
+    #[serde(default)]
+    pub credentials: CredentialsRequirements,
+    #[serde(default)]
+    pub login: LoginRequirements,
+    /// Where the cloud bundle comes from; only in the managed and local layers.
+    #[serde(default)]
+    pub cloud: CloudRequirements,
+    /// Version and expiry; only in a cloud bundle, where it is required.
+    pub bundle: Option<Spanned<BundleHeader>>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkRequirements {
+    /// Domains the agent may reach; replaces the built-in list of package registries.
+    pub allowed_domains: Option<Spanned<Vec<DomainPattern>>>,
+    /// Domains the agent may never reach, whatever else allows them.
+    pub denied_domains: Option<Spanned<Vec<DomainPattern>>>,
+    /// The networks users may allow; a user CIDR must lie inside one of them.
+    pub allowed_cidrs: Option<Spanned<Vec<Cidr>>>,
+    /// When true, users cannot add domains to `allowed_domains`.
+    pub managed_allowed_domains_only: Option<Spanned<bool>>,
+    /// The loopback ports users may open; theirs must be a subset.
+    pub loopback_ports: Option<Spanned<Vec<u16>>>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExecRequirements {
+    /// Each rule keeps its own span: one `[[exec.rules]]` table per rule.
+    pub rules: Option<Spanned<Vec<Spanned<ExecRule<RequiredDecision>>>>>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FilesystemRequirements {
+    /// Paths the agent may never read.
+    pub denied_reads: Option<Spanned<Vec<ConfigPath>>>,
+    /// Where users may add write roots; a user write root must lie inside one of them.
+    pub allowed_write_roots: Option<Spanned<Vec<ConfigPath>>>,
+    /// Where no user write root may lie.
+    pub forbidden_write_roots: Option<Spanned<Vec<ConfigPath>>>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TelemetryRequirements {
+    pub otlp_endpoint: Option<Spanned<HttpUrl>>,
+    pub otlp_protocol: Option<Spanned<OtlpProtocol>>,
+    /// Whether prompts may appear in telemetry.
+    pub log_prompts: Option<Spanned<bool>>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CredentialsRequirements {
+    pub store: Option<Spanned<CredentialsStore>>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequirements {
+    /// The only login method allowed, e.g. `chatgpt` or `api-key`.
+    pub method: Option<Spanned<NonEmpty>>,
+    /// The only workspace users may log in to.
+    pub workspace_id: Option<Spanned<NonEmpty>>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CloudRequirements {
+    pub bundle_url: Option<Spanned<HttpsUrl>>,
+    /// base64 of the raw 32-byte ed25519 key that signs the bundle.
+    pub public_key: Option<Spanned<PublicKey>>,
+}
+
+/// The `[bundle]` table of a cloud bundle.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BundleHeader {
+    /// Grows with every published bundle; a lower one than last accepted is a downgrade.
+    pub version: Spanned<u64>,
+    /// A TOML offset date-time (RFC 3339), e.g. `2026-09-01T00:00:00Z`.
+    pub expires_at: Spanned<Datetime>,
+}

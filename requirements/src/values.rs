@@ -1,0 +1,769 @@
+//! Validated value types shared by requirements, user config and settings.
+//!
+//! Every value is checked while it is deserialized, inside the deserializer of that very value,
+//! so toml attaches the value's own span to the error and the message can cite its line.
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Component, Path, PathBuf};
+use std::str::FromStr;
+
+use ipnet::IpNet;
+use serde::de::{self, Deserializer, SeqAccess, Visitor};
+use serde::{Deserialize, Serialize};
+
+/// Why a string is not a valid value of its type.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidValue(pub String);
+
+/// Deserializes a string through `FromStr`, reporting the `InvalidValue` text as the error.
+pub(crate) struct ParseVisitor<T>(&'static str, PhantomData<T>);
+
+impl<T> ParseVisitor<T> {
+    pub(crate) fn new(what: &'static str) -> Self {
+        Self(what, PhantomData)
+    }
+}
+
+impl<T: FromStr<Err = InvalidValue>> Visitor<'_> for ParseVisitor<T> {
+    type Value = T;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} (a string)", self.0)
+    }
+
+    fn visit_str<E: de::Error>(self, s: &str) -> Result<T, E> {
+        s.parse().map_err(E::custom)
+    }
+}
+
+/// serde support through `FromStr` and `Display`, for types written as one string.
+macro_rules! serde_via_str {
+    ($name:ty, $what:literal) => {
+        impl<'de> ::serde::Deserialize<'de> for $name {
+            fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                d.deserialize_str($crate::values::ParseVisitor::<Self>::new($what))
+            }
+        }
+
+        impl ::serde::Serialize for $name {
+            fn serialize<S: ::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.collect_str(self)
+            }
+        }
+    };
+}
+pub(crate) use serde_via_str;
+
+/// An enum spelled as one of a fixed set of strings.
+macro_rules! string_enum {
+    (
+        $(#[$meta:meta])* $name:ident, $what:literal {
+            $($(#[$vmeta:meta])* $variant:ident = $text:literal),+ $(,)?
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum $name {
+            $($(#[$vmeta])* $variant),+
+        }
+
+        impl $name {
+            pub const ALL: &[Self] = &[$(Self::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $text),+
+                }
+            }
+        }
+
+        impl ::std::fmt::Display for $name {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl ::std::str::FromStr for $name {
+            type Err = $crate::values::InvalidValue;
+
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                Self::ALL.iter().copied().find(|v| v.as_str() == s).ok_or_else(|| {
+                    let names: Vec<String> = Self::ALL.iter().map(|v| format!("`{v}`")).collect();
+                    $crate::values::InvalidValue(format!(
+                        "unknown {} `{s}`, expected one of {}",
+                        $what,
+                        names.join(", ")
+                    ))
+                })
+            }
+        }
+
+        $crate::values::serde_via_str!($name, $what);
+    };
+}
+pub(crate) use string_enum;
+
+string_enum! {
+    /// How much of the file system the sandboxed agent may write.
+    SandboxMode, "sandbox mode" {
+        ReadOnly = "read-only",
+        WorkspaceWrite = "workspace-write",
+        DangerFullAccess = "danger-full-access",
+    }
+}
+
+string_enum! {
+    /// When the agent must ask before acting.
+    ApprovalPolicy, "approval policy" {
+        Untrusted = "untrusted",
+        OnRequest = "on-request",
+        Never = "never",
+    }
+}
+
+string_enum! {
+    /// Who reviews the agent's requests for approval.
+    Reviewer, "reviewer" {
+        User = "user",
+        AutoReview = "auto-review",
+        /// The program named by `reviewer_command`.
+        External = "external",
+    }
+}
+
+string_enum! {
+    /// What happens to a command that matches an exec rule.
+    Decision, "decision" {
+        Allow = "allow",
+        Prompt = "prompt",
+        Forbidden = "forbidden",
+    }
+}
+
+string_enum! {
+    /// Wire protocol of the OTLP exporter.
+    OtlpProtocol, "OTLP protocol" {
+        Grpc = "grpc",
+        HttpProtobuf = "http/protobuf",
+    }
+}
+
+string_enum! {
+    /// Where credentials may be stored; requirements can only demand the OS keyring.
+    CredentialsStore, "credentials store" {
+        Keyring = "keyring",
+    }
+}
+
+/// A decision a requirement may impose: `prompt` or `forbidden`. A requirement that allowed a
+/// command would loosen what users chose, so `allow` is refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct RequiredDecision(Decision);
+
+impl RequiredDecision {
+    pub fn decision(self) -> Decision {
+        self.0
+    }
+}
+
+impl fmt::Display for RequiredDecision {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl FromStr for RequiredDecision {
+    type Err = InvalidValue;
+
+    fn from_str(s: &str) -> Result<Self, InvalidValue> {
+        match s {
+            "prompt" => Ok(Self(Decision::Prompt)),
+            "forbidden" => Ok(Self(Decision::Forbidden)),
+            "allow" => Err(InvalidValue(
+                "decision `allow` is refused in requirements: they can only tighten, \
+                 use `prompt` or `forbidden`"
+                    .into(),
+            )),
+            _ => Err(InvalidValue(format!(
+                "unknown decision `{s}`, expected `prompt` or `forbidden`"
+            ))),
+        }
+    }
+}
+
+serde_via_str!(RequiredDecision, "decision");
+
+/// A command line: a non-empty list of strings whose first one (the program) is not empty.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct Argv(Vec<String>);
+
+impl Argv {
+    pub fn new(args: Vec<String>) -> Result<Self, InvalidValue> {
+        match args.first() {
+            None => Err(InvalidValue("must name at least the program".into())),
+            Some(program) if program.is_empty() => {
+                Err(InvalidValue("the program must not be empty".into()))
+            }
+            Some(_) => Ok(Self(args)),
+        }
+    }
+
+    pub fn args(&self) -> &[String] {
+        &self.0
+    }
+
+    /// True when `command` starts with these words.
+    pub fn is_prefix_of(&self, command: &[String]) -> bool {
+        command.starts_with(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Argv {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct ArgvVisitor;
+
+        impl<'de> Visitor<'de> for ArgvVisitor {
+            type Value = Argv;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a list of strings")
+            }
+
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Argv, A::Error> {
+                let mut args = Vec::new();
+                while let Some(arg) = seq.next_element::<String>()? {
+                    args.push(arg);
+                }
+                Argv::new(args).map_err(de::Error::custom)
+            }
+        }
+
+        d.deserialize_seq(ArgvVisitor)
+    }
+}
+
+/// A rule for commands that start with `prefix`. In requirements `D` is [`RequiredDecision`].
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExecRule<D = Decision> {
+    pub prefix: Argv,
+    pub decision: D,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+impl From<ExecRule<RequiredDecision>> for ExecRule {
+    fn from(rule: ExecRule<RequiredDecision>) -> Self {
+        Self {
+            prefix: rule.prefix,
+            decision: rule.decision.decision(),
+            reason: rule.reason,
+        }
+    }
+}
+
+/// A domain name, or `*.name` for every name below it (not `name` itself). Stored in lower case.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct DomainPattern {
+    wildcard: bool,
+    name: String,
+}
+
+impl DomainPattern {
+    pub fn is_wildcard(&self) -> bool {
+        self.wildcard
+    }
+
+    /// The name, without the `*.` of a wildcard.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// True when `host` is this name, or (for a wildcard) a name below it.
+    pub fn matches(&self, host: &str) -> bool {
+        let host = host.trim_end_matches('.').to_ascii_lowercase();
+        if self.wildcard {
+            is_below(&host, &self.name)
+        } else {
+            host == self.name
+        }
+    }
+
+    /// True when every name `other` matches is matched by `self` too.
+    pub fn covers(&self, other: &DomainPattern) -> bool {
+        match (self.wildcard, other.wildcard) {
+            (false, false) => self.name == other.name,
+            (false, true) => false,
+            (true, false) => is_below(&other.name, &self.name),
+            (true, true) => other.name == self.name || is_below(&other.name, &self.name),
+        }
+    }
+}
+
+fn is_below(name: &str, parent: &str) -> bool {
+    name.strip_suffix(parent)
+        .is_some_and(|head| head.ends_with('.'))
+}
+
+impl FromStr for DomainPattern {
+    type Err = InvalidValue;
+
+    fn from_str(s: &str) -> Result<Self, InvalidValue> {
+        let invalid = |why: &str| InvalidValue(format!("invalid domain `{s}`: {why}"));
+        let lower = s.to_ascii_lowercase();
+        let (wildcard, name) = match lower.strip_prefix("*.") {
+            Some(rest) => (true, rest),
+            None => (false, lower.as_str()),
+        };
+        if name.is_empty() {
+            return Err(invalid("empty name"));
+        }
+        if name.len() > 253 {
+            return Err(invalid("longer than 253 characters"));
+        }
+        if name.contains('*') {
+            return Err(invalid(
+                "`*` is allowed only as a whole first label, as in `*.example.com`",
+            ));
+        }
+        for label in name.split('.') {
+            if label.is_empty() {
+                return Err(invalid("empty label (leading, trailing or doubled dot)"));
+            }
+            if label.len() > 63 {
+                return Err(invalid("a label is longer than 63 characters"));
+            }
+            if !label
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            {
+                return Err(invalid("only letters, digits, `-` and `.` are allowed"));
+            }
+            if label.starts_with('-') || label.ends_with('-') {
+                return Err(invalid("a label starts or ends with `-`"));
+            }
+        }
+        if name
+            .rsplit('.')
+            .next()
+            .is_some_and(|tld| tld.bytes().all(|b| b.is_ascii_digit()))
+        {
+            return Err(invalid(
+                "looks like an IP address; use network.allowed_cidrs",
+            ));
+        }
+        Ok(Self {
+            wildcard,
+            name: name.to_owned(),
+        })
+    }
+}
+
+impl fmt::Display for DomainPattern {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.wildcard {
+            f.write_str("*.")?;
+        }
+        f.write_str(&self.name)
+    }
+}
+
+serde_via_str!(DomainPattern, "domain");
+
+/// An IPv4 or IPv6 network in CIDR notation; a bare address means that one address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Cidr(IpNet);
+
+impl Cidr {
+    pub fn net(&self) -> IpNet {
+        self.0
+    }
+
+    /// True when every address of `other` is in `self`.
+    pub fn contains(&self, other: &Cidr) -> bool {
+        self.0.contains(&other.0)
+    }
+}
+
+impl FromStr for Cidr {
+    type Err = InvalidValue;
+
+    fn from_str(s: &str) -> Result<Self, InvalidValue> {
+        if !s.contains('/') {
+            return s
+                .parse::<IpAddr>()
+                .map(|ip| Self(IpNet::from(ip)))
+                .map_err(|_| InvalidValue(format!("invalid CIDR `{s}`: not an IP address")));
+        }
+        let net: IpNet = s
+            .parse()
+            .map_err(|_| InvalidValue(format!("invalid CIDR `{s}`: expected ADDRESS/PREFIX")))?;
+        // A set host part usually means a typo in the prefix length; say what was meant.
+        if net.trunc() != net {
+            return Err(InvalidValue(format!(
+                "invalid CIDR `{s}`: host bits are set, did you mean `{}`?",
+                net.trunc()
+            )));
+        }
+        Ok(Self(net))
+    }
+}
+
+impl fmt::Display for Cidr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+serde_via_str!(Cidr, "CIDR");
+
+/// A DNS server: `IP` (port 53), `IP:port` or `[IPv6]:port`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct DnsUpstream(SocketAddr);
+
+impl DnsUpstream {
+    pub fn addr(&self) -> SocketAddr {
+        self.0
+    }
+}
+
+impl FromStr for DnsUpstream {
+    type Err = InvalidValue;
+
+    fn from_str(s: &str) -> Result<Self, InvalidValue> {
+        s.parse::<SocketAddr>()
+            .or_else(|_| s.parse::<IpAddr>().map(|ip| SocketAddr::new(ip, 53)))
+            .map(Self)
+            .map_err(|_| {
+                InvalidValue(format!(
+                    "invalid DNS upstream `{s}`: expected IP, IP:port or [IPv6]:port"
+                ))
+            })
+    }
+}
+
+impl fmt::Display for DnsUpstream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+serde_via_str!(DnsUpstream, "DNS upstream");
+
+/// A path written in a config file: absolute, or `~`/`~/...` for the user's home directory.
+/// `..` is refused so that "inside a root" can be decided from the text alone.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ConfigPath {
+    in_home: bool,
+    /// Absolute, or relative to home when `in_home`; `.` parts and repeated `/` removed.
+    path: PathBuf,
+}
+
+impl ConfigPath {
+    /// The absolute path, with `~` replaced by `home`.
+    pub fn expand(&self, home: &Path) -> PathBuf {
+        if self.in_home {
+            home.join(&self.path)
+        } else {
+            self.path.clone()
+        }
+    }
+}
+
+impl FromStr for ConfigPath {
+    type Err = InvalidValue;
+
+    fn from_str(s: &str) -> Result<Self, InvalidValue> {
+        let invalid = |why: &str| InvalidValue(format!("invalid path `{s}`: {why}"));
+        let (in_home, rest) = if s == "~" {
+            (true, "")
+        } else if let Some(rest) = s.strip_prefix("~/") {
+            (true, rest)
+        } else if s.starts_with('/') {
+            (false, s)
+        } else {
+            return Err(invalid("must be absolute or start with `~/`"));
+        };
+        if s.contains('\0') {
+            return Err(invalid("contains a NUL byte"));
+        }
+        let mut path = PathBuf::new();
+        for part in Path::new(rest).components() {
+            match part {
+                Component::ParentDir => return Err(invalid("`..` is not allowed")),
+                Component::CurDir => {}
+                other => path.push(other),
+            }
+        }
+        Ok(Self { in_home, path })
+    }
+}
+
+impl fmt::Display for ConfigPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.in_home, self.path.as_os_str().is_empty()) {
+            (true, true) => f.write_str("~"),
+            (true, false) => write!(f, "~/{}", self.path.display()),
+            (false, _) => write!(f, "{}", self.path.display()),
+        }
+    }
+}
+
+serde_via_str!(ConfigPath, "path");
+
+/// Checks `scheme://authority...`, the shape every endpoint here needs.
+fn check_url(s: &str, schemes: &[&str]) -> Result<(), InvalidValue> {
+    let invalid = |why: String| InvalidValue(format!("invalid URL `{s}`: {why}"));
+    let (scheme, rest) = s
+        .split_once("://")
+        .ok_or_else(|| invalid("expected scheme://host".into()))?;
+    if !schemes.contains(&scheme) {
+        return Err(invalid(format!(
+            "the scheme must be {}",
+            schemes.join(" or ")
+        )));
+    }
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host);
+    if host.is_empty() || host.starts_with(':') {
+        return Err(invalid("no host".into()));
+    }
+    if s.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(invalid("contains whitespace or control characters".into()));
+    }
+    Ok(())
+}
+
+/// An `http://` or `https://` URL.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct HttpUrl(String);
+
+/// An `https://` URL.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct HttpsUrl(String);
+
+macro_rules! url_type {
+    ($name:ident, $what:literal, $schemes:expr) => {
+        impl $name {
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = InvalidValue;
+
+            fn from_str(s: &str) -> Result<Self, InvalidValue> {
+                check_url(s, $schemes).map(|()| Self(s.to_owned()))
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        serde_via_str!($name, $what);
+    };
+}
+
+url_type!(HttpUrl, "URL", &["http", "https"]);
+url_type!(HttpsUrl, "https URL", &["https"]);
+
+/// A string that must not be empty (a login method, a workspace id).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct NonEmpty(String);
+
+impl NonEmpty {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl FromStr for NonEmpty {
+    type Err = InvalidValue;
+
+    fn from_str(s: &str) -> Result<Self, InvalidValue> {
+        if s.trim().is_empty() {
+            Err(InvalidValue("must not be empty".into()))
+        } else {
+            Ok(Self(s.to_owned()))
+        }
+    }
+}
+
+impl fmt::Display for NonEmpty {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+serde_via_str!(NonEmpty, "non-empty string");
+
+/// The version of the requirements schema a file is written against.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct SchemaVersion(u32);
+
+impl SchemaVersion {
+    /// The newest schema this library understands.
+    pub const SUPPORTED: u32 = 1;
+}
+
+impl<'de> Deserialize<'de> for SchemaVersion {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct VersionVisitor;
+
+        impl Visitor<'_> for VersionVisitor {
+            type Value = SchemaVersion;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an integer")
+            }
+
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<SchemaVersion, E> {
+                match v {
+                    1 => Ok(SchemaVersion(1)),
+                    v if v > 1 => Err(E::custom(format!(
+                        "schema_version {v} is newer than this Warden understands \
+                         (it supports {}): upgrade Warden",
+                        SchemaVersion::SUPPORTED
+                    ))),
+                    v => Err(E::custom(format!("schema_version {v} does not exist"))),
+                }
+            }
+
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<SchemaVersion, E> {
+                self.visit_i64(i64::try_from(v).unwrap_or(i64::MAX))
+            }
+        }
+
+        d.deserialize_i64(VersionVisitor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn domain(s: &str) -> DomainPattern {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn domains_validate_and_normalise() {
+        assert_eq!(domain("Example.COM").to_string(), "example.com");
+        assert_eq!(domain("*.example.com").to_string(), "*.example.com");
+        for bad in [
+            "",
+            "*.",
+            "a..b",
+            ".a",
+            "a.",
+            "a_b.com",
+            "-a.com",
+            "a-.com",
+            "*a.com",
+            "a.*.com",
+            "1.2.3.4",
+            "ex ample.com",
+        ] {
+            assert!(bad.parse::<DomainPattern>().is_err(), "{bad} accepted");
+        }
+    }
+
+    #[test]
+    fn domain_matching_and_covering() {
+        let wild = domain("*.example.com");
+        assert!(wild.matches("a.example.com"));
+        assert!(wild.matches("A.B.Example.com."));
+        assert!(!wild.matches("example.com"));
+        assert!(!wild.matches("badexample.com"));
+        assert!(wild.covers(&domain("a.example.com")));
+        assert!(wild.covers(&domain("*.a.example.com")));
+        assert!(wild.covers(&domain("*.example.com")));
+        assert!(!wild.covers(&domain("example.com")));
+        assert!(!domain("a.example.com").covers(&domain("*.a.example.com")));
+        assert!(domain("a.com").covers(&domain("a.com")));
+    }
+
+    #[test]
+    fn cidrs() {
+        let net: Cidr = "10.0.0.0/8".parse().unwrap();
+        assert!(net.contains(&"10.1.0.0/16".parse().unwrap()));
+        assert!(net.contains(&"10.1.2.3".parse().unwrap()));
+        assert!(!net.contains(&"11.0.0.0/8".parse().unwrap()));
+        assert!(!net.contains(&"0.0.0.0/0".parse().unwrap()));
+        assert_eq!("fd00::/8".parse::<Cidr>().unwrap().to_string(), "fd00::/8");
+        let err = "10.0.0.1/8".parse::<Cidr>().unwrap_err().to_string();
+        assert!(err.contains("did you mean `10.0.0.0/8`"), "{err}");
+        assert!("10.0.0.300/8".parse::<Cidr>().is_err());
+        assert!("10.0.0.0/33".parse::<Cidr>().is_err());
+    }
+
+    #[test]
+    fn dns_upstreams() {
+        let plain: DnsUpstream = "192.0.2.1".parse().unwrap();
+        assert_eq!(plain.to_string(), "192.0.2.1:53");
+        let v6: DnsUpstream = "[2001:db8::1]:5353".parse().unwrap();
+        assert_eq!(v6.addr().port(), 5353);
+        assert_eq!(
+            "2001:db8::1".parse::<DnsUpstream>().unwrap().addr().port(),
+            53
+        );
+        assert!("dns.example".parse::<DnsUpstream>().is_err());
+        assert!("192.0.2.1:99999".parse::<DnsUpstream>().is_err());
+    }
+
+    #[test]
+    fn config_paths() {
+        let home = Path::new("/home/u");
+        let p: ConfigPath = "~/.ssh/".parse().unwrap();
+        assert_eq!(p.to_string(), "~/.ssh");
+        assert_eq!(p.expand(home), Path::new("/home/u/.ssh"));
+        assert_eq!("~".parse::<ConfigPath>().unwrap().expand(home), home);
+        assert_eq!(
+            "/srv//./x".parse::<ConfigPath>().unwrap().expand(home),
+            Path::new("/srv/x")
+        );
+        for bad in ["relative", "~alice/x", "/a/../etc", ""] {
+            assert!(bad.parse::<ConfigPath>().is_err(), "{bad} accepted");
+        }
+    }
+
+    #[test]
+    fn urls() {
+        assert!("https://otel.example:4317".parse::<HttpUrl>().is_ok());
+        assert!("http://localhost/v1".parse::<HttpUrl>().is_ok());
+        assert!("ftp://x".parse::<HttpUrl>().is_err());
+        assert!("https://".parse::<HttpUrl>().is_err());
+        assert!("https://a b".parse::<HttpUrl>().is_err());
+        assert!("http://x".parse::<HttpsUrl>().is_err());
+        assert!("https://x/bundle.toml".parse::<HttpsUrl>().is_ok());
+    }
+
+    #[test]
+    fn allow_is_refused_as_a_required_decision() {
+        assert!("prompt".parse::<RequiredDecision>().is_ok());
+        let err = "allow".parse::<RequiredDecision>().unwrap_err().to_string();
+        assert!(err.contains("`allow` is refused in requirements"), "{err}");
+        let err = "maybe".parse::<RequiredDecision>().unwrap_err().to_string();
+        assert!(err.contains("expected `prompt` or `forbidden`"), "{err}");
+    }
+
+    #[test]
+    fn argv_needs_a_program() {
+        assert!(Argv::new(vec![]).is_err());
+        assert!(Argv::new(vec![String::new()]).is_err());
+        let argv = Argv::new(vec!["git".into(), "push".into()]).unwrap();
+        assert!(argv.is_prefix_of(&["git".into(), "push".into(), "-f".into()]));
+        assert!(!argv.is_prefix_of(&["git".into()]));
+    }
+}

@@ -76,9 +76,16 @@ impl FileActivity {
             return Vec::new();
         }
         self.window_start = None;
-        let mut out: Vec<(u64, Event)> = self.window.drain().map(|(_, f)| record(f)).collect();
-        out.sort_by_key(|(ts, _)| *ts);
-        out
+        let mut folded: Vec<Folded> = self.window.drain().map(|(_, f)| f).collect();
+        // Deterministic order: time, then process and path for calls of the same instant.
+        folded.sort_by(|a, b| {
+            (a.call.boot_ns, a.call.pid, &a.call.path).cmp(&(
+                b.call.boot_ns,
+                b.call.pid,
+                &b.call.path,
+            ))
+        });
+        folded.into_iter().map(record).collect()
     }
 }
 

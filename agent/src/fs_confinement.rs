@@ -126,11 +126,20 @@ pub fn build(spec: &LaunchSpec) -> Result<RulesetCreated, ConfinementError> {
         ruleset = ruleset.add_rule(PathBeneath::new(open_path(dev)?, rights))?;
     }
     if spec.mode == SandboxMode::WorkspaceWrite {
+        let not_writable: BTreeSet<PathBuf> = denied
+            .iter()
+            .cloned()
+            .chain(
+                spec.read_only_paths
+                    .iter()
+                    .filter_map(|p| std::fs::canonicalize(p).ok()),
+            )
+            .collect();
         for root in &spec.write_roots {
             let Ok(root) = std::fs::canonicalize(root) else {
                 continue;
             };
-            for path in cover(&root, &denied).map_err(path_err(&root))? {
+            for path in cover(&root, &not_writable).map_err(path_err(&root))? {
                 ruleset = ruleset.add_rule(PathBeneath::new(open_path(&path)?, all))?;
             }
         }

@@ -29,6 +29,9 @@ pub struct LaunchSpec {
     pub write_roots: Vec<PathBuf>,
     /// Neither readable nor writable, even beneath a write root.
     pub denied_paths: Vec<PathBuf>,
+    /// Readable, not writable, even beneath a write root.
+    #[serde(default)]
+    pub read_only_paths: Vec<PathBuf>,
     /// Signals to it, and tracing it, are refused.
     pub supervisor_pid: u32,
 }

@@ -112,7 +112,10 @@ fn allowed_names_are_reachable_and_everything_else_is_not() {
         (allowed.verdict, allowed.rule.as_str()),
         (Verdict::Allow, "allowed_domains=allowed.test")
     );
-    assert_eq!(allowed.rule_source.as_deref(), Some("--allow-domain"));
+    assert_eq!(
+        allowed.rule_source.as_deref(),
+        Some("command line flag --allow-domain")
+    );
     assert_eq!(allowed.answers, ["127.0.1.10"]);
     assert_eq!(
         allowed.upstream.as_deref(),
@@ -300,7 +303,7 @@ fn wildcards_deny_rules_and_ttl_expiry() {
             "*.wild.test",
             "--deny-domain",
             "bad.wild.test",
-            "--dns-ttl-floor",
+            "--dns-ttl-floor-secs",
             "1",
         ],
         &script,
@@ -337,7 +340,10 @@ fn wildcards_deny_rules_and_ttl_expiry() {
         (bad.verdict, bad.rule.as_str()),
         (Verdict::Deny, "denied_domains=bad.wild.test")
     );
-    assert_eq!(bad.rule_source.as_deref(), Some("--deny-domain"));
+    assert_eq!(
+        bad.rule_source.as_deref(),
+        Some("command line flag --deny-domain")
+    );
 }
 
 #[test]

@@ -17,6 +17,8 @@ pub mod network;
 pub mod pipeline;
 pub mod process_tree;
 pub mod recovery;
+pub mod requirements_cli;
 pub mod session;
+pub mod settings;
 pub mod signals;
 pub mod target_user;

@@ -3,14 +3,13 @@ use std::{ffi::OsString, path::PathBuf, process::ExitCode};
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use warden::{
-    audit_log, doctor, log_view,
-    network::{
-        policy::{DEFAULT_ALLOWED_DOMAINS, NetworkMode, NetworkPolicy},
-        upstream,
-    },
-    recovery, session, signals,
+    audit_log, doctor, log_view, network::policy::NetworkMode, recovery, session, settings,
+    signals, target_user,
 };
-use warden_agent::spec::SandboxMode;
+use warden_requirements::{
+    CliOverrides, bundle, layers,
+    values::{Cidr, ConfigPath, DnsUpstream, DomainPattern, SandboxMode},
+};
 
 /// Warden runs a command (typically an AI coding agent) in a session that the kernel watches:
 /// every exec, fork and exit of its whole process tree is recorded in an audit log.
@@ -50,9 +49,7 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         cgroup_root: Option<PathBuf>,
         #[command(flatten)]
-        network: Box<NetworkFlags>,
-        #[command(flatten)]
-        sandbox: Box<SandboxFlags>,
+        settings: Box<SettingsFlags>,
         /// Where live sessions register (so that one left by a dead supervisor can be ended).
         #[arg(long, env = "WARDEN_RUN_DIR", default_value = recovery::RUN_DIR, value_name = "DIR")]
         run_dir: PathBuf,
@@ -82,6 +79,9 @@ enum Command {
     },
     /// Check what Warden needs from this machine; exits 1 if something required is missing.
     Doctor,
+    /// Requirements: lint files, show the effective set, sign and verify cloud bundles.
+    #[command(subcommand)]
+    Requirements(RequirementsCommand),
     /// End sessions whose supervisor died (`warden run` also does this when it starts).
     ///
     /// Such a session stays confined until then (its network programs are pinned), but it is
@@ -93,150 +93,166 @@ enum Command {
     },
 }
 
-#[derive(Clone, Copy, clap::ValueEnum)]
-enum SandboxFlag {
-    /// Read (all but protected paths), write nothing but devices like /dev/null.
-    ReadOnly,
-    /// Also write in the workspace, the temp directories and --writable directories.
-    WorkspaceWrite,
-    /// No file-system confinement (exec rules, the syscall filter and the network allowlist
-    /// still hold, and everything is still recorded).
-    DangerFullAccess,
-}
-
-/// The sandbox. The command runs with no_new_privs, Landlock file-system rules, and a seccomp
-/// filter: every exec is checked against the exec rules before it happens; ptrace, bpf,
-/// mounts, kernel modules, new user namespaces, io_uring, raw and packet sockets and signals
-/// to Warden are refused. Protected paths (~/.ssh, ~/.aws, ~/.gnupg, cloud and browser
-/// credentials, Warden's own files) can be neither read nor written.
+/// What the session may do. Every value is checked against the requirements (cloud bundle,
+/// /etc/warden/managed.d/*.toml, /etc/warden/requirements.toml), which users cannot loosen;
+/// a value outside them is an error naming the requirement and where it is set. Values come
+/// from the user configuration (~/.config/warden/config.toml of the user the command runs as)
+/// and these flags, which win over it.
+///
+/// The sandbox: no_new_privs, Landlock (writes only beneath the write roots; protected paths
+/// such as ~/.ssh, ~/.aws, ~/.gnupg, browser profiles and Warden's own files neither readable
+/// nor writable), a seccomp filter (ptrace, bpf, mounts, modules, new user namespaces,
+/// io_uring, raw sockets and signals to Warden refused), and an exec gate: every exec is
+/// checked against the exec rules before it happens.
+///
+/// The network: names resolve through Warden's DNS proxy; an address is reachable only if an
+/// allowed name resolved to it (for the answer's TTL, at least the TTL floor), an allowed CIDR
+/// holds it, or it is loopback on an allowed port. Everything else fails with EPERM, and
+/// every decision is recorded with the rule that made it.
 #[derive(clap::Args)]
-struct SandboxFlags {
-    #[arg(long, value_enum, default_value_t = SandboxFlag::WorkspaceWrite)]
-    sandbox: SandboxFlag,
+struct SettingsFlags {
+    /// read-only | workspace-write (default) | danger-full-access.
+    #[arg(long, value_name = "MODE")]
+    sandbox_mode: Option<SandboxMode>,
     /// The workspace, writable in workspace-write mode. Default: the current directory.
     #[arg(long, value_name = "DIR")]
     workspace: Option<PathBuf>,
     /// Another writable directory (workspace-write mode). Repeatable.
-    #[arg(long = "writable", value_name = "DIR")]
-    writable: Vec<PathBuf>,
-    /// Another path to protect (neither readable nor writable). Repeatable.
-    #[arg(long = "deny-path", value_name = "PATH")]
-    deny_paths: Vec<PathBuf>,
+    #[arg(long = "write-root", value_name = "DIR")]
+    write_roots: Vec<ConfigPath>,
+    /// Another protected path (neither readable nor writable). Repeatable.
+    #[arg(long = "deny-read", value_name = "PATH")]
+    deny_reads: Vec<ConfigPath>,
     /// An exec rule, DECISION=COMMAND: `forbidden=git push`, `prompt=npm publish`,
     /// `allow=cargo`. The strictest matching rule decides; `prompt` denies until an approval
     /// flow exists. Repeatable.
-    #[arg(long = "exec-rule", value_name = "RULE")]
-    exec_rules: Vec<warden::exec_policy::ExecRule>,
-    /// Do not include the built-in rules for dangerous commands (rm -rf /, sudo, mkfs,
-    /// dd to a device, git push --force, curl | sh, ...).
+    #[arg(long = "exec-rule", value_name = "RULE", value_parser = settings::parse_exec_rule)]
+    exec_rules: Vec<warden_requirements::values::ExecRule>,
+    /// Leave out the built-in rules for dangerous commands (rm -rf /, sudo, mkfs, dd to a
+    /// device, git push --force, curl | sh, ...).
     #[arg(long)]
     no_default_exec_rules: bool,
-}
-
-impl SandboxFlags {
-    fn into_options(self) -> anyhow::Result<session::SandboxOptions> {
-        let workspace = match self.workspace {
-            Some(w) => w,
-            None => {
-                std::env::current_dir().context("the current directory (or give --workspace)")?
-            }
-        };
-        let workspace = std::fs::canonicalize(&workspace)
-            .with_context(|| format!("workspace {}", workspace.display()))?;
-        let mode = match self.sandbox {
-            SandboxFlag::ReadOnly => SandboxMode::ReadOnly,
-            SandboxFlag::WorkspaceWrite => SandboxMode::WorkspaceWrite,
-            SandboxFlag::DangerFullAccess => SandboxMode::DangerFullAccess,
-        };
-        if mode == SandboxMode::WorkspaceWrite && workspace == std::path::Path::new("/") {
-            anyhow::bail!(
-                "the workspace would be / (the whole file system): run from a project \
-                 directory, or give --workspace DIR"
-            );
-        }
-        let mut write_roots = vec![workspace, "/tmp".into(), "/var/tmp".into()];
-        write_roots.extend(self.writable);
-        Ok(session::SandboxOptions {
-            mode,
-            write_roots,
-            denied_paths: self.deny_paths,
-            exec_policy: warden::exec_policy::ExecPolicy::new(
-                self.exec_rules,
-                !self.no_default_exec_rules,
-            ),
-        })
-    }
-}
-
-/// The session's network allowlist. Names are resolved through Warden's DNS proxy; a
-/// connection or datagram reaches an address only if an allowed name resolved to it (for the
-/// answer's TTL, at least --dns-ttl-floor), an allowed CIDR contains it, or it is a loopback
-/// address and an allowed loopback port. Everything else fails with EPERM, and every decision
-/// is recorded with the rule that made it.
-#[derive(clap::Args)]
-struct NetworkFlags {
-    /// Allow resolving NAME and reaching its addresses. `*.example.com` allows every name
-    /// below example.com (not example.com itself). Repeatable. Added to the built-in list
-    /// (package registries and code hosts) unless --no-default-domains.
+    /// Allow resolving NAME and reaching its addresses; `*.example.com` allows every name
+    /// below example.com (not example.com itself). Repeatable.
     #[arg(long = "allow-domain", value_name = "NAME")]
-    allow_domains: Vec<String>,
+    allow_domains: Vec<DomainPattern>,
     /// Refuse NAME (same patterns); a deny always wins over an allow. Repeatable.
     #[arg(long = "deny-domain", value_name = "NAME")]
-    deny_domains: Vec<String>,
-    /// Allow every address in CIDR (e.g. 10.0.0.0/8, 2001:db8::/32, or one address).
+    deny_domains: Vec<DomainPattern>,
+    /// Allow every address in CIDR (10.0.0.0/8, 2001:db8::/32, or one address). Repeatable.
     #[arg(long = "allow-cidr", value_name = "CIDR")]
-    allow_cidrs: Vec<String>,
-    /// Allow connecting to PORT on loopback addresses (none by default).
-    #[arg(long = "allow-loopback-port", value_name = "PORT")]
+    allow_cidrs: Vec<Cidr>,
+    /// Allow connecting to PORT on loopback addresses (none by default). Repeatable.
+    #[arg(long = "loopback-port", value_name = "PORT")]
     loopback_ports: Vec<u16>,
-    /// Do not start from the built-in allowed domains.
+    /// Leave out the built-in allowed domains (package registries and code hosts).
     #[arg(long)]
     no_default_domains: bool,
-    /// Upstream DNS server for allowed names (IP, IP:port or [IPv6]:port), repeatable.
-    /// Default: the nameservers of /etc/resolv.conf.
-    #[arg(long = "dns-upstream", value_name = "ADDR", value_parser = upstream::parse)]
-    dns_upstreams: Vec<std::net::SocketAddr>,
-    /// Shortest time, in seconds, that a resolved address stays allowed.
-    #[arg(long, value_name = "SECS", default_value_t = 60)]
-    dns_ttl_floor: u64,
+    /// Upstream DNS server for allowed names (IP or IP:port), repeatable. Default: the
+    /// nameservers of /etc/resolv.conf.
+    #[arg(long = "dns-upstream", value_name = "ADDR")]
+    dns_upstreams: Vec<DnsUpstream>,
+    /// Shortest time, in seconds, that a resolved address stays allowed (default 60).
+    #[arg(long, value_name = "SECS")]
+    dns_ttl_floor_secs: Option<u32>,
     /// `enforce` refuses what the allowlist does not name; `observe` only records it.
     #[arg(long, value_enum, default_value_t = NetworkMode::Enforce)]
     network: NetworkMode,
+    /// The user configuration file [default: ~/.config/warden/config.toml of the user the
+    /// command runs as].
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(flatten)]
+    requirements: RequirementsPaths,
 }
 
-impl NetworkFlags {
-    fn into_options(self) -> anyhow::Result<session::NetworkOptions> {
-        let mut policy = NetworkPolicy::new(self.network);
-        if !self.no_default_domains {
-            for d in DEFAULT_ALLOWED_DOMAINS {
-                policy.allow_domain(d, "built-in default")?;
-            }
+impl SettingsFlags {
+    fn overrides(&self) -> CliOverrides {
+        CliOverrides {
+            sandbox_mode: self.sandbox_mode,
+            allowed_domains: self.allow_domains.clone(),
+            denied_domains: self.deny_domains.clone(),
+            allowed_cidrs: self.allow_cidrs.clone(),
+            loopback_ports: self.loopback_ports.clone(),
+            dns_upstream: self.dns_upstreams.clone(),
+            dns_ttl_floor_secs: self.dns_ttl_floor_secs,
+            exec_rules: self.exec_rules.clone(),
+            write_roots: self.write_roots.clone(),
+            denied_reads: self.deny_reads.clone(),
+            ..CliOverrides::default()
         }
-        for d in &self.allow_domains {
-            policy.allow_domain(d, "--allow-domain")?;
-        }
-        for d in &self.deny_domains {
-            policy.deny_domain(d, "--deny-domain")?;
-        }
-        for c in &self.allow_cidrs {
-            policy.allow_cidr(c, "--allow-cidr")?;
-        }
-        for &p in &self.loopback_ports {
-            policy.allow_loopback_port(p, "--allow-loopback-port");
-        }
-        let upstreams = if self.dns_upstreams.is_empty() {
-            let conf = std::path::Path::new(upstream::RESOLV_CONF);
-            upstream::from_resolv_conf(conf)
-                .with_context(|| format!("reading {} (or give --dns-upstream)", conf.display()))?
-        } else {
-            self.dns_upstreams
+    }
+}
+
+/// Where requirements are read from (defaults: the system's).
+#[derive(clap::Args)]
+struct RequirementsPaths {
+    /// The local requirements file.
+    #[arg(long = "requirements", value_name = "FILE", default_value = layers::DEFAULT_LOCAL_FILE)]
+    local_file: PathBuf,
+    /// The managed preferences directory (*.toml, later files in lexical order win).
+    #[arg(long, value_name = "DIR", default_value = layers::DEFAULT_MANAGED_DIR)]
+    managed_dir: PathBuf,
+    /// Where the last verified cloud bundle is kept.
+    #[arg(long, value_name = "DIR", default_value = bundle::DEFAULT_BUNDLE_CACHE_DIR)]
+    bundle_cache: PathBuf,
+}
+
+impl RequirementsPaths {
+    fn sources(&self, user_config: PathBuf) -> anyhow::Result<settings::Sources> {
+        // Absolute, not canonical: the integrity checks must still see symlinks.
+        let abs = |p: &PathBuf| {
+            std::path::absolute(p).with_context(|| format!("the path {}", p.display()))
         };
-        Ok(session::NetworkOptions {
-            policy,
-            upstreams,
-            ttl_floor: std::time::Duration::from_secs(self.dns_ttl_floor),
+        Ok(settings::Sources {
+            layers: warden_requirements::LayerPaths {
+                managed_dir: abs(&self.managed_dir)?,
+                local_file: abs(&self.local_file)?,
+            },
+            bundle_cache: abs(&self.bundle_cache)?,
+            user_config,
         })
     }
+}
+
+#[derive(Subcommand)]
+enum RequirementsCommand {
+    /// Parse and validate requirements files (a linter for CI); exits 1 if one is invalid.
+    Check {
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+    },
+    /// Print every requirement key, its value and the layer, file and line it came from.
+    Show {
+        /// Merge the layers (the only view for now; kept for clarity).
+        #[arg(long)]
+        effective: bool,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        paths: RequirementsPaths,
+    },
+    /// Make an ed25519 key pair for signing bundles: PREFIX.key and PREFIX.pub.
+    Keygen {
+        #[arg(value_name = "PREFIX")]
+        prefix: PathBuf,
+    },
+    /// Sign a bundle with a secret key: writes BUNDLE.sig.
+    Sign {
+        #[arg(long, value_name = "FILE")]
+        key: PathBuf,
+        bundle: PathBuf,
+    },
+    /// Verify BUNDLE and BUNDLE.sig against a public key (signature, version, expiry).
+    Verify {
+        #[arg(long, value_name = "FILE")]
+        public_key: PathBuf,
+        bundle: PathBuf,
+        /// Also cache the verified bundle here, for sessions to use (refuses a downgrade of
+        /// the version already cached).
+        #[arg(long, value_name = "DIR")]
+        store: Option<PathBuf>,
+    },
 }
 
 #[derive(clap::Args)]
@@ -299,15 +315,29 @@ fn dispatch(command: Command) -> anyhow::Result<i32> {
             quiet,
             state,
             cgroup_root,
-            network,
-            sandbox,
+            settings: flags,
             run_dir,
             ring_buffer_kib,
             max_pids,
             command,
         } => {
-            let network = network.into_options()?;
-            let sandbox = sandbox.into_options()?;
+            let user = target_user::resolve(user.as_deref())?;
+            let user_config = flags.config.clone().unwrap_or_else(|| {
+                warden_requirements::user_config::default_user_config_path(&user.home)
+            });
+            let sources = flags.requirements.sources(user_config)?;
+            let loaded = settings::load(&sources, &flags.overrides(), &user.home)?;
+            let network =
+                settings::network(&loaded.settings, flags.network, !flags.no_default_domains)?;
+            let workspace = match &flags.workspace {
+                Some(w) => w.clone(),
+                None => std::env::current_dir()
+                    .context("the current directory (or give --workspace)")?,
+            };
+            let workspace = std::fs::canonicalize(&workspace)
+                .with_context(|| format!("workspace {}", workspace.display()))?;
+            let sandbox =
+                settings::sandbox(&loaded.settings, workspace, !flags.no_default_exec_rules)?;
             // Before any thread exists, so that every runtime thread inherits the mask.
             signals::block().context("blocking signals")?;
             let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -325,6 +355,7 @@ fn dispatch(command: Command) -> anyhow::Result<i32> {
                 network,
                 sandbox,
                 max_pids,
+                settings_files: loaded.files,
             }))
         }
         Command::Events {
@@ -336,6 +367,26 @@ fn dispatch(command: Command) -> anyhow::Result<i32> {
             let path = log_view::locate(&session, &state.state_dir)?;
             let records = audit_log::read(&path)?;
             log_view::print(&records, if json { log_view::View::Json } else { view })?;
+            Ok(0)
+        }
+        Command::Requirements(cmd) => {
+            use warden::requirements_cli as r;
+            match cmd {
+                RequirementsCommand::Check { files } => {
+                    return Ok(if r::check(&files)? { 0 } else { 1 });
+                }
+                RequirementsCommand::Show { json, paths, .. } => {
+                    // The user's configuration is not a requirement layer.
+                    r::show_effective(&paths.sources(PathBuf::new())?, json)?
+                }
+                RequirementsCommand::Keygen { prefix } => r::keygen(&prefix)?,
+                RequirementsCommand::Sign { key, bundle } => r::sign_bundle(&key, &bundle)?,
+                RequirementsCommand::Verify {
+                    public_key,
+                    bundle,
+                    store,
+                } => r::verify_bundle(&public_key, &bundle, store.as_deref())?,
+            }
             Ok(0)
         }
         Command::Recover { run_dir } => {

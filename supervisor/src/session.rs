@@ -40,7 +40,7 @@ use crate::{
     pipeline::Pipeline,
     recovery::{self, SessionInfo},
     signals::Signals,
-    target_user,
+    target_user::TargetUser,
 };
 
 pub struct NetworkOptions {
@@ -58,6 +58,8 @@ pub struct SandboxOptions {
     pub write_roots: Vec<PathBuf>,
     /// Denied on top of `protected_paths`.
     pub denied_paths: Vec<PathBuf>,
+    /// Readable, never writable, even inside a write root.
+    pub read_only_paths: Vec<PathBuf>,
     pub exec_policy: ExecPolicy,
 }
 
@@ -103,7 +105,9 @@ pub fn protected_paths(home: &Path, state_dir: &Path, run_dir: &Path) -> Vec<Pat
 pub struct RunOptions {
     pub command: Vec<OsString>,
     pub sandbox: SandboxOptions,
-    pub user: Option<String>,
+    pub user: TargetUser,
+    /// The requirement and configuration files the settings came from.
+    pub settings_files: Vec<String>,
     /// Print events to stderr as they happen.
     pub live: bool,
     pub quiet: bool,
@@ -146,7 +150,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
             orphan.error.map(|e| format!(": {e}")).unwrap_or_default()
         );
     }
-    let user = target_user::resolve(opts.user.as_deref())?;
+    let user = opts.user;
     let id = new_session_id();
     let dir = opts.state_dir.join("sessions").join(&id);
     create_private_dir(&dir)?;
@@ -225,6 +229,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
             .map(|h| h.to_string_lossy().into_owned())
             .unwrap_or_default(),
         kernel_programs: programs.program_ids(),
+        settings_files: opts.settings_files,
     }))?;
 
     let (events_tx, events_rx) = mpsc::channel(1024);
@@ -281,6 +286,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
             .into_iter()
             .chain(opts.sandbox.denied_paths)
             .collect(),
+        read_only_paths: opts.sandbox.read_only_paths,
         supervisor_pid: std::process::id(),
     };
     let gate_stop = Arc::new(AtomicBool::new(false));

@@ -116,6 +116,9 @@ pub struct SessionStart {
     pub hostname: String,
     /// Kernel ids of the eBPF programs that observe this session.
     pub kernel_programs: Vec<u32>,
+    /// The requirement and configuration files the session's settings came from.
+    #[serde(default)]
+    pub settings_files: Vec<String>,
 }
 
 /// A new program image, seen before its first instruction.

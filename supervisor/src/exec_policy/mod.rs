@@ -12,54 +12,16 @@ pub mod shell;
 
 use std::path::Path;
 
-use serde::{Deserialize, Serialize};
+/// A rule's decision; the variants are ordered by strictness (allow < prompt < forbidden).
+pub use warden_requirements::values::Decision as ExecDecision;
 
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, clap::ValueEnum,
-)]
-#[serde(rename_all = "snake_case")]
-pub enum ExecDecision {
-    Allow,
-    Prompt,
-    Forbidden,
-}
-
+/// A rule as the gate applies it: the words, the decision, and where it came from.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ExecRule {
     pub decision: ExecDecision,
     pub prefix: Vec<String>,
-    /// Where the rule came from (`--exec-rule`, a file and line...).
+    /// Where the rule came from (a requirement's file and line, `--exec-rule`...).
     pub source: String,
-}
-
-impl std::str::FromStr for ExecRule {
-    type Err = String;
-
-    /// `DECISION=WORDS`, e.g. `forbidden=git push` or `prompt=npm publish`.
-    fn from_str(s: &str) -> Result<Self, String> {
-        let (d, words) = s
-            .split_once('=')
-            .ok_or_else(|| format!("`{s}`: expected DECISION=COMMAND, e.g. forbidden=git push"))?;
-        let decision = match d.trim() {
-            "allow" => ExecDecision::Allow,
-            "prompt" => ExecDecision::Prompt,
-            "forbidden" => ExecDecision::Forbidden,
-            other => {
-                return Err(format!(
-                    "`{other}`: the decision is allow, prompt or forbidden"
-                ));
-            }
-        };
-        let prefix: Vec<String> = words.split_whitespace().map(String::from).collect();
-        if prefix.is_empty() {
-            return Err(format!("`{s}`: the rule names no command"));
-        }
-        Ok(ExecRule {
-            decision,
-            prefix,
-            source: "--exec-rule".into(),
-        })
-    }
 }
 
 /// Why a command was decided the way it was.
@@ -265,6 +227,14 @@ impl ExecPolicy {
 mod tests {
     use super::*;
 
+    fn rule(decision: ExecDecision, words: &str) -> ExecRule {
+        ExecRule {
+            decision,
+            prefix: words.split_whitespace().map(String::from).collect(),
+            source: "test".into(),
+        }
+    }
+
     fn decide(p: &ExecPolicy, cmd: &[&str]) -> Option<(ExecDecision, String)> {
         let args: Vec<String> = cmd[1..].iter().map(|s| s.to_string()).collect();
         p.decide(cmd[0], &args, Path::new("/home/u"))
@@ -273,7 +243,7 @@ mod tests {
 
     #[test]
     fn looks_through_wrappers_and_scripts() {
-        let p = ExecPolicy::new(vec!["prompt=npm publish".parse().unwrap()], true);
+        let p = ExecPolicy::new(vec![rule(ExecDecision::Prompt, "npm publish")], true);
         let forbidden = Some((
             ExecDecision::Forbidden,
             "builtin:rm-recursive-critical".to_string(),
@@ -313,8 +283,8 @@ mod tests {
     fn strictest_rule_wins() {
         let p = ExecPolicy::new(
             vec![
-                "allow=git".parse().unwrap(),
-                "forbidden=git push".parse().unwrap(),
+                rule(ExecDecision::Allow, "git"),
+                rule(ExecDecision::Forbidden, "git push"),
             ],
             true,
         );
@@ -326,7 +296,5 @@ mod tests {
             decide(&p, &["git", "status"]).unwrap().0,
             ExecDecision::Allow
         );
-        assert!("maybe=ls".parse::<ExecRule>().is_err());
-        assert!("forbidden=".parse::<ExecRule>().is_err());
     }
 }

@@ -1,0 +1,221 @@
+//! What a session runs under: the requirements (cloud bundle, managed preferences, local
+//! file), the user's configuration and the command line, resolved by `warden-requirements`,
+//! then turned into the session's options. Every value keeps where it came from; the rules
+//! built here carry it into the audit log (`rule_source`).
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, anyhow};
+use warden_requirements::{
+    BundleCache, CliOverrides, Layer, LayerPaths, Settings, TrustPolicy, UserConfig,
+    bundle::DEFAULT_BUNDLE_CACHE_DIR,
+    constrain::Source,
+    load_local_layers, merge, resolve,
+    values::{Decision, SandboxMode},
+};
+
+use crate::{
+    exec_policy::{ExecPolicy, ExecRule},
+    network::{
+        policy::{NetworkMode, NetworkPolicy},
+        upstream,
+    },
+    session::{NetworkOptions, SandboxOptions},
+};
+
+/// Where requirements and user configuration are read from.
+pub struct Sources {
+    pub layers: LayerPaths,
+    pub bundle_cache: PathBuf,
+    /// The user's configuration file (it need not exist).
+    pub user_config: PathBuf,
+}
+
+impl Sources {
+    pub fn defaults(home: &Path) -> Self {
+        Self {
+            layers: LayerPaths::default(),
+            bundle_cache: DEFAULT_BUNDLE_CACHE_DIR.into(),
+            user_config: warden_requirements::user_config::default_user_config_path(home),
+        }
+    }
+}
+
+/// The resolved settings and the files they came from.
+pub struct Loaded {
+    pub settings: Settings,
+    pub files: Vec<String>,
+}
+
+/// Requirement layers, highest precedence first: the cloud bundle (from its cache: a bundle
+/// is only ever used after its signature and version were checked), then the local layers.
+pub fn layers(sources: &Sources) -> anyhow::Result<Vec<Layer>> {
+    let mut layers = load_local_layers(&sources.layers, &TrustPolicy::default())?;
+    if let Some(cloud) = merge(&layers).cloud_source()? {
+        let cache = BundleCache::new(&sources.bundle_cache);
+        let now = time::OffsetDateTime::now_utc();
+        match cache.load(&cloud.public_key.value, now).with_context(|| {
+            format!(
+                "the cached requirements bundle in {}",
+                cache.path().display()
+            )
+        })? {
+            Some(bundle) => layers.insert(0, bundle.layer().clone()),
+            None => anyhow::bail!(
+                "requirements name a cloud bundle ({}) and no verified copy is cached in {}: \\
+                 fetching bundles is not implemented yet; place a signed bundle there with \\
+                 `warden requirements verify --store`",
+                cloud.bundle_url.value,
+                cache.path().display()
+            ),
+        }
+    }
+    Ok(layers)
+}
+
+pub fn load(sources: &Sources, cli: &CliOverrides, home: &Path) -> anyhow::Result<Loaded> {
+    let layers = layers(sources)?;
+    let effective = merge(&layers);
+    let user = UserConfig::load(&sources.user_config)?;
+    let settings = resolve(&effective, user.as_ref(), cli, home).map_err(|errors| {
+        let lines: Vec<String> = errors.iter().map(|e| format!("  {e}")).collect();
+        anyhow!("the settings break the requirements:\n{}", lines.join("\n"))
+    })?;
+    let mut files: Vec<String> = layers.iter().map(|l| l.name().to_string()).collect();
+    if user.is_some() {
+        files.push(sources.user_config.display().to_string());
+    }
+    Ok(Loaded { settings, files })
+}
+
+/// The network allowlist. `keep_defaults: false` drops the built-in allowed domains (never
+/// the requirements' ones).
+pub fn network(
+    s: &Settings,
+    mode: NetworkMode,
+    keep_defaults: bool,
+) -> anyhow::Result<NetworkOptions> {
+    let n = &s.network;
+    let mut policy = NetworkPolicy::new(mode);
+    for d in &n.allowed_domains {
+        if keep_defaults || d.source != Source::Default {
+            policy.allow_domain(d.value.clone(), &d.source.to_string());
+        }
+    }
+    for d in &n.denied_domains {
+        policy.deny_domain(d.value.clone(), &d.source.to_string());
+    }
+    for c in &n.allowed_cidrs {
+        policy.allow_cidr(c.value.net(), &c.source.to_string());
+    }
+    for p in &n.loopback_ports {
+        policy.allow_loopback_port(p.value, &p.source.to_string());
+    }
+    let upstreams = if n.dns_upstream.is_empty() {
+        let conf = Path::new(upstream::RESOLV_CONF);
+        upstream::from_resolv_conf(conf)
+            .with_context(|| format!("reading {} (or give --dns-upstream)", conf.display()))?
+    } else {
+        n.dns_upstream.iter().map(|u| u.value.addr()).collect()
+    };
+    Ok(NetworkOptions {
+        policy,
+        upstreams,
+        ttl_floor: std::time::Duration::from_secs(u64::from(n.dns_ttl_floor_secs.value)),
+    })
+}
+
+/// The launcher's sandbox: the mode, the write roots (the workspace, temp directories and the
+/// configured ones), extra protected paths, and the exec rules (the requirements' and the
+/// user's: the strictest matching one decides).
+pub fn sandbox(
+    s: &Settings,
+    workspace: PathBuf,
+    builtin_rules: bool,
+) -> anyhow::Result<SandboxOptions> {
+    let mode = match s.sandbox_mode.value {
+        SandboxMode::ReadOnly => warden_agent::spec::SandboxMode::ReadOnly,
+        SandboxMode::WorkspaceWrite => warden_agent::spec::SandboxMode::WorkspaceWrite,
+        SandboxMode::DangerFullAccess => warden_agent::spec::SandboxMode::DangerFullAccess,
+    };
+    if mode == warden_agent::spec::SandboxMode::WorkspaceWrite && workspace == Path::new("/") {
+        anyhow::bail!(
+            "the workspace would be / (the whole file system): run from a project directory, \\
+             or give --workspace DIR"
+        );
+    }
+    let mut write_roots = vec![workspace, "/tmp".into(), "/var/tmp".into()];
+    write_roots.extend(s.filesystem.write_roots.iter().map(|r| r.value.clone()));
+    let rules = s
+        .exec
+        .required_rules
+        .iter()
+        .chain(&s.exec.user_rules)
+        .map(|r| ExecRule {
+            decision: r.value.decision,
+            prefix: r.value.prefix.args().to_vec(),
+            source: r.source.to_string(),
+        })
+        .collect();
+    Ok(SandboxOptions {
+        mode,
+        write_roots,
+        denied_paths: s
+            .filesystem
+            .denied_reads
+            .iter()
+            .map(|p| p.value.clone())
+            .collect(),
+        read_only_paths: s
+            .filesystem
+            .forbidden_write_roots
+            .iter()
+            .map(|p| p.value.clone())
+            .collect(),
+        exec_policy: ExecPolicy::new(rules, builtin_rules),
+    })
+}
+
+/// `DECISION=WORDS` (`forbidden=git push`) as a command-line exec rule.
+pub fn parse_exec_rule(s: &str) -> Result<warden_requirements::values::ExecRule, String> {
+    let (d, words) = s
+        .split_once('=')
+        .ok_or_else(|| format!("`{s}`: expected DECISION=COMMAND, e.g. forbidden=git push"))?;
+    let decision: Decision = d.trim().parse().map_err(|e| format!("`{s}`: {e}"))?;
+    let prefix = warden_requirements::values::Argv::new(
+        words.split_whitespace().map(String::from).collect(),
+    )
+    .map_err(|e| format!("`{s}`: {e}"))?;
+    Ok(warden_requirements::values::ExecRule {
+        prefix,
+        decision,
+        reason: None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_command_line_exec_rules() {
+        let r = parse_exec_rule("forbidden=git push").unwrap();
+        assert_eq!(
+            (r.decision, r.prefix.args()),
+            (
+                Decision::Forbidden,
+                &["git".to_string(), "push".to_string()][..]
+            )
+        );
+        assert!(
+            parse_exec_rule("maybe=ls")
+                .unwrap_err()
+                .contains("decision")
+        );
+        assert!(parse_exec_rule("forbidden=").is_err());
+        assert!(
+            parse_exec_rule("ls")
+                .unwrap_err()
+                .contains("DECISION=COMMAND")
+        );
+    }
+}

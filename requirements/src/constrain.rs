@@ -18,7 +18,7 @@ use crate::values::{
 pub const DEFAULT_SANDBOX_MODE: SandboxMode = SandboxMode::WorkspaceWrite;
 pub const DEFAULT_APPROVAL_POLICY: ApprovalPolicy = ApprovalPolicy::OnRequest;
 pub const DEFAULT_REVIEWER: Reviewer = Reviewer::User;
-pub const DEFAULT_DNS_TTL_FLOOR_SECS: u32 = 5;
+pub const DEFAULT_DNS_TTL_FLOOR_SECS: u32 = 60;
 /// Package registries, allowed unless a requirement sets `network.allowed_domains`.
 pub const DEFAULT_ALLOWED_DOMAINS: &[&str] = &[
     "crates.io",

@@ -73,7 +73,7 @@ fn defaults_apply_when_nothing_is_set() {
     assert_eq!(settings.sandbox_mode.source, Source::Default);
     assert_eq!(settings.approval_policy.value, ApprovalPolicy::OnRequest);
     assert_eq!(settings.reviewer.value, Reviewer::User);
-    assert_eq!(settings.network.dns_ttl_floor_secs.value, 5);
+    assert_eq!(settings.network.dns_ttl_floor_secs.value, 60);
     assert!(settings.network.dns_upstream.is_empty());
     let domains: Vec<String> = settings
         .network

@@ -513,3 +513,46 @@ fn enforcement_survives_a_killed_supervisor_until_recovery_ends_the_session() {
         "no orphaned session\n"
     );
 }
+
+#[test]
+fn loopback_ports_and_allowed_cidrs_open_exactly_what_they_name() {
+    let open = greeter(sa("127.0.0.1:0"));
+    let closed = greeter(sa("127.0.0.1:0"));
+    let in_cidr = greeter(sa("127.0.9.50:0"));
+    let outside_cidr = greeter(sa("127.0.10.50:0"));
+    let script = [
+        probe("OPEN", &format!("connect {open}")),
+        probe("CLOSED", &format!("connect {closed}")),
+        probe("IN_CIDR", &format!("connect {in_cidr}")),
+        probe("OUTSIDE_CIDR", &format!("connect {outside_cidr}")),
+    ]
+    .concat();
+    let port = open.port().to_string();
+    let s = run_session(
+        &[
+            "--loopback-port",
+            &port,
+            "--allow-cidr",
+            "127.0.9.0/24",
+            "--no-default-domains",
+        ],
+        &["sh", "-c", &script],
+    );
+    let r = results(&s);
+    assert_eq!(r["OPEN"], format!("ok hello from {open}"));
+    assert_eq!(r["CLOSED"], "err EPERM");
+    assert_eq!(r["IN_CIDR"], format!("ok hello from {in_cidr}"));
+    assert_eq!(r["OUTSIDE_CIDR"], "err EPERM");
+    assert_eq!(
+        find_net(&s, "connect", "127.0.0.1", open.port()).rule,
+        format!("loopback_ports={port}")
+    );
+    assert_eq!(
+        find_net(&s, "connect", "127.0.9.50", in_cidr.port()).rule,
+        "allowed_cidrs=127.0.9.0/24"
+    );
+    assert_eq!(
+        find_net(&s, "connect", "127.0.0.1", closed.port()).rule,
+        "default-deny"
+    );
+}

@@ -1,8 +1,10 @@
 //! Network benchmark workloads (bench/network.sh):
-//!   serve ADDR            accept and close connections forever
-//!   connect ADDR N        N sequential TCP connects; prints elapsed nanoseconds
+//!   serve ADDR            accept connections forever; send each one byte, then close
+//!   connect ADDR N        N sequential TCP connects, each waiting for the server's byte
+//!                         (lockstep: the listen backlog never overflows); prints nanoseconds
 //!   dns SERVER NAME N     N sequential UDP queries; prints p50 and p99 in microseconds
 use std::{
+    io::{Read, Write},
     net::{SocketAddr, TcpListener, TcpStream, UdpSocket},
     os::fd::AsRawFd,
     time::{Duration, Instant},
@@ -37,15 +39,17 @@ fn main() {
     match args[0].as_str() {
         "serve" => {
             let l = TcpListener::bind(addr(1)).expect("bind");
-            for s in l.incoming().flatten() {
-                drop(s);
+            for mut s in l.incoming().flatten() {
+                let _ = s.write_all(b"x");
             }
         }
         "connect" => {
             let (to, n): (SocketAddr, u32) = (addr(1), args[2].parse().unwrap());
             let start = Instant::now();
             for _ in 0..n {
-                let s = TcpStream::connect(to).expect("connect");
+                let mut s = TcpStream::connect(to).expect("connect");
+                let mut byte = [0u8; 1];
+                s.read_exact(&mut byte).expect("the server's byte");
                 reset_on_close(&s);
             }
             println!("{}", start.elapsed().as_nanos());

@@ -40,6 +40,17 @@ else
     cargo install "bpf-linker@$BPF_LINKER_VERSION" --locked --no-default-features --features llvm-22
 fi
 
+# cargo-fuzz runs the requirements fuzz target (on the machine's nightly toolchain).
+CARGO_FUZZ_VERSION=0.13.2
+if cargo fuzz --version 2>/dev/null | grep -q "$CARGO_FUZZ_VERSION"; then
+  log "cargo-fuzz $CARGO_FUZZ_VERSION present"
+elif rustup toolchain list | grep -q '^nightly'; then
+  log "installing cargo-fuzz $CARGO_FUZZ_VERSION"
+  cargo install "cargo-fuzz@$CARGO_FUZZ_VERSION" --locked
+else
+  log "no nightly toolchain: the requirements fuzz target cannot run here"
+fi
+
 # aya-build runs `rustup run debian-web cargo` to build the kernel programs.
 if rustup toolchain list | grep -q '^debian-web'; then
   log "rustup toolchain debian-web registered"

@@ -14,3 +14,5 @@ cargo clippy --locked --all-targets -- -D warnings
 # The integration tests run the `warden` binary: build it first.
 cargo build --locked --bins
 cargo test --locked --no-fail-fast
+# The requirements parser, merger and resolver must not panic on any input (bounded time).
+bash scripts/fuzz-requirements.sh 60

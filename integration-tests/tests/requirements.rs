@@ -226,3 +226,155 @@ fn bundle_authors_sign_verify_and_store_and_downgrades_are_refused() {
             .contains("bad.toml line 3, key network.allowed_cidrs[0]")
     );
 }
+
+/// An HTTPS server on loopback (Python's http.server with a test certificate) serving `dir`.
+struct HttpsServer {
+    child: std::process::Child,
+    port: u16,
+    ca: std::path::PathBuf,
+}
+
+impl HttpsServer {
+    fn start(dir: &Path) -> Self {
+        let key = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
+        let (cert, pkey) = (dir.join("cert.pem"), dir.join("key.pem"));
+        std::fs::write(&cert, key.cert.pem()).unwrap();
+        std::fs::write(&pkey, key.signing_key.serialize_pem()).unwrap();
+        let script = format!(
+            "import functools, http.server, ssl, sys\n\
+             h = functools.partial(http.server.SimpleHTTPRequestHandler, directory='{d}')\n\
+             s = http.server.HTTPServer(('127.0.0.1', 0), h)\n\
+             c = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER); c.load_cert_chain('{c}', '{k}')\n\
+             s.socket = c.wrap_socket(s.socket, server_side=True)\n\
+             print(s.server_port, flush=True)\n\
+             s.serve_forever()\n",
+            d = dir.join("www").display(),
+            c = cert.display(),
+            k = pkey.display()
+        );
+        std::fs::create_dir_all(dir.join("www")).unwrap();
+        let mut child = std::process::Command::new("python3")
+            .args(["-c", &script])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("python3");
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+            &mut line,
+        )
+        .unwrap();
+        Self {
+            child,
+            port: line.trim().parse().unwrap(),
+            ca: cert,
+        }
+    }
+}
+
+impl Drop for HttpsServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn the_cloud_bundle_is_fetched_verified_cached_and_never_applied_when_bad() {
+    let dir = private_dir();
+    let d = dir.path();
+    let req_cli = |args: &[&str]| {
+        let out = std::process::Command::new(warden_bin())
+            .arg("requirements")
+            .args(args)
+            .current_dir(d)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    req_cli(&["keygen", "fleet"]);
+    let server = HttpsServer::start(d);
+    let www = d.join("www");
+    let publish = |version: u32, expires: &str, tamper: bool| {
+        let bundle = format!(
+            "schema_version = 1\n\n[bundle]\nversion = {version}\nexpires_at = {expires}\n\n\
+             [network]\ndenied_domains = [\"*.exfil.test\"]\n"
+        );
+        std::fs::write(www.join("bundle.toml"), &bundle).unwrap();
+        req_cli(&["sign", "--key", "fleet.key", "www/bundle.toml"]);
+        if tamper {
+            std::fs::write(www.join("bundle.toml"), bundle.replace("exfil", "other")).unwrap();
+        }
+    };
+    let public = std::fs::read_to_string(d.join("fleet.pub")).unwrap();
+    let local = requirements(
+        d,
+        &format!(
+            "schema_version = 1\n\n[cloud]\nbundle_url = \"https://127.0.0.1:{}/bundle.toml\"\npublic_key = \"{}\"\n",
+            server.port,
+            public.trim()
+        ),
+    );
+    let cache = d.join("cache").display().to_string();
+    let ca = server.ca.display().to_string();
+    let base = [
+        "--requirements",
+        local.as_str(),
+        "--bundle-cache",
+        cache.as_str(),
+        "--bundle-ca",
+        ca.as_str(),
+    ];
+    // The bundle applies: its denied domain cannot be allowed.
+    let refused_allow = || {
+        let state = private_dir();
+        let mut args = base.to_vec();
+        args.extend(["--allow-domain", "x.exfil.test"]);
+        let out = warden_command(state.path(), &args, &["true"])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(out.status.code(), Some(125), "{err}");
+        assert!(err.contains("cloud-bundle layer"), "{err}");
+        err
+    };
+    let session = || run_session(&base, &["true"]);
+
+    publish(3, "2099-01-01T00:00:00Z", false);
+    refused_allow();
+    let s = session();
+    assert!(
+        s.start().settings_warnings.is_empty(),
+        "{:?}",
+        s.start().settings_warnings
+    );
+
+    for (version, expires, tamper, why) in [
+        (2, "2099-01-01T00:00:00Z", false, "downgrade"),
+        (4, "2099-01-01T00:00:00Z", true, "signature"),
+        (5, "2001-01-01T00:00:00Z", false, "expired"),
+    ] {
+        publish(version, expires, tamper);
+        let s = session();
+        let w = s.start().settings_warnings.join("\n");
+        assert!(
+            w.contains("refused, not applied") && w.contains(why),
+            "{why}: {w}"
+        );
+        refused_allow(); // version 3 still applies
+    }
+
+    drop(server);
+    let s = session();
+    let w = s.start().settings_warnings.join("\n");
+    assert!(
+        w.contains("not fetched") && w.contains("using the cached one"),
+        "{w}"
+    );
+    refused_allow();
+}

@@ -5,6 +5,7 @@
 pub mod audit_log;
 pub mod cgroup;
 pub mod clock;
+pub mod cloud_bundle;
 pub mod doctor;
 pub mod events;
 pub mod exec_gate;

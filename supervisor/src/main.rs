@@ -196,6 +196,10 @@ struct RequirementsPaths {
     /// Where the last verified cloud bundle is kept.
     #[arg(long, value_name = "DIR", default_value = bundle::DEFAULT_BUNDLE_CACHE_DIR)]
     bundle_cache: PathBuf,
+    /// Trust only this CA (PEM) for the cloud bundle's HTTPS server, e.g. a private PKI. (The
+    /// bundle's own signature is checked against the pinned key either way.)
+    #[arg(long, value_name = "FILE")]
+    bundle_ca: Option<PathBuf>,
 }
 
 impl RequirementsPaths {
@@ -210,6 +214,7 @@ impl RequirementsPaths {
                 local_file: abs(&self.local_file)?,
             },
             bundle_cache: abs(&self.bundle_cache)?,
+            bundle_ca: self.bundle_ca.clone(),
             user_config,
         })
     }
@@ -356,6 +361,7 @@ fn dispatch(command: Command) -> anyhow::Result<i32> {
                 sandbox,
                 max_pids,
                 settings_files: loaded.files,
+                settings_warnings: loaded.warnings,
             }))
         }
         Command::Events {

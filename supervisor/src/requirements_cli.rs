@@ -36,7 +36,7 @@ pub fn check(files: &[PathBuf]) -> anyhow::Result<bool> {
 
 /// Every requirement key, its value and where it came from.
 pub fn show_effective(sources: &Sources, json: bool) -> anyhow::Result<()> {
-    let entries = merge(&settings::layers(sources)?).entries();
+    let entries = merge(&settings::layers(sources, &mut Vec::new())?).entries();
     if json {
         println!("{}", serde_json::to_string_pretty(&entries)?);
     } else {

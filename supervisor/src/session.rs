@@ -108,6 +108,8 @@ pub struct RunOptions {
     pub user: TargetUser,
     /// The requirement and configuration files the settings came from.
     pub settings_files: Vec<String>,
+    /// Problems met while loading them that did not stop the session.
+    pub settings_warnings: Vec<String>,
     /// Print events to stderr as they happen.
     pub live: bool,
     pub quiet: bool,
@@ -230,6 +232,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
             .unwrap_or_default(),
         kernel_programs: programs.program_ids(),
         settings_files: opts.settings_files,
+        settings_warnings: opts.settings_warnings,
     }))?;
 
     let (events_tx, events_rx) = mpsc::channel(1024);

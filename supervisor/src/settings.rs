@@ -14,6 +14,7 @@ use warden_requirements::{
 };
 
 use crate::{
+    cloud_bundle::{self, Refresh},
     exec_policy::{ExecPolicy, ExecRule},
     network::{
         policy::{NetworkMode, NetworkPolicy},
@@ -26,6 +27,8 @@ use crate::{
 pub struct Sources {
     pub layers: LayerPaths,
     pub bundle_cache: PathBuf,
+    /// Trust only this CA (PEM) when fetching the cloud bundle (default: the public web PKI).
+    pub bundle_ca: Option<PathBuf>,
     /// The user's configuration file (it need not exist).
     pub user_config: PathBuf,
 }
@@ -35,23 +38,42 @@ impl Sources {
         Self {
             layers: LayerPaths::default(),
             bundle_cache: DEFAULT_BUNDLE_CACHE_DIR.into(),
+            bundle_ca: None,
             user_config: warden_requirements::user_config::default_user_config_path(home),
         }
     }
 }
 
-/// The resolved settings and the files they came from.
+/// The resolved settings, the files they came from, and what went wrong on the way without
+/// stopping the session (a refused or unreachable cloud bundle).
 pub struct Loaded {
     pub settings: Settings,
     pub files: Vec<String>,
+    pub warnings: Vec<String>,
 }
 
-/// Requirement layers, highest precedence first: the cloud bundle (from its cache: a bundle
-/// is only ever used after its signature and version were checked), then the local layers.
-pub fn layers(sources: &Sources) -> anyhow::Result<Vec<Layer>> {
+/// Requirement layers, highest precedence first: the cloud bundle (fetched, verified and
+/// cached; it is only ever used from the cache, after its checks), then the local layers.
+pub fn layers(sources: &Sources, warnings: &mut Vec<String>) -> anyhow::Result<Vec<Layer>> {
     let mut layers = load_local_layers(&sources.layers, &TrustPolicy::default())?;
     if let Some(cloud) = merge(&layers).cloud_source()? {
         let cache = BundleCache::new(&sources.bundle_cache);
+        match cloud_bundle::refresh(&cloud, &cache, sources.bundle_ca.as_deref()) {
+            Refresh::Stored { version } => {
+                tracing::info!("cloud requirements bundle version {version} verified and cached")
+            }
+            Refresh::Refused(why) => {
+                let w = format!("cloud requirements bundle refused, not applied: {why}");
+                eprintln!("warden: {w}");
+                warnings.push(w);
+            }
+            Refresh::Unreachable(why) => {
+                let w =
+                    format!("cloud requirements bundle not fetched ({why}): using the cached one");
+                eprintln!("warden: {w}");
+                warnings.push(w);
+            }
+        }
         let now = time::OffsetDateTime::now_utc();
         match cache.load(&cloud.public_key.value, now).with_context(|| {
             format!(
@@ -73,7 +95,8 @@ pub fn layers(sources: &Sources) -> anyhow::Result<Vec<Layer>> {
 }
 
 pub fn load(sources: &Sources, cli: &CliOverrides, home: &Path) -> anyhow::Result<Loaded> {
-    let layers = layers(sources)?;
+    let mut warnings = Vec::new();
+    let layers = layers(sources, &mut warnings)?;
     let effective = merge(&layers);
     let user = UserConfig::load(&sources.user_config)?;
     let settings = resolve(&effective, user.as_ref(), cli, home).map_err(|errors| {
@@ -84,7 +107,11 @@ pub fn load(sources: &Sources, cli: &CliOverrides, home: &Path) -> anyhow::Resul
     if user.is_some() {
         files.push(sources.user_config.display().to_string());
     }
-    Ok(Loaded { settings, files })
+    Ok(Loaded {
+        settings,
+        files,
+        warnings,
+    })
 }
 
 /// The network allowlist. `keep_defaults: false` drops the built-in allowed domains (never

@@ -119,6 +119,10 @@ pub struct SessionStart {
     /// The requirement and configuration files the session's settings came from.
     #[serde(default)]
     pub settings_files: Vec<String>,
+    /// What went wrong loading them without stopping the session (a cloud bundle refused or
+    /// not fetched: the last good one applied).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub settings_warnings: Vec<String>,
 }
 
 /// A new program image, seen before its first instruction.

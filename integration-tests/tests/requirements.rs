@@ -378,3 +378,41 @@ fn the_cloud_bundle_is_fetched_verified_cached_and_never_applied_when_bad() {
     );
     refused_allow();
 }
+
+#[test]
+fn requirement_changes_during_a_session_are_recorded_valid_or_refused() {
+    let dir = private_dir();
+    let req = requirements(dir.path(), "schema_version = 1\n");
+    let state = private_dir();
+    let child = warden_command(state.path(), &["--requirements", &req], &["sleep", "5"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    std::fs::write(
+        &req,
+        "schema_version = 1\n[network]\ndenied_domains = [\"*.new.test\"]\n",
+    )
+    .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1800));
+    std::fs::write(
+        &req,
+        "schema_version = 1\n[network]\nallowed_cidrs = [\"nonsense\"]\n",
+    )
+    .unwrap();
+    let s = finish(state, child.wait_with_output().unwrap());
+    let changes: Vec<&warden::events::RequirementsChange> = s
+        .records
+        .iter()
+        .filter_map(|r| match &r.event {
+            Event::RequirementsChanged(c) => Some(c),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(changes.len(), 2, "{changes:?}");
+    assert!(changes[0].accepted && changes[0].error.is_none());
+    assert!(!changes[1].accepted);
+    let err = changes[1].error.as_deref().unwrap();
+    assert!(err.contains(&req) && err.contains("line 3"), "{err}");
+}

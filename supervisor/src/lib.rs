@@ -19,6 +19,7 @@ pub mod pipeline;
 pub mod process_tree;
 pub mod recovery;
 pub mod requirements_cli;
+pub mod requirements_watch;
 pub mod session;
 pub mod settings;
 pub mod signals;

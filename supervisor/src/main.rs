@@ -362,6 +362,7 @@ fn dispatch(command: Command) -> anyhow::Result<i32> {
                 max_pids,
                 settings_files: loaded.files,
                 settings_warnings: loaded.warnings,
+                requirement_paths: sources.layers.clone(),
             }))
         }
         Command::Events {

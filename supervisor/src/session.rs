@@ -110,6 +110,8 @@ pub struct RunOptions {
     pub settings_files: Vec<String>,
     /// Problems met while loading them that did not stop the session.
     pub settings_warnings: Vec<String>,
+    /// The requirement files to watch while the session runs.
+    pub requirement_paths: warden_requirements::LayerPaths,
     /// Print events to stderr as they happen.
     pub live: bool,
     pub quiet: bool,
@@ -240,6 +242,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
     let mut pipeline_task = tokio::spawn(pipeline.run(source, events_rx, stop_rx));
     // Taken by the gate if it starts; dropped otherwise, so the pipeline knows no more comes.
     let mut gate_events = Some(events_tx.clone());
+    let events_tx_watch = events_tx.clone();
     let proxy = Arc::new(Proxy {
         policy: policy.clone(),
         allowlist: allowlist.clone(),
@@ -248,6 +251,10 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
         events: events_tx,
     });
     let proxy_task = tokio::spawn(proxy.serve(proxy_sockets));
+    let watch_task = tokio::spawn(crate::requirements_watch::watch(
+        opts.requirement_paths,
+        events_tx_watch,
+    ));
     let sweep_task = tokio::spawn({
         let allowlist = allowlist.clone();
         async move {
@@ -385,6 +392,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
     cgroup.wait_empty(KILL_TIMEOUT)?;
     proxy_task.abort();
     sweep_task.abort();
+    watch_task.abort();
     gate_stop.store(true, Ordering::Relaxed);
     if let Some(t) = gate_thread {
         let _ = t.join();
@@ -398,6 +406,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
     // programs can go while it runs.
     let detaching = programs.detach();
     let _ = proxy_task.await;
+    let _ = watch_task.await;
     let _ = stop.send(());
     let finished = pipeline_task.await??;
     let mut writer = finished.writer;

@@ -57,6 +57,8 @@ pub enum Event {
     FileSymlink(FileAccess),
     #[serde(rename = "file.truncate")]
     FileTruncate(FileAccess),
+    #[serde(rename = "requirements.changed")]
+    RequirementsChanged(RequirementsChange),
     #[serde(rename = "limit.reached")]
     LimitReached(LimitReached),
     #[serde(rename = "events.lost")]
@@ -84,6 +86,7 @@ impl Event {
             Event::FileUnlink(_) => "file.unlink",
             Event::FileSymlink(_) => "file.symlink",
             Event::FileTruncate(_) => "file.truncate",
+            Event::RequirementsChanged(_) => "requirements.changed",
             Event::LimitReached(_) => "limit.reached",
             Event::EventsLost(_) => "events.lost",
             Event::SessionEnd(_) => "session.end",
@@ -330,6 +333,17 @@ pub struct FileAccess {
     /// CLOCK_BOOTTIME of the last of them, when there were several.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_boot_ns: Option<u64>,
+}
+
+/// The requirement files changed while the session ran. Accepted: the new set applies to new
+/// sessions (this one keeps its settings). Refused: invalid or untrusted, the last good set
+/// stays.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RequirementsChange {
+    pub accepted: bool,
+    pub files: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// A resource limit of the session refused something (e.g. forks at `pids.max`).

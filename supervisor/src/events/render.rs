@@ -164,6 +164,10 @@ pub fn line(rec: &Record) -> String {
             }
             s
         }
+        Event::RequirementsChanged(c) => match &c.error {
+            None => "accepted: applies to new sessions".to_string(),
+            Some(e) => format!("REFUSED, the last good set stays: {}", for_terminal(e)),
+        },
         Event::LimitReached(l) => {
             format!("{} limit {} reached {} times", l.resource, l.limit, l.hits)
         }

@@ -23,7 +23,8 @@ use crate::{
     kernel::programs::{EventSource, LostCounts},
 };
 
-/// How often the ring buffer is drained: the kernel side only wakes us when it fills up.
+/// How often the ring buffer and the user-space events are drained (the kernel side only
+/// wakes us when its buffer fills up).
 const TICK: Duration = Duration::from_millis(20);
 /// How long, at the end, producers of user-space events get to finish (longer than a DNS
 /// upstream exchange can take).
@@ -97,11 +98,11 @@ impl Pipeline {
             tokio::select! {
                 guard = ring.readable_mut() => {
                     let mut guard = guard?;
-                    self.drain(guard.get_inner_mut())?;
+                    self.drain(guard.get_inner_mut(), &mut user)?;
                     guard.clear_ready();
                 }
                 _ = tick.tick() => {
-                    self.drain(ring.get_mut())?;
+                    self.drain(ring.get_mut(), &mut user)?;
                     self.report_lost(lost.counts().map_err(io::Error::other)?)?;
                     self.writer.flush()?;
                     if last_sync.elapsed() >= SYNC_EVERY {
@@ -109,15 +110,10 @@ impl Pipeline {
                         last_sync = Instant::now();
                     }
                 }
-                Some((boot_ns, event)) = user.recv() => {
-                    // What the kernel saw first (the redirect of the query) goes first.
-                    self.drain(ring.get_mut())?;
-                    self.append_at(boot_ns, event)?;
-                }
                 _ = &mut stop => break,
             }
         }
-        self.drain(ring.get_mut())?;
+        self.drain(ring.get_mut(), &mut user)?;
         self.write_files(true)?;
         // User-space producers finish what they started (a DNS query waiting for its
         // upstream): wait until every sender is gone, within bounds.
@@ -138,16 +134,30 @@ impl Pipeline {
         })
     }
 
-    fn drain(&mut self, ring: &mut RingBuf<MapData>) -> io::Result<()> {
+    /// Writes what the kernel and the user-space producers have handed over since the last
+    /// drain, in time order (a DNS query's redirect, seen by the kernel, before the query).
+    ///
+    /// User-space events are taken here, on the tick, rather than as they arrive: waking the
+    /// pipeline for each one (every exec decision of the gate) costs a context switch each.
+    /// The channel is bounded, so a burst waits for the next drain instead of being dropped.
+    fn drain(&mut self, ring: &mut RingBuf<MapData>, user: &mut UserEvents) -> io::Result<()> {
+        let mut batch = Vec::new();
         while let Some(item) = ring.next() {
             match decode(&item, self.labels.as_ref()) {
-                Ok(Decoded::Event(boot_ns, event)) => self.append_at(boot_ns, event)?,
+                Ok(Decoded::Event(boot_ns, event)) => batch.push((boot_ns, event)),
                 Ok(Decoded::File(call)) => self.files.add(call),
                 Err(e) => {
                     self.undecodable += 1;
                     tracing::error!("dropping an undecodable kernel record: {e}");
                 }
             }
+        }
+        while let Ok(event) = user.try_recv() {
+            batch.push(event);
+        }
+        batch.sort_by_key(|(boot_ns, _)| *boot_ns);
+        for (boot_ns, event) in batch {
+            self.append_at(boot_ns, event)?;
         }
         self.write_files(false)
     }

@@ -260,21 +260,33 @@ impl Gate {
 
     /// The program's name for the rules and the resolved path of the file.
     fn identify(&self, exec: &Exec) -> (String, Option<PathBuf>) {
-        let resolved = std::fs::canonicalize(&exec.open_path)
-            .ok()
-            .or_else(|| std::fs::read_link(&exec.open_path).ok());
+        // One lookup, by the kernel; the descriptor then gives the canonical path and the
+        // size (a memfd's "path" is `/memfd:name (deleted)`).
+        let opened = nix::fcntl::open(
+            &exec.open_path,
+            nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+        .ok();
+        let fd_path = opened
+            .as_ref()
+            .map(|fd| PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd())));
+        let resolved = fd_path.as_ref().and_then(|p| std::fs::read_link(p).ok());
         let base = |p: &Path| p.file_name().map(|n| n.to_string_lossy().into_owned());
         let by_name = resolved
             .as_deref()
             .and_then(base)
             .or_else(|| base(Path::new(OsStr::from_bytes(&exec.filename))))
             .unwrap_or_default();
-        let by_content = std::fs::metadata(&exec.open_path).ok().and_then(|m| {
-            self.policy
-                .identities
-                .identify(m.len(), || File::open(&exec.open_path).ok())
-                .map(str::to_string)
-        });
+        let by_content = opened
+            .as_ref()
+            .and_then(|fd| nix::sys::stat::fstat(fd).ok())
+            .and_then(|st| {
+                self.policy
+                    .identities
+                    .identify(st.st_size as u64, || File::open(fd_path.as_ref()?).ok())
+                    .map(str::to_string)
+            });
         (by_content.unwrap_or(by_name), resolved)
     }
 

@@ -43,14 +43,6 @@ impl Memory {
         )?)
     }
 
-    fn read_exact_at(&self, buf: &mut [u8], addr: u64) -> io::Result<()> {
-        if self.read_at(buf, addr)? == buf.len() {
-            Ok(())
-        } else {
-            Err(io::Error::from(io::ErrorKind::UnexpectedEof))
-        }
-    }
-
     /// A NUL-terminated string at `addr`, at most `max` bytes; `None` if it was longer.
     pub fn c_string(&self, addr: u64, max: usize) -> io::Result<(Vec<u8>, bool)> {
         let mut out = Vec::new();
@@ -74,7 +66,8 @@ impl Memory {
         Ok((out, true))
     }
 
-    /// A NULL-terminated array of string pointers (argv).
+    /// A NULL-terminated array of string pointers (argv). Pointers are read a page's worth
+    /// at a time: each read is a system call, and this runs for every exec of the session.
     pub fn argv(&self, addr: u64) -> io::Result<Argv> {
         let mut args = Vec::new();
         let mut bytes = 0;
@@ -84,25 +77,33 @@ impl Memory {
                 truncated: false,
             });
         }
-        for i in 0..MAX_ARGS {
-            let mut p = [0u8; 8];
-            self.read_exact_at(&mut p, addr + 8 * i as u64)?;
-            let ptr = u64::from_ne_bytes(p);
-            if ptr == 0 {
-                return Ok(Argv {
-                    args,
-                    truncated: false,
-                });
+        let mut at = addr;
+        let mut chunk = [0u8; 4096];
+        while args.len() < MAX_ARGS {
+            let to_page = (4096 - (at % 4096) as usize).max(8);
+            let got = self.read_at(&mut chunk[..to_page], at)?;
+            if got < 8 {
+                return Err(io::Error::from(io::ErrorKind::UnexpectedEof));
             }
-            let (s, cut) = self.c_string(ptr, MAX_ARG_BYTES - bytes)?;
-            bytes += s.len() + 1;
-            args.push(s);
-            if cut || bytes >= MAX_ARG_BYTES {
-                return Ok(Argv {
-                    args,
-                    truncated: true,
-                });
+            for p in chunk[..got - got % 8].chunks_exact(8) {
+                let ptr = u64::from_ne_bytes(p.try_into().expect("8 bytes"));
+                if ptr == 0 {
+                    return Ok(Argv {
+                        args,
+                        truncated: false,
+                    });
+                }
+                let (s, cut) = self.c_string(ptr, MAX_ARG_BYTES - bytes)?;
+                bytes += s.len() + 1;
+                args.push(s);
+                if cut || bytes >= MAX_ARG_BYTES || args.len() >= MAX_ARGS {
+                    return Ok(Argv {
+                        args,
+                        truncated: true,
+                    });
+                }
             }
+            at += (got - got % 8) as u64;
         }
         Ok(Argv {
             args,

@@ -4,12 +4,12 @@
 #     medians (the workload times itself, so session start-up is not counted).
 #  2. DNS lookup latency straight to dnsmasq vs through Warden's proxy (the query goes to a
 #     resolver address and the kernel redirects it): p50 and p99.
-# Everything is on loopback. Usage: sudo bench/network.sh [CONNECTS=10000] [ROUNDS=7]
+# Everything is on loopback. Usage: sudo bench/network.sh [CONNECTS=10000] [ROUNDS=15]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
 connects=${1:-10000}
-rounds=${2:-7}
+rounds=${2:-15}
 cargo build --locked --release --bins -q
 warden=./target/release/warden
 nb=./target/release/net-bench
@@ -26,15 +26,12 @@ sleep 0.5
 run() { "$warden" run -q --state-dir "$work/state" --dns-upstream 127.0.9.2:5399 \
   --no-default-domains --allow-cidr 127.0.9.10 --allow-domain bench.test -- "$@"; }
 
-median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-native=() supervised=()
-for ((r = 0; r < rounds; r++)); do
-  native+=("$("$nb" connect 127.0.9.10:7001 "$connects")")
-  supervised+=("$(run "$nb" connect 127.0.9.10:7001 "$connects")")
-done
-n=$(median "${native[@]}"); s=$(median "${supervised[@]}")
-echo "tcp connects: $connects to an allowed loopback listener, $rounds interleaved rounds, medians"
-awk -v n="$n" -v s="$s" 'BEGIN {printf "  native %.1f ms  supervised %.1f ms  ratio %.3fx\n", n/1e6, s/1e6, s/n}'
+. bench/lib.sh
+nat() { "$nb" connect 127.0.9.10:7001 "$connects"; }
+sup() { run "$nb" connect 127.0.9.10:7001 "$connects"; }
+interleave "$rounds" nat sup
+echo "tcp connects: $connects to an allowed loopback listener, $rounds interleaved rounds"
+report
 recorded=$(cat "$work"/state/sessions/*/events.jsonl | grep -c '"kind":"network.connect"' || true)
 echo "  supervised connects recorded: $recorded of $((connects * rounds))"
 

@@ -37,7 +37,7 @@ fn dns_queries(s: &Session) -> Vec<&DnsQuery> {
     s.records
         .iter()
         .filter_map(|r| match &r.event {
-            Event::DnsQuery(q) => Some(q),
+            Event::DnsQuery(q) => Some(q.as_ref()),
             _ => None,
         })
         .collect()

@@ -109,6 +109,9 @@ pub struct NetworkSettings {
     /// Empty: use the system's resolvers.
     pub dns_upstream: Vec<Resolved<DnsUpstream>>,
     pub dns_ttl_floor_secs: Resolved<u32>,
+    /// Set (and true) when the requirements allow no domains but theirs: a name they do not
+    /// allow cannot be approved during a session either.
+    pub managed_allowed_domains_only: Option<Resolved<bool>>,
 }
 
 /// Both lists apply; where rules of both match a command, the strictest decision wins. A
@@ -598,6 +601,11 @@ impl Checker<'_> {
                     cli.dns_ttl_floor_secs,
                 )
                 .unwrap_or_else(|| Resolved::new(DEFAULT_DNS_TTL_FLOOR_SECS, Source::Default)),
+            managed_allowed_domains_only: required(
+                "network.managed_allowed_domains_only",
+                eff.managed_allowed_domains_only.as_ref(),
+            )
+            .filter(|r| r.value),
         }
     }
 

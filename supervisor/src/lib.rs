@@ -2,6 +2,8 @@
 //!
 //! The binary (`src/main.rs`) is a thin CLI over these modules; integration tests use the
 //! record types and the process-tree builder directly.
+pub mod approvals;
+pub mod approvals_cli;
 pub mod audit_log;
 pub mod cgroup;
 pub mod clock;

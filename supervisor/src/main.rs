@@ -56,6 +56,8 @@ enum Command {
         /// Most processes and threads the session may have at once (a fork bomb stops there).
         #[arg(long, value_name = "N", default_value_t = 4096)]
         max_pids: u32,
+        #[command(flatten)]
+        approvals: ApprovalFlags,
         /// Size of the kernel-to-Warden event ring buffer in KiB (a power of two, at least 4).
         /// Events that do not fit are counted and logged as `events.lost`.
         #[arg(long, value_name = "KIB", default_value_t = 16384, value_parser = parse_ring_kib)]
@@ -82,6 +84,12 @@ enum Command {
     /// Requirements: lint files, show the effective set, sign and verify cloud bundles.
     #[command(subcommand)]
     Requirements(RequirementsCommand),
+    /// Answer the approval requests of running sessions (from another terminal).
+    ///
+    /// Root, the session's user and members of the session's --approvers-group may answer;
+    /// processes inside a Warden session may not (the agent cannot approve itself).
+    #[command(subcommand)]
+    Approvals(ApprovalsCommand),
     /// End sessions whose supervisor died (`warden run` also does this when it starts).
     ///
     /// Such a session stays confined until then (its network programs are pinned), but it is
@@ -91,6 +99,72 @@ enum Command {
         #[arg(long, env = "WARDEN_RUN_DIR", default_value = recovery::RUN_DIR, value_name = "DIR")]
         run_dir: PathBuf,
     },
+}
+
+/// When the agent wants to leave its sandbox (a `prompt` exec rule, a domain no rule names,
+/// under `untrusted` any command not known to be safe), the exec or the DNS answer is held
+/// until someone decides: with the reviewer `user`, a person at this terminal (a prompt:
+/// approve once, for the session, or deny) or with `warden approvals` from another one; with
+/// `auto-review`, a risk classifier approves low risk, refuses critical risk and sends the
+/// rest to the reviewer command (when the requirements name one) or to a person; with
+/// `external`, the requirements' reviewer command. No answer in time denies.
+#[derive(clap::Args)]
+struct ApprovalFlags {
+    /// untrusted (only known-safe commands run without asking) | on-request (default: ask
+    /// when an action leaves the sandbox) | never (never ask; what needs approval is denied).
+    #[arg(long, value_name = "POLICY")]
+    approval_policy: Option<warden_requirements::values::ApprovalPolicy>,
+    /// user (default) | auto-review | external.
+    #[arg(long, value_name = "REVIEWER")]
+    reviewer: Option<warden_requirements::values::Reviewer>,
+    /// How long a person has to answer before the request is denied.
+    #[arg(long, value_name = "SECS", default_value_t = 120)]
+    approval_timeout_secs: u64,
+    /// How long the reviewer command has to answer before the request is denied.
+    #[arg(long, value_name = "SECS", default_value_t = 30)]
+    reviewer_timeout_secs: u64,
+    /// Nobody will answer (no terminal prompt, no `warden approvals`): what needs a person's
+    /// approval is denied at once.
+    #[arg(long)]
+    unattended: bool,
+    /// Members of GROUP may answer this session's requests with `warden approvals`.
+    #[arg(long, value_name = "GROUP")]
+    approvers_group: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum ApprovalsCommand {
+    /// List the requests waiting for an answer in every running session.
+    List {
+        #[arg(long)]
+        json: bool,
+        #[arg(long, env = "WARDEN_RUN_DIR", default_value = recovery::RUN_DIR, value_name = "DIR")]
+        run_dir: PathBuf,
+    },
+    /// Approve request ID (as `list` shows it): once, or with --session for the rest of the
+    /// session (identical requests are then approved without asking).
+    Approve {
+        id: String,
+        #[arg(long)]
+        session: bool,
+        /// Recorded with the decision.
+        #[arg(long)]
+        reason: Option<String>,
+        #[arg(long, env = "WARDEN_RUN_DIR", default_value = recovery::RUN_DIR, value_name = "DIR")]
+        run_dir: PathBuf,
+    },
+    /// Deny request ID.
+    Deny {
+        id: String,
+        /// Recorded with the decision.
+        #[arg(long)]
+        reason: Option<String>,
+        #[arg(long, env = "WARDEN_RUN_DIR", default_value = recovery::RUN_DIR, value_name = "DIR")]
+        run_dir: PathBuf,
+    },
+    /// The terminal prompt's helper (started by `warden run`).
+    #[command(hide = true)]
+    Prompt,
 }
 
 /// What the session may do. Every value is checked against the requirements (cloud bundle,
@@ -158,6 +232,10 @@ struct SettingsFlags {
     /// `enforce` refuses what the allowlist does not name; `observe` only records it.
     #[arg(long, value_enum, default_value_t = NetworkMode::Enforce)]
     network: NetworkMode,
+    #[arg(skip)]
+    approval_policy: Option<warden_requirements::values::ApprovalPolicy>,
+    #[arg(skip)]
+    reviewer: Option<warden_requirements::values::Reviewer>,
     /// The user configuration file [default: ~/.config/warden/config.toml of the user the
     /// command runs as].
     #[arg(long, value_name = "FILE")]
@@ -170,6 +248,8 @@ impl SettingsFlags {
     fn overrides(&self) -> CliOverrides {
         CliOverrides {
             sandbox_mode: self.sandbox_mode,
+            approval_policy: self.approval_policy,
+            reviewer: self.reviewer,
             allowed_domains: self.allow_domains.clone(),
             denied_domains: self.deny_domains.clone(),
             allowed_cidrs: self.allow_cidrs.clone(),
@@ -325,7 +405,11 @@ fn dispatch(command: Command) -> anyhow::Result<i32> {
             ring_buffer_kib,
             max_pids,
             command,
+            approvals,
         } => {
+            let mut flags = flags;
+            flags.approval_policy = approvals.approval_policy;
+            flags.reviewer = approvals.reviewer;
             let user = target_user::resolve(user.as_deref())?;
             let user_config = flags.config.clone().unwrap_or_else(|| {
                 warden_requirements::user_config::default_user_config_path(&user.home)
@@ -343,6 +427,13 @@ fn dispatch(command: Command) -> anyhow::Result<i32> {
                 .with_context(|| format!("workspace {}", workspace.display()))?;
             let sandbox =
                 settings::sandbox(&loaded.settings, workspace, !flags.no_default_exec_rules)?;
+            let approvals = settings::approvals(
+                &loaded.settings,
+                std::time::Duration::from_secs(approvals.approval_timeout_secs),
+                std::time::Duration::from_secs(approvals.reviewer_timeout_secs),
+                approvals.unattended,
+                approvals.approvers_group.as_deref(),
+            )?;
             // Before any thread exists, so that every runtime thread inherits the mask.
             signals::block().context("blocking signals")?;
             let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -359,6 +450,7 @@ fn dispatch(command: Command) -> anyhow::Result<i32> {
                 run_dir,
                 network,
                 sandbox,
+                approvals,
                 max_pids,
                 settings_files: loaded.files,
                 settings_warnings: loaded.warnings,
@@ -395,6 +487,27 @@ fn dispatch(command: Command) -> anyhow::Result<i32> {
                 } => r::verify_bundle(&public_key, &bundle, store.as_deref())?,
             }
             Ok(0)
+        }
+        Command::Approvals(cmd) => {
+            use warden::approvals_cli as a;
+            match cmd {
+                ApprovalsCommand::List { json, run_dir } => a::list(&run_dir, json),
+                ApprovalsCommand::Approve {
+                    id,
+                    session,
+                    reason,
+                    run_dir,
+                } => a::answer(&run_dir, &id, true, session, reason),
+                ApprovalsCommand::Deny {
+                    id,
+                    reason,
+                    run_dir,
+                } => a::answer(&run_dir, &id, false, false, reason),
+                ApprovalsCommand::Prompt => {
+                    warden::approvals::terminal::prompt_main()?;
+                    Ok(0)
+                }
+            }
         }
         Command::Recover { run_dir } => {
             let ended = recovery::recover(&run_dir);

@@ -16,7 +16,10 @@ use tokio::sync::{mpsc, oneshot};
 use warden_agent::spec::{LaunchSpec, SandboxMode};
 use warden_common::NetConfig;
 
+use warden_requirements::values::{ApprovalPolicy, Reviewer};
+
 use crate::{
+    approvals::{self, Broker},
     audit_log::{self, AuditWriter},
     cgroup::{self, SessionCgroup},
     clock::{self, Clock},
@@ -34,7 +37,7 @@ use crate::{
     network::{
         NetLabels,
         allowlist::Allowlist,
-        dns_proxy::{self, Proxy},
+        dns_proxy::{self, Proxy, Unlisted},
         policy::{NetworkMode, NetworkPolicy},
     },
     pipeline::Pipeline,
@@ -54,6 +57,7 @@ pub struct NetworkOptions {
 /// The sandbox of the launcher (file system, exec rules).
 pub struct SandboxOptions {
     pub mode: SandboxMode,
+    pub workspace: PathBuf,
     /// Writable in workspace-write mode (the workspace, temp directories, more by flag).
     pub write_roots: Vec<PathBuf>,
     /// Denied on top of `protected_paths`.
@@ -102,9 +106,25 @@ pub fn protected_paths(home: &Path, state_dir: &Path, run_dir: &Path) -> Vec<Pat
     paths
 }
 
+/// Who decides what needs approval (see `approvals`).
+pub struct ApprovalOptions {
+    pub policy: ApprovalPolicy,
+    pub reviewer: Reviewer,
+    pub reviewer_command: Option<Vec<String>>,
+    pub timeout: Duration,
+    pub reviewer_timeout: Duration,
+    /// Nobody will answer: no terminal prompt, no approvals socket.
+    pub unattended: bool,
+    /// Members of this group may answer through the socket (besides root and the user).
+    pub approvers_gid: Option<u32>,
+    /// The requirements allow only their own domains: unknown names are not asked about.
+    pub managed_domains_only: bool,
+}
+
 pub struct RunOptions {
     pub command: Vec<OsString>,
     pub sandbox: SandboxOptions,
+    pub approvals: ApprovalOptions,
     pub user: TargetUser,
     /// The requirement and configuration files the settings came from.
     pub settings_files: Vec<String>,
@@ -243,12 +263,60 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
     // Taken by the gate if it starts; dropped otherwise, so the pipeline knows no more comes.
     let mut gate_events = Some(events_tx.clone());
     let events_tx_watch = events_tx.clone();
+    let protected = protected_paths(&user.home, &opts.state_dir, &opts.run_dir)
+        .into_iter()
+        .chain(opts.sandbox.denied_paths)
+        .collect::<Vec<_>>();
+    let a = opts.approvals;
+    let broker = Broker::new(
+        approvals::Config {
+            session: id.clone(),
+            policy: a.policy,
+            reviewer: a.reviewer,
+            reviewer_command: a.reviewer_command,
+            timeout: a.timeout,
+            reviewer_timeout: a.reviewer_timeout,
+            unattended: a.unattended,
+            risk: approvals::risk::Context {
+                workspace: opts.sandbox.workspace.clone(),
+                home: user.home.clone(),
+                protected: protected.clone(),
+            },
+        },
+        events_tx.clone(),
+        tokio::runtime::Handle::current(),
+    );
+    let mut approval_tasks = Vec::new();
+    if !a.unattended {
+        let socket = approvals::socket::bind(&approvals::socket::path(&opts.run_dir, &id))
+            .context("binding the approvals socket")?;
+        approval_tasks.push(tokio::spawn(socket.serve(
+            broker.clone(),
+            approvals::socket::Approvers {
+                uid: user.uid,
+                gid: a.approvers_gid,
+            },
+        )));
+        if approvals::terminal::available() {
+            let (queue, prompts) = mpsc::unbounded_channel();
+            broker.attach_terminal(queue);
+            approval_tasks.push(tokio::spawn(approvals::terminal::serve(
+                broker.clone(),
+                prompts,
+            )));
+        }
+    }
     let proxy = Arc::new(Proxy {
         policy: policy.clone(),
         allowlist: allowlist.clone(),
         upstreams: opts.network.upstreams,
         ttl_floor: opts.network.ttl_floor,
         events: events_tx,
+        unlisted: if a.managed_domains_only {
+            Unlisted::Deny(crate::events::DecisionSource::Requirements)
+        } else {
+            Unlisted::Ask(broker.clone())
+        },
     });
     let proxy_task = tokio::spawn(proxy.serve(proxy_sockets));
     let watch_task = tokio::spawn(crate::requirements_watch::watch(
@@ -292,10 +360,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
         groups: user.groups.clone(),
         mode: opts.sandbox.mode,
         write_roots: opts.sandbox.write_roots,
-        denied_paths: protected_paths(&user.home, &opts.state_dir, &opts.run_dir)
-            .into_iter()
-            .chain(opts.sandbox.denied_paths)
-            .collect(),
+        denied_paths: protected,
         read_only_paths: opts.sandbox.read_only_paths,
         supervisor_pid: std::process::id(),
     };
@@ -323,6 +388,8 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
                 policy: opts.sandbox.exec_policy,
                 home: user.home.clone(),
                 events: gate_events.take().expect("taken once"),
+                broker: broker.clone(),
+                launcher_pid: child.id(),
             };
             let stop = gate_stop.clone();
             gate_thread = Some(std::thread::spawn(move || gate.run(listener, stop)));
@@ -393,10 +460,20 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
     proxy_task.abort();
     sweep_task.abort();
     watch_task.abort();
+    for t in &approval_tasks {
+        t.abort();
+    }
+    // Whatever still waits for an answer (a held DNS answer) is refused, and the records
+    // of the approval flow can be the last ones.
+    broker.close();
     gate_stop.store(true, Ordering::Relaxed);
     if let Some(t) = gate_thread {
         let _ = t.join();
     }
+    for t in approval_tasks {
+        let _ = t.await;
+    }
+    drop(broker);
     programs.unpin_network();
     if let Some(err) = pipeline_failed {
         cgroup.remove()?;

@@ -20,7 +20,7 @@ use crate::{
         policy::{NetworkMode, NetworkPolicy},
         upstream,
     },
-    session::{NetworkOptions, SandboxOptions},
+    session::{ApprovalOptions, NetworkOptions, SandboxOptions},
 };
 
 /// Where requirements and user configuration are read from.
@@ -125,17 +125,17 @@ pub fn network(
     let mut policy = NetworkPolicy::new(mode);
     for d in &n.allowed_domains {
         if keep_defaults || d.source != Source::Default {
-            policy.allow_domain(d.value.clone(), &d.source.to_string());
+            policy.allow_domain(d.value.clone(), &d.source);
         }
     }
     for d in &n.denied_domains {
-        policy.deny_domain(d.value.clone(), &d.source.to_string());
+        policy.deny_domain(d.value.clone(), &d.source);
     }
     for c in &n.allowed_cidrs {
-        policy.allow_cidr(c.value.net(), &c.source.to_string());
+        policy.allow_cidr(c.value.net(), &c.source);
     }
     for p in &n.loopback_ports {
-        policy.allow_loopback_port(p.value, &p.source.to_string());
+        policy.allow_loopback_port(p.value, &p.source);
     }
     let upstreams = if n.dns_upstream.is_empty() {
         let conf = Path::new(upstream::RESOLV_CONF);
@@ -170,21 +170,26 @@ pub fn sandbox(
              or give --workspace DIR"
         );
     }
-    let mut write_roots = vec![workspace, "/tmp".into(), "/var/tmp".into()];
+    let mut write_roots = vec![workspace.clone(), "/tmp".into(), "/var/tmp".into()];
     write_roots.extend(s.filesystem.write_roots.iter().map(|r| r.value.clone()));
+    let rule = |from_requirements| {
+        move |r: &warden_requirements::Resolved<warden_requirements::values::ExecRule>| ExecRule {
+            decision: r.value.decision,
+            prefix: r.value.prefix.args().to_vec(),
+            source: r.source.to_string(),
+            from_requirements,
+        }
+    };
     let rules = s
         .exec
         .required_rules
         .iter()
-        .chain(&s.exec.user_rules)
-        .map(|r| ExecRule {
-            decision: r.value.decision,
-            prefix: r.value.prefix.args().to_vec(),
-            source: r.source.to_string(),
-        })
+        .map(rule(true))
+        .chain(s.exec.user_rules.iter().map(rule(false)))
         .collect();
     Ok(SandboxOptions {
         mode,
+        workspace,
         write_roots,
         denied_paths: s
             .filesystem
@@ -199,6 +204,36 @@ pub fn sandbox(
             .map(|p| p.value.clone())
             .collect(),
         exec_policy: ExecPolicy::new(rules, builtin_rules),
+    })
+}
+
+/// Who decides what needs approval: the approval policy and reviewer chosen within the
+/// requirements, the reviewer command they name, and the session's own choices (timeouts,
+/// whether anyone will answer, who besides the user may).
+pub fn approvals(
+    s: &Settings,
+    timeout: std::time::Duration,
+    reviewer_timeout: std::time::Duration,
+    unattended: bool,
+    approvers_group: Option<&str>,
+) -> anyhow::Result<ApprovalOptions> {
+    let approvers_gid = approvers_group
+        .map(|name| {
+            nix::unistd::Group::from_name(name)
+                .with_context(|| format!("looking up the group {name}"))?
+                .map(|g| g.gid.as_raw())
+                .ok_or_else(|| anyhow!("--approvers-group {name}: no such group"))
+        })
+        .transpose()?;
+    Ok(ApprovalOptions {
+        policy: s.approval_policy.value,
+        reviewer: s.reviewer.value,
+        reviewer_command: s.reviewer_command.as_ref().map(|c| c.value.args().to_vec()),
+        timeout,
+        reviewer_timeout,
+        unattended,
+        approvers_gid,
+        managed_domains_only: s.network.managed_allowed_domains_only.is_some(),
     })
 }
 

@@ -257,6 +257,8 @@ pub const VERDICT_REDIRECT: u8 = 2;
 pub const RULE_DEFAULT_DENY: u32 = 0;
 pub const RULE_DNS_PROXY: u32 = 1;
 pub const RULE_DNS_OVER_TLS: u32 = 2;
+/// Addresses of a name that was approved during the session (not named by the policy).
+pub const RULE_APPROVED: u32 = 3;
 pub const RULE_FIRST_POLICY: u32 = 16;
 
 /// A network decision of the cgroup sock_addr programs.

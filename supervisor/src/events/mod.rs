@@ -44,7 +44,7 @@ pub enum Event {
     #[serde(rename = "network.send")]
     NetSend(Network),
     #[serde(rename = "dns.query")]
-    DnsQuery(DnsQuery),
+    DnsQuery(Box<DnsQuery>),
     #[serde(rename = "file.open")]
     FileOpen(FileAccess),
     #[serde(rename = "file.link")]
@@ -57,6 +57,12 @@ pub enum Event {
     FileSymlink(FileAccess),
     #[serde(rename = "file.truncate")]
     FileTruncate(FileAccess),
+    #[serde(rename = "approval.request")]
+    ApprovalRequest(Box<ApprovalRequest>),
+    #[serde(rename = "approval")]
+    Approval(Box<Approval>),
+    #[serde(rename = "approval.refused")]
+    ApprovalRefused(ApprovalRefused),
     #[serde(rename = "requirements.changed")]
     RequirementsChanged(RequirementsChange),
     #[serde(rename = "limit.reached")]
@@ -86,6 +92,9 @@ impl Event {
             Event::FileUnlink(_) => "file.unlink",
             Event::FileSymlink(_) => "file.symlink",
             Event::FileTruncate(_) => "file.truncate",
+            Event::ApprovalRequest(_) => "approval.request",
+            Event::Approval(_) => "approval",
+            Event::ApprovalRefused(_) => "approval.refused",
             Event::RequirementsChanged(_) => "requirements.changed",
             Event::LimitReached(_) => "limit.reached",
             Event::EventsLost(_) => "events.lost",
@@ -181,8 +190,11 @@ pub struct ExecRequest {
     pub argv_truncated: bool,
     /// `allow`: the exec went on; `deny`: it failed with EPERM.
     pub verdict: Verdict,
-    /// Who decided: `policy` (exec rules and defaults).
-    pub source: String,
+    /// Who decided (see [`DecisionSource`]).
+    pub source: DecisionSource,
+    /// The approval request that decided it, when one was made (its `approval` record).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval: Option<String>,
     /// The rule's decision (`allow`, `prompt`, `forbidden`) when a rule matched.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decision: Option<crate::exec_policy::ExecDecision>,
@@ -283,6 +295,12 @@ pub struct DnsQuery {
     /// Source address of the query (the querying socket).
     pub client: String,
     pub verdict: Verdict,
+    /// Who decided (see [`DecisionSource`]).
+    #[serde(default)]
+    pub source: DecisionSource,
+    /// The approval request that decided it, when one was made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval: Option<String>,
     pub rule: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rule_source: Option<String>,
@@ -333,6 +351,132 @@ pub struct FileAccess {
     /// CLOCK_BOOTTIME of the last of them, when there were several.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_boot_ns: Option<u64>,
+}
+
+/// Who or what took a decision.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DecisionSource {
+    /// An administrator's requirement.
+    Requirements,
+    /// The session's policy: rules chosen by the user within the requirements, the built-in
+    /// defaults, the approval policy.
+    #[default]
+    Policy,
+    /// The deterministic risk classifier.
+    AutoReview,
+    /// A person: at the terminal or through `warden approvals`.
+    User,
+    /// The external reviewer command.
+    Reviewer,
+    /// Nobody answered in time.
+    Timeout,
+}
+
+/// How far an approval reaches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scope {
+    /// This request only.
+    Once,
+    /// Identical requests for the rest of the session.
+    Session,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RequestKind {
+    Exec,
+    Dns,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RiskLevel {
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+/// The auto-reviewer's assessment of a request.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Risk {
+    pub level: RiskLevel,
+    /// What raised it (or why it is low), for the person or reviewer who decides.
+    pub reasons: Vec<String>,
+}
+
+/// What an approval request is about.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Subject {
+    pub request: RequestKind,
+    /// The process that asked (the calling thread of an exec; the querying process of a DNS
+    /// lookup when known, else 0).
+    pub pid: u32,
+    /// exec: the program's name for the rules.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub program: Option<String>,
+    /// exec: the arguments, escaped.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub argv: Vec<String>,
+    /// dns: the name, escaped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub qtype: Option<String>,
+}
+
+/// A request that went to a person or to the reviewer command (written when it starts
+/// waiting; its `approval` record follows).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ApprovalRequest {
+    pub id: String,
+    #[serde(flatten)]
+    pub subject: Subject,
+    /// Why it needs approval (the rule, an unknown domain, the approval policy).
+    pub why: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub risk: Option<Risk>,
+    /// Who is asked: `user` or `reviewer`.
+    pub asked: DecisionSource,
+    /// After this long without an answer it is denied.
+    pub timeout_ms: u64,
+}
+
+/// The decision on a request for approval, whoever took it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Approval {
+    pub id: String,
+    #[serde(flatten)]
+    pub subject: Subject,
+    pub verdict: Verdict,
+    pub scope: Scope,
+    pub source: DecisionSource,
+    pub reason: String,
+    /// Who answered, when a person did: `terminal`, or `uid N (name)` through the socket.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub risk: Option<Risk>,
+    /// The session's approval policy and reviewer.
+    pub policy: String,
+    pub reviewer: String,
+    /// Time from the request to the decision, in microseconds.
+    pub waited_us: u64,
+}
+
+/// Someone was refused by the approvals socket (not the session's user, not an approver,
+/// or a process of a session trying to approve its own requests).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ApprovalRefused {
+    pub peer_pid: u32,
+    pub peer_uid: u32,
+    pub reason: String,
 }
 
 /// The requirement files changed while the session ran. Accepted: the new set applies to new

@@ -1,6 +1,6 @@
 //! One human-readable line per record, for `warden run --events` and `warden events --list`.
 use super::{
-    Event, Record, Verdict,
+    DecisionSource, Event, Record, RequestKind, Scope, Subject, Verdict,
     escape::{for_terminal, shell_word},
 };
 
@@ -8,6 +8,29 @@ pub fn signal_name(sig: i32) -> String {
     nix::sys::signal::Signal::try_from(sig)
         .map(|s| s.as_str().to_string())
         .unwrap_or_else(|_| format!("signal {sig}"))
+}
+
+/// An approval's subject: `exec pid 12 git push -f` or `dns example.com AAAA`.
+fn subject(s: &Subject) -> String {
+    match s.request {
+        RequestKind::Exec => format!("exec pid {} {}", s.pid, command_line(&s.argv)),
+        RequestKind::Dns => format!(
+            "dns {} {}",
+            for_terminal(s.name.as_deref().unwrap_or_default()),
+            s.qtype.as_deref().unwrap_or_default()
+        ),
+    }
+}
+
+pub fn source_word(s: DecisionSource) -> &'static str {
+    match s {
+        DecisionSource::Requirements => "requirements",
+        DecisionSource::Policy => "policy",
+        DecisionSource::AutoReview => "auto-review",
+        DecisionSource::User => "user",
+        DecisionSource::Reviewer => "reviewer",
+        DecisionSource::Timeout => "timeout",
+    }
 }
 
 fn verdict_word(v: Verdict) -> &'static str {
@@ -80,6 +103,9 @@ pub fn line(rec: &Record) -> String {
             );
             if let Some(rule) = &r.rule {
                 s.push_str(&format!(" by {}", for_terminal(rule)));
+            }
+            if r.source != DecisionSource::Policy {
+                s.push_str(&format!(" ({})", source_word(r.source)));
             }
             if let Some(reason) = &r.reason {
                 s.push_str(&format!(": {}", for_terminal(reason)));
@@ -164,6 +190,48 @@ pub fn line(rec: &Record) -> String {
             }
             s
         }
+        Event::ApprovalRequest(a) => {
+            let mut s = format!(
+                "{} {} asks the {}: {}",
+                a.id,
+                subject(&a.subject),
+                if a.asked == DecisionSource::Reviewer {
+                    "reviewer"
+                } else {
+                    "user"
+                },
+                for_terminal(&a.why)
+            );
+            if let Some(r) = &a.risk {
+                s.push_str(&format!(" [risk {:?}]", r.level).to_lowercase());
+            }
+            s
+        }
+        Event::Approval(a) => {
+            let mut s = format!(
+                "{} {} {} {} by {}",
+                a.id,
+                subject(&a.subject),
+                verdict_word(a.verdict),
+                if a.scope == Scope::Session {
+                    "for the session"
+                } else {
+                    "once"
+                },
+                source_word(a.source)
+            );
+            if let Some(by) = &a.by {
+                s.push_str(&format!(" ({})", for_terminal(by)));
+            }
+            s.push_str(&format!(": {}", for_terminal(&a.reason)));
+            s
+        }
+        Event::ApprovalRefused(r) => format!(
+            "pid {} uid {}: {}",
+            r.peer_pid,
+            r.peer_uid,
+            for_terminal(&r.reason)
+        ),
         Event::RequirementsChanged(c) => match &c.error {
             None => "accepted: applies to new sessions".to_string(),
             Some(e) => format!("REFUSED, the last good set stays: {}", for_terminal(e)),

@@ -7,6 +7,7 @@
 pub mod target_memory;
 
 use std::{
+    collections::HashMap,
     ffi::OsStr,
     fs::File,
     os::{
@@ -22,13 +23,21 @@ use std::{
 };
 
 use libseccomp::{ScmpNotifReq, ScmpNotifResp, ScmpNotifRespFlags, notify_id_valid};
-use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-use tokio::sync::mpsc;
+use nix::{
+    fcntl::OFlag,
+    poll::{PollFd, PollFlags, PollTimeout, poll},
+};
+use tokio::sync::{mpsc, oneshot};
+use warden_requirements::values::ApprovalPolicy;
 
 use crate::{
+    approvals::{Answer, Broker, Facts, Request, Review},
     clock,
-    events::{Event, ExecRequest, SyscallDenied, Verdict, escape::escape_bytes},
-    exec_policy::{ExecDecision, ExecPolicy},
+    events::{
+        DecisionSource, Event, ExecRequest, RequestKind, Subject, SyscallDenied, Verdict,
+        escape::escape_bytes,
+    },
+    exec_policy::{Assessment, ExecDecision, ExecPolicy},
 };
 use target_memory::Memory;
 use warden_common::{ExecToken, FILENAME_MAX, FNV_OFFSET, TOKEN_TAIL_MAX, fnv1a};
@@ -45,6 +54,16 @@ pub struct Gate {
     /// The invoking user's home (rules about `~`).
     pub home: PathBuf,
     pub events: mpsc::Sender<(u64, Event)>,
+    /// Who decides what needs approval.
+    pub broker: Arc<Broker>,
+    /// The launcher, whose first exec is the command given to `warden run`.
+    pub launcher_pid: Option<u32>,
+}
+
+enum Handled {
+    Now(ScmpNotifResp),
+    /// Waiting for the approval with this id.
+    Held(Box<Held>, String, oneshot::Receiver<Answer>),
 }
 
 /// What an exec names, read from the caller.
@@ -114,13 +133,70 @@ fn token(kernel_filename: &[u8], argv: &[Vec<u8>]) -> ExecToken {
     }
 }
 
+/// An exec held while someone decides on it.
+struct Held {
+    req: ScmpNotifReq,
+    kernel_filename: Vec<u8>,
+    argv: Vec<Vec<u8>>,
+    record: ExecRequest,
+    started: Instant,
+}
+
+/// What the rules and the approval policy make of an exec, before anyone is asked.
+#[derive(Debug, PartialEq)]
+enum Route {
+    Decided(Verdict, DecisionSource),
+    Ask { why: String },
+}
+
+/// The rules decide first: `forbidden` denies, `prompt` asks, `allow` allows. Without a rule,
+/// the `untrusted` policy asks for anything not known to be safe, except the command given to
+/// `warden run` itself (the person who ran it approved that one).
+fn route(a: &Assessment, policy: ApprovalPolicy, launcher_exec: bool) -> Route {
+    let source = |m: &crate::exec_policy::Match| {
+        if m.from_requirements {
+            DecisionSource::Requirements
+        } else {
+            DecisionSource::Policy
+        }
+    };
+    match &a.matched {
+        Some(m) if m.decision == ExecDecision::Forbidden => {
+            Route::Decided(Verdict::Deny, source(m))
+        }
+        Some(m) if m.decision == ExecDecision::Prompt => Route::Ask {
+            why: format!("{} ({})", m.rule, m.reason),
+        },
+        Some(m) => Route::Decided(Verdict::Allow, source(m)),
+        None if launcher_exec => Route::Decided(Verdict::Allow, DecisionSource::User),
+        None if policy == ApprovalPolicy::Untrusted && !a.known_safe => Route::Ask {
+            why: "approval policy `untrusted`: not a known-safe command".into(),
+        },
+        None => Route::Decided(Verdict::Allow, DecisionSource::Policy),
+    }
+}
+
 impl Gate {
     /// Serves notifications until the listener hangs up (no process of the session is left)
-    /// or `stop` is set.
+    /// or `stop` is set. Execs that wait for an approval are held (the others go on meanwhile)
+    /// and answered when the decision arrives.
     pub fn run(mut self, listener: OwnedFd, stop: Arc<AtomicBool>) {
         let fd = listener.as_raw_fd();
+        let (wake_rx, wake_tx) = match nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::error!("exec gate: pipe: {e}");
+                return;
+            }
+        };
+        let wake_tx = Arc::new(wake_tx);
+        let (done_tx, done_rx) = std::sync::mpsc::channel::<(u64, Answer)>();
+        let mut held: HashMap<u64, Box<Held>> = HashMap::new();
         while !stop.load(Ordering::Relaxed) {
-            let mut fds = [PollFd::new(listener.as_fd(), PollFlags::POLLIN)];
+            let mut fds = [
+                PollFd::new(listener.as_fd(), PollFlags::POLLIN),
+                PollFd::new(wake_rx.as_fd(), PollFlags::POLLIN),
+            ];
             // Wakes up now and then to notice `stop`.
             match poll(&mut fds, PollTimeout::from(100u16)) {
                 Ok(0) => continue,
@@ -132,6 +208,21 @@ impl Gate {
                 }
             }
             let revents = fds[0].revents().unwrap_or(PollFlags::empty());
+            if fds[1]
+                .revents()
+                .is_some_and(|r| r.contains(PollFlags::POLLIN))
+            {
+                let mut buf = [0u8; 64];
+                while nix::unistd::read(&wake_rx, &mut buf).is_ok_and(|n| n > 0) {}
+                while let Ok((notif, answer)) = done_rx.try_recv() {
+                    if let Some(h) = held.remove(&notif) {
+                        let pid = h.req.pid;
+                        if let Err(e) = self.finish(*h, Some(answer), fd).respond(fd) {
+                            tracing::debug!("exec gate: reply to pid {pid}: {e}");
+                        }
+                    }
+                }
+            }
             if !revents.contains(PollFlags::POLLIN) {
                 if revents.contains(PollFlags::POLLHUP) {
                     return;
@@ -142,37 +233,51 @@ impl Gate {
             let Ok(req) = ScmpNotifReq::receive(fd) else {
                 continue;
             };
-            let resp = self.handle(&req, fd);
-            if let Err(e) = resp.respond(fd) {
-                tracing::debug!("exec gate: reply to pid {}: {e}", req.pid);
+            match self.handle(req, fd) {
+                Handled::Now(resp) => {
+                    if let Err(e) = resp.respond(fd) {
+                        tracing::debug!("exec gate: reply to pid {}: {e}", req.pid);
+                    }
+                }
+                Handled::Held(h, approval, answer) => {
+                    let notif = h.req.id;
+                    held.insert(notif, h);
+                    let (done_tx, wake_tx) = (done_tx.clone(), wake_tx.clone());
+                    self.broker.runtime().spawn(async move {
+                        let answer = answer.await.unwrap_or_else(|_| Answer::lost(&approval));
+                        let _ = done_tx.send((notif, answer));
+                        let _ = nix::unistd::write(&*wake_tx, &[1]);
+                    });
+                }
             }
         }
     }
 
-    fn handle(&mut self, req: &ScmpNotifReq, fd: i32) -> ScmpNotifResp {
+    fn handle(&mut self, req: ScmpNotifReq, fd: i32) -> Handled {
         let started = Instant::now();
         let name = req.data.syscall.get_name().unwrap_or_else(|_| "?".into());
         let deny = ScmpNotifResp::new_error(req.id, -libc::EPERM, ScmpNotifRespFlags::empty());
         if name != "execve" && name != "execveat" {
+            self.broker.note_refusal();
             self.emit(Event::SyscallDenied(SyscallDenied {
                 pid: req.pid,
                 args: req.data.args.iter().map(|a| format!("{a:#x}")).collect(),
                 rule: format!("seccomp:{name}"),
                 syscall: name,
             }));
-            return deny;
+            return Handled::Now(deny);
         }
-        let exec = match read_exec(req, name == "execveat") {
+        let exec = match read_exec(&req, name == "execveat") {
             Ok(e) => e,
             Err(e) => {
                 // Could not see what would run: refuse rather than guess.
                 tracing::warn!("exec gate: reading the exec of pid {}: {e}", req.pid);
-                return deny;
+                return Handled::Now(deny);
             }
         };
         // The pid could have been reused while we read its memory.
         if notify_id_valid(fd, req.id).is_err() {
-            return deny;
+            return Handled::Now(deny);
         }
         let (program, resolved) = self.identify(&exec);
         let argv: Vec<String> = exec
@@ -180,30 +285,11 @@ impl Gate {
             .iter()
             .map(|a| String::from_utf8_lossy(a).into_owned())
             .collect();
-        let matched = self
-            .policy
-            .decide(&program, argv.get(1..).unwrap_or_default(), &self.home);
-        let mut verdict = match matched.as_ref().map(|m| m.decision) {
-            // `prompt` has nobody to ask yet (issue #6): it denies.
-            Some(ExecDecision::Forbidden | ExecDecision::Prompt) => Verdict::Deny,
-            _ => Verdict::Allow,
-        };
-        let mut problem = None;
-        if verdict == Verdict::Allow {
-            // Unread arguments cannot be bound to the approval.
-            problem = if exec.argv_truncated {
-                Some("arguments too large to check".to_string())
-            } else {
-                let t = token(&exec.kernel_filename, &exec.argv);
-                self.tokens
-                    .insert(req.pid, t, 0)
-                    .err()
-                    .map(|e| format!("recording the approval: {e}"))
-            };
-            if problem.is_some() {
-                verdict = Verdict::Deny;
-            }
-        }
+        let assessment =
+            self.policy
+                .assess(&program, argv.get(1..).unwrap_or_default(), &self.home);
+        let launcher_exec = self.launcher_pid.take_if(|p| *p == req.pid).is_some();
+        let route = route(&assessment, self.broker.config().policy, launcher_exec);
         let (escaped_argv, cut) = crate::events::escape::escape_argv(
             exec.argv.iter().map(Vec::as_slice),
             warden_common::ARGV_MAX,
@@ -216,8 +302,9 @@ impl Gate {
             program,
             argv: escaped_argv,
             argv_truncated: cut || exec.argv_truncated,
-            verdict,
-            source: "policy".into(),
+            verdict: Verdict::Deny,
+            source: DecisionSource::Policy,
+            approval: None,
             decision: None,
             rule: None,
             rule_source: None,
@@ -225,20 +312,13 @@ impl Gate {
             matched: Vec::new(),
             wait_us: 0,
         };
-        if let Some(m) = matched {
+        if let Some(m) = &assessment.matched {
             let is_exec_itself = m.command.first() == Some(&record.program)
                 && m.command[1..] == *argv.get(1..).unwrap_or_default();
             record.decision = Some(m.decision);
-            record.rule = Some(m.rule);
-            record.rule_source = Some(m.source);
-            record.reason = Some(if m.decision == ExecDecision::Prompt {
-                format!(
-                    "{}; needs approval, and no approval flow is available (denied)",
-                    m.reason
-                )
-            } else {
-                m.reason
-            });
+            record.rule = Some(m.rule.clone());
+            record.rule_source = Some(m.source.clone());
+            record.reason = Some(m.reason.clone());
             if !is_exec_itself {
                 record.matched = m
                     .command
@@ -247,15 +327,91 @@ impl Gate {
                     .collect();
             }
         }
-        if let Some(p) = problem {
-            record.reason = Some(p);
+        let mut held = Held {
+            req,
+            kernel_filename: exec.kernel_filename,
+            argv: exec.argv,
+            record,
+            started,
+        };
+        match route {
+            Route::Decided(verdict, source) => {
+                held.record.verdict = verdict;
+                held.record.source = source;
+                Handled::Now(self.finish(held, None, fd))
+            }
+            Route::Ask { why } => {
+                let request = Request {
+                    subject: Subject {
+                        request: RequestKind::Exec,
+                        pid: req.pid,
+                        program: Some(held.record.program.clone()),
+                        argv: held.record.argv.clone(),
+                        name: None,
+                        qtype: None,
+                    },
+                    why,
+                    rule: held.record.rule.clone(),
+                    facts: Facts::Exec {
+                        commands: assessment.commands,
+                        known_safe: assessment.known_safe,
+                        writes_file: assessment.writes_file,
+                        required_prompt: assessment
+                            .matched
+                            .as_ref()
+                            .is_some_and(|m| m.from_requirements),
+                        cwd: std::fs::read_link(format!("/proc/{}/cwd", req.pid)).ok(),
+                    },
+                };
+                match self.broker.review(request) {
+                    Review::Decided(answer) => Handled::Now(self.finish(held, Some(answer), fd)),
+                    Review::Pending { id, answer } => Handled::Held(Box::new(held), id, answer),
+                }
+            }
         }
-        record.wait_us = started.elapsed().as_micros() as u64;
-        self.emit(Event::ExecRequest(record));
-        match verdict {
-            Verdict::Allow => ScmpNotifResp::new_continue(req.id, ScmpNotifRespFlags::empty()),
-            _ => deny,
+    }
+
+    /// Replies to a decided exec: an allowed one gets its approval stored for the kernel's
+    /// check at exec time, then goes on.
+    fn finish(&mut self, mut h: Held, answer: Option<Answer>, fd: i32) -> ScmpNotifResp {
+        if let Some(a) = answer {
+            h.record.verdict = a.verdict;
+            h.record.source = a.source;
+            h.record.approval = Some(a.id);
+            h.record.reason = Some(match h.record.reason.take() {
+                Some(r) => format!("{r}; {}", a.reason),
+                None => a.reason,
+            });
         }
+        if h.record.verdict == Verdict::Allow {
+            // Unread arguments cannot be bound to the approval; a process that went away
+            // while it waited has nothing to approve.
+            let problem = if h.record.argv_truncated {
+                Some("arguments too large to check".to_string())
+            } else if notify_id_valid(fd, h.req.id).is_err() {
+                Some("the process went away while it waited".to_string())
+            } else {
+                let t = token(&h.kernel_filename, &h.argv);
+                self.tokens
+                    .insert(h.req.pid, t, 0)
+                    .err()
+                    .map(|e| format!("recording the approval: {e}"))
+            };
+            if let Some(p) = problem {
+                h.record.verdict = Verdict::Deny;
+                h.record.reason = Some(p);
+            }
+        } else {
+            self.broker.note_refusal();
+        }
+        h.record.wait_us = h.started.elapsed().as_micros() as u64;
+        let resp = if h.record.verdict == Verdict::Allow {
+            ScmpNotifResp::new_continue(h.req.id, ScmpNotifRespFlags::empty())
+        } else {
+            ScmpNotifResp::new_error(h.req.id, -libc::EPERM, ScmpNotifRespFlags::empty())
+        };
+        self.emit(Event::ExecRequest(h.record));
+        resp
     }
 
     /// The program's name for the rules and the resolved path of the file.

@@ -8,6 +8,7 @@
 //! the rules that match, the strictest decides: forbidden over prompt over allow.
 pub mod dangerous;
 pub mod identity;
+pub mod safe;
 pub mod shell;
 
 use std::path::Path;
@@ -22,6 +23,8 @@ pub struct ExecRule {
     pub prefix: Vec<String>,
     /// Where the rule came from (a requirement's file and line, `--exec-rule`...).
     pub source: String,
+    /// Set by an administrator's requirements (users cannot loosen it), not the user.
+    pub from_requirements: bool,
 }
 
 /// Why a command was decided the way it was.
@@ -34,6 +37,21 @@ pub struct Match {
     pub reason: String,
     /// The command the rule matched (inside a wrapper or a script, it is not the exec itself).
     pub command: Vec<String>,
+    /// The rule is a requirement's (see [`ExecRule::from_requirements`]).
+    pub from_requirements: bool,
+}
+
+/// What the rules and the list of known-safe commands say about an exec.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Assessment {
+    /// The strictest matching rule.
+    pub matched: Option<Match>,
+    /// Every command it visibly runs is known to be safe and read-only (see [`safe`]).
+    pub known_safe: bool,
+    /// The commands it visibly runs (wrappers and shells looked through), for reviewers.
+    pub commands: Vec<Vec<String>>,
+    /// A script it runs redirects output into a file.
+    pub writes_file: bool,
 }
 
 const SHELLS: &[&str] = &["sh", "bash", "dash", "zsh", "ksh", "ash", "busybox-sh"];
@@ -44,6 +62,9 @@ struct Found {
     name: String,
     args: Vec<String>,
     pipes_into: Option<String>,
+    /// A wrapper or shell whose inner commands were found: they, not it, say what runs.
+    transparent: bool,
+    writes_file: bool,
 }
 
 fn basename(s: &str) -> &str {
@@ -52,16 +73,20 @@ fn basename(s: &str) -> &str {
 
 /// The command and every command it visibly runs.
 fn found(name: &str, args: &[String], depth: u32, out: &mut Vec<Found>) {
+    let me = out.len();
     out.push(Found {
         name: name.to_string(),
         args: args.to_vec(),
         pipes_into: None,
+        transparent: false,
+        writes_file: false,
     });
     if depth >= MAX_DEPTH {
         return;
     }
     let inner = |skip: usize, out: &mut Vec<Found>| {
         if let Some((prog, rest)) = args.get(skip..).and_then(|a| a.split_first()) {
+            out[me].transparent = true;
             found(basename(prog), rest, depth + 1, out);
         }
     };
@@ -75,12 +100,14 @@ fn found(name: &str, args: &[String], depth: u32, out: &mut Vec<Found>) {
                 && let Some(script) = args[i + 1..].iter().find(|a| !a.starts_with('-'))
             {
                 let cmds = shell::commands(script);
+                out[me].transparent = true;
                 for (k, c) in cmds.iter().enumerate() {
                     let Some((prog, rest)) = c.words.split_first() else {
                         continue;
                     };
                     let start = out.len();
                     found(basename(prog), rest, depth + 1, out);
+                    out[start].writes_file = c.writes_file;
                     if c.piped_to_next
                         && let Some(next) = cmds.get(k + 1).and_then(|n| n.words.first())
                     {
@@ -165,10 +192,24 @@ impl ExecPolicy {
         }
     }
 
-    /// The strictest rule matching `name args...` or anything it visibly runs.
-    pub fn decide(&self, name: &str, args: &[String], home: &Path) -> Option<Match> {
+    /// The strictest rule matching `name args...` or anything it visibly runs, and whether
+    /// all of that is known to be safe.
+    pub fn assess(&self, name: &str, args: &[String], home: &Path) -> Assessment {
         let mut cmds = Vec::new();
         found(name, args, 0, &mut cmds);
+        let known_safe = cmds
+            .iter()
+            .all(|c| c.transparent || (!c.writes_file && safe::is_known_safe(&c.name, &c.args)));
+        let commands = cmds
+            .iter()
+            .filter(|c| !c.transparent)
+            .map(|c| {
+                std::iter::once(c.name.clone())
+                    .chain(c.args.iter().cloned())
+                    .collect()
+            })
+            .collect();
+        let writes_file = cmds.iter().any(|c| c.writes_file);
         let mut best: Option<Match> = None;
         let mut consider = |m: Match| {
             if best.as_ref().is_none_or(|b| m.decision > b.decision) {
@@ -190,6 +231,7 @@ impl ExecPolicy {
                         source: r.source.clone(),
                         reason: format!("matches `{}`", r.prefix.join(" ")),
                         command: command.clone(),
+                        from_requirements: r.from_requirements,
                     });
                 }
             }
@@ -216,10 +258,16 @@ impl ExecPolicy {
                     source: "built-in default".into(),
                     reason: reason.into(),
                     command: command.clone(),
+                    from_requirements: false,
                 });
             }
         }
-        best
+        Assessment {
+            matched: best,
+            known_safe,
+            commands,
+            writes_file,
+        }
     }
 }
 
@@ -232,12 +280,14 @@ mod tests {
             decision,
             prefix: words.split_whitespace().map(String::from).collect(),
             source: "test".into(),
+            from_requirements: false,
         }
     }
 
     fn decide(p: &ExecPolicy, cmd: &[&str]) -> Option<(ExecDecision, String)> {
         let args: Vec<String> = cmd[1..].iter().map(|s| s.to_string()).collect();
-        p.decide(cmd[0], &args, Path::new("/home/u"))
+        p.assess(cmd[0], &args, Path::new("/home/u"))
+            .matched
             .map(|m| (m.decision, m.rule))
     }
 
@@ -296,5 +346,32 @@ mod tests {
             decide(&p, &["git", "status"]).unwrap().0,
             ExecDecision::Allow
         );
+    }
+
+    #[test]
+    fn known_safe_only_when_everything_run_is_safe() {
+        let p = ExecPolicy::new(Vec::new(), true);
+        let safe = |cmd: &[&str]| {
+            let args: Vec<String> = cmd[1..].iter().map(|s| s.to_string()).collect();
+            p.assess(cmd[0], &args, Path::new("/home/u")).known_safe
+        };
+        assert!(safe(&["ls", "-la"]));
+        assert!(safe(&["bash", "-lc", "ls && cat README.md | grep x"]));
+        assert!(safe(&["env", "LANG=C", "git", "status"]));
+        assert!(safe(&["sh", "-c", "ls 2>/dev/null"]));
+        assert!(!safe(&["sh", "-c", "ls > listing.txt"]), "writes a file");
+        assert!(!safe(&["bash", "-c", "ls; make"]));
+        assert!(
+            !safe(&["bash", "build.sh"]),
+            "a script file is not looked into"
+        );
+        assert!(!safe(&["bash"]));
+        assert!(!safe(&["env", "X=1", "python3", "-c", "print(1)"]));
+        let a = p.assess(
+            "sh",
+            &["-c".to_string(), "cd src && cargo build".to_string()],
+            Path::new("/home/u"),
+        );
+        assert_eq!(a.commands, [vec!["cd", "src"], vec!["cargo", "build"]]);
     }
 }

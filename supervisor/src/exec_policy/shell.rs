@@ -2,11 +2,13 @@
 //! quoting, command separators, pipelines and command substitutions. Not a shell: anything it
 //! does not understand it leaves as words, and every real exec is gated again anyway.
 
-/// One simple command, and whether its output feeds the next one (`|`).
+/// One simple command, whether its output feeds the next one (`|`), and whether it
+/// redirects output into a file (`> f`, `>> f`; not `>/dev/null` or `2>&1`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Command {
     pub words: Vec<String>,
     pub piped_to_next: bool,
+    pub writes_file: bool,
 }
 
 /// Splits a script into simple commands, including those inside `$(...)` and backquotes.
@@ -21,6 +23,7 @@ fn parse(script: &str, out: &mut Vec<Command>, depth: u32) {
     let mut words: Vec<String> = Vec::new();
     let mut word = String::new();
     let mut in_word = false;
+    let mut writes_file = false;
     let mut i = 0;
     let finish = |words: &mut Vec<String>, word: &mut String, in_word: &mut bool| {
         if *in_word {
@@ -28,13 +31,15 @@ fn parse(script: &str, out: &mut Vec<Command>, depth: u32) {
             *in_word = false;
         }
     };
-    let push = |out: &mut Vec<Command>, words: &mut Vec<String>, piped: bool| {
+    let push = |out: &mut Vec<Command>, words: &mut Vec<String>, writes: &mut bool, piped: bool| {
         if !words.is_empty() {
             out.push(Command {
                 words: std::mem::take(words),
                 piped_to_next: piped,
+                writes_file: *writes,
             });
         }
+        *writes = false;
     };
     while i < chars.len() {
         let c = chars[i];
@@ -108,7 +113,7 @@ fn parse(script: &str, out: &mut Vec<Command>, depth: u32) {
             '|' => {
                 finish(&mut words, &mut word, &mut in_word);
                 let or = chars.get(i + 1) == Some(&'|');
-                push(out, &mut words, !or);
+                push(out, &mut words, &mut writes_file, !or);
                 i += if or { 2 } else { 1 };
                 continue;
             }
@@ -119,22 +124,27 @@ fn parse(script: &str, out: &mut Vec<Command>, depth: u32) {
                     in_word = false;
                 }
                 finish(&mut words, &mut word, &mut in_word);
-                // A redirection's target is not an argument: skip it.
+                // A redirection's target is not an argument: skip it, noting an output file.
                 i += 1;
+                let mut to_descriptor = false;
                 while i < chars.len() && matches!(chars[i], '>' | '&' | '|') {
+                    to_descriptor |= chars[i] == '&';
                     i += 1;
                 }
                 while i < chars.len() && chars[i].is_whitespace() {
                     i += 1;
                 }
+                let start = i;
                 while i < chars.len() && !chars[i].is_whitespace() && !";&|".contains(chars[i]) {
                     i += 1;
                 }
+                let target: String = chars[start..i].iter().collect();
+                writes_file |= c == '>' && !to_descriptor && target != "/dev/null";
                 continue;
             }
             ';' | '&' | '\n' | '(' | ')' => {
                 finish(&mut words, &mut word, &mut in_word);
-                push(out, &mut words, false);
+                push(out, &mut words, &mut writes_file, false);
             }
             c if c.is_whitespace() => finish(&mut words, &mut word, &mut in_word),
             c => {
@@ -145,7 +155,7 @@ fn parse(script: &str, out: &mut Vec<Command>, depth: u32) {
         i += 1;
     }
     finish(&mut words, &mut word, &mut in_word);
-    push(out, &mut words, false);
+    push(out, &mut words, &mut writes_file, false);
 }
 
 /// Index of the bracket closing the one at `open` (or the end).
@@ -199,5 +209,11 @@ mod tests {
         let piped = commands("curl -s https://x | sh");
         assert!(piped[0].piped_to_next && !piped[1].piped_to_next);
         assert!(!commands("a || b")[0].piped_to_next);
+        let writes: Vec<bool> =
+            commands("ls > out; ls >/dev/null 2>&1; cat x >> log; ls 2>&1 | wc")
+                .iter()
+                .map(|c| c.writes_file)
+                .collect();
+        assert_eq!(writes, [true, false, true, false, false]);
     }
 }

@@ -26,9 +26,13 @@ use super::{
     upstream,
 };
 use crate::{
+    approvals::{Answer, Broker, Facts, Request, Review},
     clock,
-    events::{DnsQuery, Event, Verdict, escape::escape_bytes},
+    events::{
+        DecisionSource, DnsQuery, Event, RequestKind, Subject, Verdict, escape::escape_bytes,
+    },
 };
+use warden_common::{RULE_APPROVED, RULE_DEFAULT_DENY};
 
 const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(3);
 
@@ -98,6 +102,16 @@ pub struct Proxy {
     pub upstreams: Vec<SocketAddr>,
     pub ttl_floor: Duration,
     pub events: mpsc::Sender<(u64, Event)>,
+    /// What happens to names no rule names.
+    pub unlisted: Unlisted,
+}
+
+/// Names no rule names are sent to the approval flow, or denied.
+pub enum Unlisted {
+    Ask(Arc<Broker>),
+    /// Denied without asking; the source says who wants it so (the approval policy, or a
+    /// requirement that allows only its own domains).
+    Deny(DecisionSource),
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -196,6 +210,8 @@ impl Proxy {
             .into(),
             client: client.to_string(),
             verdict: Verdict::Deny,
+            source: DecisionSource::Policy,
+            approval: None,
             rule: String::new(),
             rule_source: None,
             rcode: String::new(),
@@ -207,18 +223,24 @@ impl Proxy {
             error: None,
         };
         // A query names one question in practice; with several, every one must be allowed.
-        let mut verdict = NameVerdict::Deny(warden_common::RULE_DEFAULT_DENY);
+        let mut verdict = NameVerdict::Deny(RULE_DEFAULT_DENY);
         for q in &msg.queries {
             let name = q.name.to_ascii();
             record.name = escape_bytes(name.trim_end_matches('.').as_bytes());
             record.qtype = q.query_type.to_string();
             verdict = self.policy.decide(&name);
+            if verdict == NameVerdict::Deny(RULE_DEFAULT_DENY) {
+                verdict = self.ask(&name, &mut record, client).await;
+            }
             if matches!(verdict, NameVerdict::Deny(_)) {
                 break;
             }
         }
         let answer = match verdict {
             NameVerdict::Deny(rule) => {
+                if let Unlisted::Ask(b) = &self.unlisted {
+                    b.note_refusal();
+                }
                 self.label(&mut record, rule, Verdict::Deny);
                 self.refuse(id, msg.metadata.op_code, ResponseCode::Refused, &mut record)
             }
@@ -244,14 +266,61 @@ impl Proxy {
         };
         record.duration_us = started.elapsed().as_micros() as u64;
         // Waits when the log is behind rather than dropping the record.
-        let _ = self.events.send((boot_ns, Event::DnsQuery(record))).await;
+        let _ = self
+            .events
+            .send((boot_ns, Event::DnsQuery(Box::new(record))))
+            .await;
         answer
     }
 
     fn label(&self, record: &mut DnsQuery, rule: u32, verdict: Verdict) {
         record.verdict = verdict;
         record.rule = self.policy.rule_name(rule);
-        record.rule_source = self.policy.rule(rule).map(|r| r.source.clone());
+        if let Some(r) = self.policy.rule(rule) {
+            record.rule_source = Some(r.source.clone());
+            if r.from_requirements {
+                record.source = DecisionSource::Requirements;
+            }
+        }
+    }
+
+    /// A name no rule names: the approval flow decides, while the answer is held. An
+    /// approved name's addresses are opened under the rule `approval`.
+    async fn ask(&self, name: &str, record: &mut DnsQuery, client: SocketAddr) -> NameVerdict {
+        let broker = match &self.unlisted {
+            Unlisted::Ask(broker) => broker,
+            Unlisted::Deny(source) => {
+                record.source = *source;
+                return NameVerdict::Deny(RULE_DEFAULT_DENY);
+            }
+        };
+        let review = broker.review(Request {
+            subject: Subject {
+                request: RequestKind::Dns,
+                pid: 0,
+                program: None,
+                argv: Vec::new(),
+                name: Some(record.name.clone()),
+                qtype: Some(record.qtype.clone()),
+            },
+            why: format!("no rule names this domain (query from {client})"),
+            rule: None,
+            facts: Facts::Dns {
+                name: name.to_string(),
+                qtype: record.qtype.clone(),
+            },
+        });
+        let answer = match review {
+            Review::Decided(a) => a,
+            Review::Pending { id, answer } => answer.await.unwrap_or_else(|_| Answer::lost(&id)),
+        };
+        record.source = answer.source;
+        record.approval = Some(answer.id);
+        if answer.verdict == Verdict::Allow {
+            NameVerdict::Allow(RULE_APPROVED)
+        } else {
+            NameVerdict::Deny(RULE_DEFAULT_DENY)
+        }
     }
 
     fn refuse(

@@ -1,7 +1,9 @@
 //! The session's network policy: which names may be resolved, which addresses reached, and
 //! which rule decided. Pure data and matching; the kernel maps and the DNS proxy apply it.
 use ipnet::IpNet;
-use warden_common::{RULE_DEFAULT_DENY, RULE_DNS_OVER_TLS, RULE_DNS_PROXY, RULE_FIRST_POLICY};
+use warden_common::{
+    RULE_APPROVED, RULE_DEFAULT_DENY, RULE_DNS_OVER_TLS, RULE_DNS_PROXY, RULE_FIRST_POLICY,
+};
 use warden_requirements::values::DomainPattern;
 
 /// Where a rule came from and what it says, for the record of every decision.
@@ -12,6 +14,32 @@ pub struct Rule {
     pub value: String,
     /// e.g. `--allow-domain`, `built-in default`, or a file and line.
     pub source: String,
+    /// An administrator's requirement (decisions by it have the source `requirements`).
+    pub from_requirements: bool,
+}
+
+/// Where a rule came from: its description, and whether it is a requirement.
+pub struct RuleSource {
+    pub text: String,
+    pub from_requirements: bool,
+}
+
+impl From<&str> for RuleSource {
+    fn from(text: &str) -> Self {
+        Self {
+            text: text.to_string(),
+            from_requirements: false,
+        }
+    }
+}
+
+impl From<&warden_requirements::Source> for RuleSource {
+    fn from(source: &warden_requirements::Source) -> Self {
+        Self {
+            text: source.to_string(),
+            from_requirements: matches!(source, warden_requirements::Source::Requirement { .. }),
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -50,32 +78,33 @@ impl NetworkPolicy {
         }
     }
 
-    fn add_rule(&mut self, key: &'static str, value: String, source: &str) -> u32 {
+    fn add_rule(&mut self, key: &'static str, value: String, source: RuleSource) -> u32 {
         self.rules.push(Rule {
             key,
             value,
-            source: source.to_string(),
+            source: source.text,
+            from_requirements: source.from_requirements,
         });
         RULE_FIRST_POLICY + self.rules.len() as u32 - 1
     }
 
-    pub fn allow_domain(&mut self, pattern: DomainPattern, source: &str) {
-        let id = self.add_rule("allowed_domains", pattern.to_string(), source);
+    pub fn allow_domain(&mut self, pattern: DomainPattern, source: impl Into<RuleSource>) {
+        let id = self.add_rule("allowed_domains", pattern.to_string(), source.into());
         self.allowed.push((pattern, id));
     }
 
-    pub fn deny_domain(&mut self, pattern: DomainPattern, source: &str) {
-        let id = self.add_rule("denied_domains", pattern.to_string(), source);
+    pub fn deny_domain(&mut self, pattern: DomainPattern, source: impl Into<RuleSource>) {
+        let id = self.add_rule("denied_domains", pattern.to_string(), source.into());
         self.denied.push((pattern, id));
     }
 
-    pub fn allow_cidr(&mut self, net: IpNet, source: &str) {
-        let id = self.add_rule("allowed_cidrs", net.to_string(), source);
+    pub fn allow_cidr(&mut self, net: IpNet, source: impl Into<RuleSource>) {
+        let id = self.add_rule("allowed_cidrs", net.to_string(), source.into());
         self.cidrs.push((net.trunc(), id));
     }
 
-    pub fn allow_loopback_port(&mut self, port: u16, source: &str) {
-        let id = self.add_rule("loopback_ports", port.to_string(), source);
+    pub fn allow_loopback_port(&mut self, port: u16, source: impl Into<RuleSource>) {
+        let id = self.add_rule("loopback_ports", port.to_string(), source.into());
         self.loopback_ports.push((port, id));
     }
 
@@ -96,6 +125,7 @@ impl NetworkPolicy {
             RULE_DEFAULT_DENY => "default-deny".into(),
             RULE_DNS_PROXY => "dns-proxy".into(),
             RULE_DNS_OVER_TLS => "dns-over-tls".into(),
+            RULE_APPROVED => "approval".into(),
             _ => match self.rule(id) {
                 Some(r) => format!("{}={}", r.key, r.value),
                 None => format!("rule-{id}"),

@@ -1,0 +1,650 @@
+//! Approvals: when the agent wants to leave its sandbox (a `prompt` exec rule, a command the
+//! `untrusted` policy does not know to be safe, a domain nobody listed), someone decides
+//! while the agent waits in the kernel (the exec held by seccomp, the DNS answer held by
+//! the proxy).
+//!
+//! Who decides follows the approval policy and the reviewer:
+//! - `never`: nobody is asked; what needs approval is denied (source `policy`);
+//! - reviewer `user`: a person, at the terminal that ran `warden run` or with
+//!   `warden approvals` from another one;
+//! - reviewer `auto-review`: the risk classifier ([`risk`]) approves low risk and refuses
+//!   critical risk (source `auto_review`); the rest goes to the reviewer command when one is
+//!   configured, else to a person;
+//! - reviewer `external`: the reviewer command ([`reviewer_command`]) answers everything.
+//!
+//! A request nobody answers in time is denied (source `timeout`). Identical requests made
+//! while one is pending wait for the same answer; "approve for the session" makes a session
+//! rule that answers later identical requests at once. Every decision is an `approval`
+//! record; every request that waits for someone is first an `approval.request` record.
+pub mod reviewer_command;
+pub mod risk;
+pub mod socket;
+pub mod terminal;
+
+use std::{
+    collections::HashMap,
+    path::PathBuf,
+    sync::{
+        Arc, Mutex, OnceLock,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::{Notify, mpsc, oneshot};
+use warden_requirements::values::{ApprovalPolicy, Reviewer};
+
+use crate::{
+    clock,
+    events::{
+        Approval, ApprovalRequest, DecisionSource, Event, Risk, RiskLevel, Scope, Subject, Verdict,
+    },
+};
+
+pub struct Config {
+    pub session: String,
+    pub policy: ApprovalPolicy,
+    pub reviewer: Reviewer,
+    /// The reviewer command and its arguments (a requirement).
+    pub reviewer_command: Option<Vec<String>>,
+    /// How long a person has to answer.
+    pub timeout: Duration,
+    /// How long the reviewer command has.
+    pub reviewer_timeout: Duration,
+    /// Nobody will answer: what needs a person is denied at once.
+    pub unattended: bool,
+    pub risk: risk::Context,
+}
+
+/// What the auto-reviewer and the reviewer command look at.
+#[derive(Clone, Debug)]
+pub enum Facts {
+    Exec {
+        commands: Vec<Vec<String>>,
+        known_safe: bool,
+        writes_file: bool,
+        /// Asked for by an administrator's `prompt` requirement.
+        required_prompt: bool,
+        cwd: Option<PathBuf>,
+    },
+    Dns {
+        name: String,
+        qtype: String,
+    },
+}
+
+/// A request for approval.
+#[derive(Clone, Debug)]
+pub struct Request {
+    pub subject: Subject,
+    /// Why it needs approval.
+    pub why: String,
+    /// The rule that asks for it, when one does.
+    pub rule: Option<String>,
+    pub facts: Facts,
+}
+
+impl Request {
+    /// Requests with the same key get the same answer (and a session rule covers them all).
+    fn key(&self) -> String {
+        match &self.facts {
+            Facts::Exec { .. } => {
+                let mut k = format!("exec\0{}", self.subject.program.as_deref().unwrap_or(""));
+                for a in &self.subject.argv {
+                    k.push('\0');
+                    k.push_str(a);
+                }
+                k
+            }
+            Facts::Dns { name, .. } => {
+                format!("dns\0{}", name.trim_end_matches('.').to_ascii_lowercase())
+            }
+        }
+    }
+}
+
+/// A decision on a request.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Answer {
+    /// The `approval` record's id.
+    pub id: String,
+    pub verdict: Verdict,
+    pub scope: Scope,
+    pub source: DecisionSource,
+    pub reason: String,
+    pub by: Option<String>,
+}
+
+impl Answer {
+    /// What the requester does when the broker is gone before answering: refuse.
+    pub fn lost(id: &str) -> Self {
+        Self {
+            id: id.to_string(),
+            verdict: Verdict::Deny,
+            scope: Scope::Once,
+            source: DecisionSource::Policy,
+            reason: "the approval flow stopped before answering".into(),
+            by: None,
+        }
+    }
+}
+
+pub enum Review {
+    Decided(Answer),
+    /// Someone is asked; the answer comes on the channel.
+    Pending {
+        id: String,
+        answer: oneshot::Receiver<Answer>,
+    },
+}
+
+/// What a person's or the reviewer's answer says.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reply {
+    pub approve: bool,
+    #[serde(default = "once")]
+    pub scope: Scope,
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+fn once() -> Scope {
+    Scope::Once
+}
+
+/// A pending request as `warden approvals list` shows it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PendingView {
+    pub id: String,
+    pub session: String,
+    #[serde(flatten)]
+    pub subject: Subject,
+    pub why: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub risk: Option<Risk>,
+    pub asked: DecisionSource,
+    pub waited_ms: u64,
+    pub expires_in_ms: u64,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum AnswerError {
+    #[error("no pending request {0} (answered already, timed out, or never made)")]
+    NotPending(String),
+}
+
+struct Pending {
+    key: String,
+    request: Request,
+    risk: Option<Risk>,
+    asked: DecisionSource,
+    asked_at: Instant,
+    /// When the wait started, for the record.
+    started: Instant,
+    waiters: Vec<oneshot::Sender<Answer>>,
+    /// Told when the request is answered (a terminal prompt for it stops).
+    answered: Arc<Notify>,
+}
+
+struct SessionRule {
+    approval: String,
+    source: DecisionSource,
+    by: Option<String>,
+}
+
+#[derive(Default)]
+struct State {
+    pending: HashMap<String, Pending>,
+    by_key: HashMap<String, String>,
+    session_rules: HashMap<String, SessionRule>,
+    history: risk::History,
+}
+
+/// The session's approval service, shared by the exec gate, the DNS proxy, the terminal
+/// prompt and the approvals socket.
+pub struct Broker {
+    cfg: Config,
+    events: mpsc::Sender<(u64, Event)>,
+    runtime: tokio::runtime::Handle,
+    state: Mutex<State>,
+    next_id: AtomicU64,
+    terminal: OnceLock<mpsc::UnboundedSender<String>>,
+}
+
+enum Route {
+    Decide(Verdict, DecisionSource, String),
+    Ask(DecisionSource),
+}
+
+impl Broker {
+    pub fn new(
+        cfg: Config,
+        events: mpsc::Sender<(u64, Event)>,
+        runtime: tokio::runtime::Handle,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            cfg,
+            events,
+            runtime,
+            state: Mutex::new(State::default()),
+            next_id: AtomicU64::new(1),
+            terminal: OnceLock::new(),
+        })
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+
+    /// The runtime the approval flow runs on (for callers on other threads).
+    pub fn runtime(&self) -> &tokio::runtime::Handle {
+        &self.runtime
+    }
+
+    /// Requests for a person are also shown at the terminal (see [`terminal`]).
+    pub fn attach_terminal(&self, queue: mpsc::UnboundedSender<String>) {
+        let _ = self.terminal.set(queue);
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().expect("approvals lock")
+    }
+
+    /// A refusal elsewhere in the session (a forbidden exec, a refused system call, a denied
+    /// name): the auto-reviewer trusts the session less.
+    pub fn note_refusal(&self) {
+        self.state().history.refusals += 1;
+    }
+
+    pub(crate) fn emit(&self, event: Event) {
+        let events = self.events.clone();
+        let boot_ns = clock::boot_ns();
+        // Callers run on the gate's thread and on the runtime alike: hand the record over
+        // from a task rather than blocking either.
+        self.runtime.spawn(async move {
+            let _ = events.send((boot_ns, event)).await;
+        });
+    }
+
+    /// Decides now when the policy, a session rule or the auto-reviewer can; otherwise asks.
+    pub fn review(self: &Arc<Self>, request: Request) -> Review {
+        let started = Instant::now();
+        let key = request.key();
+        let mut st = self.state();
+        if let Some(rule) = st.session_rules.get(&key) {
+            let answer = Answer {
+                id: rule.approval.clone(),
+                verdict: Verdict::Allow,
+                scope: Scope::Session,
+                source: rule.source,
+                reason: format!("approved for the session (approval {})", rule.approval),
+                by: rule.by.clone(),
+            };
+            drop(st);
+            self.record(&request, None, &answer, started);
+            return Review::Decided(answer);
+        }
+        if let Some(id) = st.by_key.get(&key).cloned() {
+            let (tx, rx) = oneshot::channel();
+            st.pending
+                .get_mut(&id)
+                .expect("by_key names pending requests")
+                .waiters
+                .push(tx);
+            return Review::Pending { id, answer: rx };
+        }
+        let id = format!(
+            "{}-{}",
+            &self.cfg.session[..self.cfg.session.len().min(8)],
+            self.next_id.fetch_add(1, Ordering::Relaxed)
+        );
+        let risk = (self.cfg.reviewer == Reviewer::AutoReview)
+            .then(|| self.classify(&request.facts, st.history));
+        let route = self.route(risk.as_ref());
+        match route {
+            Route::Decide(verdict, source, reason) => {
+                if verdict == Verdict::Deny {
+                    st.history.refusals += 1;
+                }
+                drop(st);
+                let answer = Answer {
+                    id,
+                    verdict,
+                    scope: Scope::Once,
+                    source,
+                    reason,
+                    by: None,
+                };
+                self.record(&request, risk, &answer, started);
+                Review::Decided(answer)
+            }
+            Route::Ask(asked) => {
+                let (tx, rx) = oneshot::channel();
+                let answered = Arc::new(Notify::new());
+                let timeout = if asked == DecisionSource::Reviewer {
+                    self.cfg.reviewer_timeout
+                } else {
+                    self.cfg.timeout
+                };
+                self.emit(Event::ApprovalRequest(Box::new(ApprovalRequest {
+                    id: id.clone(),
+                    subject: request.subject.clone(),
+                    why: request.why.clone(),
+                    rule: request.rule.clone(),
+                    risk: risk.clone(),
+                    asked,
+                    timeout_ms: timeout.as_millis() as u64,
+                })));
+                st.by_key.insert(key.clone(), id.clone());
+                st.pending.insert(
+                    id.clone(),
+                    Pending {
+                        key,
+                        request: request.clone(),
+                        risk: risk.clone(),
+                        asked,
+                        asked_at: Instant::now(),
+                        started,
+                        waiters: vec![tx],
+                        answered,
+                    },
+                );
+                drop(st);
+                self.start_waiting(&id, asked, timeout, &request, risk);
+                Review::Pending { id, answer: rx }
+            }
+        }
+    }
+
+    fn classify(&self, facts: &Facts, history: risk::History) -> Risk {
+        match facts {
+            Facts::Exec {
+                commands,
+                known_safe,
+                writes_file,
+                required_prompt,
+                cwd,
+            } => risk::exec(
+                &risk::ExecFacts {
+                    commands,
+                    known_safe: *known_safe,
+                    writes_file: *writes_file,
+                    required_prompt: *required_prompt,
+                    cwd: cwd.as_deref(),
+                },
+                &self.cfg.risk,
+                history,
+            ),
+            Facts::Dns { name, qtype } => risk::domain(name, qtype, history),
+        }
+    }
+
+    fn route(&self, risk: Option<&Risk>) -> Route {
+        if self.cfg.policy == ApprovalPolicy::Never {
+            return Route::Decide(
+                Verdict::Deny,
+                DecisionSource::Policy,
+                "approval policy `never`: what needs approval is denied".into(),
+            );
+        }
+        let reasons = |r: &Risk| r.reasons.join("; ");
+        let mut nobody = DecisionSource::Policy;
+        match (self.cfg.reviewer, risk) {
+            (Reviewer::External, _) => return Route::Ask(DecisionSource::Reviewer),
+            (Reviewer::AutoReview, Some(r)) if r.level == RiskLevel::Low => {
+                return Route::Decide(
+                    Verdict::Allow,
+                    DecisionSource::AutoReview,
+                    format!("low risk: {}", reasons(r)),
+                );
+            }
+            (Reviewer::AutoReview, Some(r)) if r.level == RiskLevel::Critical => {
+                return Route::Decide(
+                    Verdict::Deny,
+                    DecisionSource::AutoReview,
+                    format!("critical risk: {}", reasons(r)),
+                );
+            }
+            (Reviewer::AutoReview, _) if self.cfg.reviewer_command.is_some() => {
+                return Route::Ask(DecisionSource::Reviewer);
+            }
+            (Reviewer::AutoReview, _) => nobody = DecisionSource::AutoReview,
+            _ => {}
+        }
+        if self.cfg.unattended {
+            let why = match risk {
+                Some(r) => format!(
+                    "{:?} risk ({}) needs a person, and the session is unattended",
+                    r.level,
+                    reasons(r)
+                )
+                .to_lowercase(),
+                None => "needs a person's approval, and the session is unattended".into(),
+            };
+            return Route::Decide(Verdict::Deny, nobody, why);
+        }
+        Route::Ask(DecisionSource::User)
+    }
+
+    /// Starts what ends the wait: the timeout, the reviewer command, the terminal prompt.
+    fn start_waiting(
+        self: &Arc<Self>,
+        id: &str,
+        asked: DecisionSource,
+        timeout: Duration,
+        request: &Request,
+        risk: Option<Risk>,
+    ) {
+        // Timers and reviewer runs hold the broker weakly: a session that ends does not wait
+        // for them.
+        let weak = Arc::downgrade(self);
+        if asked == DecisionSource::Reviewer {
+            let command = self
+                .cfg
+                .reviewer_command
+                .clone()
+                .expect("the reviewer is asked only when configured");
+            let input = reviewer_command::Input::new(&self.cfg, id, request, risk);
+            let id = id.to_string();
+            // The run is bounded by the reviewer's timeout, which answers for it.
+            self.runtime.spawn(async move {
+                let (verdict, scope, source, reason) =
+                    match reviewer_command::ask(&command, &input, timeout).await {
+                        Ok(reply) => (
+                            if reply.approve {
+                                Verdict::Allow
+                            } else {
+                                Verdict::Deny
+                            },
+                            reply.scope,
+                            DecisionSource::Reviewer,
+                            reply.reason.unwrap_or_else(|| "no reason given".into()),
+                        ),
+                        Err(e @ reviewer_command::ReviewError::Timeout(_)) => (
+                            Verdict::Deny,
+                            Scope::Once,
+                            DecisionSource::Timeout,
+                            e.to_string(),
+                        ),
+                        Err(e) => (
+                            Verdict::Deny,
+                            Scope::Once,
+                            DecisionSource::Reviewer,
+                            e.to_string(),
+                        ),
+                    };
+                if let Some(broker) = weak.upgrade() {
+                    let _ = broker.answer_with(&id, verdict, scope, source, reason, None);
+                }
+            });
+            return;
+        }
+        let timeout_id = id.to_string();
+        self.runtime.spawn(async move {
+            tokio::time::sleep(timeout).await;
+            if let Some(broker) = weak.upgrade() {
+                let _ = broker.answer_with(
+                    &timeout_id,
+                    Verdict::Deny,
+                    Scope::Once,
+                    DecisionSource::Timeout,
+                    format!("no answer within {} s", timeout.as_secs_f64()),
+                    None,
+                );
+            }
+        });
+        if let Some(queue) = self.terminal.get() {
+            let _ = queue.send(id.to_string());
+        }
+    }
+
+    /// The session ends: every request still waiting is denied.
+    pub fn close(&self) {
+        let ids: Vec<String> = self.state().pending.keys().cloned().collect();
+        for id in ids {
+            let _ = self.answer_with(
+                &id,
+                Verdict::Deny,
+                Scope::Once,
+                DecisionSource::Policy,
+                "the session ended before an answer".into(),
+                None,
+            );
+        }
+    }
+
+    /// A person's answer (terminal or socket).
+    pub fn answer(&self, id: &str, reply: &Reply, by: String) -> Result<(), AnswerError> {
+        let verdict = if reply.approve {
+            Verdict::Allow
+        } else {
+            Verdict::Deny
+        };
+        let reason = reply.reason.clone().unwrap_or_else(|| {
+            match (reply.approve, reply.scope) {
+                (true, Scope::Session) => "approved for the session",
+                (true, Scope::Once) => "approved",
+                (false, _) => "denied",
+            }
+            .to_string()
+        });
+        self.answer_with(
+            id,
+            verdict,
+            reply.scope,
+            DecisionSource::User,
+            reason,
+            Some(by),
+        )
+    }
+
+    fn answer_with(
+        &self,
+        id: &str,
+        verdict: Verdict,
+        scope: Scope,
+        source: DecisionSource,
+        reason: String,
+        by: Option<String>,
+    ) -> Result<(), AnswerError> {
+        let mut st = self.state();
+        let pending = st
+            .pending
+            .remove(id)
+            .ok_or_else(|| AnswerError::NotPending(id.to_string()))?;
+        st.by_key.remove(&pending.key);
+        // A denial is for this request only: the next identical one is asked again.
+        let scope = if verdict == Verdict::Allow {
+            scope
+        } else {
+            Scope::Once
+        };
+        if verdict == Verdict::Allow && scope == Scope::Session {
+            st.session_rules.insert(
+                pending.key.clone(),
+                SessionRule {
+                    approval: id.to_string(),
+                    source,
+                    by: by.clone(),
+                },
+            );
+        }
+        if verdict == Verdict::Deny {
+            st.history.refusals += 1;
+        }
+        drop(st);
+        pending.answered.notify_one();
+        let answer = Answer {
+            id: id.to_string(),
+            verdict,
+            scope,
+            source,
+            reason,
+            by,
+        };
+        self.record(&pending.request, pending.risk, &answer, pending.started);
+        for w in pending.waiters {
+            let _ = w.send(answer.clone());
+        }
+        Ok(())
+    }
+
+    fn record(&self, request: &Request, risk: Option<Risk>, answer: &Answer, started: Instant) {
+        self.emit(Event::Approval(Box::new(Approval {
+            id: answer.id.clone(),
+            subject: request.subject.clone(),
+            verdict: answer.verdict,
+            scope: answer.scope,
+            source: answer.source,
+            reason: answer.reason.clone(),
+            by: answer.by.clone(),
+            rule: request.rule.clone(),
+            risk,
+            policy: self.cfg.policy.to_string(),
+            reviewer: self.cfg.reviewer.to_string(),
+            waited_us: started.elapsed().as_micros() as u64,
+        })));
+    }
+
+    /// The requests waiting for a person or the reviewer.
+    pub fn pending(&self) -> Vec<PendingView> {
+        let st = self.state();
+        let mut out: Vec<PendingView> = st
+            .pending
+            .iter()
+            .map(|(id, p)| {
+                let timeout = if p.asked == DecisionSource::Reviewer {
+                    self.cfg.reviewer_timeout
+                } else {
+                    self.cfg.timeout
+                };
+                PendingView {
+                    id: id.clone(),
+                    session: self.cfg.session.clone(),
+                    subject: p.request.subject.clone(),
+                    why: p.request.why.clone(),
+                    rule: p.request.rule.clone(),
+                    risk: p.risk.clone(),
+                    asked: p.asked,
+                    waited_ms: p.asked_at.elapsed().as_millis() as u64,
+                    expires_in_ms: timeout.saturating_sub(p.asked_at.elapsed()).as_millis() as u64,
+                }
+            })
+            .collect();
+        out.sort_by_key(|p| std::cmp::Reverse(p.waited_ms));
+        out
+    }
+
+    /// A pending request's view and the notification of its answer, while it is pending.
+    pub fn watch(&self, id: &str) -> Option<(PendingView, Arc<Notify>)> {
+        let notify = self.state().pending.get(id)?.answered.clone();
+        let view = self.pending().into_iter().find(|p| p.id == id)?;
+        Some((view, notify))
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,231 @@
+//! The terminal prompt: requests for a person are shown, one at a time, on the terminal that
+//! ran `warden run`, which answers with a key: approve once, approve for the session, deny.
+//!
+//! The agent shares that terminal and may be reading it. So the prompt runs in a helper
+//! process (`warden approvals prompt`) in a process group of its own, which takes the
+//! terminal's foreground for the question: the agent's reads then stop it (SIGTTIN) instead
+//! of stealing the answer, and keystrokes it injects (TIOCSTI) are refused by its seccomp
+//! filter. Afterwards the helper gives the foreground back and Warden resumes the agent's
+//! process group (SIGCONT). Line editing is on and terminal signals off while it asks, so
+//! Ctrl-C is an answer (deny), whatever mode the agent had left the terminal in.
+use std::{
+    io::{self, Read, Write},
+    os::fd::{AsRawFd, OwnedFd},
+    process::Stdio,
+    sync::{
+        Arc,
+        atomic::{AtomicI32, Ordering},
+    },
+};
+
+use nix::{
+    fcntl::OFlag,
+    sys::{
+        signal::{SigHandler, Signal, signal},
+        stat::Mode,
+        termios::{self, LocalFlags, SetArg},
+    },
+    unistd::{Pid, getpgrp, tcgetpgrp, tcsetpgrp},
+};
+use tokio::{io::AsyncReadExt, sync::mpsc};
+
+use super::{Broker, PendingView, Reply};
+use crate::events::{Scope, escape::for_terminal, render};
+
+const TTY: &str = "/dev/tty";
+
+/// Whether Warden can ask at its terminal: it has one, and is in its foreground.
+pub fn available() -> bool {
+    let Ok(tty) = nix::fcntl::open(TTY, OFlag::O_RDWR | OFlag::O_CLOEXEC, Mode::empty()) else {
+        return false;
+    };
+    tcgetpgrp(&tty).is_ok_and(|fg| fg == getpgrp())
+}
+
+/// Shows queued requests one at a time until the queue closes.
+pub async fn serve(broker: Arc<Broker>, mut queue: mpsc::UnboundedReceiver<String>) {
+    while let Some(id) = queue.recv().await {
+        // Answered elsewhere (or timed out) while it waited for its turn.
+        let Some((view, answered)) = broker.watch(&id) else {
+            continue;
+        };
+        match ask(&view, &answered).await {
+            Ok(Some(reply)) => {
+                let _ = broker.answer(&id, &reply, "the terminal".into());
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!("approval prompt at the terminal: {e}"),
+        }
+    }
+}
+
+/// Runs the helper for one request; `None` when the request was answered elsewhere first.
+async fn ask(view: &PendingView, answered: &tokio::sync::Notify) -> io::Result<Option<Reply>> {
+    let exe = std::env::current_exe()?;
+    let saved = nix::fcntl::open(TTY, OFlag::O_RDWR | OFlag::O_CLOEXEC, Mode::empty())
+        .map_err(io::Error::from)?;
+    let saved_attrs = termios::tcgetattr(&saved).ok();
+    let mut child = tokio::process::Command::new(exe)
+        .args(["approvals", "prompt"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true)
+        .spawn()?;
+    let mut stdin = child.stdin.take().expect("piped");
+    let mut stdout = child.stdout.take().expect("piped");
+    tokio::io::AsyncWriteExt::write_all(&mut stdin, &serde_json::to_vec(view)?).await?;
+    drop(stdin);
+    let mut out = Vec::new();
+    let reply = tokio::select! {
+        r = stdout.read_to_end(&mut out) => {
+            r?;
+            child.wait().await?;
+            serde_json::from_slice::<Reply>(&out).ok()
+        }
+        _ = answered.notified() => {
+            // The helper puts the terminal back on SIGTERM.
+            if let Some(pid) = child.id() {
+                let _ = nix::sys::signal::kill(Pid::from_raw(pid as i32), Signal::SIGTERM);
+            }
+            child.wait().await?;
+            None
+        }
+    };
+    give_back(&saved, saved_attrs.as_ref());
+    Ok(reply)
+}
+
+/// Whatever became of the helper: the terminal's foreground and modes are the agent's
+/// again, and the agent's processes stopped for reading meanwhile go on.
+fn give_back(tty: &OwnedFd, attrs: Option<&termios::Termios>) {
+    // SIGTTOU would stop us for changing the foreground from the background: ignore it.
+    // SAFETY: setting a disposition; nothing else handles SIGTTOU in Warden.
+    unsafe {
+        let _ = signal(Signal::SIGTTOU, SigHandler::SigIgn);
+    }
+    if tcgetpgrp(tty).is_ok_and(|fg| fg != getpgrp()) {
+        let _ = tcsetpgrp(tty, getpgrp());
+    }
+    if let Some(attrs) = attrs {
+        let _ = termios::tcsetattr(tty, SetArg::TCSADRAIN, attrs);
+    }
+    let _ = nix::sys::signal::killpg(getpgrp(), Signal::SIGCONT);
+}
+
+/// The terminal, its modes and foreground group before the prompt, for the signal handler.
+static TTY_FD: AtomicI32 = AtomicI32::new(-1);
+static PREVIOUS_FG: AtomicI32 = AtomicI32::new(-1);
+static mut PREVIOUS_ATTRS: Option<libc::termios> = None;
+
+extern "C" fn restore_and_exit(_: libc::c_int) {
+    let fd = TTY_FD.load(Ordering::SeqCst);
+    // SAFETY: tcsetattr, tcsetpgrp and _exit are async-signal-safe; PREVIOUS_ATTRS was
+    // written before this handler was installed and is not written again.
+    unsafe {
+        if let Some(attrs) = &*std::ptr::addr_of!(PREVIOUS_ATTRS) {
+            libc::tcsetattr(fd, libc::TCSADRAIN, attrs);
+        }
+        libc::tcsetpgrp(fd, PREVIOUS_FG.load(Ordering::SeqCst));
+        libc::_exit(1);
+    }
+}
+
+/// `warden approvals prompt`: the helper. Reads the request (JSON) on stdin, asks at the
+/// terminal, prints the answer (JSON) on stdout.
+pub fn prompt_main() -> anyhow::Result<()> {
+    let mut input = String::new();
+    io::stdin().read_to_string(&mut input)?;
+    let view: PendingView = serde_json::from_str(&input)?;
+    let tty = nix::fcntl::open(TTY, OFlag::O_RDWR | OFlag::O_CLOEXEC, Mode::empty())?;
+    // SAFETY: dispositions set before anything else runs in this small process.
+    unsafe {
+        signal(Signal::SIGTTOU, SigHandler::SigIgn)?;
+    }
+    let previous_fg = tcgetpgrp(&tty)?;
+    let previous = termios::tcgetattr(&tty)?;
+    TTY_FD.store(tty.as_raw_fd(), Ordering::SeqCst);
+    PREVIOUS_FG.store(previous_fg.as_raw(), Ordering::SeqCst);
+    // SAFETY: written once, before the handlers that read it exist.
+    unsafe {
+        PREVIOUS_ATTRS = Some(previous.clone().into());
+        for s in [Signal::SIGTERM, Signal::SIGHUP] {
+            signal(s, SigHandler::Handler(restore_and_exit))?;
+        }
+    }
+    tcsetpgrp(&tty, getpgrp())?;
+    let mut asking = previous.clone();
+    asking.local_flags |= LocalFlags::ICANON | LocalFlags::ECHO | LocalFlags::ECHOE;
+    asking.local_flags &= !LocalFlags::ISIG;
+    asking.input_flags |= termios::InputFlags::ICRNL;
+    termios::tcsetattr(&tty, SetArg::TCSADRAIN, &asking)?;
+    let answer = question(&tty, &view);
+    termios::tcsetattr(&tty, SetArg::TCSADRAIN, &previous)?;
+    tcsetpgrp(&tty, previous_fg)?;
+    println!("{}", serde_json::to_string(&answer?)?);
+    Ok(())
+}
+
+fn describe(view: &PendingView) -> String {
+    let s = &view.subject;
+    let what = match (&s.name, &s.program) {
+        (Some(name), _) => format!(
+            "look up and connect to {} ({})",
+            for_terminal(name),
+            s.qtype.as_deref().unwrap_or("")
+        ),
+        (None, _) => format!("run {} (pid {})", render::command_line(&s.argv), s.pid),
+    };
+    let mut text = format!(
+        "\r\nwarden: approval needed [{}]\r\n  the agent wants to {what}\r\n  why:  {}\r\n",
+        view.id,
+        for_terminal(&view.why)
+    );
+    if let Some(r) = &view.risk {
+        text.push_str(&format!(
+            "  risk: {:?}: {}\r\n",
+            r.level,
+            for_terminal(&r.reasons.join("; "))
+        ));
+    }
+    text
+}
+
+fn question(tty: &OwnedFd, view: &PendingView) -> io::Result<Reply> {
+    let mut out = std::fs::File::from(tty.try_clone()?);
+    let mut input = std::fs::File::from(tty.try_clone()?);
+    out.write_all(describe(view).as_bytes())?;
+    loop {
+        write!(
+            out,
+            "  [y] approve once  [s] approve for this session  [n] deny  (denied in {} s): ",
+            view.expires_in_ms / 1000
+        )?;
+        let mut line = [0u8; 256];
+        let n = input.read(&mut line)?;
+        let deny = Reply {
+            approve: false,
+            scope: Scope::Once,
+            reason: None,
+        };
+        if n == 0 {
+            // End of input.
+            return Ok(deny);
+        }
+        let answer = String::from_utf8_lossy(&line[..n])
+            .trim()
+            .to_ascii_lowercase();
+        let approve = |scope| Reply {
+            approve: true,
+            scope,
+            reason: None,
+        };
+        match answer.as_str() {
+            "y" | "yes" => return Ok(approve(Scope::Once)),
+            "s" | "session" => return Ok(approve(Scope::Session)),
+            // Ctrl-C arrives as a plain character while terminal signals are off.
+            "n" | "no" | "\u{3}" => return Ok(deny),
+            _ => out.write_all(b"  please answer y, s or n\r\n")?,
+        }
+    }
+}

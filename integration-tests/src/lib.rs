@@ -151,6 +151,11 @@ pub fn warden_command<A: AsRef<OsStr>>(state: &Path, args: &[&str], cmd: &[A]) -
     if !args.contains(&"--dns-upstream") {
         c.args(["--dns-upstream", "127.0.0.1:9"]);
     }
+    // Nobody answers approval requests in a test unless it says how they are answered.
+    let about_approvals = ["--reviewer", "--approval-policy", "--approval-timeout-secs"];
+    if !args.iter().any(|a| about_approvals.contains(a)) {
+        c.arg("--unattended");
+    }
     c.arg("--")
         .args(cmd)
         .env_remove("SUDO_UID")

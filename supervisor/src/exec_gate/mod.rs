@@ -138,6 +138,8 @@ struct Held {
     req: ScmpNotifReq,
     kernel_filename: Vec<u8>,
     argv: Vec<Vec<u8>>,
+    /// More arguments than the gate reads (the record's argv is cut shorter still).
+    argv_unread: bool,
     record: ExecRequest,
     started: Instant,
 }
@@ -331,6 +333,7 @@ impl Gate {
             req,
             kernel_filename: exec.kernel_filename,
             argv: exec.argv,
+            argv_unread: exec.argv_truncated,
             record,
             started,
         };
@@ -386,7 +389,7 @@ impl Gate {
         if h.record.verdict == Verdict::Allow {
             // Unread arguments cannot be bound to the approval; a process that went away
             // while it waited has nothing to approve.
-            let problem = if h.record.argv_truncated {
+            let problem = if h.argv_unread {
                 Some("arguments too large to check".to_string())
             } else if notify_id_valid(fd, h.req.id).is_err() {
                 Some("the process went away while it waited".to_string())

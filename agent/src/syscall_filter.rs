@@ -55,6 +55,8 @@ const AF_INET: u64 = 2;
 const AF_INET6: u64 = 10;
 const AF_PACKET: u64 = 17;
 const SOCK_RAW: u64 = 3;
+const TIOCSTI: u64 = 0x5412;
+const TIOCLINUX: u64 = 0x541c;
 /// The socket type without SOCK_NONBLOCK / SOCK_CLOEXEC.
 const SOCK_TYPE_MASK: u64 = 0xf;
 
@@ -100,6 +102,15 @@ pub fn build(supervisor_pid: u32) -> Result<ScmpFilterContext, SeccompError> {
                 ScmpArgCompare::new(0, ScmpCompareOp::Equal, family),
                 ScmpArgCompare::new(1, ScmpCompareOp::MaskedEqual(SOCK_TYPE_MASK), SOCK_RAW),
             ],
+        )?;
+    }
+    // Typing into the terminal's input queue: the agent could answer its own approval
+    // prompt (or command the shell that ran Warden).
+    for request in [TIOCSTI, TIOCLINUX] {
+        rule(
+            &mut f,
+            "ioctl",
+            &[ScmpArgCompare::new(1, ScmpCompareOp::Equal, request)],
         )?;
     }
     // Signals and pidfds aimed at the supervisor (Landlock scoping refuses them too; this

@@ -135,6 +135,7 @@ fn recover_registered(run_dir: &Path) -> Vec<Recovered> {
             info.supervisor_pid
         );
         let _ = fs::remove_file(&path);
+        let _ = fs::remove_file(crate::approvals::socket::path(run_dir, &info.id));
         out.push(match result {
             Ok(killed) => Recovered {
                 id: info.id,

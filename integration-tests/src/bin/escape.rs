@@ -2,6 +2,7 @@
 //! `err ERRNO` when the system refused it:
 //!   ptrace PID | kill PID | bpf | unshare-user | io-uring | raw-socket | packet-socket
 //!   memfd-exec PROGRAM [ARGS...]   (copies PROGRAM into a memfd and fexecve()s it)
+//!   tiocsti TEXT                   (types TEXT into the terminal's input queue)
 use std::{ffi::CString, io::Read};
 
 fn result(r: libc::c_long) -> String {
@@ -51,6 +52,17 @@ fn main() {
             ),
             "packet-socket" => {
                 result(libc::socket(libc::AF_PACKET, libc::SOCK_RAW, 0) as libc::c_long)
+            }
+            "tiocsti" => {
+                let tty = libc::open(c"/dev/tty".as_ptr(), libc::O_RDWR);
+                let mut r = 0;
+                for b in args[1].bytes() {
+                    r = libc::ioctl(tty, libc::TIOCSTI, &b as *const u8);
+                    if r < 0 {
+                        break;
+                    }
+                }
+                result(r as libc::c_long)
             }
             "memfd-exec" => {
                 let fd = libc::memfd_create(c"innocent".as_ptr(), 0);

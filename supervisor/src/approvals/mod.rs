@@ -195,12 +195,42 @@ struct SessionRule {
     by: Option<String>,
 }
 
+/// A denial, remembered for a moment: a shell that is refused an exec tries the same
+/// command under its other names on PATH (`/usr/bin/x`, then `/bin/x`), and a resolver
+/// retries a refused name; neither should ask again.
+struct RecentDenial {
+    approval: String,
+    pid: u32,
+    source: DecisionSource,
+    at: Instant,
+}
+
+const DENIAL_MEMORY: Duration = Duration::from_secs(5);
+
 #[derive(Default)]
 struct State {
     pending: HashMap<String, Pending>,
     by_key: HashMap<String, String>,
     session_rules: HashMap<String, SessionRule>,
+    recent_denials: HashMap<String, RecentDenial>,
     history: risk::History,
+}
+
+impl State {
+    fn denied(&mut self, key: &str, approval: &str, pid: u32, source: DecisionSource) {
+        self.history.refusals += 1;
+        self.recent_denials
+            .retain(|_, d| d.at.elapsed() < DENIAL_MEMORY);
+        self.recent_denials.insert(
+            key.to_string(),
+            RecentDenial {
+                approval: approval.to_string(),
+                pid,
+                source,
+                at: Instant::now(),
+            },
+        );
+    }
 }
 
 /// The session's approval service, shared by the exec gate, the DNS proxy, the terminal
@@ -287,6 +317,22 @@ impl Broker {
             self.record(&request, None, &answer, started);
             return Review::Decided(answer);
         }
+        if let Some(d) = st.recent_denials.get(&key)
+            && d.pid == request.subject.pid
+            && d.at.elapsed() < DENIAL_MEMORY
+        {
+            let answer = Answer {
+                id: d.approval.clone(),
+                verdict: Verdict::Deny,
+                scope: Scope::Once,
+                source: d.source,
+                reason: format!("denied moments ago (approval {})", d.approval),
+                by: None,
+            };
+            drop(st);
+            self.record(&request, None, &answer, started);
+            return Review::Decided(answer);
+        }
         if let Some(id) = st.by_key.get(&key).cloned() {
             let (tx, rx) = oneshot::channel();
             st.pending
@@ -307,7 +353,7 @@ impl Broker {
         match route {
             Route::Decide(verdict, source, reason) => {
                 if verdict == Verdict::Deny {
-                    st.history.refusals += 1;
+                    st.denied(&key, &id, request.subject.pid, source);
                 }
                 drop(st);
                 let answer = Answer {
@@ -573,7 +619,7 @@ impl Broker {
             );
         }
         if verdict == Verdict::Deny {
-            st.history.refusals += 1;
+            st.denied(&pending.key, id, pending.request.subject.pid, source);
         }
         drop(st);
         pending.answered.notify_one();

@@ -184,7 +184,12 @@ async fn connection(stream: UnixStream, broker: &Broker, approvers: &Approvers) 
         line.push(b'\n');
         line
     };
+    let mut lines = tokio::io::BufReader::new(read)
+        .take(MAX_LINE as u64 * 16)
+        .lines();
     if let Some(reason) = refusal(pid, cred.uid(), approvers, pidfd.as_ref()) {
+        // The request is read (and ignored) so that the client gets the answer, not EPIPE.
+        let _ = lines.next_line().await;
         broker.emit(Event::ApprovalRefused(ApprovalRefused {
             peer_pid: pid,
             peer_uid: cred.uid(),
@@ -197,9 +202,6 @@ async fn connection(stream: UnixStream, broker: &Broker, approvers: &Approvers) 
         return write.write_all(&send(&r)).await;
     }
     let by = format!("uid {} (pid {pid}) through warden approvals", cred.uid());
-    let mut lines = tokio::io::BufReader::new(read)
-        .take(MAX_LINE as u64 * 16)
-        .lines();
     while let Some(line) = lines.next_line().await? {
         let response = match serde_json::from_str::<Op>(&line) {
             Ok(Op::List) => Response {

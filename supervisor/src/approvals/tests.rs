@@ -147,7 +147,11 @@ async fn auto_review_approves_low_refuses_critical_and_asks_about_the_rest() {
     assert_eq!(req.asked, DecisionSource::User);
     let risk = req.risk.clone().unwrap();
     assert_eq!(risk.level, RiskLevel::High, "{risk:?}");
-    assert!(risk.reasons.iter().any(|r| r.contains("not a known developer service")));
+    assert!(
+        risk.reasons
+            .iter()
+            .any(|r| r.contains("not a known developer service"))
+    );
     assert!(risk.reasons.iter().any(|r| r.contains("refused 1 time")));
 }
 
@@ -210,11 +214,11 @@ async fn a_person_answers_identical_requests_at_once_and_session_approvals_are_r
 }
 
 #[tokio::test]
-async fn a_denial_is_not_remembered_and_nobody_answering_denies() {
+async fn a_denial_covers_retries_only_and_nobody_answering_denies() {
     let h = harness(ApprovalPolicy::OnRequest, Reviewer::User, |c| {
         c.timeout = Duration::from_millis(200)
     });
-    let (id, rx) = pending(h.broker.review(dns_request("slow.test"))).await;
+    let (id, rx) = pending(h.broker.review(exec_request(&["make", "deploy"], false))).await;
     let deny = Reply {
         approve: false,
         scope: Scope::Session,
@@ -224,7 +228,18 @@ async fn a_denial_is_not_remembered_and_nobody_answering_denies() {
     let a = rx.await.unwrap();
     assert_eq!((a.verdict, a.scope), (Verdict::Deny, Scope::Once));
     assert_eq!(a.reason, "not today");
-    let (_, rx) = pending(h.broker.review(dns_request("slow.test"))).await;
+    // The same process retrying at once (a shell trying the next PATH entry) is not asked
+    // about again...
+    let again = decided(h.broker.review(exec_request(&["make", "deploy"], false)));
+    assert_eq!(
+        (again.verdict, again.id.as_str()),
+        (Verdict::Deny, id.as_str())
+    );
+    assert!(again.reason.contains("denied moments ago"));
+    // ...another process is: a denial is never a session rule.
+    let mut other = exec_request(&["make", "deploy"], false);
+    other.subject.pid = 43;
+    let (_, rx) = pending(h.broker.review(other)).await;
     let a = rx.await.unwrap();
     assert_eq!(
         (a.verdict, a.source),

@@ -151,10 +151,12 @@ enum Route {
     Ask { why: String },
 }
 
-/// The rules decide first: `forbidden` denies, `prompt` asks, `allow` allows. Without a rule,
-/// the `untrusted` policy asks for anything not known to be safe, except the command given to
-/// `warden run` itself (the person who ran it approved that one).
-fn route(a: &Assessment, policy: ApprovalPolicy, launcher_exec: bool) -> Route {
+/// The rules decide first: `forbidden` denies (also when it matches a command inside a
+/// wrapper or a script: it never gets to run), `prompt` asks (when it matches the exec itself;
+/// a command inside a script is asked about when it is executed), `allow` allows. Otherwise
+/// the `untrusted` policy asks for anything not known to be safe. The command given to
+/// `warden run` is never asked about: the person who ran it approved it.
+fn route(a: &Assessment, policy: ApprovalPolicy, launcher_exec: bool, inner: bool) -> Route {
     let source = |m: &crate::exec_policy::Match| {
         if m.from_requirements {
             DecisionSource::Requirements
@@ -166,15 +168,16 @@ fn route(a: &Assessment, policy: ApprovalPolicy, launcher_exec: bool) -> Route {
         Some(m) if m.decision == ExecDecision::Forbidden => {
             Route::Decided(Verdict::Deny, source(m))
         }
-        Some(m) if m.decision == ExecDecision::Prompt => Route::Ask {
+        _ if launcher_exec => Route::Decided(Verdict::Allow, DecisionSource::User),
+        Some(m) if m.decision == ExecDecision::Prompt && !inner => Route::Ask {
             why: format!("{} ({})", m.rule, m.reason),
         },
-        Some(m) => Route::Decided(Verdict::Allow, source(m)),
-        None if launcher_exec => Route::Decided(Verdict::Allow, DecisionSource::User),
-        None if policy == ApprovalPolicy::Untrusted && !a.known_safe => Route::Ask {
+        Some(m) if m.decision == ExecDecision::Allow => Route::Decided(Verdict::Allow, source(m)),
+        // No rule, or a `prompt` for a command inside a script (asked about when it runs).
+        _ if policy == ApprovalPolicy::Untrusted && !a.known_safe => Route::Ask {
             why: "approval policy `untrusted`: not a known-safe command".into(),
         },
-        None => Route::Decided(Verdict::Allow, DecisionSource::Policy),
+        _ => Route::Decided(Verdict::Allow, DecisionSource::Policy),
     }
 }
 
@@ -282,6 +285,8 @@ impl Gate {
             return Handled::Now(deny);
         }
         let (program, resolved) = self.identify(&exec);
+        // A shell searching PATH tries names that do not exist: nothing to approve there.
+        let missing = resolved.is_none() && !exec.open_path.exists();
         let argv: Vec<String> = exec
             .argv
             .iter()
@@ -291,7 +296,16 @@ impl Gate {
             self.policy
                 .assess(&program, argv.get(1..).unwrap_or_default(), &self.home);
         let launcher_exec = self.launcher_pid.take_if(|p| *p == req.pid).is_some();
-        let route = route(&assessment, self.broker.config().policy, launcher_exec);
+        let inner = assessment.matched.as_ref().is_some_and(|m| {
+            m.command.first() != Some(&program)
+                || m.command[1..] != *argv.get(1..).unwrap_or_default()
+        });
+        let route = route(
+            &assessment,
+            self.broker.config().policy,
+            launcher_exec,
+            inner,
+        );
         let (escaped_argv, cut) = crate::events::escape::escape_argv(
             exec.argv.iter().map(Vec::as_slice),
             warden_common::ARGV_MAX,
@@ -315,13 +329,11 @@ impl Gate {
             wait_us: 0,
         };
         if let Some(m) = &assessment.matched {
-            let is_exec_itself = m.command.first() == Some(&record.program)
-                && m.command[1..] == *argv.get(1..).unwrap_or_default();
             record.decision = Some(m.decision);
             record.rule = Some(m.rule.clone());
             record.rule_source = Some(m.source.clone());
             record.reason = Some(m.reason.clone());
-            if !is_exec_itself {
+            if inner {
                 record.matched = m
                     .command
                     .iter()
@@ -342,6 +354,14 @@ impl Gate {
                 held.record.verdict = verdict;
                 held.record.source = source;
                 Handled::Now(self.finish(held, None, fd))
+            }
+            Route::Ask { .. } if missing => {
+                held.record.reason = Some("no such file: nothing to approve".into());
+                held.record.wait_us = started.elapsed().as_micros() as u64;
+                let resp =
+                    ScmpNotifResp::new_error(req.id, -libc::ENOENT, ScmpNotifRespFlags::empty());
+                self.emit(Event::ExecRequest(held.record));
+                Handled::Now(resp)
             }
             Route::Ask { why } => {
                 let request = Request {

@@ -1,0 +1,847 @@
+//! Approval policies, reviewers and the approval flow (issue #6), end to end: the exec held by
+//! seccomp and the DNS answer held by the proxy until someone decides, and the records of
+//! every request and decision.
+use std::{
+    io::{Read, Write},
+    os::unix::{fs::PermissionsExt, process::CommandExt},
+    path::Path,
+    process::{Child, Command, Output, Stdio},
+    time::{Duration, Instant},
+};
+
+use warden::{
+    approvals::PendingView,
+    events::{
+        Approval, ApprovalRefused, ApprovalRequest, DecisionSource, ExecRequest, RequestKind,
+        Scope, SyscallDenied, Verdict,
+    },
+};
+use warden_integration_tests::{net::*, *};
+
+fn approvals(s: &Session) -> Vec<&Approval> {
+    s.records
+        .iter()
+        .filter_map(|r| match &r.event {
+            Event::Approval(a) => Some(a.as_ref()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn requests(s: &Session) -> Vec<&ApprovalRequest> {
+    s.records
+        .iter()
+        .filter_map(|r| match &r.event {
+            Event::ApprovalRequest(a) => Some(a.as_ref()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn refusals(s: &Session) -> Vec<&ApprovalRefused> {
+    s.records
+        .iter()
+        .filter_map(|r| match &r.event {
+            Event::ApprovalRefused(a) => Some(a),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The exec.request records of the program `name`.
+fn execs_of<'a>(s: &'a Session, name: &str) -> Vec<&'a ExecRequest> {
+    s.records
+        .iter()
+        .filter_map(|r| match &r.event {
+            Event::ExecRequest(e) if e.program == name => Some(e),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The decision on running the program `name`: one request, decided once (a shell's retries
+/// under other names on PATH repeat that decision).
+fn approval_of<'a>(s: &'a Session, name: &str) -> &'a Approval {
+    let found: Vec<_> = approvals(s)
+        .into_iter()
+        .filter(|a| a.subject.program.as_deref() == Some(name))
+        .collect();
+    assert!(!found.is_empty(), "no approval of {name}");
+    for retry in &found[1..] {
+        assert_eq!(
+            (retry.id.as_str(), retry.verdict),
+            (found[0].id.as_str(), found[0].verdict),
+            "one decision on {name}: {found:#?}"
+        );
+    }
+    found[0]
+}
+
+/// The decision on the DNS name `name`: the same for each of its queries (A, AAAA, ...).
+fn name_approval<'a>(s: &'a Session, name: &str) -> &'a Approval {
+    let found: Vec<_> = approvals(s)
+        .into_iter()
+        .filter(|a| a.subject.name.as_deref() == Some(name))
+        .collect();
+    assert!(!found.is_empty(), "no approval of {name}");
+    for a in &found {
+        assert_eq!((a.verdict, a.source), (found[0].verdict, found[0].source));
+    }
+    found[0]
+}
+
+/// `LABEL=value` lines printed by the session's script.
+fn said(s: &Session, label: &str) -> String {
+    s.stdout
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{label}=")))
+        .unwrap_or_else(|| panic!("{label} not reported:\n{}\n{}", s.stdout, s.stderr))
+        .to_string()
+}
+
+fn run(flags: &[&str], script: &str) -> Session {
+    let s = run_session(flags, &["sh", "-c", script]);
+    assert!(s.status.success(), "{}\n{}", s.stdout, s.stderr);
+    s
+}
+
+#[test]
+fn never_denies_what_needs_approval_without_asking() {
+    let s = run(
+        &["--approval-policy", "never", "--exec-rule", "prompt=printf"],
+        "/usr/bin/printf 'RAN\\n'; echo PRINTF=$?; ls / >/dev/null; echo LS=$?",
+    );
+    assert_eq!(
+        said(&s, "PRINTF"),
+        "126",
+        "EPERM from execve: the shell says 126"
+    );
+    assert!(!s.stdout.contains("RAN"));
+    assert_eq!(said(&s, "LS"), "0", "nothing else needs approval");
+    let a = approval_of(&s, "printf");
+    assert_eq!(
+        (a.verdict, a.source),
+        (Verdict::Deny, DecisionSource::Policy)
+    );
+    assert_eq!(a.policy, "never");
+    assert!(requests(&s).is_empty(), "nobody was asked");
+    let e = execs_of(&s, "printf");
+    assert_eq!(e[0].approval.as_deref(), Some(a.id.as_str()));
+    assert_eq!(e[0].verdict, Verdict::Deny);
+}
+
+#[test]
+fn auto_review_approves_low_risk_and_refuses_critical_risk() {
+    let ws = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all("/root/.ssh").unwrap();
+    let secret = format!("/root/.ssh/warden-approvals-{}", std::process::id());
+    std::fs::write(&secret, "SECRET\n").unwrap();
+    let s = run(
+        &[
+            "--reviewer",
+            "auto-review",
+            "--unattended",
+            "--workspace",
+            &ws.path().display().to_string(),
+            "--exec-rule",
+            "prompt=printf",
+            "--exec-rule",
+            "prompt=cat",
+            "--exec-rule",
+            "prompt=cp",
+        ],
+        &format!(
+            "cd {ws}; /usr/bin/printf 'RAN\\n'; echo PRINTF=$?; /bin/cat {secret}; echo CAT=$?; \
+             /bin/cp /etc/hostname /etc/warden-approvals-test; echo CP=$?",
+            ws = ws.path().display()
+        ),
+    );
+    assert_eq!(said(&s, "PRINTF"), "0");
+    let a = approval_of(&s, "printf");
+    assert_eq!(
+        (a.verdict, a.source),
+        (Verdict::Allow, DecisionSource::AutoReview)
+    );
+    assert!(a.reason.starts_with("low risk"), "{}", a.reason);
+    assert_eq!(said(&s, "CAT"), "126");
+    assert!(!s.stdout.contains("SECRET"));
+    let a = approval_of(&s, "cat");
+    assert_eq!(
+        (a.verdict, a.source),
+        (Verdict::Deny, DecisionSource::AutoReview)
+    );
+    assert!(a.reason.contains("critical risk"), "{}", a.reason);
+    assert!(a.reason.contains("protected path"), "{}", a.reason);
+    // High risk needs a person, and this session has none.
+    assert_eq!(said(&s, "CP"), "126");
+    let a = approval_of(&s, "cp");
+    assert_eq!(
+        (a.verdict, a.source),
+        (Verdict::Deny, DecisionSource::AutoReview)
+    );
+    assert!(a.reason.contains("unattended"), "{}", a.reason);
+    assert!(!Path::new("/etc/warden-approvals-test").exists());
+    std::fs::remove_file(&secret).unwrap();
+}
+
+#[test]
+fn untrusted_runs_only_known_safe_commands_without_asking() {
+    let ws = tempfile::tempdir().unwrap();
+    let w = ws.path().display().to_string();
+    std::fs::write(ws.path().join("tool.sh"), "#!/bin/sh\necho TOOL\n").unwrap();
+    std::fs::set_permissions(
+        ws.path().join("tool.sh"),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
+    let script = format!(
+        "cd {w}; ls >/dev/null; echo LS=$?; sh -c 'cat tool.sh | grep -c TOOL' >/dev/null; \
+         echo PIPE=$?; touch made; echo TOUCH=$?; ./tool.sh; echo TOOL=$?"
+    );
+    // With the auto-reviewer: low risk (touch in the workspace) is approved, the unknown
+    // script (medium) needs a person, and there is none.
+    let s = run(
+        &[
+            "--approval-policy",
+            "untrusted",
+            "--reviewer",
+            "auto-review",
+            "--unattended",
+            "--workspace",
+            &w,
+        ],
+        &script,
+    );
+    assert_eq!(
+        [said(&s, "LS"), said(&s, "PIPE"), said(&s, "TOUCH")],
+        ["0", "0", "0"]
+    );
+    assert_eq!(said(&s, "TOOL"), "126");
+    assert!(!s.stdout.contains("TOOL\n"));
+    for known in ["ls", "cat", "grep"] {
+        assert!(!execs_of(&s, known).is_empty(), "{known}: {}", s.stderr);
+        assert_eq!(execs_of(&s, known)[0].verdict, Verdict::Allow);
+        assert!(execs_of(&s, known)[0].approval.is_none(), "{known} asked");
+    }
+    let touch = approval_of(&s, "touch");
+    assert_eq!(
+        (touch.verdict, touch.source),
+        (Verdict::Allow, DecisionSource::AutoReview)
+    );
+    let tool = approval_of(&s, "tool.sh");
+    assert_eq!(
+        (tool.verdict, tool.source),
+        (Verdict::Deny, DecisionSource::AutoReview)
+    );
+    // The command given to `warden run` was approved by whoever ran it.
+    let first = s
+        .records
+        .iter()
+        .find_map(|r| match &r.event {
+            Event::ExecRequest(e) => Some(e),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(
+        (first.filename.as_str(), first.source),
+        ("/usr/bin/sh", DecisionSource::User)
+    );
+    // With a person as the reviewer and nobody there, touch is refused too.
+    std::fs::remove_file(ws.path().join("made")).unwrap();
+    let s = run(
+        &[
+            "--approval-policy",
+            "untrusted",
+            "--unattended",
+            "--workspace",
+            &w,
+        ],
+        &script,
+    );
+    assert_eq!(said(&s, "LS"), "0");
+    assert_eq!(said(&s, "TOUCH"), "126");
+    assert!(!ws.path().join("made").exists());
+    let touch = approval_of(&s, "touch");
+    assert_eq!(
+        (touch.verdict, touch.source),
+        (Verdict::Deny, DecisionSource::Policy)
+    );
+}
+
+#[test]
+fn unknown_domains_go_to_the_reviewer_and_approved_ones_open_their_addresses() {
+    let dns = Dnsmasq::start(
+        "127.0.12.2".parse().unwrap(),
+        &[
+            ("docs.rs", "127.0.12.10"),
+            ("unknown.test", "127.0.12.11"),
+            ("abcdef0123456789abcdef01.tunnel.test", "127.0.12.12"),
+        ],
+        60,
+    );
+    let mut ports = Vec::new();
+    for ip in ["127.0.12.10", "127.0.12.11", "127.0.12.12"] {
+        ports.push(greeter(format!("{ip}:0").parse().unwrap()).port());
+    }
+    let probe = net_probe().display().to_string();
+    let script = format!(
+        "echo DOCS=$({probe} connect docs.rs:{}); echo UNKNOWN=$({probe} connect unknown.test:{}); \
+         echo TUNNEL=$({probe} connect abcdef0123456789abcdef01.tunnel.test:{}); \
+         echo DIRECT=$({probe} connect 127.0.12.11:{})",
+        ports[0], ports[1], ports[2], ports[1]
+    );
+    let upstream = dns.addr.to_string();
+    let s = run(
+        &[
+            "--dns-upstream",
+            &upstream,
+            "--no-default-domains",
+            "--reviewer",
+            "auto-review",
+            "--unattended",
+        ],
+        &script,
+    );
+    assert!(said(&s, "DOCS").starts_with("ok hello"), "{}", s.stdout);
+    assert!(said(&s, "UNKNOWN").starts_with("err"), "{}", s.stdout);
+    assert!(said(&s, "TUNNEL").starts_with("err"), "{}", s.stdout);
+    assert_eq!(said(&s, "DIRECT"), "err EPERM");
+    let docs = name_approval(&s, "docs.rs");
+    assert_eq!(
+        (docs.verdict, docs.source),
+        (Verdict::Allow, DecisionSource::AutoReview)
+    );
+    let tunnel = name_approval(&s, "abcdef0123456789abcdef01.tunnel.test");
+    assert_eq!(
+        (tunnel.verdict, tunnel.source),
+        (Verdict::Deny, DecisionSource::AutoReview)
+    );
+    assert!(tunnel.reason.contains("tunnelling"), "{}", tunnel.reason);
+    assert_eq!(name_approval(&s, "unknown.test").verdict, Verdict::Deny);
+    // The connect to the approved name's address was allowed by that approval.
+    let connect = s
+        .records
+        .iter()
+        .find_map(|r| match &r.event {
+            Event::NetConnect(n) if n.address == "127.0.12.10" => Some(n),
+            _ => None,
+        })
+        .expect("a connect to docs.rs");
+    assert_eq!(
+        (connect.verdict, connect.rule.as_str()),
+        (Verdict::Allow, "approval")
+    );
+    assert_eq!(connect.domain.as_deref(), Some("docs.rs"));
+    let queries: Vec<_> = dns.queried();
+    assert!(
+        queries.iter().any(|q| q == "docs.rs"),
+        "approved: resolved upstream"
+    );
+    assert!(
+        !queries
+            .iter()
+            .any(|q| q.contains("tunnel") || q == "unknown.test"),
+        "refused names never reach the upstream: {queries:?}"
+    );
+    // Under `never`, not even low risk is asked about.
+    let s = run(
+        &[
+            "--dns-upstream",
+            &upstream,
+            "--no-default-domains",
+            "--approval-policy",
+            "never",
+            "--reviewer",
+            "auto-review",
+        ],
+        &script,
+    );
+    assert!(said(&s, "DOCS").starts_with("err"), "{}", s.stdout);
+    let docs = name_approval(&s, "docs.rs");
+    assert_eq!(
+        (docs.verdict, docs.source),
+        (Verdict::Deny, DecisionSource::Policy)
+    );
+}
+
+/// A session running in the background, answered through its approvals socket.
+struct Live {
+    child: Child,
+    state: tempfile::TempDir,
+    run_dir: tempfile::TempDir,
+}
+
+impl Live {
+    fn start(flags: &[&str], script: &str) -> Self {
+        Self::start_with(flags, |_| script.to_string())
+    }
+
+    /// The script may name the run directory.
+    fn start_with(flags: &[&str], script: impl FnOnce(&Path) -> String) -> Self {
+        let state = private_dir();
+        let run_dir = private_dir();
+        // Other users may reach the socket (the socket itself decides who may use it).
+        std::fs::set_permissions(run_dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let mut args = vec!["--run-dir", run_dir.path().to_str().unwrap()];
+        args.extend_from_slice(flags);
+        let script = script(run_dir.path());
+        let child = warden_command(state.path(), &args, &["sh", "-c", &script])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        Self {
+            child,
+            state,
+            run_dir,
+        }
+    }
+
+    fn approvals(&self, args: &[&str]) -> Output {
+        Command::new(warden_bin())
+            .arg("approvals")
+            .args(args)
+            .arg("--run-dir")
+            .arg(self.run_dir.path())
+            .output()
+            .unwrap()
+    }
+
+    /// Waits until `n` requests are pending and returns them.
+    fn pending(&self, n: usize) -> Vec<PendingView> {
+        let mut seen = Vec::new();
+        let ok = wait_for(Duration::from_secs(10), || {
+            let out = self.approvals(&["list", "--json"]);
+            seen = serde_json::from_slice(&out.stdout).unwrap_or_default();
+            seen.len() >= n
+        });
+        assert!(ok, "{n} pending requests expected, got {seen:#?}");
+        seen
+    }
+
+    fn finish(self) -> Session {
+        let out = self.child.wait_with_output().unwrap();
+        let s = finish(self.state, out);
+        drop(self.run_dir);
+        s
+    }
+}
+
+#[test]
+fn a_person_approves_from_another_terminal_and_approve_for_session_is_remembered() {
+    let dns = Dnsmasq::start(
+        "127.0.13.2".parse().unwrap(),
+        &[("unknown.test", "127.0.13.10")],
+        60,
+    );
+    let port = greeter("127.0.13.10:0".parse().unwrap()).port();
+    let probe = net_probe().display().to_string();
+    let upstream = dns.addr.to_string();
+    let live = Live::start(
+        &[
+            "--dns-upstream",
+            &upstream,
+            "--no-default-domains",
+            "--exec-rule",
+            "prompt=printf",
+            "--approval-timeout-secs",
+            "30",
+        ],
+        &format!(
+            "/usr/bin/printf 'one\\n'; echo FIRST=$?; /usr/bin/printf 'one\\n'; echo SECOND=$?; \
+             /usr/bin/printf 'two\\n'; echo THIRD=$?; \
+             echo NET1=$({probe} connect unknown.test:{port}); \
+             echo NET2=$({probe} connect unknown.test:{port})"
+        ),
+    );
+    let first = live.pending(1);
+    assert_eq!(first[0].subject.argv, ["/usr/bin/printf", "one\\\\n"]);
+    assert_eq!(first[0].asked, DecisionSource::User);
+    let out = live.approvals(&["approve", &first[0].id, "--session"]);
+    assert!(out.status.success(), "{out:?}");
+    // The identical second printf is not asked about; the third (other arguments) is.
+    let third = live.pending(1);
+    assert_eq!(third[0].subject.argv, ["/usr/bin/printf", "two\\\\n"]);
+    let out = live.approvals(&["deny", &third[0].id, "--reason", "not that one"]);
+    assert!(out.status.success(), "{out:?}");
+    let name = live.pending(1);
+    assert_eq!(name[0].subject.name.as_deref(), Some("unknown.test"));
+    assert!(
+        live.approvals(&["approve", &name[0].id, "--session"])
+            .status
+            .success()
+    );
+    // Answering twice is an error that says so.
+    let again = live.approvals(&["approve", &name[0].id]);
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("no pending request"));
+    let s = live.finish();
+    assert_eq!(
+        [said(&s, "FIRST"), said(&s, "SECOND"), said(&s, "THIRD")],
+        ["0", "0", "126"]
+    );
+    assert!(said(&s, "NET1").starts_with("ok hello"), "{}", s.stdout);
+    assert!(said(&s, "NET2").starts_with("ok hello"), "{}", s.stdout);
+    let printfs = execs_of(&s, "printf");
+    assert_eq!(printfs.len(), 3);
+    assert!(printfs[..2].iter().all(|e| e.verdict == Verdict::Allow
+        && e.source == DecisionSource::User
+        && e.approval.as_deref() == Some(first[0].id.as_str())));
+    assert_eq!(printfs[2].verdict, Verdict::Deny);
+    // Three requests were asked about; the second printf and the second lookup were not.
+    assert_eq!(requests(&s).len(), 3, "{:#?}", requests(&s));
+    let decided = |kind: RequestKind| -> Vec<_> {
+        approvals(&s)
+            .into_iter()
+            .filter(|a| a.subject.request == kind)
+            .map(|a| (a.id.as_str(), a.verdict, a.scope, a.source))
+            .collect()
+    };
+    let execs = decided(RequestKind::Exec);
+    assert_eq!(
+        execs[..3],
+        [
+            (
+                first[0].id.as_str(),
+                Verdict::Allow,
+                Scope::Session,
+                DecisionSource::User
+            ),
+            (
+                first[0].id.as_str(),
+                Verdict::Allow,
+                Scope::Session,
+                DecisionSource::User
+            ),
+            (
+                third[0].id.as_str(),
+                Verdict::Deny,
+                Scope::Once,
+                DecisionSource::User
+            ),
+        ]
+    );
+    // The shell retrying the denied printf under its other PATH name gets the same answer.
+    assert!(
+        execs[3..]
+            .iter()
+            .all(|d| d.0 == third[0].id && d.1 == Verdict::Deny)
+    );
+    // The lookups (A and AAAA, twice): one answer by the person, the rest by the session
+    // rule it made.
+    let names = decided(RequestKind::Dns);
+    assert!(names.len() >= 2, "{names:#?}");
+    assert!(names.iter().all(|d| *d
+        == (
+            name[0].id.as_str(),
+            Verdict::Allow,
+            Scope::Session,
+            DecisionSource::User
+        )));
+    let denied = approvals(&s)
+        .into_iter()
+        .find(|a| a.id == third[0].id)
+        .unwrap();
+    assert_eq!(denied.reason, "not that one");
+    assert!(denied.by.as_deref().unwrap().contains("uid 0"));
+    assert!(approvals(&s)[0].waited_us > 0);
+}
+
+#[test]
+fn other_users_and_the_session_itself_cannot_answer() {
+    let live = Live::start_with(
+        &[
+            "--exec-rule",
+            "prompt=printf",
+            "--approval-timeout-secs",
+            "30",
+        ],
+        |run_dir| {
+            format!(
+                "{warden} approvals list --run-dir {run} 2>&1; echo SELF=$?; \
+                 /usr/bin/printf 'RAN\\n'; echo PRINTF=$?",
+                warden = warden_bin().display(),
+                run = run_dir.display()
+            )
+        },
+    );
+    let pending = live.pending(1);
+    // Another user: refused, whatever the file permissions allow.
+    let nobody = Command::new(warden_bin())
+        .args(["approvals", "approve", &pending[0].id, "--run-dir"])
+        .arg(live.run_dir.path())
+        .uid(65534)
+        .gid(65534)
+        .output()
+        .unwrap();
+    assert!(!nobody.status.success());
+    let err = String::from_utf8_lossy(&nobody.stderr);
+    assert!(
+        err.contains("refused") && err.contains("uid 65534"),
+        "{err}"
+    );
+    assert_eq!(live.pending(1).len(), 1, "still pending");
+    assert!(
+        live.approvals(&["approve", &pending[0].id])
+            .status
+            .success()
+    );
+    let s = live.finish();
+    assert!(s.stdout.contains("refused"), "{}", s.stdout);
+    assert_ne!(said(&s, "SELF"), "0");
+    assert_eq!(said(&s, "PRINTF"), "0");
+    let refused = refusals(&s);
+    assert_eq!(refused.len(), 2, "{refused:#?}");
+    assert!(refused[0].reason.contains("process of a Warden session"));
+    assert_eq!(refused[1].peer_uid, 65534);
+    assert!(refused[1].reason.contains("neither the session's user"));
+}
+
+#[test]
+fn a_request_nobody_answers_is_denied_after_the_timeout() {
+    let started = Instant::now();
+    let s = run(
+        &[
+            "--exec-rule",
+            "prompt=printf",
+            "--approval-timeout-secs",
+            "1",
+        ],
+        "/usr/bin/printf 'RAN\\n'; echo PRINTF=$?",
+    );
+    assert!(started.elapsed() >= Duration::from_secs(1));
+    assert_eq!(said(&s, "PRINTF"), "126");
+    let a = approval_of(&s, "printf");
+    assert_eq!(
+        (a.verdict, a.source),
+        (Verdict::Deny, DecisionSource::Timeout)
+    );
+    assert!(a.waited_us >= 1_000_000, "{}", a.waited_us);
+    assert_eq!(requests(&s)[0].timeout_ms, 1000);
+}
+
+/// A requirements file naming `reviewer_command` (a requirement: users cannot choose it).
+fn reviewer_requirements(dir: &Path, script: &str) -> String {
+    let f = dir.join("requirements.toml");
+    std::fs::write(
+        &f,
+        format!(
+            "schema_version = 1\nreviewer_command = [\"/bin/sh\", \"-c\", {}]\n",
+            toml_string(script)
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o644)).unwrap();
+    f.display().to_string()
+}
+
+fn toml_string(s: &str) -> String {
+    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+#[test]
+fn the_reviewer_command_decides_and_fails_closed() {
+    let cases = [
+        (
+            "cat >/dev/null; echo '{\"decision\":\"approve\",\"reason\":\"harmless\"}'",
+            "0",
+            DecisionSource::Reviewer,
+            "reviewer: harmless",
+        ),
+        (
+            "cat >/dev/null; echo '{\"decision\":\"deny\",\"reason\":\"no\"}'",
+            "126",
+            DecisionSource::Reviewer,
+            "reviewer: no",
+        ),
+        ("sleep 10", "126", DecisionSource::Timeout, "did not answer"),
+        ("kill -SEGV $$", "126", DecisionSource::Reviewer, "failed"),
+        (
+            "cat >/dev/null; echo looks fine to me",
+            "126",
+            DecisionSource::Reviewer,
+            "not valid",
+        ),
+    ];
+    for (reviewer, status, source, reason) in cases {
+        let dir = private_dir();
+        let req = reviewer_requirements(dir.path(), reviewer);
+        let started = Instant::now();
+        let s = run(
+            &[
+                "--requirements",
+                &req,
+                "--reviewer",
+                "external",
+                "--reviewer-timeout-secs",
+                "1",
+                "--exec-rule",
+                "prompt=printf",
+            ],
+            "/usr/bin/printf 'RAN\\n'; echo PRINTF=$?",
+        );
+        assert!(started.elapsed() < Duration::from_secs(8), "{reviewer}");
+        assert_eq!(said(&s, "PRINTF"), status, "{reviewer}");
+        let a = approval_of(&s, "printf");
+        assert_eq!(a.source, source, "{reviewer}: {a:#?}");
+        assert!(a.reason.contains(reason), "{reviewer}: {}", a.reason);
+        assert_eq!(requests(&s)[0].asked, DecisionSource::Reviewer);
+    }
+}
+
+#[test]
+fn a_held_request_fails_closed_when_the_supervisor_dies() {
+    let live = Live::start(
+        &[
+            "--exec-rule",
+            "prompt=printf",
+            "--approval-timeout-secs",
+            "60",
+        ],
+        "/usr/bin/printf 'RAN\\n'; echo PRINTF=$?; sleep 30",
+    );
+    live.pending(1);
+    let supervisor = live.child.id();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(supervisor as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    // The kernel releases the supervisor's registration lock as it dies.
+    let mut recovered = None;
+    wait_for(Duration::from_secs(5), || {
+        let out = Command::new(warden_bin())
+            .arg("recover")
+            .arg("--run-dir")
+            .arg(live.run_dir.path())
+            .output()
+            .unwrap();
+        let ended = String::from_utf8_lossy(&out.stdout).contains("ended session");
+        recovered = Some(out);
+        ended
+    });
+    let recovered = recovered.unwrap();
+    assert!(recovered.status.success(), "{recovered:?}");
+    let out = live.child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!stdout.contains("RAN"), "{stdout}");
+    let log = the_log(live.state.path()).unwrap();
+    let records = warden::audit_log::read(&log).unwrap();
+    let kinds: Vec<&str> = records.iter().map(|r| r.event.kind()).collect();
+    assert!(
+        matches!(
+            &records.last().unwrap().event,
+            Event::SessionEnd(e) if e.reason == warden::events::EndReason::SupervisorLost
+        ),
+        "{kinds:?}\n{recovered:?}"
+    );
+    assert!(
+        !records.iter().any(|r| matches!(&r.event,
+            Event::ExecRequest(e) if e.program == "printf" && e.verdict == Verdict::Allow)),
+        "the held exec was never allowed"
+    );
+}
+
+/// Runs warden on a new pseudo-terminal (its controlling terminal, like a user's shell would
+/// give it) and returns the child and the terminal's master side.
+fn on_a_terminal(state: &Path, args: &[&str], script: &str) -> (Child, std::fs::File) {
+    let pty = nix::pty::openpty(None, None).unwrap();
+    let slave = pty.slave;
+    let mut cmd = warden_command(state, args, &["sh", "-c", script]);
+    let fd = |f: &std::os::fd::OwnedFd| Stdio::from(f.try_clone().unwrap());
+    cmd.stdin(fd(&slave)).stdout(fd(&slave)).stderr(fd(&slave));
+    // SAFETY: setsid and TIOCSCTTY between fork and exec, on the inherited stdin.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::setsid() < 0 || libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let child = cmd.spawn().unwrap();
+    drop(slave);
+    (child, std::fs::File::from(pty.master))
+}
+
+/// Reads the terminal until `text` appears after byte `from` of what was read.
+fn read_until(master: &mut std::fs::File, seen: &mut String, from: usize, text: &str) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut buf = [0u8; 4096];
+    while !seen[from..].contains(text) {
+        assert!(
+            Instant::now() < deadline,
+            "no {text:?} on the terminal:\n{seen}"
+        );
+        match master.read(&mut buf) {
+            Ok(0) | Err(_) => panic!("the terminal closed before {text:?}:\n{seen}"),
+            Ok(n) => seen.push_str(&String::from_utf8_lossy(&buf[..n])),
+        }
+    }
+}
+
+#[test]
+fn the_terminal_prompt_answers_and_the_agent_cannot_type_the_answer() {
+    let state = private_dir();
+    let script = format!(
+        "echo INJECT=$({escape} tiocsti 's\n'); /usr/bin/printf 'one\\n'; echo FIRST=$?; \
+         /usr/bin/printf 'one\\n'; echo SECOND=$?; /usr/bin/printf 'two\\n'; echo THIRD=$?; \
+         echo DONE",
+        escape = warden_bin().with_file_name("escape").display()
+    );
+    let (mut child, mut master) = on_a_terminal(
+        state.path(),
+        &[
+            "--exec-rule",
+            "prompt=printf",
+            "--approval-timeout-secs",
+            "30",
+        ],
+        &script,
+    );
+    let mut seen = String::new();
+    read_until(&mut master, &mut seen, 0, "approve for this session");
+    assert!(seen.contains("INJECT=err EPERM"), "{seen}");
+    assert!(seen.contains("/usr/bin/printf"), "{seen}");
+    master.write_all(b"s\n").unwrap();
+    // The identical printf runs without asking; the next one asks again.
+    read_until(&mut master, &mut seen, 0, "SECOND=0");
+    let second_prompt = seen.find("SECOND=0").unwrap();
+    read_until(&mut master, &mut seen, second_prompt, "[n] deny");
+    assert!(seen[second_prompt..].contains("two"), "{seen}");
+    master.write_all(b"n\n").unwrap();
+    read_until(&mut master, &mut seen, second_prompt, "DONE");
+    let status = child.wait().unwrap();
+    let out = Output {
+        status,
+        stdout: Vec::new(),
+        stderr: Vec::new(),
+    };
+    let s = finish(state, out);
+    assert!(
+        seen.contains("FIRST=0") && seen.contains("THIRD=126"),
+        "{seen}"
+    );
+    let decided: Vec<_> = approvals(&s)
+        .into_iter()
+        .map(|a| (a.verdict, a.scope, a.by.as_deref()))
+        .collect();
+    assert_eq!(
+        decided,
+        [
+            (Verdict::Allow, Scope::Session, Some("the terminal")),
+            (Verdict::Allow, Scope::Session, Some("the terminal")),
+            (Verdict::Deny, Scope::Once, Some("the terminal")),
+        ]
+    );
+    let injected: Vec<&SyscallDenied> = s
+        .records
+        .iter()
+        .filter_map(|r| match &r.event {
+            Event::SyscallDenied(d) if d.syscall == "ioctl" => Some(d),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(injected.len(), 1, "the TIOCSTI attempt is recorded");
+    assert_eq!(injected[0].args[1], "0x5412");
+}

@@ -290,13 +290,17 @@ impl Broker {
     }
 
     pub(crate) fn emit(&self, event: Event) {
-        let events = self.events.clone();
-        let boot_ns = clock::boot_ns();
-        // Callers run on the gate's thread and on the runtime alike: hand the record over
-        // from a task rather than blocking either.
-        self.runtime.spawn(async move {
-            let _ = events.send((boot_ns, event)).await;
-        });
+        // Callers run on the gate's thread and on the runtime alike, so this never blocks:
+        // when the channel is full, a task hands the record over once there is room.
+        match self.events.try_send((clock::boot_ns(), event)) {
+            Ok(()) | Err(mpsc::error::TrySendError::Closed(_)) => {}
+            Err(mpsc::error::TrySendError::Full(item)) => {
+                let events = self.events.clone();
+                self.runtime.spawn(async move {
+                    let _ = events.send(item).await;
+                });
+            }
+        }
     }
 
     /// Decides now when the policy, a session rule or the auto-reviewer can; otherwise asks.

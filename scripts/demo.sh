@@ -11,8 +11,9 @@ warden=./target/release/warden
 echo
 echo "== A supervised session with the built-in defaults: a small build-like workload, a"
 echo "   daemon left behind, and network attempts outside the allowlist (all on this machine:"
-echo "   refused names never leave it, refused connects fail in the kernel before any packet)"
-"$warden" run --events -- sh -c '
+echo "   refused names never leave it, refused connects fail in the kernel before any packet)."
+echo "   The auto-reviewer decides what needs approval; nobody is asked (--unattended)."
+"$warden" run --events --reviewer auto-review --unattended -- sh -c '
   echo "hello from $(id -un) in session cgroup $(cut -d: -f3 /proc/self/cgroup)"
   ls / > /dev/null
   (setsid sleep 60 &)     # a daemon that outlives the command: killed when the session ends

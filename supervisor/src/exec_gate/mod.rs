@@ -397,6 +397,8 @@ impl Gate {
     /// Replies to a decided exec: an allowed one gets its approval stored for the kernel's
     /// check at exec time, then goes on.
     fn finish(&mut self, mut h: Held, answer: Option<Answer>, fd: i32) -> ScmpNotifResp {
+        // The broker counts the refusals it decides itself.
+        let by_broker = answer.is_some();
         if let Some(a) = answer {
             h.record.verdict = a.verdict;
             h.record.source = a.source;
@@ -424,7 +426,7 @@ impl Gate {
                 h.record.verdict = Verdict::Deny;
                 h.record.reason = Some(p);
             }
-        } else {
+        } else if !by_broker {
             self.broker.note_refusal();
         }
         h.record.wait_us = h.started.elapsed().as_micros() as u64;

@@ -238,7 +238,10 @@ impl Proxy {
         }
         let answer = match verdict {
             NameVerdict::Deny(rule) => {
-                if let Unlisted::Ask(b) = &self.unlisted {
+                // (The approval flow counts the refusals it decides itself.)
+                if let Unlisted::Ask(b) = &self.unlisted
+                    && record.approval.is_none()
+                {
                     b.note_refusal();
                 }
                 self.label(&mut record, rule, Verdict::Deny);

@@ -24,3 +24,4 @@ pub mod session;
 pub mod settings;
 pub mod signals;
 pub mod target_user;
+pub mod verify;

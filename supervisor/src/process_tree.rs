@@ -176,6 +176,8 @@ mod tests {
             seq,
             time: String::new(),
             boot_ns: seq,
+            prev_hash: String::new(),
+            tool_call_id: None,
             event,
         }
     }

@@ -20,6 +20,14 @@ pub struct Record {
     pub time: String,
     /// CLOCK_BOOTTIME in nanoseconds (monotonic, counts suspend; what the kernel stamps).
     pub boot_ns: u64,
+    /// SHA-256 (hex) of the previous line's exact bytes; the first record carries the seed of
+    /// its session (`audit_log::chain_seed`). Empty only in logs written before the chain.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub prev_hash: String,
+    /// The agent's tool call this event belongs to: the process, or an ancestor of it within
+    /// the session, registered the call through the agent API.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_call_id: Option<String>,
     #[serde(flatten)]
     pub event: Event,
 }

@@ -212,6 +212,8 @@ mod tests {
             seq: 3,
             time: "2026-11-23T21:00:01.123456789Z".into(),
             boot_ns: 1,
+            prev_hash: String::new(),
+            tool_call_id: None,
             event,
         }
     }

@@ -15,6 +15,7 @@ pub mod kernel;
 pub mod launch;
 pub mod log_view;
 pub mod network;
+pub mod otlp;
 pub mod pipeline;
 pub mod process_tree;
 pub mod recovery;

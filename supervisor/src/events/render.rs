@@ -175,6 +175,43 @@ pub fn line(rec: &Record) -> String {
             "LOST exec {} fork {} exit {} network {} file {} (session total {})",
             l.exec, l.fork, l.exit, l.network, l.file, l.total
         ),
+        Event::AgentPrompt(p) => match &p.text {
+            Some(text) => format!("pid {} {} bytes: {}", p.pid, p.bytes, for_terminal(text)),
+            None => format!(
+                "pid {} {} bytes (redacted, sha256 {})",
+                p.pid, p.bytes, p.sha256
+            ),
+        },
+        Event::AgentToolCall(t) => {
+            let mut s = format!(
+                "pid {} {} {}",
+                t.pid,
+                match t.phase {
+                    super::ToolCallPhase::Start => "START",
+                    super::ToolCallPhase::End => "END",
+                },
+                for_terminal(&t.id)
+            );
+            if let Some(name) = &t.name {
+                s.push_str(&format!(" {}", for_terminal(name)));
+            }
+            if let Some(status) = &t.status {
+                s.push_str(&format!(": {}", for_terminal(status)));
+            }
+            s
+        }
+        Event::ExportBacklog(b) => {
+            let mut s = format!(
+                "{} at {} of {} bytes waiting for the collector",
+                format!("{:?}", b.action).to_uppercase(),
+                b.backlog_bytes,
+                b.limit_bytes
+            );
+            if let (Some(from), Some(to)) = (b.from_seq, b.to_seq) {
+                s.push_str(&format!(": seq {from}-{to} not exported"));
+            }
+            s
+        }
         Event::SessionEnd(e) => {
             let mut s = format!(
                 "{:?} status {} killed {} records {} lost {} after {:.3}s",

@@ -20,6 +20,7 @@ pub mod pipeline;
 pub mod process_tree;
 pub mod recovery;
 pub mod requirements_cli;
+pub mod replay;
 pub mod requirements_watch;
 pub mod session;
 pub mod settings;

@@ -48,8 +48,9 @@ pub struct BacklogControl {
     pub policy: BacklogPolicy,
     /// The session cgroup's `cgroup.freeze`.
     pub freeze_file: PathBuf,
-    /// Where `export.backlog` records go (the pipeline's user-space events).
-    pub events: mpsc::Sender<(u64, Event)>,
+    /// Where `export.backlog` records go (the pipeline's user-space events). Weak: the
+    /// pipeline's last drain waits for every sender, and a slow export must not hold it.
+    pub events: mpsc::WeakSender<(u64, Event)>,
     paused: bool,
 }
 
@@ -58,7 +59,7 @@ impl BacklogControl {
         max_bytes: u64,
         policy: BacklogPolicy,
         freeze_file: PathBuf,
-        events: mpsc::Sender<(u64, Event)>,
+        events: mpsc::WeakSender<(u64, Event)>,
     ) -> Self {
         Self {
             max_bytes,
@@ -70,12 +71,14 @@ impl BacklogControl {
     }
 
     async fn record(&self, event: ExportBacklog) {
-        if self
-            .events
-            .send((clock::boot_ns(), Event::ExportBacklog(event)))
-            .await
-            .is_err()
-        {
+        let sent = match self.events.upgrade() {
+            Some(tx) => tx
+                .send((clock::boot_ns(), Event::ExportBacklog(event)))
+                .await
+                .is_ok(),
+            None => false,
+        };
+        if !sent {
             tracing::error!("the pipeline is gone: an export.backlog record was not written");
         }
     }

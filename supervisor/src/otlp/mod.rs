@@ -22,7 +22,21 @@ pub use cursor::Cursor;
 pub use delivery::{BacklogControl, Delivery, Outcome, SessionState};
 pub use transport::{ExportConfig, Exporter, Transport};
 
+use warden_requirements::values::BacklogPolicy;
+
 use crate::audit_log;
+
+/// A session's telemetry settings.
+#[derive(Clone, Debug)]
+pub struct TelemetryOptions {
+    pub export: ExportConfig,
+    /// Most bytes of log that may wait for the collector.
+    pub max_backlog_bytes: u64,
+    pub backlog_policy: BacklogPolicy,
+    /// How long the supervisor keeps sending after `session.end` (and older sessions' backlogs
+    /// at start) before it leaves the rest to `warden export`.
+    pub grace: Duration,
+}
 
 /// Sends the telemetry of finished sessions that is not acknowledged yet (collector outage,
 /// supervisor killed), each within `grace`. Sessions exported elsewhere right now are skipped.

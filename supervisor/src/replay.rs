@@ -344,7 +344,8 @@ mod tests {
             pid: Some(10),
             ..Filter::default()
         };
-        assert_eq!(seqs(&s, &by_pid), [0, 1, 6]);
+        // A fork record is the child's.
+        assert_eq!(seqs(&s, &by_pid), [0, 6]);
         let subtree = Filter {
             subtree: true,
             ..by_pid.clone()

@@ -51,6 +51,15 @@ else
   log "no nightly toolchain: the requirements fuzz target cannot run here"
 fi
 
+# The telemetry tests send to a real OpenTelemetry collector: rotel, from PyPI.
+ROTEL_VERSION=0.0.1a15
+if python3 -m pip show rotel 2>/dev/null | grep -q "^Version: $ROTEL_VERSION$"; then
+  log "rotel $ROTEL_VERSION present"
+else
+  log "installing rotel $ROTEL_VERSION (OpenTelemetry collector for the telemetry tests)"
+  python3 -m pip install -q "rotel==$ROTEL_VERSION"
+fi
+
 # aya-build runs `rustup run debian-web cargo` to build the kernel programs.
 if rustup toolchain list | grep -q '^debian-web'; then
   log "rustup toolchain debian-web registered"

@@ -10,6 +10,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+pub mod collector;
 pub mod net;
 
 pub use warden::events::{Event, Exec, Exit, Record, SessionEnd, SessionStart};

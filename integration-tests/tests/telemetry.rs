@@ -1,0 +1,254 @@
+//! OTLP export to a real collector (rotel on 127.0.7.x, ports 47xx): names and attributes over
+//! gRPC and HTTP, a collector outage in the middle of a session, a backlog sent later by
+//! `warden export`, the backlog limit.
+use std::{
+    process::Stdio,
+    time::{Duration, Instant},
+};
+
+use warden_integration_tests::{collector::Collector, *};
+
+fn exported_session(transport: &str, collector: &Collector) -> Session {
+    let url = match transport {
+        "grpc" => collector.grpc_url(),
+        _ => collector.http_url(),
+    };
+    let protocol = if transport == "grpc" {
+        "grpc"
+    } else {
+        "http/protobuf"
+    };
+    run_session(
+        &["--otlp-endpoint", &url, "--otlp-protocol", protocol],
+        &["sh", "-c", "/bin/true; ls / >/dev/null; exit 3"],
+    )
+}
+
+fn check_names_and_attributes(transport: &str, port: u16) {
+    let collector = Collector::start("127.0.7.1", port);
+    let s = exported_session(transport, &collector);
+    assert_eq!(s.status.code(), Some(3), "{}", s.stderr);
+    let id = &s.records[0].session;
+    let got = collector.wait_for_session(id, s.records.len());
+    assert_eq!(
+        got.keys().copied().collect::<Vec<_>>(),
+        (0..s.records.len() as u64).collect::<Vec<_>>(),
+        "{transport}: every record once, by seq"
+    );
+    for r in &s.records {
+        let rx = &got[&r.seq];
+        assert_eq!(rx.name, format!("warden.{}", r.event.kind()), "{rx:?}");
+        assert_eq!(rx.resource.get("service.name").map(String::as_str), Some("warden"));
+        assert!(rx.resource.contains_key("host.name"), "{rx:?}");
+    }
+    let true_exec = s.exec_of("/bin/true");
+    let rx = got
+        .values()
+        .find(|r| {
+            r.name == "warden.exec" && r.attr("process.executable.path") == Some("/bin/true")
+        })
+        .expect("the exec of /bin/true");
+    assert_eq!(rx.attr("process.pid"), Some(true_exec.pid.to_string().as_str()));
+    assert_eq!(
+        rx.attr("process.parent_pid"),
+        Some(true_exec.ppid.to_string().as_str())
+    );
+    assert_eq!(rx.attr("process.command_args"), Some("Slice(Str(/bin/true))"));
+    assert!(rx.attr("user.id").is_some());
+    // The exec gate's decision, with its source.
+    let decision = got
+        .values()
+        .find(|r| r.name == "warden.exec.request")
+        .expect("an exec decision");
+    assert_eq!(decision.attr("warden.decision"), Some("allow"));
+    assert_eq!(decision.attr("warden.decision.source"), Some("policy"));
+    let end = &got[&(s.records.len() as u64 - 1)];
+    assert_eq!(end.name, "warden.session.end");
+    assert_eq!(end.attr("process.exit.code"), Some("3"));
+    assert!(
+        got.values().any(|r| r.name == "warden.file.open"
+            && r.attr("file.path").is_some()
+            && r.attr("warden.file.result").is_some()),
+        "file records carry file.path"
+    );
+}
+
+#[test]
+fn grpc_delivers_every_record_with_its_name_and_attributes() {
+    check_names_and_attributes("grpc", 4710);
+}
+
+#[test]
+fn http_delivers_every_record_with_its_name_and_attributes() {
+    check_names_and_attributes("http", 4712);
+}
+
+#[test]
+fn a_collector_outage_in_the_middle_of_a_session_loses_nothing() {
+    let mut collector = Collector::start("127.0.7.2", 4720);
+    let state = private_dir();
+    let url = collector.grpc_url();
+    // About 3 s of activity, so that the collector is down in the middle of it.
+    let child = warden_command(
+        state.path(),
+        &["--otlp-endpoint", &url, "--otlp-protocol", "grpc", "--export-grace-secs", "20"],
+        &[
+            "sh",
+            "-c",
+            "for i in $(seq 30); do /bin/true; sleep 0.1; done",
+        ],
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(800));
+    collector.stop();
+    std::thread::sleep(Duration::from_millis(1200));
+    collector.restart();
+    let s = finish(state, child.wait_with_output().unwrap());
+    assert!(s.status.success(), "{}", s.stderr);
+    let id = &s.records[0].session;
+    let got = collector.wait_for_session(id, s.records.len());
+    let missing: Vec<u64> = (0..s.records.len() as u64)
+        .filter(|seq| !got.contains_key(seq))
+        .collect();
+    assert!(missing.is_empty(), "seqs never received: {missing:?}");
+    assert_eq!(got.len(), s.records.len());
+    // Some arrived before the outage, and the rest after it.
+    let runs = collector.output_dir().read_dir().unwrap().count();
+    assert_eq!(runs, 2);
+    assert!(
+        s.stderr.contains("reachable again"),
+        "the outage was noticed and ended: {}",
+        s.stderr
+    );
+    let trues = s.execs().iter().filter(|e| e.filename == "/bin/true").count();
+    assert_eq!(trues, 30);
+    let cursor = std::fs::read_to_string(s.log.with_file_name("export.cursor")).unwrap();
+    assert!(cursor.contains("\"done\":true"), "{cursor}");
+}
+
+#[test]
+fn telemetry_missed_while_the_collector_was_down_is_sent_by_warden_export() {
+    let state = private_dir();
+    // Nothing listens there yet.
+    let url = "http://127.0.7.3:4730";
+    let started = Instant::now();
+    let out = warden_command(
+        state.path(),
+        &["--otlp-endpoint", url, "--otlp-protocol", "grpc", "--export-grace-secs", "1"],
+        &["sh", "-c", "/bin/true"],
+    )
+    .output()
+    .unwrap();
+    let s = finish(state, out);
+    assert!(s.status.success(), "{}", s.stderr);
+    assert!(started.elapsed() < Duration::from_secs(10), "bounded grace");
+    assert!(
+        s.stderr.contains("not all delivered") && s.stderr.contains("warden export"),
+        "{}",
+        s.stderr
+    );
+    let collector = Collector::start("127.0.7.3", 4730);
+    let export = |expect: &str| {
+        let out = std::process::Command::new(warden_bin())
+            .args(["export", "--state-dir"])
+            .arg(s.state.path())
+            .args(["--otlp-endpoint", url, "--otlp-protocol", "grpc"])
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+        assert!(stdout.contains(expect), "{stdout}");
+    };
+    export(": sent");
+    let got = collector.wait_for_session(&s.records[0].session, s.records.len());
+    assert_eq!(got.len(), s.records.len());
+    export("nothing pending");
+}
+
+#[test]
+fn the_backlog_limit_drops_with_a_record_that_says_what() {
+    let state = private_dir();
+    // No collector at all, a 1 MiB limit, and a session that writes more than that.
+    let out = warden_command(
+        state.path(),
+        &[
+            "--otlp-endpoint",
+            "http://127.0.7.4:4740",
+            "--max-export-backlog-mib",
+            "1",
+            "--export-backlog-policy",
+            "drop",
+            "--export-grace-secs",
+            "1",
+        ],
+        &["sh", "-c", "for i in $(seq 1500); do /bin/true; done"],
+    )
+    .output()
+    .unwrap();
+    let s = finish(state, out);
+    assert!(s.status.success(), "{}", s.stderr);
+    let dropped: Vec<&warden::events::ExportBacklog> = s
+        .records
+        .iter()
+        .filter_map(|r| match &r.event {
+            Event::ExportBacklog(b) => Some(b),
+            _ => None,
+        })
+        .collect();
+    assert!(!dropped.is_empty(), "{}", s.stderr);
+    let first = dropped[0];
+    assert_eq!(first.action, warden::events::BacklogAction::Dropped);
+    assert_eq!(first.from_seq, Some(0));
+    assert!(first.backlog_bytes > 1 << 20 && first.limit_bytes == 1 << 20);
+    assert_eq!(first.records, Some(first.to_seq.unwrap() + 1));
+    // The log itself keeps every record.
+    assert!(s.count("exec") >= 1500);
+}
+
+#[test]
+fn the_backlog_limit_pauses_the_session_until_the_collector_takes_it() {
+    let mut collector = Collector::start("127.0.7.5", 4750);
+    collector.stop();
+    let state = private_dir();
+    let url = collector.grpc_url();
+    let child = warden_command(
+        state.path(),
+        &[
+            "--otlp-endpoint",
+            &url,
+            "--otlp-protocol",
+            "grpc",
+            "--max-export-backlog-mib",
+            "1",
+            "--export-grace-secs",
+            "20",
+        ],
+        &["sh", "-c", "for i in $(seq 1500); do /bin/true; done"],
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    // Frozen at the limit, the session cannot finish while the collector is down.
+    std::thread::sleep(Duration::from_secs(4));
+    collector.restart();
+    let s = finish(state, child.wait_with_output().unwrap());
+    assert!(s.status.success(), "{}", s.stderr);
+    let actions: Vec<warden::events::BacklogAction> = s
+        .records
+        .iter()
+        .filter_map(|r| match &r.event {
+            Event::ExportBacklog(b) => Some(b.action),
+            _ => None,
+        })
+        .collect();
+    use warden::events::BacklogAction::*;
+    assert_eq!(actions.first(), Some(&Paused), "{actions:?}");
+    assert!(actions.contains(&Resumed), "{actions:?}");
+    assert!(!actions.contains(&Dropped));
+    let got = collector.wait_for_session(&s.records[0].session, s.records.len());
+    assert_eq!(got.len(), s.records.len(), "nothing lost");
+}

@@ -57,7 +57,9 @@ if python3 -m pip show rotel 2>/dev/null | grep -q "^Version: $ROTEL_VERSION$"; 
   log "rotel $ROTEL_VERSION present"
 else
   log "installing rotel $ROTEL_VERSION (OpenTelemetry collector for the telemetry tests)"
-  python3 -m pip install -q "rotel==$ROTEL_VERSION"
+  # A Debian-managed Python refuses plain pip installs (PEP 668).
+  python3 -m pip install -q "rotel==$ROTEL_VERSION" \
+    || python3 -m pip install -q --break-system-packages "rotel==$ROTEL_VERSION"
 fi
 
 # aya-build runs `rustup run debian-web cargo` to build the kernel programs.

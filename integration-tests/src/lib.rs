@@ -134,6 +134,16 @@ pub fn private_dir() -> tempfile::TempDir {
     tempfile::tempdir_in(base).expect("tempdir")
 }
 
+/// A requirements file where Warden trusts it: root-owned, nobody else can write it or any
+/// directory above it (`dir` should be a `private_dir`).
+pub fn requirements_file(dir: &Path, text: &str) -> String {
+    use std::os::unix::fs::PermissionsExt as _;
+    let f = dir.join("requirements.toml");
+    std::fs::write(&f, text).unwrap();
+    std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o644)).unwrap();
+    f.display().to_string()
+}
+
 /// `warden run --state-dir <fresh dir> [args] -- cmd...`, waiting for it to finish.
 pub fn run_session<A: AsRef<OsStr>>(args: &[&str], cmd: &[A]) -> Session {
     let state = private_dir();

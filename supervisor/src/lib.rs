@@ -2,6 +2,7 @@
 //!
 //! The binary (`src/main.rs`) is a thin CLI over these modules; integration tests use the
 //! record types and the process-tree builder directly.
+pub mod agent_api;
 pub mod audit_log;
 pub mod cgroup;
 pub mod clock;
@@ -26,4 +27,5 @@ pub mod session;
 pub mod settings;
 pub mod signals;
 pub mod target_user;
+pub mod tool_calls;
 pub mod verify;

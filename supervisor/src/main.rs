@@ -481,6 +481,7 @@ fn dispatch(command: Command) -> anyhow::Result<i32> {
                 settings_warnings: loaded.warnings,
                 requirement_paths: sources.layers.clone(),
                 telemetry,
+                log_prompts: loaded.settings.telemetry.log_prompts.value,
             }))
         }
         Command::Replay {

@@ -17,6 +17,7 @@ use warden_agent::spec::{LaunchSpec, SandboxMode};
 use warden_common::NetConfig;
 
 use crate::{
+    agent_api,
     audit_log::{self, AuditWriter},
     cgroup::{self, SessionCgroup},
     clock::{self, Clock},
@@ -125,6 +126,8 @@ pub struct RunOptions {
     pub max_pids: u32,
     /// Where the session's telemetry goes, if anywhere.
     pub telemetry: Option<TelemetryOptions>,
+    /// Prompts reported through the agent API are kept in the log (else redacted).
+    pub log_prompts: bool,
 }
 
 /// How long processes get to disappear after SIGKILL before Warden reports a failure.
@@ -387,6 +390,20 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
     let (stop, stop_rx) = oneshot::channel();
     let mut pipeline_task = tokio::spawn(pipeline.run(source, events_rx, stop_rx));
     let telemetry = telemetry.map(|t| t.follow(&log_path, &dir, &cgroup, &events_tx));
+    let cgroup_in_proc = Path::new("/").join(
+        cgroup
+            .path()
+            .strip_prefix(&root)
+            .context("the session cgroup is not below the cgroup2 mount")?,
+    );
+    let agent_api = agent_api::serve(
+        Path::new(agent_api::SOCKET_DIR),
+        &id,
+        cgroup_in_proc.display().to_string(),
+        opts.log_prompts,
+        events_tx.clone(),
+    )
+    .with_context(|| format!("the agent API socket in {}", agent_api::SOCKET_DIR))?;
     // Taken by the gate if it starts; dropped otherwise, so the pipeline knows no more comes.
     let mut gate_events = Some(events_tx.clone());
     let events_tx_watch = events_tx.clone();
@@ -448,7 +465,14 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
     };
     let gate_stop = Arc::new(AtomicBool::new(false));
     let mut gate_thread = None;
-    let launched = launch::spawn(&opts.command, &user, &cgroup, &spec).await;
+    let launched = launch::spawn(
+        &opts.command,
+        &user,
+        &cgroup,
+        &spec,
+        &[(warden_agent::api::SOCKET_ENV, agent_api.path.as_os_str())],
+    )
+    .await;
     let launched = match launched {
         Ok(Launched {
             mut child,
@@ -541,6 +565,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
         t.state(otlp::SessionState::Ending);
     }
     proxy_task.abort();
+    drop(agent_api);
     sweep_task.abort();
     watch_task.abort();
     gate_stop.store(true, Ordering::Relaxed);

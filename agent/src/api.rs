@@ -159,8 +159,16 @@ mod tests {
         let mut c = Client::connect(&path).unwrap();
         c.prompt("hello").unwrap();
         let err = c.tool_call_end("c1", Some("ok")).unwrap_err();
-        assert!(matches!(err, ApiError::Refused(ref e) if e == "no"), "{err}");
+        assert!(
+            matches!(err, ApiError::Refused(ref e) if e == "no"),
+            "{err}"
+        );
         let got = server.join().unwrap();
-        assert_eq!(got[0], Message::Prompt { text: "hello".into() });
+        assert_eq!(
+            got[0],
+            Message::Prompt {
+                text: "hello".into()
+            }
+        );
     }
 }

@@ -168,7 +168,10 @@ impl Collector {
 
     pub fn restart(&mut self) {
         self.stop();
-        let out = self.dir.path().join(format!("rotel-{}.out", self.outputs.len()));
+        let out = self
+            .dir
+            .path()
+            .join(format!("rotel-{}.out", self.outputs.len()));
         let file = std::fs::File::create(&out).unwrap();
         let child = Command::new(rotel_agent())
             .arg("start")

@@ -36,7 +36,11 @@ fn kernel_events_of_a_tool_call_carry_its_id() {
         &["sh", "-c", &script],
     );
     assert!(s.status.success(), "{}", s.stderr);
-    assert!(s.stdout.contains("status=4"), "the tool's status: {}", s.stdout);
+    assert!(
+        s.stdout.contains("status=4"),
+        "the tool's status: {}",
+        s.stdout
+    );
     let tagged = |r: &Record| r.tool_call_id.as_deref() == Some("call-7");
     let calls: Vec<(&Record, &AgentToolCall)> = s
         .records
@@ -48,7 +52,10 @@ fn kernel_events_of_a_tool_call_carry_its_id() {
         .collect();
     assert_eq!(calls.len(), 2);
     let (start, end) = (calls[0], calls[1]);
-    assert_eq!((start.1.phase, end.1.phase), (ToolCallPhase::Start, ToolCallPhase::End));
+    assert_eq!(
+        (start.1.phase, end.1.phase),
+        (ToolCallPhase::Start, ToolCallPhase::End)
+    );
     assert_eq!(start.1.name.as_deref(), Some("shell"));
     assert_eq!(end.1.status.as_deref(), Some("exit 4"));
     let (from, to) = (start.0.seq, end.0.seq);
@@ -66,7 +73,12 @@ fn kernel_events_of_a_tool_call_carry_its_id() {
             _ => unreachable!(),
         })
         .collect();
-    assert_eq!(names, ["/bin/sh", "/bin/true", "/usr/bin/ls"], "{}", s.stderr);
+    assert_eq!(
+        names,
+        ["/bin/sh", "/bin/true", "/usr/bin/ls"],
+        "{}",
+        s.stderr
+    );
     assert!(subtree_execs.iter().all(|r| tagged(r)), "{subtree_execs:?}");
     assert!(
         s.records
@@ -82,14 +94,21 @@ fn kernel_events_of_a_tool_call_carry_its_id() {
         .filter(|r| !tagged(r))
         .collect();
     assert_eq!(outside.len(), 2, "the /bin/true before and after the call");
-    assert!(s.records.iter().filter(|r| r.seq < from).all(|r| !tagged(r)));
+    assert!(
+        s.records
+            .iter()
+            .filter(|r| r.seq < from)
+            .all(|r| !tagged(r))
+    );
     assert!(s.records.iter().filter(|r| r.seq > to).all(|r| !tagged(r)));
 
     // The same id reaches the collector.
     let got = collector.wait_for_session(&s.records[0].session, s.records.len());
     let ls = got
         .values()
-        .find(|r| r.name == "warden.exec" && r.attr("process.executable.path") == Some("/usr/bin/ls"))
+        .find(|r| {
+            r.name == "warden.exec" && r.attr("process.executable.path") == Some("/usr/bin/ls")
+        })
         .expect("ls exported");
     assert_eq!(ls.attr("warden.tool_call.id"), Some("call-7"));
     let call = &got[&start.0.seq];
@@ -145,10 +164,8 @@ fn a_process_outside_the_session_cannot_report() {
         else {
             return false;
         };
-        socket = PathBuf::from("/run/warden-agent").join(format!(
-            "{}.sock",
-            id.file_name().to_string_lossy()
-        ));
+        socket = PathBuf::from("/run/warden-agent")
+            .join(format!("{}.sock", id.file_name().to_string_lossy()));
         socket.exists()
     }));
     // This test process is not in the session cgroup.

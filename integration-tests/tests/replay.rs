@@ -56,12 +56,20 @@ fn replay_rebuilds_the_live_tree_and_filters() {
     // Only sh's own subtree, only execs.
     let sh_s = sh.to_string();
     let timeline = stdout(&replay(&[
-        &dir, "--pid", &sh_s, "--subtree", "--kind", "exec",
+        &dir,
+        "--pid",
+        &sh_s,
+        "--subtree",
+        "--kind",
+        "exec",
     ]));
     let lines: Vec<&str> = timeline.lines().collect();
     // `exec` is the family: exec and exec.request.
     assert!(lines.iter().all(|l| l.contains(" exec")), "{timeline}");
-    assert!(timeline.contains("/bin/true") && timeline.contains("sleep 0.2"), "{timeline}");
+    assert!(
+        timeline.contains("/bin/true") && timeline.contains("sleep 0.2"),
+        "{timeline}"
+    );
     assert_eq!(
         lines.len(),
         s.count("exec") + s.count("exec.request"),
@@ -76,7 +84,10 @@ fn replay_rebuilds_the_live_tree_and_filters() {
 
     // JSON round trip, and a time window.
     let json = stdout(&replay(&[&dir, "--json"]));
-    let back: Vec<Record> = json.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let back: Vec<Record> = json
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(back, s.records);
     let first = stdout(&replay(&[&dir, "--json", "--until", "+0s"]));
     assert!(first.lines().count() >= 1 && first.lines().count() < s.records.len());
@@ -89,7 +100,10 @@ fn replay_rebuilds_the_live_tree_and_filters() {
 fn replay_sends_a_recorded_session_to_a_collector() {
     let s = run_session(&[], &["sh", "-c", "/bin/true"]);
     let collector = Collector::start("127.0.7.7", 4770);
-    for (protocol, url) in [("grpc", collector.grpc_url()), ("http", collector.http_url())] {
+    for (protocol, url) in [
+        ("grpc", collector.grpc_url()),
+        ("http", collector.http_url()),
+    ] {
         let out = replay(&[
             s.log.to_str().unwrap(),
             "--otlp",
@@ -97,7 +111,11 @@ fn replay_sends_a_recorded_session_to_a_collector() {
             "--protocol",
             protocol,
         ]);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     let received = collector.received();
     let id = &s.records[0].session;
@@ -119,7 +137,11 @@ fn damaged(s: &Session, damage: impl FnOnce(&mut Vec<String>)) -> tempfile::Temp
     if !out.ends_with('\u{0}') {
         out.push('\n');
     }
-    std::fs::write(dir.path().join("events.jsonl"), out.trim_end_matches('\u{0}')).unwrap();
+    std::fs::write(
+        dir.path().join("events.jsonl"),
+        out.trim_end_matches('\u{0}'),
+    )
+    .unwrap();
     std::fs::copy(
         s.log.with_file_name("events.head"),
         dir.path().join("events.head"),
@@ -146,14 +168,20 @@ fn verify_names_where_a_log_was_damaged() {
         l[5] = l[5].replacen("\"boot_ns\":", "\"boot_ns\":1", 1)
     }));
     assert!(!ok);
-    assert!(text.contains("line 6: changed: record seq 5 was changed"), "{text}");
+    assert!(
+        text.contains("line 6: changed: record seq 5 was changed"),
+        "{text}"
+    );
 
     // A removed record.
     let (ok, text) = verify(&damaged(&s, |l| {
         l.remove(7);
     }));
     assert!(!ok);
-    assert!(text.contains("line 8: removed: 1 record removed before seq 8: seq 7"), "{text}");
+    assert!(
+        text.contains("line 8: removed: 1 record removed before seq 8: seq 7"),
+        "{text}"
+    );
 
     // Two records swapped.
     let (ok, text) = verify(&damaged(&s, |l| l.swap(3, 4)));
@@ -166,7 +194,11 @@ fn verify_names_where_a_log_was_damaged() {
     let (ok, text) = verify(&damaged(&s, |l| l.truncate(l.len() - 3)));
     assert!(!ok);
     assert!(
-        text.contains(&format!("truncated: the log ends at seq {} but seq {} was on disk", n - 4, n - 1)),
+        text.contains(&format!(
+            "truncated: the log ends at seq {} but seq {} was on disk",
+            n - 4,
+            n - 1
+        )),
         "{text}"
     );
 

@@ -38,22 +38,29 @@ fn check_names_and_attributes(transport: &str, port: u16) {
     for r in &s.records {
         let rx = &got[&r.seq];
         assert_eq!(rx.name, format!("warden.{}", r.event.kind()), "{rx:?}");
-        assert_eq!(rx.resource.get("service.name").map(String::as_str), Some("warden"));
+        assert_eq!(
+            rx.resource.get("service.name").map(String::as_str),
+            Some("warden")
+        );
         assert!(rx.resource.contains_key("host.name"), "{rx:?}");
     }
     let true_exec = s.exec_of("/bin/true");
     let rx = got
         .values()
-        .find(|r| {
-            r.name == "warden.exec" && r.attr("process.executable.path") == Some("/bin/true")
-        })
+        .find(|r| r.name == "warden.exec" && r.attr("process.executable.path") == Some("/bin/true"))
         .expect("the exec of /bin/true");
-    assert_eq!(rx.attr("process.pid"), Some(true_exec.pid.to_string().as_str()));
+    assert_eq!(
+        rx.attr("process.pid"),
+        Some(true_exec.pid.to_string().as_str())
+    );
     assert_eq!(
         rx.attr("process.parent_pid"),
         Some(true_exec.ppid.to_string().as_str())
     );
-    assert_eq!(rx.attr("process.command_args"), Some("Slice(Str(/bin/true))"));
+    assert_eq!(
+        rx.attr("process.command_args"),
+        Some("Slice(Str(/bin/true))")
+    );
     assert!(rx.attr("user.id").is_some());
     // The exec gate's decision, with its source.
     let decision = got
@@ -91,7 +98,14 @@ fn a_collector_outage_in_the_middle_of_a_session_loses_nothing() {
     // About 3 s of activity, so that the collector is down in the middle of it.
     let child = warden_command(
         state.path(),
-        &["--otlp-endpoint", &url, "--otlp-protocol", "grpc", "--export-grace-secs", "20"],
+        &[
+            "--otlp-endpoint",
+            &url,
+            "--otlp-protocol",
+            "grpc",
+            "--export-grace-secs",
+            "20",
+        ],
         &[
             "sh",
             "-c",
@@ -123,7 +137,11 @@ fn a_collector_outage_in_the_middle_of_a_session_loses_nothing() {
         "the outage was noticed and ended: {}",
         s.stderr
     );
-    let trues = s.execs().iter().filter(|e| e.filename == "/bin/true").count();
+    let trues = s
+        .execs()
+        .iter()
+        .filter(|e| e.filename == "/bin/true")
+        .count();
     assert_eq!(trues, 30);
     let cursor = std::fs::read_to_string(s.log.with_file_name("export.cursor")).unwrap();
     assert!(cursor.contains("\"done\":true"), "{cursor}");
@@ -137,7 +155,14 @@ fn telemetry_missed_while_the_collector_was_down_is_sent_by_warden_export() {
     let started = Instant::now();
     let out = warden_command(
         state.path(),
-        &["--otlp-endpoint", url, "--otlp-protocol", "grpc", "--export-grace-secs", "1"],
+        &[
+            "--otlp-endpoint",
+            url,
+            "--otlp-protocol",
+            "grpc",
+            "--export-grace-secs",
+            "1",
+        ],
         &["sh", "-c", "/bin/true"],
     )
     .output()
@@ -159,7 +184,11 @@ fn telemetry_missed_while_the_collector_was_down_is_sent_by_warden_export() {
             .output()
             .unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-        assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         assert!(stdout.contains(expect), "{stdout}");
     };
     export(": sent");

@@ -615,17 +615,17 @@ impl Checker<'_> {
     /// Headers, CA and backlog limits (endpoint, protocol and prompts are resolved by the
     /// caller, which overrides those fields).
     fn telemetry(&mut self, eff: &Effective, cli: &CliOverrides) -> TelemetrySettings {
-        let mut otlp_headers =
-            required_list("telemetry.otlp_headers", eff.otlp_headers.as_ref());
+        let mut otlp_headers = required_list("telemetry.otlp_headers", eff.otlp_headers.as_ref());
         for header in self.list(
             "telemetry.otlp_headers",
             |u| &u.telemetry.otlp_headers,
             flags::OTLP_HEADER,
             &cli.otlp_headers,
         ) {
-            let forced = eff.otlp_headers.as_ref().filter(|req| {
-                req.value.iter().any(|h| h.name() == header.value.name())
-            });
+            let forced = eff
+                .otlp_headers
+                .as_ref()
+                .filter(|req| req.value.iter().any(|h| h.name() == header.value.name()));
             match forced {
                 Some(req) => self.reject(
                     &header,
@@ -658,16 +658,21 @@ impl Checker<'_> {
                     self.reject(
                         &chosen,
                         "is more than the requirements allow",
-                        Some(RequirementRef::of("telemetry.max_export_backlog_mib", ceiling)),
+                        Some(RequirementRef::of(
+                            "telemetry.max_export_backlog_mib",
+                            ceiling,
+                        )),
                     );
                 }
                 chosen
             }
             (Some(chosen), None) => chosen,
-            (None, Some(ceiling)) if ceiling.value < DEFAULT_MAX_EXPORT_BACKLOG_MIB => Resolved::new(
-                ceiling.value,
-                requirement_source("telemetry.max_export_backlog_mib", ceiling),
-            ),
+            (None, Some(ceiling)) if ceiling.value < DEFAULT_MAX_EXPORT_BACKLOG_MIB => {
+                Resolved::new(
+                    ceiling.value,
+                    requirement_source("telemetry.max_export_backlog_mib", ceiling),
+                )
+            }
             (None, _) => Resolved::new(DEFAULT_MAX_EXPORT_BACKLOG_MIB, Source::Default),
         };
         if max_export_backlog_mib.value == 0 {

@@ -7,8 +7,9 @@ use toml::value::Datetime;
 
 use crate::keys::PublicKey;
 use crate::values::{
-    ApprovalPolicy, Argv, BacklogPolicy, Cidr, ConfigPath, CredentialsStore, DomainPattern, ExecRule, HttpUrl,
-    HttpsUrl, NonEmpty, OtlpHeader, OtlpProtocol, RequiredDecision, Reviewer, SandboxMode, SchemaVersion,
+    ApprovalPolicy, Argv, BacklogPolicy, Cidr, ConfigPath, CredentialsStore, DomainPattern,
+    ExecRule, HttpUrl, HttpsUrl, NonEmpty, OtlpHeader, OtlpProtocol, RequiredDecision, Reviewer,
+    SandboxMode, SchemaVersion,
 };
 
 /// One requirements document, as written. Each value keeps its span for messages.

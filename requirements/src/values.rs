@@ -191,7 +191,9 @@ impl FromStr for OtlpHeader {
 
     fn from_str(s: &str) -> Result<Self, InvalidValue> {
         let (name, value) = s.split_once('=').ok_or_else(|| {
-            InvalidValue("invalid header: expected NAME=VALUE, e.g. authorization=Bearer ...".into())
+            InvalidValue(
+                "invalid header: expected NAME=VALUE, e.g. authorization=Bearer ...".into(),
+            )
         })?;
         let name = name.trim();
         if name.is_empty()
@@ -834,7 +836,10 @@ mod tests {
         let err = "x=a\r\nInjected: 1".parse::<OtlpHeader>().unwrap_err();
         assert!(err.to_string().contains("printable ASCII"), "{err}");
         assert!("backlog".parse::<BacklogPolicy>().is_err());
-        assert_eq!("drop".parse::<BacklogPolicy>().unwrap(), BacklogPolicy::Drop);
+        assert_eq!(
+            "drop".parse::<BacklogPolicy>().unwrap(),
+            BacklogPolicy::Drop
+        );
     }
 
     #[test]

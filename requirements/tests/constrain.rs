@@ -487,18 +487,33 @@ fn telemetry_headers_ca_and_backlog() {
     // The ceiling applies when the user says nothing.
     assert_eq!(ok(req, "").telemetry.max_export_backlog_mib.value, 64);
 
+    let message = error(req, "[telemetry]\nmax_export_backlog_mib = 100\n");
+    assert!(
+        message.contains("is more than the requirements allow"),
+        "{message}"
+    );
+    assert!(
+        message.contains("telemetry.max_export_backlog_mib = 64"),
+        "{message}"
+    );
     let message = error(
         req,
-        "[telemetry]\nmax_export_backlog_mib = 100\n",
+        "[telemetry]\notlp_headers = [\"Authorization=mine\"]\n",
     );
-    assert!(message.contains("is more than the requirements allow"), "{message}");
-    assert!(message.contains("telemetry.max_export_backlog_mib = 64"), "{message}");
-    let message = error(req, "[telemetry]\notlp_headers = [\"Authorization=mine\"]\n");
-    assert!(message.contains("sets a header the requirements set"), "{message}");
+    assert!(
+        message.contains("sets a header the requirements set"),
+        "{message}"
+    );
     // The secret is never printed, not even in errors.
-    assert!(!message.contains("mine") && !message.contains("Bearer org"), "{message}");
+    assert!(
+        !message.contains("mine") && !message.contains("Bearer org"),
+        "{message}"
+    );
     let message = error(req, "[telemetry]\nexport_backlog_policy = \"pause\"\n");
-    assert!(message.contains("differs from the value the requirements force"), "{message}");
+    assert!(
+        message.contains("differs from the value the requirements force"),
+        "{message}"
+    );
     let message = error(req, "[telemetry]\notlp_ca_file = \"/tmp/ca.pem\"\n");
     assert!(message.contains("telemetry.otlp_ca_file"), "{message}");
     let message = error("", "[telemetry]\nmax_export_backlog_mib = 0\n");

@@ -191,10 +191,7 @@ impl Session {
             Message::Prompt { text } => {
                 let bytes = text.as_bytes();
                 let (text, text_truncated) = if self.log_prompts {
-                    (
-                        Some(bounded(&text, PROMPT_MAX)),
-                        bytes.len() > PROMPT_MAX,
-                    )
+                    (Some(bounded(&text, PROMPT_MAX)), bytes.len() > PROMPT_MAX)
                 } else {
                     (None, false)
                 };

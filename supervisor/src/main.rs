@@ -503,8 +503,8 @@ fn dispatch(command: Command) -> anyhow::Result<i32> {
         } => {
             let path = log_view::locate(&session, &state.state_dir)?;
             if check {
-                let report = verify::verify(&path)
-                    .with_context(|| format!("reading {}", path.display()))?;
+                let report =
+                    verify::verify(&path).with_context(|| format!("reading {}", path.display()))?;
                 print!("{report}");
                 if report.intact() {
                     println!();
@@ -572,7 +572,9 @@ fn dispatch(command: Command) -> anyhow::Result<i32> {
             let loaded = settings::load(&sources, &overrides, &user.home)?;
             let timeout = std::time::Duration::from_secs(timeout_secs);
             let Some(options) = settings::telemetry(&loaded.settings, timeout) else {
-                anyhow::bail!("no OTLP endpoint configured (telemetry.otlp_endpoint or --otlp-endpoint)");
+                anyhow::bail!(
+                    "no OTLP endpoint configured (telemetry.otlp_endpoint or --otlp-endpoint)"
+                );
             };
             let runtime = tokio::runtime::Runtime::new()?;
             runtime.block_on(async {
@@ -588,7 +590,10 @@ fn dispatch(command: Command) -> anyhow::Result<i32> {
                             println!(
                                 "{}: pending from seq {next_seq}{}",
                                 dir.display(),
-                                error.as_ref().map(|e| format!(" ({e})")).unwrap_or_default()
+                                error
+                                    .as_ref()
+                                    .map(|e| format!(" ({e})"))
+                                    .unwrap_or_default()
                             );
                         }
                         Err(e) => {

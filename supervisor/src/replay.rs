@@ -86,7 +86,11 @@ impl Filter {
             match bound {
                 TimeBound::After(d) => {
                     let at = start.saturating_add(d.as_nanos() as u64);
-                    if after { r.boot_ns >= at } else { r.boot_ns <= at }
+                    if after {
+                        r.boot_ns >= at
+                    } else {
+                        r.boot_ns <= at
+                    }
                 }
                 TimeBound::At(t) => match OffsetDateTime::parse(&r.time, &Rfc3339) {
                     Ok(rt) => {
@@ -110,7 +114,10 @@ impl Filter {
                 self.kinds.is_empty()
                     || self.kinds.iter().any(|k| {
                         let kind = r.event.kind();
-                        kind == k || kind.strip_prefix(k.as_str()).is_some_and(|rest| rest.starts_with('.'))
+                        kind == k
+                            || kind
+                                .strip_prefix(k.as_str())
+                                .is_some_and(|rest| rest.starts_with('.'))
                     })
             })
             .filter(|r| match &self.decision {
@@ -198,7 +205,9 @@ fn activity(records: &[&Record], out: &mut impl Write) -> anyhow::Result<()> {
                     n.transport,
                     n.address,
                     n.port,
-                    serde_json::to_value(n.verdict)?.as_str().unwrap_or_default(),
+                    serde_json::to_value(n.verdict)?
+                        .as_str()
+                        .unwrap_or_default(),
                     n.domain
                         .as_ref()
                         .map(|d| format!(" ({})", for_terminal(d)))
@@ -211,7 +220,9 @@ fn activity(records: &[&Record], out: &mut impl Write) -> anyhow::Result<()> {
                     "{} {} {}",
                     for_terminal(&q.name),
                     q.qtype,
-                    serde_json::to_value(q.verdict)?.as_str().unwrap_or_default()
+                    serde_json::to_value(q.verdict)?
+                        .as_str()
+                        .unwrap_or_default()
                 );
                 *dns.entry(what).or_default() += 1;
             }
@@ -239,7 +250,11 @@ fn activity(records: &[&Record], out: &mut impl Write) -> anyhow::Result<()> {
         }
     }
     for (title, items) in [("network", &network), ("dns", &dns), ("files", &files)] {
-        writeln!(out, "{title}: {}", if items.is_empty() { "none" } else { "" })?;
+        writeln!(
+            out,
+            "{title}: {}",
+            if items.is_empty() { "none" } else { "" }
+        )?;
         for (what, n) in items {
             writeln!(out, "  {what}  x{n}")?;
         }
@@ -334,7 +349,12 @@ mod tests {
     }
 
     fn seqs(records: &[Record], filter: &Filter) -> Vec<u64> {
-        filter.apply(records).unwrap().iter().map(|r| r.seq).collect()
+        filter
+            .apply(records)
+            .unwrap()
+            .iter()
+            .map(|r| r.seq)
+            .collect()
     }
 
     #[test]

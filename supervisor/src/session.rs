@@ -279,7 +279,10 @@ impl FollowedTelemetry {
                 );
             }
         }
-        if tokio::time::timeout(self.options.grace, self.older).await.is_err() {
+        if tokio::time::timeout(self.options.grace, self.older)
+            .await
+            .is_err()
+        {
             tracing::info!("older sessions' telemetry still pending: left for `warden export`");
         }
         let _ = tokio::time::timeout(Duration::from_secs(2), self.exporter.shutdown()).await;

@@ -61,21 +61,31 @@ mod tests {
     #[test]
     fn a_call_covers_its_process_subtree_until_it_ends() {
         let mut t = ToolCalls::default();
-        let mut fork = |t: &mut ToolCalls, pid, ppid| t.tag(&mut Event::Fork(Fork { pid, ppid }));
+        let fork = |t: &mut ToolCalls, pid, ppid| t.tag(&mut Event::Fork(Fork { pid, ppid }));
         assert_eq!(fork(&mut t, 20, 10), None, "before the call");
-        assert_eq!(t.tag(&mut call(10, "c1", ToolCallPhase::Start)).as_deref(), Some("c1"));
+        assert_eq!(
+            t.tag(&mut call(10, "c1", ToolCallPhase::Start)).as_deref(),
+            Some("c1")
+        );
         assert_eq!(fork(&mut t, 11, 10).as_deref(), Some("c1"));
         assert_eq!(fork(&mut t, 12, 11).as_deref(), Some("c1"), "grandchild");
         assert_eq!(
-            t.tag(&mut Event::Exit(Exit::from_wait_status(12, 11, 0))).as_deref(),
+            t.tag(&mut Event::Exit(Exit::from_wait_status(12, 11, 0)))
+                .as_deref(),
             Some("c1")
         );
-        assert_eq!(fork(&mut t, 21, 20), None, "a sibling subtree is not in the call");
+        assert_eq!(
+            fork(&mut t, 21, 20),
+            None,
+            "a sibling subtree is not in the call"
+        );
         // pid 12 reused by an untagged parent: not in the call.
         assert_eq!(fork(&mut t, 12, 20), None);
         let mut end = call(10, "c1", ToolCallPhase::End);
         assert_eq!(t.tag(&mut end).as_deref(), Some("c1"));
-        let Event::AgentToolCall(end) = end else { panic!() };
+        let Event::AgentToolCall(end) = end else {
+            panic!()
+        };
         assert_eq!(end.processes, Some(2), "10 and 11 (12 was reused)");
         assert_eq!(fork(&mut t, 13, 10), None, "after the end");
     }

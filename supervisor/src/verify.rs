@@ -396,7 +396,11 @@ mod tests {
         lines[2] = lines[2].replace("\"pid\":2", "\"pid\":7");
         let r = run(&lines, &head);
         let p = only(&r);
-        assert_eq!((p.damage, p.line, p.seq), (Damage::Changed, 3, Some(2)), "{r}");
+        assert_eq!(
+            (p.damage, p.line, p.seq),
+            (Damage::Changed, 3, Some(2)),
+            "{r}"
+        );
     }
 
     #[test]
@@ -448,11 +452,15 @@ mod tests {
         bytes.truncate(bytes.len() - 10);
         let r = check(Path::new("x"), bytes.as_bytes(), Some(&head));
         assert!(
-            r.problems.iter().any(|p| p.damage == Damage::PartialLine
-                && p.line == lines.len() as u64),
+            r.problems
+                .iter()
+                .any(|p| p.damage == Damage::PartialLine && p.line == lines.len() as u64),
             "{r}"
         );
-        assert!(r.problems.iter().any(|p| p.damage == Damage::Truncated), "{r}");
+        assert!(
+            r.problems.iter().any(|p| p.damage == Damage::Truncated),
+            "{r}"
+        );
     }
 
     #[test]

@@ -42,7 +42,10 @@ fn run(args: &[String]) -> Result<ExitCode, String> {
                     t
                 }
             };
-            Client::from_env().map_err(err)?.prompt(&text).map_err(err)?;
+            Client::from_env()
+                .map_err(err)?
+                .prompt(&text)
+                .map_err(err)?;
             Ok(ExitCode::SUCCESS)
         }
         Some("tool-call") => {

@@ -114,7 +114,10 @@ pub enum Outcome {
     Done,
     /// Records from `next_seq` on are still to be sent (collector unreachable, or the log has
     /// no `session.end` yet).
-    Pending { next_seq: u64, error: Option<String> },
+    Pending {
+        next_seq: u64,
+        error: Option<String>,
+    },
 }
 
 struct Line {
@@ -185,10 +188,14 @@ impl Tail {
         self.file.seek(SeekFrom::Start(from))?;
         self.file.read_exact(&mut buf)?;
         let Some(end) = buf.iter().rposition(|&b| b == b'\n') else {
-            self.file.seek(SeekFrom::Start(self.pos + self.partial.len() as u64))?;
+            self.file
+                .seek(SeekFrom::Start(self.pos + self.partial.len() as u64))?;
             return Ok(None);
         };
-        let begin = buf[..end].iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        let begin = buf[..end]
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |i| i + 1);
         let record: Record = serde_json::from_slice(&buf[begin..end])
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
         let after = from + end as u64 + 1;
@@ -287,11 +294,8 @@ impl Delivery<'_> {
                 self.wait(state.as_mut(), POLL).await;
                 continue;
             }
-            let sent = tokio::time::timeout(
-                Duration::from_secs(30),
-                self.exporter.send(&inflight),
-            )
-            .await;
+            let sent =
+                tokio::time::timeout(Duration::from_secs(30), self.exporter.send(&inflight)).await;
             match sent {
                 Ok(Ok(())) => {
                     let last = inflight.last().expect("not empty");
@@ -442,7 +446,10 @@ mod tests {
             .map(|l| l.len() as u64 + 1)
             .collect();
         // A torn last line is left for later.
-        let mut f = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
         f.write_all(b"{\"session\":").unwrap();
 
         let mut tail = Tail::open(&path, sizes[0]).unwrap();
@@ -451,7 +458,10 @@ mod tests {
         let got: Vec<(u64, u64)> = queue.iter().map(|l| (l.record.seq, l.end)).collect();
         assert_eq!(
             got,
-            [(1, sizes[0] + sizes[1]), (2, sizes[0] + sizes[1] + sizes[2])]
+            [
+                (1, sizes[0] + sizes[1]),
+                (2, sizes[0] + sizes[1] + sizes[2])
+            ]
         );
         // The rest of the line arrives.
         f.write_all(b"\"s\",\"seq\":3,\"time\":\"\",\"boot_ns\":1,\"kind\":\"fork\",\"pid\":1,\"ppid\":0}\n")

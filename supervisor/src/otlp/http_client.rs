@@ -46,7 +46,10 @@ impl UreqClient {
         })
     }
 
-    fn send_blocking(agent: &ureq::Agent, request: Request<Bytes>) -> Result<Response<Bytes>, HttpError> {
+    fn send_blocking(
+        agent: &ureq::Agent,
+        request: Request<Bytes>,
+    ) -> Result<Response<Bytes>, HttpError> {
         let (parts, body) = request.into_parts();
         let request = Request::from_parts(parts, body.to_vec());
         let mut response = agent.run(request)?;
@@ -74,4 +77,3 @@ impl HttpClient for UreqClient {
         }
     }
 }
-

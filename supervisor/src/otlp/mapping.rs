@@ -12,8 +12,7 @@ use opentelemetry::{
 };
 
 use crate::events::{
-    BacklogAction, Event, FileAccess, Network, Record, TokenProblem, ToolCallPhase, Verdict,
-    render,
+    BacklogAction, Event, FileAccess, Network, Record, TokenProblem, ToolCallPhase, Verdict, render,
 };
 
 /// What one OTLP log record carries (filled into the SDK's record by the exporter).
@@ -93,7 +92,8 @@ struct Attrs(Vec<(Key, AnyValue)>);
 
 impl Attrs {
     fn str(&mut self, key: &'static str, value: impl Into<String>) {
-        self.0.push((Key::from_static_str(key), AnyValue::from(value.into())));
+        self.0
+            .push((Key::from_static_str(key), AnyValue::from(value.into())));
     }
 
     fn opt_str(&mut self, key: &'static str, value: Option<&String>) {
@@ -110,7 +110,8 @@ impl Attrs {
 
     fn flag(&mut self, key: &'static str, value: bool) {
         if value {
-            self.0.push((Key::from_static_str(key), AnyValue::Boolean(true)));
+            self.0
+                .push((Key::from_static_str(key), AnyValue::Boolean(true)));
         }
     }
 
@@ -135,7 +136,10 @@ impl Attrs {
             self.str("server.address", domain.clone());
             self.int("server.port", n.port);
         }
-        self.decision(verdict(n.verdict), decision_source(n.rule_source.as_deref()));
+        self.decision(
+            verdict(n.verdict),
+            decision_source(n.rule_source.as_deref()),
+        );
         self.str("warden.rule.id", n.rule.clone());
         self.opt_str("warden.rule.source", n.rule_source.as_ref());
     }
@@ -285,7 +289,10 @@ pub fn map(rec: &Record) -> Mapped {
             a.str("warden.dns.qtype", q.qtype.clone());
             a.str("network.transport", q.transport.clone());
             a.str("client.address", q.client.clone());
-            a.decision(verdict(q.verdict), decision_source(q.rule_source.as_deref()));
+            a.decision(
+                verdict(q.verdict),
+                decision_source(q.rule_source.as_deref()),
+            );
             a.str("warden.rule.id", q.rule.clone());
             a.opt_str("warden.rule.source", q.rule_source.as_ref());
             a.str("warden.dns.rcode", q.rcode.clone());
@@ -388,7 +395,10 @@ pub fn map(rec: &Record) -> Mapped {
             severity = Severity::Warn;
         }
         Event::SessionEnd(e) => {
-            a.str("warden.end.reason", format!("{:?}", e.reason).to_lowercase());
+            a.str(
+                "warden.end.reason",
+                format!("{:?}", e.reason).to_lowercase(),
+            );
             if let Some(code) = e.exit_code {
                 a.int("process.exit.code", code);
             }
@@ -467,7 +477,10 @@ mod tests {
             panic!()
         };
         assert_eq!(args[1], AnyValue::from("a\nb".to_string()));
-        assert_eq!(m.get("warden.argv_truncated"), Some(&AnyValue::Boolean(true)));
+        assert_eq!(
+            m.get("warden.argv_truncated"),
+            Some(&AnyValue::Boolean(true))
+        );
         assert!(m.get("warden.argv_unreadable").is_none());
         assert!(m.get("warden.decision").is_none());
         // The body is the terminal-safe rendering: no raw newline from argv.

@@ -111,7 +111,9 @@ fn resource() -> Resource {
     if let Ok(id) = std::fs::read_to_string("/etc/machine-id") {
         attributes.push(KeyValue::new("host.id", id.trim().to_string()));
     }
-    Resource::builder_empty().with_attributes(attributes).build()
+    Resource::builder_empty()
+        .with_attributes(attributes)
+        .build()
 }
 
 fn tls(config: &ExportConfig) -> Result<Option<ClientTlsConfig>, ConfigError> {
@@ -136,8 +138,8 @@ fn metadata(config: &ExportConfig) -> Result<MetadataMap, ConfigError> {
     for (name, value) in &config.headers {
         let key = http::HeaderName::from_bytes(name.as_bytes())
             .map_err(|_| ConfigError::Header(name.clone()))?;
-        let value = http::HeaderValue::from_str(value)
-            .map_err(|_| ConfigError::Header(name.clone()))?;
+        let value =
+            http::HeaderValue::from_str(value).map_err(|_| ConfigError::Header(name.clone()))?;
         headers.insert(key, value);
     }
     Ok(MetadataMap::from_headers(headers))
@@ -238,9 +240,7 @@ impl Exporter {
         } else {
             None
         };
-        let provider = SdkLoggerProvider::builder()
-            .with_resource(resource)
-            .build();
+        let provider = SdkLoggerProvider::builder().with_resource(resource).build();
         Ok(Arc::new(Self {
             logs,
             logger: provider.logger("warden"),

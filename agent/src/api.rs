@@ -84,9 +84,16 @@ impl Client {
     pub fn send(&mut self, message: &Message) -> Result<(), ApiError> {
         let mut line = serde_json::to_vec(message).map_err(io::Error::other)?;
         line.push(b'\n');
-        self.writer.write_all(&line)?;
+        // Warden may answer and hang up before reading (a refused peer): its reply is still
+        // there to read even when the write failed.
+        let written = self.writer.write_all(&line);
         let mut reply = String::new();
-        self.reader.read_line(&mut reply)?;
+        let read = self.reader.read_line(&mut reply);
+        if reply.is_empty() {
+            written?;
+            read?;
+            return Err(ApiError::Protocol("warden closed the connection".into()));
+        }
         let reply: Reply =
             serde_json::from_str(&reply).map_err(|e| ApiError::Protocol(e.to_string()))?;
         match reply {

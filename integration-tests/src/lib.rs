@@ -251,6 +251,18 @@ pub fn assert_nothing_left(start: &SessionStart) {
     );
 }
 
+/// Reads `name=value` lines a test's shell printed about itself (`echo sh=$$`): ground truth
+/// for process trees.
+pub fn reported_pid(stdout: &str, name: &str) -> u32 {
+    stdout
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{name}=")))
+        .unwrap_or_else(|| panic!("{name}= not printed in {stdout:?}"))
+        .trim()
+        .parse()
+        .unwrap()
+}
+
 /// Polls `cond` every 10 ms until it holds or `timeout` passes.
 pub fn wait_for(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
     let start = Instant::now();

@@ -17,16 +17,6 @@ fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-fn reported_pid(stdout: &str, name: &str) -> u32 {
-    stdout
-        .lines()
-        .find_map(|l| l.strip_prefix(&format!("{name}=")))
-        .unwrap_or_else(|| panic!("{name}= not printed in {stdout:?}"))
-        .trim()
-        .parse()
-        .unwrap()
-}
-
 #[test]
 fn replay_rebuilds_the_live_tree_and_filters() {
     let s = run_session(

@@ -8,6 +8,32 @@ use std::{
 
 use warden_integration_tests::{collector::Collector, *};
 
+/// `warden run` exporting to `url` over gRPC, in the background, running `script`.
+fn spawn_exporting(
+    state: &std::path::Path,
+    url: &str,
+    extra: &[&str],
+    script: &str,
+) -> std::process::Child {
+    let mut args = vec!["--otlp-endpoint", url, "--otlp-protocol", "grpc"];
+    args.extend_from_slice(extra);
+    warden_command(state, &args, &["sh", "-c", script])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+fn backlog_records(s: &Session) -> Vec<&warden::events::ExportBacklog> {
+    s.records
+        .iter()
+        .filter_map(|r| match &r.event {
+            Event::ExportBacklog(b) => Some(b),
+            _ => None,
+        })
+        .collect()
+}
+
 fn exported_session(transport: &str, collector: &Collector) -> Session {
     let url = match transport {
         "grpc" => collector.grpc_url(),
@@ -96,26 +122,12 @@ fn a_collector_outage_in_the_middle_of_a_session_loses_nothing() {
     let state = private_dir();
     let url = collector.grpc_url();
     // About 3 s of activity, so that the collector is down in the middle of it.
-    let child = warden_command(
+    let child = spawn_exporting(
         state.path(),
-        &[
-            "--otlp-endpoint",
-            &url,
-            "--otlp-protocol",
-            "grpc",
-            "--export-grace-secs",
-            "20",
-        ],
-        &[
-            "sh",
-            "-c",
-            "for i in $(seq 30); do /bin/true; sleep 0.1; done",
-        ],
-    )
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped())
-    .spawn()
-    .unwrap();
+        &url,
+        &["--export-grace-secs", "20"],
+        "for i in $(seq 30); do /bin/true; sleep 0.1; done",
+    );
     std::thread::sleep(Duration::from_millis(800));
     collector.stop();
     std::thread::sleep(Duration::from_millis(1200));
@@ -219,14 +231,7 @@ fn the_backlog_limit_drops_with_a_record_that_says_what() {
     .unwrap();
     let s = finish(state, out);
     assert!(s.status.success(), "{}", s.stderr);
-    let dropped: Vec<&warden::events::ExportBacklog> = s
-        .records
-        .iter()
-        .filter_map(|r| match &r.event {
-            Event::ExportBacklog(b) => Some(b),
-            _ => None,
-        })
-        .collect();
+    let dropped = backlog_records(&s);
     assert!(!dropped.is_empty(), "{}", s.stderr);
     let first = dropped[0];
     assert_eq!(first.action, warden::events::BacklogAction::Dropped);
@@ -243,37 +248,19 @@ fn the_backlog_limit_pauses_the_session_until_the_collector_takes_it() {
     collector.stop();
     let state = private_dir();
     let url = collector.grpc_url();
-    let child = warden_command(
+    let child = spawn_exporting(
         state.path(),
-        &[
-            "--otlp-endpoint",
-            &url,
-            "--otlp-protocol",
-            "grpc",
-            "--max-export-backlog-mib",
-            "1",
-            "--export-grace-secs",
-            "20",
-        ],
-        &["sh", "-c", "for i in $(seq 1500); do /bin/true; done"],
-    )
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped())
-    .spawn()
-    .unwrap();
+        &url,
+        &["--max-export-backlog-mib", "1", "--export-grace-secs", "20"],
+        "for i in $(seq 1500); do /bin/true; done",
+    );
     // Frozen at the limit, the session cannot finish while the collector is down.
     std::thread::sleep(Duration::from_secs(4));
     collector.restart();
     let s = finish(state, child.wait_with_output().unwrap());
     assert!(s.status.success(), "{}", s.stderr);
-    let actions: Vec<warden::events::BacklogAction> = s
-        .records
-        .iter()
-        .filter_map(|r| match &r.event {
-            Event::ExportBacklog(b) => Some(b.action),
-            _ => None,
-        })
-        .collect();
+    let actions: Vec<warden::events::BacklogAction> =
+        backlog_records(&s).iter().map(|b| b.action).collect();
     use warden::events::BacklogAction::*;
     assert_eq!(actions.first(), Some(&Paused), "{actions:?}");
     assert!(actions.contains(&Resumed), "{actions:?}");

@@ -616,23 +616,25 @@ impl Checker<'_> {
     /// caller, which overrides those fields).
     fn telemetry(&mut self, eff: &Effective, cli: &CliOverrides) -> TelemetrySettings {
         let mut otlp_headers = required_list("telemetry.otlp_headers", eff.otlp_headers.as_ref());
-        for header in self.list(
+        let required_names: Vec<String> = otlp_headers
+            .iter()
+            .map(|h| h.value.name().to_owned())
+            .collect();
+        let user_headers = self.list(
             "telemetry.otlp_headers",
             |u| &u.telemetry.otlp_headers,
             flags::OTLP_HEADER,
             &cli.otlp_headers,
-        ) {
-            let forced = eff
-                .otlp_headers
-                .as_ref()
-                .filter(|req| req.value.iter().any(|h| h.name() == header.value.name()));
-            match forced {
-                Some(req) => self.reject(
-                    &header,
-                    "sets a header the requirements set",
-                    Some(RequirementRef::of("telemetry.otlp_headers", req)),
-                ),
-                None => otlp_headers.push(header),
+        );
+        for header in user_headers {
+            if required_names.iter().any(|n| n == header.value.name()) {
+                let req = eff
+                    .otlp_headers
+                    .as_ref()
+                    .map(|r| RequirementRef::of("telemetry.otlp_headers", r));
+                self.reject(&header, "sets a header the requirements set", req);
+            } else {
+                otlp_headers.push(header);
             }
         }
         let home = self.home;

@@ -94,25 +94,8 @@ enum Command {
         /// Shorthand for --view json.
         #[arg(long, conflicts_with = "view")]
         json: bool,
-        /// Only this process's records (the subtree below it in --view tree).
-        #[arg(long, value_name = "PID")]
-        pid: Option<u32>,
-        /// With --pid: its descendants' records too.
-        #[arg(long, requires = "pid")]
-        subtree: bool,
-        /// Only records of this kind, or family of kinds (`file` for every file.*).
-        /// Repeatable.
-        #[arg(long = "kind", value_name = "KIND")]
-        kinds: Vec<String>,
-        /// Only records carrying this decision: allow, deny, kill, redirect.
-        #[arg(long, value_name = "VERDICT")]
-        decision: Option<String>,
-        /// From this time on: RFC 3339, or +DURATION after the session's start (+90s, +2m).
-        #[arg(long, value_name = "TIME")]
-        since: Option<replay::TimeBound>,
-        /// Up to this time (same forms as --since).
-        #[arg(long, value_name = "TIME")]
-        until: Option<replay::TimeBound>,
+        #[command(flatten)]
+        filter: replay::Filter,
         /// Check the log's hash chain instead: names the line and seq of each changed,
         /// removed or reordered record, a truncation or a partial line; exits 1 if damaged.
         #[arg(long)]
@@ -488,12 +471,7 @@ fn dispatch(command: Command) -> anyhow::Result<i32> {
             session,
             view,
             json,
-            pid,
-            subtree,
-            kinds,
-            decision,
-            since,
-            until,
+            filter,
             verify: check,
             otlp: endpoint,
             protocol,
@@ -543,14 +521,6 @@ fn dispatch(command: Command) -> anyhow::Result<i32> {
                 });
             }
             let records = replay::read(&path)?;
-            let filter = replay::Filter {
-                pid,
-                subtree,
-                kinds,
-                decision,
-                since,
-                until,
-            };
             let view = if json { replay::ReplayView::Json } else { view };
             replay::print(&records, &filter, view, &mut std::io::stdout().lock())?;
             Ok(0)

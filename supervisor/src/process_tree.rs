@@ -182,7 +182,7 @@ impl ProcessTree {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::events::{Exec, Fork};
 
@@ -198,7 +198,8 @@ mod tests {
         }
     }
 
-    fn exec(pid: u32, ppid: u32, argv: &[&str]) -> Event {
+    /// An exec of `/bin/<argv[0]>` (shared with other modules' tests).
+    pub(crate) fn exec(pid: u32, ppid: u32, argv: &[&str]) -> Event {
         Event::Exec(Exec {
             pid,
             ppid,

@@ -64,16 +64,27 @@ impl std::str::FromStr for TimeBound {
     }
 }
 
-#[derive(Clone, Debug, Default)]
+/// Which records to show (the command line's filters).
+#[derive(Clone, Debug, Default, clap::Args)]
 pub struct Filter {
+    /// Only this process's records (the subtree below it in --view tree).
+    #[arg(long, value_name = "PID")]
     pub pid: Option<u32>,
-    /// With `pid`: its descendants too.
+    /// With --pid: its descendants' records too.
+    #[arg(long, requires = "pid")]
     pub subtree: bool,
-    /// Kinds, or families of kinds (`file` is every `file.*`).
+    /// Only records of this kind, or family of kinds (`file` for every file.*, `exec` for
+    /// exec and exec.request). Repeatable.
+    #[arg(long = "kind", value_name = "KIND")]
     pub kinds: Vec<String>,
-    /// `allow`, `deny`, `kill`, `redirect`: records that carry that decision.
+    /// Only records carrying this decision: allow, deny, kill, redirect.
+    #[arg(long, value_name = "VERDICT")]
     pub decision: Option<String>,
+    /// From this time on: RFC 3339, or +DURATION after the session's start (+90s, +2m).
+    #[arg(long, value_name = "TIME")]
     pub since: Option<TimeBound>,
+    /// Up to this time (same forms as --since).
+    #[arg(long, value_name = "TIME")]
     pub until: Option<TimeBound>,
 }
 
@@ -197,6 +208,15 @@ fn activity(records: &[&Record], out: &mut impl Write) -> anyhow::Result<()> {
     let mut dns: BTreeMap<String, u64> = BTreeMap::new();
     let mut files: BTreeMap<String, u64> = BTreeMap::new();
     for r in records {
+        if let Some(f) = r.event.file_access() {
+            let what = format!(
+                "{} {}",
+                r.event.kind().trim_start_matches("file."),
+                render::file_call(f)
+            );
+            *files.entry(what).or_default() += f.count;
+            continue;
+        }
         match &r.event {
             Event::NetConnect(n) | Event::NetSend(n) => {
                 let what = format!(
@@ -226,26 +246,6 @@ fn activity(records: &[&Record], out: &mut impl Write) -> anyhow::Result<()> {
                 );
                 *dns.entry(what).or_default() += 1;
             }
-            Event::FileOpen(f)
-            | Event::FileLink(f)
-            | Event::FileRename(f)
-            | Event::FileUnlink(f)
-            | Event::FileSymlink(f)
-            | Event::FileTruncate(f) => {
-                let mut what = format!(
-                    "{} {}",
-                    r.event.kind().trim_start_matches("file."),
-                    for_terminal(&f.path)
-                );
-                if let Some(p2) = &f.path2 {
-                    what.push_str(&format!(" -> {}", for_terminal(p2)));
-                }
-                if let Some(flags) = &f.flags {
-                    what.push_str(&format!(" {flags}"));
-                }
-                what.push_str(&format!(" {}", f.result));
-                *files.entry(what).or_default() += f.count;
-            }
             _ => {}
         }
     }
@@ -270,7 +270,8 @@ pub fn read(path: &std::path::Path) -> anyhow::Result<Vec<Record>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::events::{Exec, Exit, FileAccess, Fork, Network, Verdict};
+    use crate::events::{Exit, FileAccess, Fork, Network, Verdict};
+    use crate::process_tree::tests::exec;
 
     fn rec(seq: u64, event: Event) -> Record {
         Record {
@@ -282,23 +283,6 @@ mod tests {
             tool_call_id: None,
             event,
         }
-    }
-
-    fn exec(pid: u32, ppid: u32, name: &str) -> Event {
-        Event::Exec(Exec {
-            pid,
-            ppid,
-            uid: 0,
-            gid: 0,
-            cgroup_id: 1,
-            filename: format!("/bin/{name}"),
-            filename_truncated: false,
-            argv: vec![name.into()],
-            argv_truncated: false,
-            argv_bytes: 0,
-            argv_unreadable: false,
-            killed_for_token: None,
-        })
     }
 
     fn file(pid: u32, path: &str) -> Event {
@@ -319,9 +303,9 @@ mod tests {
 
     fn session() -> Vec<Record> {
         vec![
-            rec(0, exec(10, 1, "sh")),
+            rec(0, exec(10, 1, &["sh"])),
             rec(1, Event::Fork(Fork { pid: 11, ppid: 10 })),
-            rec(2, exec(11, 10, "curl")),
+            rec(2, exec(11, 10, &["curl"])),
             rec(
                 3,
                 Event::NetConnect(Network {

@@ -110,6 +110,19 @@ impl Event {
         }
     }
 
+    /// The file call, for the `file.*` kinds.
+    pub fn file_access(&self) -> Option<&FileAccess> {
+        match self {
+            Event::FileOpen(f)
+            | Event::FileLink(f)
+            | Event::FileRename(f)
+            | Event::FileUnlink(f)
+            | Event::FileSymlink(f)
+            | Event::FileTruncate(f) => Some(f),
+            _ => None,
+        }
+    }
+
     /// The process the event is about, when it is about one.
     pub fn pid(&self) -> Option<u32> {
         match self {

@@ -30,6 +30,19 @@ fn clock_time(rec: &Record) -> &str {
     rec.time.get(11..23).unwrap_or(&rec.time)
 }
 
+/// A file call without its process: `PATH [-> PATH2] [FLAGS] RESULT`.
+pub fn file_call(f: &super::FileAccess) -> String {
+    let mut s = shell_word(&f.path);
+    if let Some(p2) = &f.path2 {
+        s.push_str(&format!(" -> {}", shell_word(p2)));
+    }
+    if let Some(flags) = &f.flags {
+        s.push_str(&format!(" {flags}"));
+    }
+    s.push_str(&format!(" {}", f.result));
+    s
+}
+
 pub fn line(rec: &Record) -> String {
     let details = match &rec.event {
         Event::SessionStart(s) => format!(
@@ -151,14 +164,7 @@ pub fn line(rec: &Record) -> String {
         | Event::FileUnlink(f)
         | Event::FileSymlink(f)
         | Event::FileTruncate(f) => {
-            let mut s = format!("pid {} {}", f.pid, shell_word(&f.path));
-            if let Some(p2) = &f.path2 {
-                s.push_str(&format!(" -> {}", shell_word(p2)));
-            }
-            if let Some(flags) = &f.flags {
-                s.push_str(&format!(" {flags}"));
-            }
-            s.push_str(&format!(" {}", f.result));
+            let mut s = format!("pid {} {}", f.pid, file_call(f));
             if f.count > 1 {
                 s.push_str(&format!(" (x{})", f.count));
             }

@@ -19,27 +19,8 @@ impl UreqClient {
             .timeout_global(Some(config.timeout))
             .http_status_as_error(false);
         if let Some(path) = &config.ca_file {
-            let pem = std::fs::read(path).map_err(|source| ConfigError::CaFile {
-                path: path.clone(),
-                source,
-            })?;
-            let certs: Vec<ureq::tls::Certificate<'static>> = ureq::tls::parse_pem(&pem)
-                .filter_map(|item| match item {
-                    Ok(ureq::tls::PemItem::Certificate(c)) => Some(c.to_owned()),
-                    _ => None,
-                })
-                .collect();
-            if certs.is_empty() {
-                return Err(ConfigError::CaFile {
-                    path: path.clone(),
-                    source: std::io::Error::other("no PEM certificate in it"),
-                });
-            }
-            builder = builder.tls_config(
-                ureq::tls::TlsConfig::builder()
-                    .root_certs(ureq::tls::RootCerts::new_with_certs(&certs))
-                    .build(),
-            );
+            let tls = crate::cloud_bundle::trust_only(path).map_err(ConfigError::Tls)?;
+            builder = builder.tls_config(tls);
         }
         Ok(Self {
             agent: ureq::Agent::new_with_config(builder.build()),

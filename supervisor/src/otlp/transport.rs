@@ -70,6 +70,8 @@ pub enum ConfigError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("the OTLP CA: {0}")]
+    Tls(String),
     #[error("OTLP header `{0}`: not a valid gRPC metadata entry")]
     Header(String),
     #[error("the OTLP exporter for {endpoint}: {message}")]
@@ -155,17 +157,14 @@ fn http_url(base: &str, path: &str) -> String {
     }
 }
 
-impl Exporter {
-    /// Builds the exporters; must run inside the tokio runtime (tonic's channel needs it).
-    pub fn new(config: &ExportConfig) -> Result<Arc<Self>, ConfigError> {
-        let build_err = |e: &dyn std::fmt::Display| ConfigError::Build {
-            endpoint: config.endpoint.clone(),
-            message: e.to_string(),
-        };
-        let resource = resource();
-        let mut logs = match config.transport {
+/// An OTLP exporter of `$kind` (LogExporter, MetricExporter) for `$config`: the same transport,
+/// headers, TLS and timeout for both; no retries of its own.
+macro_rules! exporter {
+    ($kind:ident, $http_path:literal, $config:expr) => {{
+        let config: &ExportConfig = $config;
+        match config.transport {
             Transport::Grpc => {
-                let mut b = LogExporter::builder()
+                let mut b = $kind::builder()
                     .with_tonic()
                     .with_endpoint(&config.endpoint)
                     .with_timeout(config.timeout)
@@ -174,43 +173,33 @@ impl Exporter {
                 if let Some(tls) = tls(config)? {
                     b = b.with_tls_config(tls);
                 }
-                b.build().map_err(|e| build_err(&e))?
+                b.build()
             }
-            Transport::Http => LogExporter::builder()
+            Transport::Http => $kind::builder()
                 .with_http()
-                .with_endpoint(http_url(&config.endpoint, "/v1/logs"))
+                .with_endpoint(http_url(&config.endpoint, $http_path))
                 .with_protocol(Protocol::HttpBinary)
                 .with_timeout(config.timeout)
                 .with_retry_policy(RetryPolicy::disabled())
                 .with_http_client(super::http_client::UreqClient::new(config)?)
                 .with_headers(config.headers.iter().cloned().collect::<HashMap<_, _>>())
-                .build()
-                .map_err(|e| build_err(&e))?,
-        };
+                .build(),
+        }
+        .map_err(|e| ConfigError::Build {
+            endpoint: config.endpoint.clone(),
+            message: e.to_string(),
+        })?
+    }};
+}
+
+impl Exporter {
+    /// Builds the exporters; must run inside the tokio runtime (tonic's channel needs it).
+    pub fn new(config: &ExportConfig) -> Result<Arc<Self>, ConfigError> {
+        let resource = resource();
+        let mut logs = exporter!(LogExporter, "/v1/logs", config);
         logs.set_resource(&resource);
         let meters = if config.metrics {
-            let exporter = match config.transport {
-                Transport::Grpc => {
-                    let mut b = MetricExporter::builder()
-                        .with_tonic()
-                        .with_endpoint(&config.endpoint)
-                        .with_timeout(config.timeout)
-                        .with_metadata(metadata(config)?);
-                    if let Some(tls) = tls(config)? {
-                        b = b.with_tls_config(tls);
-                    }
-                    b.build().map_err(|e| build_err(&e))?
-                }
-                Transport::Http => MetricExporter::builder()
-                    .with_http()
-                    .with_endpoint(http_url(&config.endpoint, "/v1/metrics"))
-                    .with_protocol(Protocol::HttpBinary)
-                    .with_timeout(config.timeout)
-                    .with_http_client(super::http_client::UreqClient::new(config)?)
-                    .with_headers(config.headers.iter().cloned().collect::<HashMap<_, _>>())
-                    .build()
-                    .map_err(|e| build_err(&e))?,
-            };
+            let exporter = exporter!(MetricExporter, "/v1/metrics", config);
             let provider = SdkMeterProvider::builder()
                 .with_resource(resource.clone())
                 .with_reader(

@@ -268,3 +268,122 @@ fn the_backlog_limit_pauses_the_session_until_the_collector_takes_it() {
     let got = collector.wait_for_session(&s.records[0].session, s.records.len());
     assert_eq!(got.len(), s.records.len(), "nothing lost");
 }
+
+/// A TLS front for the collector's HTTP port (Python's ssl with a test certificate): it
+/// records each request's path and headers, then passes the body on to rotel.
+struct TlsFront {
+    child: std::process::Child,
+    requests: std::path::PathBuf,
+    ca: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl TlsFront {
+    fn start(listen: &str, port: u16, upstream: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let key = rcgen::generate_simple_self_signed(vec![listen.to_string()]).unwrap();
+        let (cert, pkey) = (dir.path().join("ca.pem"), dir.path().join("key.pem"));
+        std::fs::write(&cert, key.cert.pem()).unwrap();
+        std::fs::write(&pkey, key.signing_key.serialize_pem()).unwrap();
+        let requests = dir.path().join("requests.jsonl");
+        let script = format!(
+            "import http.server, json, ssl, urllib.request\n\
+             class H(http.server.BaseHTTPRequestHandler):\n\
+             \x20   def do_POST(self):\n\
+             \x20       body = self.rfile.read(int(self.headers['content-length']))\n\
+             \x20       with open('{log}', 'a') as f:\n\
+             \x20           f.write(json.dumps({{'path': self.path, 'headers': {{k.lower(): v for k, v in self.headers.items()}}}}) + '\\n')\n\
+             \x20       req = urllib.request.Request('http://{up}' + self.path, data=body, method='POST',\n\
+             \x20           headers={{'content-type': self.headers['content-type']}})\n\
+             \x20       with urllib.request.urlopen(req) as r:\n\
+             \x20           data, code = r.read(), r.status\n\
+             \x20       self.send_response(code)\n\
+             \x20       self.send_header('content-type', 'application/x-protobuf')\n\
+             \x20       self.send_header('content-length', str(len(data)))\n\
+             \x20       self.end_headers()\n\
+             \x20       self.wfile.write(data)\n\
+             \x20   def log_message(self, *a):\n\
+             \x20       pass\n\
+             s = http.server.ThreadingHTTPServer(('{listen}', {port}), H)\n\
+             c = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER); c.load_cert_chain('{c}', '{k}')\n\
+             s.socket = c.wrap_socket(s.socket, server_side=True)\n\
+             s.serve_forever()\n",
+            log = requests.display(),
+            up = upstream,
+            c = cert.display(),
+            k = pkey.display(),
+        );
+        let child = std::process::Command::new("python3")
+            .args(["-c", &script])
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("python3");
+        let addr = format!("{listen}:{port}");
+        assert!(wait_for(Duration::from_secs(10), || {
+            std::net::TcpStream::connect(&addr).is_ok()
+        }));
+        Self {
+            child,
+            requests,
+            ca: cert,
+            _dir: dir,
+        }
+    }
+
+    fn requests(&self) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(&self.requests)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+}
+
+impl Drop for TlsFront {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn https_with_a_private_ca_and_headers() {
+    let collector = Collector::start("127.0.7.8", 4780);
+    let front = TlsFront::start("127.0.7.8", 4782, &collector.http.to_string());
+    let url = "https://127.0.7.8:4782";
+    let ca = front.ca.display().to_string();
+    let s = run_session(
+        &[
+            "--otlp-endpoint",
+            url,
+            "--otlp-ca",
+            &ca,
+            "--otlp-header",
+            "Authorization=Bearer t0ken",
+            "--otlp-header",
+            "x-team=blue",
+        ],
+        &["sh", "-c", "/bin/true"],
+    );
+    assert!(s.status.success(), "{}", s.stderr);
+    let got = collector.wait_for_session(&s.records[0].session, s.records.len());
+    assert_eq!(got.len(), s.records.len(), "{}", s.stderr);
+    let requests = front.requests();
+    let logs: Vec<&serde_json::Value> = requests
+        .iter()
+        .filter(|r| r["path"] == "/v1/logs")
+        .collect();
+    assert!(!logs.is_empty(), "{requests:?}");
+    for r in &logs {
+        assert_eq!(r["headers"]["authorization"], "Bearer t0ken", "{r}");
+        assert_eq!(r["headers"]["x-team"], "blue", "{r}");
+    }
+    // The same collector, without trusting its CA: nothing goes, and Warden says so.
+    let before = front.requests().len();
+    let s = run_session(
+        &["--otlp-endpoint", url, "--export-grace-secs", "1"],
+        &["sh", "-c", "/bin/true"],
+    );
+    assert!(s.stderr.contains("not all delivered"), "{}", s.stderr);
+    assert_eq!(front.requests().len(), before, "no request got through TLS");
+}

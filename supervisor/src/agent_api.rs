@@ -73,10 +73,14 @@ pub fn serve(
         events,
     });
     let task = tokio::spawn(async move {
+        // Owned here, so that stopping the listener ends every connection (each holds an
+        // event sender).
+        let mut connections = tokio::task::JoinSet::new();
         loop {
+            while connections.try_join_next().is_some() {}
             match listener.accept().await {
                 Ok((stream, _)) => {
-                    tokio::spawn(connection(stream, session.clone()));
+                    connections.spawn(connection(stream, session.clone()));
                 }
                 Err(e) => {
                     tracing::error!("agent API: accept: {e}");

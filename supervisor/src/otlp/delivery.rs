@@ -354,7 +354,10 @@ impl Delivery<'_> {
     async fn wait(&self, state: Option<&mut watch::Receiver<SessionState>>, delay: Duration) {
         match state {
             Some(s) if *s.borrow() != SessionState::Ended => {
-                let _ = tokio::time::timeout(delay, s.changed()).await;
+                // Err: the session side is gone; the state will not change any more.
+                if let Ok(Err(_)) = tokio::time::timeout(delay, s.changed()).await {
+                    tokio::time::sleep(delay).await;
+                }
             }
             _ => tokio::time::sleep(delay).await,
         }

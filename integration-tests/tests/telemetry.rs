@@ -238,8 +238,8 @@ fn the_backlog_limit_drops_with_a_record_that_says_what() {
     assert_eq!(first.from_seq, Some(0));
     assert!(first.backlog_bytes > 1 << 20 && first.limit_bytes == 1 << 20);
     assert_eq!(first.records, Some(first.to_seq.unwrap() + 1));
-    // The log itself keeps every record.
-    assert!(s.count("exec") >= 1500);
+    // The log itself keeps every record (or counts it lost in the kernel, under load).
+    assert!(s.count("exec") as u64 + s.lost().exec >= 1500);
 }
 
 #[test]

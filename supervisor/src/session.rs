@@ -147,148 +147,6 @@ fn create_private_dir(path: &Path) -> anyhow::Result<()> {
         .with_context(|| format!("creating {}", path.display()))
 }
 
-/// The session's exporter: set up before the session starts (a bad CA file or header stops it
-/// there), resuming older sessions' backlogs, then following this session's log.
-struct Telemetry {
-    options: TelemetryOptions,
-    exporter: Arc<otlp::Exporter>,
-    /// Held for the whole session: nobody else exports this log meanwhile.
-    _lock: nix::fcntl::Flock<std::fs::File>,
-    older: tokio::task::JoinHandle<()>,
-}
-
-struct FollowedTelemetry {
-    options: TelemetryOptions,
-    exporter: Arc<otlp::Exporter>,
-    _lock: nix::fcntl::Flock<std::fs::File>,
-    older: tokio::task::JoinHandle<()>,
-    state: tokio::sync::watch::Sender<otlp::SessionState>,
-    delivery: tokio::task::JoinHandle<std::io::Result<otlp::Outcome>>,
-}
-
-impl Telemetry {
-    fn start(options: &TelemetryOptions, state_dir: &Path, dir: &Path) -> anyhow::Result<Self> {
-        let exporter = otlp::Exporter::new(&options.export)?;
-        // The cursor's presence marks the session as one to export, should this supervisor
-        // die before it is done.
-        otlp::Cursor::default().store(dir)?;
-        let lock = otlp::cursor::lock(dir)?
-            .ok_or_else(|| anyhow!("{}: export lock held by another process", dir.display()))?;
-        let older = tokio::spawn({
-            let exporter = exporter.clone();
-            let state_dir = state_dir.to_path_buf();
-            let grace = options.grace;
-            async move {
-                for (dir, outcome) in otlp::export_pending(&exporter, &state_dir, grace).await {
-                    match outcome {
-                        Ok(otlp::Outcome::Done) => {
-                            tracing::info!("{}: pending telemetry sent", dir.display())
-                        }
-                        Ok(otlp::Outcome::Pending { next_seq, .. }) => tracing::info!(
-                            "{}: telemetry still pending from seq {next_seq}",
-                            dir.display()
-                        ),
-                        Err(e) => tracing::error!("{}: exporting: {e}", dir.display()),
-                    }
-                }
-            }
-        });
-        Ok(Self {
-            options: options.clone(),
-            exporter,
-            _lock: lock,
-            older,
-        })
-    }
-
-    fn follow(
-        self,
-        log: &Path,
-        dir: &Path,
-        cgroup: &SessionCgroup,
-        events: &mpsc::Sender<(u64, Event)>,
-    ) -> FollowedTelemetry {
-        let (state, state_rx) = tokio::sync::watch::channel(otlp::SessionState::Running);
-        let control = otlp::BacklogControl::new(
-            self.options.max_backlog_bytes,
-            self.options.backlog_policy,
-            cgroup.path().join("cgroup.freeze"),
-            events.downgrade(),
-        );
-        let delivery = tokio::spawn({
-            let exporter = self.exporter.clone();
-            let log = log.to_path_buf();
-            let dir = dir.to_path_buf();
-            let grace = self.options.grace;
-            async move {
-                otlp::Delivery {
-                    exporter: &exporter,
-                    log,
-                    cursor: otlp::Cursor::default(),
-                    session_dir: Some(dir),
-                    live: Some((state_rx, Some(control))),
-                    grace,
-                }
-                .run()
-                .await
-            }
-        });
-        FollowedTelemetry {
-            options: self.options,
-            exporter: self.exporter,
-            _lock: self._lock,
-            older: self.older,
-            state,
-            delivery,
-        }
-    }
-}
-
-impl FollowedTelemetry {
-    fn state(&self, state: otlp::SessionState) {
-        let _ = self.state.send(state);
-    }
-
-    /// Gives the exporter its grace to send the rest, then leaves what is left pending.
-    async fn finish(self, id: &str, quiet: bool) {
-        self.state(otlp::SessionState::Ended);
-        let bound = self.options.grace + Duration::from_secs(1);
-        let outcome = match tokio::time::timeout(bound, self.delivery).await {
-            Ok(Ok(Ok(outcome))) => outcome,
-            Ok(Ok(Err(e))) => otlp::Outcome::Pending {
-                next_seq: 0,
-                error: Some(e.to_string()),
-            },
-            Ok(Err(e)) => otlp::Outcome::Pending {
-                next_seq: 0,
-                error: Some(e.to_string()),
-            },
-            Err(_) => otlp::Outcome::Pending {
-                next_seq: 0,
-                error: Some("timed out".into()),
-            },
-        };
-        if let otlp::Outcome::Pending { next_seq, error } = outcome {
-            let why = error.map(|e| format!(" ({e})")).unwrap_or_default();
-            tracing::warn!("session {id}: telemetry pending from seq {next_seq}{why}");
-            if !quiet {
-                eprintln!(
-                    "warden: telemetry of session {id} not all delivered to {}{why}: it stays \
-                     in the log; `warden export` or the next `warden run` sends the rest",
-                    self.exporter.endpoint()
-                );
-            }
-        }
-        if tokio::time::timeout(self.options.grace, self.older)
-            .await
-            .is_err()
-        {
-            tracing::info!("older sessions' telemetry still pending: left for `warden export`");
-        }
-        let _ = tokio::time::timeout(Duration::from_secs(2), self.exporter.shutdown()).await;
-    }
-}
-
 /// Runs a session and returns the status `warden run` exits with.
 pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
     if !nix::unistd::Uid::effective().is_root() {
@@ -310,7 +168,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
     let writer = AuditWriter::create(&log_path, &id, Clock::new())
         .with_context(|| format!("creating {}", log_path.display()))?;
     let telemetry = match &opts.telemetry {
-        Some(t) => Some(Telemetry::start(t, &opts.state_dir, &dir)?),
+        Some(t) => Some(otlp::live::LiveExport::start(t, &opts.state_dir, &dir)?),
         None => None,
     };
 
@@ -392,7 +250,14 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
     let (events_tx, events_rx) = mpsc::channel(1024);
     let (stop, stop_rx) = oneshot::channel();
     let mut pipeline_task = tokio::spawn(pipeline.run(source, events_rx, stop_rx));
-    let telemetry = telemetry.map(|t| t.follow(&log_path, &dir, &cgroup, &events_tx));
+    let telemetry = telemetry.map(|t| {
+        t.follow(
+            &log_path,
+            &dir,
+            cgroup.path().join("cgroup.freeze"),
+            &events_tx,
+        )
+    });
     let cgroup_in_proc = Path::new("/").join(
         cgroup
             .path()
@@ -610,9 +475,6 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
     if opts.live {
         eprintln!("{}", crate::events::render::line(&record));
     }
-    if let Some(t) = telemetry {
-        t.finish(&id, opts.quiet).await;
-    }
     cgroup.remove()?;
     drop(registration);
     if let Some(task) = kernel_log {
@@ -620,5 +482,10 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
     }
     let _ = detaching.join();
     drop(programs);
+    // Last: the session is over and deregistered (recovery must not end it again) while the
+    // exporter gets its grace.
+    if let Some(t) = telemetry {
+        t.finish(&id, opts.quiet).await;
+    }
     Ok(status)
 }

@@ -79,7 +79,8 @@ impl BacklogControl {
             None => false,
         };
         if !sent {
-            tracing::error!("the pipeline is gone: an export.backlog record was not written");
+            // Only at the very end of a session: its log is closed.
+            tracing::warn!("the session's log is closed: an export.backlog record was not written");
         }
     }
 
@@ -90,7 +91,7 @@ impl BacklogControl {
         }
     }
 
-    /// Thaws the session if it is frozen (the session is ending, or the backlog is gone).
+    /// Thaws the session if it is frozen: the backlog is gone.
     async fn release(&mut self, backlog: u64) {
         if self.paused {
             self.freeze(false);
@@ -255,9 +256,13 @@ impl Delivery<'_> {
             let current = state.as_ref().map(|s| *s.borrow());
             if current != Some(SessionState::Running)
                 && let Some(mut c) = control.take()
+                && c.paused
             {
-                // Nothing left to freeze, and the pipeline waits for this sender to go.
-                c.release(tail.len()? - self.cursor.offset).await;
+                // The session ended frozen (it was killed, or its last process was already
+                // exiting): its processes are gone and the pipeline may be too, so no record;
+                // session.end closes the pause.
+                c.freeze(false);
+                tracing::info!("the session ended while paused for its telemetry backlog");
             }
             if current == Some(SessionState::Ended) && deadline.is_none() {
                 deadline = Some(Instant::now() + self.grace);

@@ -10,6 +10,7 @@
 pub mod cursor;
 pub mod delivery;
 mod http_client;
+pub mod live;
 pub mod mapping;
 pub mod transport;
 

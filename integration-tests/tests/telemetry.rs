@@ -387,3 +387,50 @@ fn https_with_a_private_ca_and_headers() {
     assert!(s.stderr.contains("not all delivered"), "{}", s.stderr);
     assert_eq!(front.requests().len(), before, "no request got through TLS");
 }
+
+#[test]
+fn the_next_warden_run_sends_what_an_earlier_session_could_not() {
+    let state = private_dir();
+    let url = "http://127.0.7.10:4700";
+    let args = [
+        "--otlp-endpoint",
+        url,
+        "--otlp-protocol",
+        "grpc",
+        "--export-grace-secs",
+        "3",
+    ];
+    // The collector is down for the first session...
+    let first = warden_command(state.path(), &args, &["sh", "-c", "/bin/true"])
+        .output()
+        .unwrap();
+    assert!(first.status.success());
+    let sessions = state.path().join("sessions");
+    let first_dir = std::fs::read_dir(&sessions)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let first_records = warden::audit_log::read(&first_dir.join("events.jsonl")).unwrap();
+    // ... and up for the second, which sends the first one's backlog as well as its own.
+    let collector = Collector::start("127.0.7.10", 4700);
+    let second = warden_command(state.path(), &args, &["sh", "-c", "/bin/true"])
+        .output()
+        .unwrap();
+    assert!(
+        second.status.success(),
+        "{}",
+        String::from_utf8_lossy(&second.stderr)
+    );
+    let got = collector.wait_for_session(&first_records[0].session, first_records.len());
+    assert_eq!(got.len(), first_records.len());
+    let cursor = std::fs::read_to_string(first_dir.join("export.cursor")).unwrap();
+    assert!(cursor.contains("\"done\":true"), "{cursor}");
+    let received = collector.received();
+    let sessions_seen: std::collections::HashSet<&str> = received
+        .iter()
+        .filter_map(|r| r.attr("warden.session.id"))
+        .collect();
+    assert_eq!(sessions_seen.len(), 2, "both sessions");
+}

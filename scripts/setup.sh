@@ -14,6 +14,8 @@ APT_PACKAGES=(
   rustc-web cargo-web libstd-rust-web-dev-bpf
   # user-space build and test dependencies
   libseccomp-dev pkg-config dnsmasq-base curl
+  # pip installs rotel, the OpenTelemetry collector of the telemetry tests
+  python3-pip
 )
 
 missing=()

@@ -14,6 +14,8 @@ APT_PACKAGES=(
   rustc-web cargo-web libstd-rust-web-dev-bpf
   # user-space build and test dependencies
   libseccomp-dev pkg-config dnsmasq-base curl
+  # pip installs rotel, the OpenTelemetry collector of the telemetry tests
+  python3-pip
 )
 
 missing=()
@@ -49,6 +51,17 @@ elif rustup toolchain list | grep -q '^nightly'; then
   cargo install "cargo-fuzz@$CARGO_FUZZ_VERSION" --locked
 else
   log "no nightly toolchain: the requirements fuzz target cannot run here"
+fi
+
+# The telemetry tests send to a real OpenTelemetry collector: rotel, from PyPI.
+ROTEL_VERSION=0.0.1a15
+if python3 -m pip show rotel 2>/dev/null | grep -q "^Version: $ROTEL_VERSION$"; then
+  log "rotel $ROTEL_VERSION present"
+else
+  log "installing rotel $ROTEL_VERSION (OpenTelemetry collector for the telemetry tests)"
+  # A Debian-managed Python refuses plain pip installs (PEP 668).
+  python3 -m pip install -q "rotel==$ROTEL_VERSION" \
+    || python3 -m pip install -q --break-system-packages "rotel==$ROTEL_VERSION"
 fi
 
 # aya-build runs `rustup run debian-web cargo` to build the kernel programs.

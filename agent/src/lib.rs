@@ -3,6 +3,9 @@
 //!
 //! The supervisor hands it a `LaunchSpec` on fd 3 and receives the seccomp notification
 //! listener back on fd 4, through which it decides every exec (and sees every denied call).
+//!
+//! `api` is the agent API client: how the agent reports its prompts and tool calls.
+pub mod api;
 pub mod fd_passing;
 pub mod fs_confinement;
 pub mod spec;

@@ -10,6 +10,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+pub mod collector;
 pub mod net;
 
 pub use warden::events::{Event, Exec, Exit, Record, SessionEnd, SessionStart};
@@ -133,6 +134,16 @@ pub fn private_dir() -> tempfile::TempDir {
     tempfile::tempdir_in(base).expect("tempdir")
 }
 
+/// A requirements file where Warden trusts it: root-owned, nobody else can write it or any
+/// directory above it (`dir` should be a `private_dir`).
+pub fn requirements_file(dir: &Path, text: &str) -> String {
+    use std::os::unix::fs::PermissionsExt as _;
+    let f = dir.join("requirements.toml");
+    std::fs::write(&f, text).unwrap();
+    std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o644)).unwrap();
+    f.display().to_string()
+}
+
 /// `warden run --state-dir <fresh dir> [args] -- cmd...`, waiting for it to finish.
 pub fn run_session<A: AsRef<OsStr>>(args: &[&str], cmd: &[A]) -> Session {
     let state = private_dir();
@@ -243,6 +254,18 @@ pub fn assert_nothing_left(start: &SessionStart) {
         Vec::<u32>::new(),
         "kernel programs still loaded"
     );
+}
+
+/// Reads `name=value` lines a test's shell printed about itself (`echo sh=$$`): ground truth
+/// for process trees.
+pub fn reported_pid(stdout: &str, name: &str) -> u32 {
+    stdout
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{name}=")))
+        .unwrap_or_else(|| panic!("{name}= not printed in {stdout:?}"))
+        .trim()
+        .parse()
+        .unwrap()
 }
 
 /// Polls `cond` every 10 ms until it holds or `timeout` passes.

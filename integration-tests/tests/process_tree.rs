@@ -4,17 +4,6 @@ use std::{process::Command, time::Duration};
 use warden::process_tree::ProcessTree;
 use warden_integration_tests::*;
 
-/// Reads `name=value` lines the shell printed about itself: ground truth for the tree.
-fn reported_pid(stdout: &str, name: &str) -> u32 {
-    stdout
-        .lines()
-        .find_map(|l| l.strip_prefix(&format!("{name}=")))
-        .unwrap_or_else(|| panic!("{name}= not printed in {stdout:?}"))
-        .trim()
-        .parse()
-        .unwrap()
-}
-
 #[test]
 fn shell_session_rebuilds_the_real_tree() {
     // dash's `true` is a builtin, so /bin/true is spelled out to get an exec; the final sleep

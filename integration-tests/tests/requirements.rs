@@ -5,14 +5,7 @@ use std::{os::unix::fs::PermissionsExt, path::Path};
 use warden::events::{DnsQuery, ExecRequest, Verdict};
 use warden_integration_tests::{net::*, *};
 
-/// A requirements file where Warden trusts it: root-owned, nobody else can write it or any
-/// directory above it.
-fn requirements(dir: &Path, text: &str) -> String {
-    let f = dir.join("requirements.toml");
-    std::fs::write(&f, text).unwrap();
-    std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o644)).unwrap();
-    f.display().to_string()
-}
+use warden_integration_tests::requirements_file as requirements;
 
 fn dns_queries(s: &Session) -> Vec<&DnsQuery> {
     s.records

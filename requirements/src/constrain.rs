@@ -11,14 +11,18 @@ use crate::effective::{Effective, Origin, Setting, to_value};
 use crate::source::Location;
 use crate::user_config::{CliOverrides, UserConfig, UserSettings, flags};
 use crate::values::{
-    ApprovalPolicy, Argv, Cidr, ConfigPath, CredentialsStore, DnsUpstream, DomainPattern, ExecRule,
-    HttpUrl, NonEmpty, OtlpProtocol, Reviewer, SandboxMode,
+    ApprovalPolicy, Argv, BacklogPolicy, Cidr, ConfigPath, CredentialsStore, DnsUpstream,
+    DomainPattern, ExecRule, HttpUrl, NonEmpty, OtlpHeader, OtlpProtocol, Reviewer, SandboxMode,
 };
 
 pub const DEFAULT_SANDBOX_MODE: SandboxMode = SandboxMode::WorkspaceWrite;
 pub const DEFAULT_APPROVAL_POLICY: ApprovalPolicy = ApprovalPolicy::OnRequest;
 pub const DEFAULT_REVIEWER: Reviewer = Reviewer::User;
 pub const DEFAULT_DNS_TTL_FLOOR_SECS: u32 = 60;
+/// Telemetry that may wait for the collector, by default (MiB of audit log).
+pub const DEFAULT_MAX_EXPORT_BACKLOG_MIB: u32 = 256;
+/// Nothing is lost by default: the session waits for the collector.
+pub const DEFAULT_EXPORT_BACKLOG_POLICY: BacklogPolicy = BacklogPolicy::Pause;
 /// Package registries, allowed unless a requirement sets `network.allowed_domains`.
 pub const DEFAULT_ALLOWED_DOMAINS: &[&str] = &[
     "crates.io",
@@ -137,6 +141,12 @@ pub struct TelemetrySettings {
     pub otlp_endpoint: Option<Resolved<HttpUrl>>,
     pub otlp_protocol: Option<Resolved<OtlpProtocol>>,
     pub log_prompts: Resolved<bool>,
+    /// The requirements' headers, then the user's.
+    pub otlp_headers: Vec<Resolved<OtlpHeader>>,
+    /// `~` expanded.
+    pub otlp_ca_file: Option<Resolved<PathBuf>>,
+    pub max_export_backlog_mib: Resolved<u32>,
+    pub export_backlog_policy: Resolved<BacklogPolicy>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -303,6 +313,7 @@ pub fn resolve(
         otlp_protocol,
         log_prompts: required("telemetry.log_prompts", eff.log_prompts.as_ref())
             .unwrap_or_else(|| Resolved::new(false, Source::Default)),
+        ..check.telemetry(eff, cli)
     };
 
     if !check.errors.is_empty() {
@@ -606,6 +617,98 @@ impl Checker<'_> {
                 eff.managed_allowed_domains_only.as_ref(),
             )
             .filter(|r| r.value),
+        }
+    }
+
+    /// Headers, CA and backlog limits (endpoint, protocol and prompts are resolved by the
+    /// caller, which overrides those fields).
+    fn telemetry(&mut self, eff: &Effective, cli: &CliOverrides) -> TelemetrySettings {
+        let mut otlp_headers = required_list("telemetry.otlp_headers", eff.otlp_headers.as_ref());
+        let required_names: Vec<String> = otlp_headers
+            .iter()
+            .map(|h| h.value.name().to_owned())
+            .collect();
+        let user_headers = self.list(
+            "telemetry.otlp_headers",
+            |u| &u.telemetry.otlp_headers,
+            flags::OTLP_HEADER,
+            &cli.otlp_headers,
+        );
+        for header in user_headers {
+            if required_names.iter().any(|n| n == header.value.name()) {
+                let req = eff
+                    .otlp_headers
+                    .as_ref()
+                    .map(|r| RequirementRef::of("telemetry.otlp_headers", r));
+                self.reject(&header, "sets a header the requirements set", req);
+            } else {
+                otlp_headers.push(header);
+            }
+        }
+        let home = self.home;
+        let ca = self.scalar(
+            "telemetry.otlp_ca_file",
+            |u| u.telemetry.otlp_ca_file.as_ref(),
+            flags::OTLP_CA_FILE,
+            cli.otlp_ca_file.clone(),
+        );
+        let otlp_ca_file = self
+            .forced(ca, "telemetry.otlp_ca_file", eff.otlp_ca_file.as_ref())
+            .map(|p| p.map(|p| p.expand(home)));
+        let chosen_backlog = self.scalar(
+            "telemetry.max_export_backlog_mib",
+            |u| u.telemetry.max_export_backlog_mib.as_ref(),
+            flags::MAX_EXPORT_BACKLOG_MIB,
+            cli.max_export_backlog_mib,
+        );
+        let ceiling = eff.max_export_backlog_mib.as_ref();
+        let max_export_backlog_mib = match (chosen_backlog, ceiling) {
+            (Some(chosen), Some(ceiling)) => {
+                if chosen.value > ceiling.value {
+                    self.reject(
+                        &chosen,
+                        "is more than the requirements allow",
+                        Some(RequirementRef::of(
+                            "telemetry.max_export_backlog_mib",
+                            ceiling,
+                        )),
+                    );
+                }
+                chosen
+            }
+            (Some(chosen), None) => chosen,
+            (None, Some(ceiling)) if ceiling.value < DEFAULT_MAX_EXPORT_BACKLOG_MIB => {
+                Resolved::new(
+                    ceiling.value,
+                    requirement_source("telemetry.max_export_backlog_mib", ceiling),
+                )
+            }
+            (None, _) => Resolved::new(DEFAULT_MAX_EXPORT_BACKLOG_MIB, Source::Default),
+        };
+        if max_export_backlog_mib.value == 0 {
+            self.reject(&max_export_backlog_mib, "must be at least 1", None);
+        }
+        let policy = self.scalar(
+            "telemetry.export_backlog_policy",
+            |u| u.telemetry.export_backlog_policy.as_ref(),
+            flags::EXPORT_BACKLOG_POLICY,
+            cli.export_backlog_policy,
+        );
+        let export_backlog_policy = self
+            .forced(
+                policy,
+                "telemetry.export_backlog_policy",
+                eff.export_backlog_policy.as_ref(),
+            )
+            .unwrap_or_else(|| Resolved::new(DEFAULT_EXPORT_BACKLOG_POLICY, Source::Default));
+        TelemetrySettings {
+            otlp_endpoint: None,
+            otlp_protocol: None,
+            log_prompts: Resolved::new(false, Source::Default),
+            otlp_headers,
+            otlp_ca_file,
+            max_export_backlog_mib,
+            export_backlog_policy,
         }
     }
 

@@ -14,8 +14,9 @@ use crate::layers::{Layer, LayerKind};
 use crate::schema::Requirements;
 use crate::source::Location;
 use crate::values::{
-    ApprovalPolicy, Argv, Cidr, ConfigPath, CredentialsStore, DomainPattern, ExecRule, HttpUrl,
-    HttpsUrl, NonEmpty, OtlpProtocol, RequiredDecision, Reviewer, SandboxMode,
+    ApprovalPolicy, Argv, BacklogPolicy, Cidr, ConfigPath, CredentialsStore, DomainPattern,
+    ExecRule, HttpUrl, HttpsUrl, NonEmpty, OtlpHeader, OtlpProtocol, RequiredDecision, Reviewer,
+    SandboxMode,
 };
 
 /// Where an effective value was set: the layer, its file and the line.
@@ -149,6 +150,12 @@ effective! {
     otlp_endpoint: HttpUrl = "telemetry.otlp_endpoint", telemetry.otlp_endpoint;
     otlp_protocol: OtlpProtocol = "telemetry.otlp_protocol", telemetry.otlp_protocol;
     log_prompts: bool = "telemetry.log_prompts", telemetry.log_prompts;
+    otlp_headers: Vec<OtlpHeader> = "telemetry.otlp_headers", telemetry.otlp_headers;
+    otlp_ca_file: ConfigPath = "telemetry.otlp_ca_file", telemetry.otlp_ca_file;
+    max_export_backlog_mib: u32 = "telemetry.max_export_backlog_mib",
+        telemetry.max_export_backlog_mib;
+    export_backlog_policy: BacklogPolicy = "telemetry.export_backlog_policy",
+        telemetry.export_backlog_policy;
     credentials_store: CredentialsStore = "credentials.store", credentials.store;
     login_method: NonEmpty = "login.method", login.method;
     login_workspace_id: NonEmpty = "login.workspace_id", login.workspace_id;

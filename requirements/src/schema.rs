@@ -7,8 +7,9 @@ use toml::value::Datetime;
 
 use crate::keys::PublicKey;
 use crate::values::{
-    ApprovalPolicy, Argv, Cidr, ConfigPath, CredentialsStore, DomainPattern, ExecRule, HttpUrl,
-    HttpsUrl, NonEmpty, OtlpProtocol, RequiredDecision, Reviewer, SandboxMode, SchemaVersion,
+    ApprovalPolicy, Argv, BacklogPolicy, Cidr, ConfigPath, CredentialsStore, DomainPattern,
+    ExecRule, HttpUrl, HttpsUrl, NonEmpty, OtlpHeader, OtlpProtocol, RequiredDecision, Reviewer,
+    SandboxMode, SchemaVersion,
 };
 
 /// One requirements document, as written. Each value keeps its span for messages.
@@ -81,6 +82,15 @@ pub struct TelemetryRequirements {
     pub otlp_protocol: Option<Spanned<OtlpProtocol>>,
     /// Whether prompts may appear in telemetry.
     pub log_prompts: Option<Spanned<bool>>,
+    /// Headers always sent to the collector (users may add others, not change these).
+    pub otlp_headers: Option<Spanned<Vec<OtlpHeader>>>,
+    /// The CA (PEM) the collector's TLS certificate must chain to.
+    pub otlp_ca_file: Option<Spanned<ConfigPath>>,
+    /// The most telemetry, in MiB of the audit log, that may wait for the collector; users may
+    /// choose less.
+    pub max_export_backlog_mib: Option<Spanned<u32>>,
+    /// What happens at that limit.
+    pub export_backlog_policy: Option<Spanned<BacklogPolicy>>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]

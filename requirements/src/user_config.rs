@@ -10,8 +10,8 @@ use toml::Spanned;
 use crate::layers::LoadError;
 use crate::source::{ParseError, SourceText};
 use crate::values::{
-    ApprovalPolicy, Cidr, ConfigPath, DnsUpstream, DomainPattern, ExecRule, HttpUrl, OtlpProtocol,
-    Reviewer, SandboxMode,
+    ApprovalPolicy, BacklogPolicy, Cidr, ConfigPath, DnsUpstream, DomainPattern, ExecRule, HttpUrl,
+    OtlpHeader, OtlpProtocol, Reviewer, SandboxMode,
 };
 
 /// Where the user config lives, relative to the user's home directory.
@@ -113,6 +113,11 @@ pub struct UserFilesystem {
 pub struct UserTelemetry {
     pub otlp_endpoint: Option<Spanned<HttpUrl>>,
     pub otlp_protocol: Option<Spanned<OtlpProtocol>>,
+    #[serde(default)]
+    pub otlp_headers: Vec<Spanned<OtlpHeader>>,
+    pub otlp_ca_file: Option<Spanned<ConfigPath>>,
+    pub max_export_backlog_mib: Option<Spanned<u32>>,
+    pub export_backlog_policy: Option<Spanned<BacklogPolicy>>,
 }
 
 /// Values given as command line flags. A scalar flag overrides the user config; list flags
@@ -134,6 +139,10 @@ pub struct CliOverrides {
     pub denied_reads: Vec<ConfigPath>,
     pub otlp_endpoint: Option<HttpUrl>,
     pub otlp_protocol: Option<OtlpProtocol>,
+    pub otlp_headers: Vec<OtlpHeader>,
+    pub otlp_ca_file: Option<ConfigPath>,
+    pub max_export_backlog_mib: Option<u32>,
+    pub export_backlog_policy: Option<BacklogPolicy>,
 }
 
 /// The command line flag behind each [`CliOverrides`] field, named in messages.
@@ -152,4 +161,8 @@ pub mod flags {
     pub const DENY_READ: &str = "--deny-read";
     pub const OTLP_ENDPOINT: &str = "--otlp-endpoint";
     pub const OTLP_PROTOCOL: &str = "--otlp-protocol";
+    pub const OTLP_HEADER: &str = "--otlp-header";
+    pub const OTLP_CA_FILE: &str = "--otlp-ca";
+    pub const MAX_EXPORT_BACKLOG_MIB: &str = "--max-export-backlog-mib";
+    pub const EXPORT_BACKLOG_POLICY: &str = "--export-backlog-policy";
 }

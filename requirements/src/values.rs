@@ -152,6 +152,82 @@ string_enum! {
 }
 
 string_enum! {
+    /// What happens when the telemetry not yet acknowledged by the collector reaches its limit.
+    BacklogPolicy, "backlog policy" {
+        /// Freeze the session's processes until the backlog drains.
+        Pause = "pause",
+        /// Let the session run; skip the oldest backlog and say so in an `export.dropped` record.
+        Drop = "drop",
+    }
+}
+
+/// One header sent with every OTLP request, written `name=value`. Values are secrets more
+/// often than not (tokens), so they are never displayed.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct OtlpHeader {
+    name: String,
+    value: String,
+}
+
+impl OtlpHeader {
+    /// The name, in lower case (HTTP/2 and gRPC metadata want it so).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn value(&self) -> &str {
+        &self.value
+    }
+}
+
+impl fmt::Debug for OtlpHeader {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "OtlpHeader({self})")
+    }
+}
+
+impl FromStr for OtlpHeader {
+    type Err = InvalidValue;
+
+    fn from_str(s: &str) -> Result<Self, InvalidValue> {
+        let (name, value) = s.split_once('=').ok_or_else(|| {
+            InvalidValue(
+                "invalid header: expected NAME=VALUE, e.g. authorization=Bearer ...".into(),
+            )
+        })?;
+        let name = name.trim();
+        if name.is_empty()
+            || !name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+        {
+            return Err(InvalidValue(format!(
+                "invalid header name `{}`: letters, digits, `-`, `_` and `.` only",
+                name.escape_debug()
+            )));
+        }
+        // Visible ASCII and spaces: anything else could split or smuggle headers.
+        if !value.bytes().all(|b| b == b' ' || b.is_ascii_graphic()) {
+            return Err(InvalidValue(format!(
+                "invalid value of header `{name}`: printable ASCII only"
+            )));
+        }
+        Ok(Self {
+            name: name.to_ascii_lowercase(),
+            value: value.trim().to_owned(),
+        })
+    }
+}
+
+impl fmt::Display for OtlpHeader {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}=<{} bytes, not shown>", self.name, self.value.len())
+    }
+}
+
+serde_via_str!(OtlpHeader, "OTLP header");
+
+string_enum! {
     /// Where credentials may be stored; requirements can only demand the OS keyring.
     CredentialsStore, "credentials store" {
         Keyring = "keyring",
@@ -747,6 +823,23 @@ mod tests {
         assert!("https://a b".parse::<HttpUrl>().is_err());
         assert!("http://x".parse::<HttpsUrl>().is_err());
         assert!("https://x/bundle.toml".parse::<HttpsUrl>().is_ok());
+    }
+
+    #[test]
+    fn otlp_headers_are_checked_and_never_shown() {
+        let h: OtlpHeader = "Authorization=Bearer abc".parse().unwrap();
+        assert_eq!((h.name(), h.value()), ("authorization", "Bearer abc"));
+        assert_eq!(h.to_string(), "authorization=<10 bytes, not shown>");
+        assert!(format!("{h:?}").contains("not shown"));
+        assert!("novalue".parse::<OtlpHeader>().is_err());
+        assert!("bad name=x".parse::<OtlpHeader>().is_err());
+        let err = "x=a\r\nInjected: 1".parse::<OtlpHeader>().unwrap_err();
+        assert!(err.to_string().contains("printable ASCII"), "{err}");
+        assert!("backlog".parse::<BacklogPolicy>().is_err());
+        assert_eq!(
+            "drop".parse::<BacklogPolicy>().unwrap(),
+            BacklogPolicy::Drop
+        );
     }
 
     #[test]

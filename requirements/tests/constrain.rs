@@ -462,6 +462,65 @@ fn telemetry_the_requirements_set_is_forced() {
 }
 
 #[test]
+fn telemetry_headers_ca_and_backlog() {
+    // Defaults: no headers, no CA, 256 MiB, pause.
+    let settings = ok("", "");
+    let t = &settings.telemetry;
+    assert!(t.otlp_headers.is_empty() && t.otlp_ca_file.is_none());
+    assert_eq!(t.max_export_backlog_mib.value, 256);
+    assert_eq!(t.export_backlog_policy.value.as_str(), "pause");
+
+    let req = "[telemetry]\notlp_headers = [\"authorization=Bearer org\"]\notlp_ca_file = \"/etc/warden/otel-ca.pem\"\nmax_export_backlog_mib = 64\nexport_backlog_policy = \"drop\"\n";
+    let settings = ok(
+        req,
+        "[telemetry]\notlp_headers = [\"x-user=me\"]\nmax_export_backlog_mib = 16\n",
+    );
+    let t = &settings.telemetry;
+    let names: Vec<&str> = t.otlp_headers.iter().map(|h| h.value.name()).collect();
+    assert_eq!(names, ["authorization", "x-user"]);
+    assert_eq!(
+        t.otlp_ca_file.as_ref().unwrap().value,
+        Path::new("/etc/warden/otel-ca.pem")
+    );
+    assert_eq!(t.max_export_backlog_mib.value, 16);
+    assert_eq!(t.export_backlog_policy.value.as_str(), "drop");
+    // The ceiling applies when the user says nothing.
+    assert_eq!(ok(req, "").telemetry.max_export_backlog_mib.value, 64);
+
+    let message = error(req, "[telemetry]\nmax_export_backlog_mib = 100\n");
+    assert!(
+        message.contains("is more than the requirements allow"),
+        "{message}"
+    );
+    assert!(
+        message.contains("telemetry.max_export_backlog_mib = 64"),
+        "{message}"
+    );
+    let message = error(
+        req,
+        "[telemetry]\notlp_headers = [\"Authorization=mine\"]\n",
+    );
+    assert!(
+        message.contains("sets a header the requirements set"),
+        "{message}"
+    );
+    // The secret is never printed, not even in errors.
+    assert!(
+        !message.contains("mine") && !message.contains("Bearer org"),
+        "{message}"
+    );
+    let message = error(req, "[telemetry]\nexport_backlog_policy = \"pause\"\n");
+    assert!(
+        message.contains("differs from the value the requirements force"),
+        "{message}"
+    );
+    let message = error(req, "[telemetry]\notlp_ca_file = \"/tmp/ca.pem\"\n");
+    assert!(message.contains("telemetry.otlp_ca_file"), "{message}");
+    let message = error("", "[telemetry]\nmax_export_backlog_mib = 0\n");
+    assert!(message.contains("at least 1"), "{message}");
+}
+
+#[test]
 fn credentials_and_login_come_from_the_requirements() {
     let settings = ok(
         "[credentials]\nstore = \"keyring\"\n[login]\nmethod = \"chatgpt\"\nworkspace_id = \"ws-42\"\n",

@@ -51,6 +51,15 @@ fn fragment(key: &str, i: usize) -> String {
             ["grpc", "http/protobuf"][i % 2]
         ),
         "telemetry.log_prompts" => format!("[telemetry]\nlog_prompts = {bool_value}"),
+        "telemetry.otlp_headers" => format!("[telemetry]\notlp_headers = [\"x-team=t{i}\"]"),
+        "telemetry.otlp_ca_file" => format!("[telemetry]\notlp_ca_file = \"/etc/ca{i}.pem\""),
+        "telemetry.max_export_backlog_mib" => {
+            format!("[telemetry]\nmax_export_backlog_mib = {}", 10 + i)
+        }
+        "telemetry.export_backlog_policy" => format!(
+            "[telemetry]\nexport_backlog_policy = \"{}\"",
+            ["pause", "drop"][i % 2]
+        ),
         "credentials.store" => "[credentials]\nstore = \"keyring\"".into(),
         "login.method" => format!("[login]\nmethod = \"method{i}\""),
         "login.workspace_id" => format!("[login]\nworkspace_id = \"ws-{i}\""),
@@ -112,13 +121,17 @@ fn every_key_follows_layer_precedence() {
             let line = if key.contains('.') { 2 } else { 1 };
             let line = if key == "exec.rules" { 1 } else { line };
             assert_eq!(origin.location.line(), line, "{key}");
-            if key != "cloud.public_key" {
+            if key == "telemetry.otlp_headers" {
+                // Header values are secrets: shown by size only.
+                let shown = got.value.as_ref().unwrap().to_string();
+                assert!(shown.contains("x-team=<2 bytes, not shown>"), "{shown}");
+            } else if key != "cloud.public_key" {
                 assert_eq!(got.value, Some(written_value(text, key)), "{key}");
             }
             checked += 1;
         }
     }
-    assert_eq!(checked, 19 * 7 + 2 * 3);
+    assert_eq!(checked, 23 * 7 + 2 * 3);
 }
 
 #[test]

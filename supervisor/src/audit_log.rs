@@ -3,12 +3,20 @@
 //! A single writer assigns sequence numbers, so they are gap-free by construction. Records
 //! reach the file at every flush (each drained batch) and the disk at every sync (at most a
 //! second apart, and at the end of the session).
+//!
+//! The log is hash-chained: each record carries the SHA-256 of the previous line's exact
+//! bytes, so changing, removing or reordering a line breaks the chain where it happened
+//! (`verify`). Cutting records off the end leaves a valid chain, so every sync also writes a
+//! small head file beside the log with the seq and hash of the last record on disk.
 use std::{
     fs::{File, OpenOptions},
     io::{self, BufRead, BufReader, BufWriter, Write},
     os::unix::fs::OpenOptionsExt,
     path::{Path, PathBuf},
 };
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use crate::{
     clock::Clock,
@@ -17,6 +25,65 @@ use crate::{
 
 /// File name of the log inside a session directory.
 pub const FILE_NAME: &str = "events.jsonl";
+/// The head file, beside the log: the last record known to be on disk.
+pub const HEAD_FILE: &str = "events.head";
+
+/// Lower-case hexadecimal.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// SHA-256 (hex) of one line of the log, without its newline.
+pub fn line_hash(line: &[u8]) -> String {
+    hex(&Sha256::digest(line))
+}
+
+/// The `prev_hash` of a session's first record: it ties the chain to the session id, so the
+/// first record cannot be replaced by one of another session's log.
+pub fn chain_seed(session: &str) -> String {
+    line_hash(format!("warden audit log {session}").as_bytes())
+}
+
+/// Contents of the head file.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Head {
+    pub session: String,
+    /// Seq of the last record synced to disk.
+    pub seq: u64,
+    /// `line_hash` of that record's line.
+    pub hash: String,
+}
+
+pub fn head_path(log: &Path) -> PathBuf {
+    log.with_file_name(HEAD_FILE)
+}
+
+/// The head file of `log`, if there is one.
+pub fn read_head(log: &Path) -> io::Result<Option<Head>> {
+    let path = head_path(log);
+    match std::fs::read(&path) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| io::Error::other(format!("{}: {e}", path.display()))),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Replaces `path` with `bytes` so that a crash leaves the old or the new contents, never a
+/// mix: a temporary file, synced, renamed over it.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_data()?;
+    std::fs::rename(&tmp, path)
+}
 
 pub struct AuditWriter {
     out: BufWriter<File>,
@@ -24,6 +91,10 @@ pub struct AuditWriter {
     session: String,
     clock: Clock,
     next_seq: u64,
+    /// `line_hash` of the last line written: the next record's `prev_hash`.
+    prev_hash: String,
+    /// Reused for each record, to hash the line before writing it.
+    line: Vec<u8>,
 }
 
 /// A log reopened to be continued (see `reopen`).
@@ -46,10 +117,8 @@ pub fn reopen(path: &Path) -> io::Result<Reopened> {
     };
     let mut lines = text.lines();
     let first = parse(lines.next().ok_or_else(|| io::Error::other("empty log"))?)?;
-    let last = match lines.next_back() {
-        Some(l) => parse(l)?,
-        None => first.clone(),
-    };
+    let last_line = text.lines().next_back().unwrap_or_default();
+    let last = parse(last_line)?;
     let file = OpenOptions::new().write(true).open(path)?;
     file.set_len(complete as u64)?;
     let mut file = file;
@@ -61,6 +130,8 @@ pub fn reopen(path: &Path) -> io::Result<Reopened> {
             session: last.session,
             clock: Clock::new(),
             next_seq: last.seq + 1,
+            prev_hash: line_hash(last_line.as_bytes()),
+            line: Vec::new(),
         },
         dropped_partial,
         started_boot_ns: first.boot_ns,
@@ -81,6 +152,8 @@ impl AuditWriter {
             session: session.to_string(),
             clock,
             next_seq: 0,
+            prev_hash: chain_seed(session),
+            line: Vec::new(),
         })
     }
 
@@ -94,15 +167,30 @@ impl AuditWriter {
     }
 
     pub fn append(&mut self, boot_ns: u64, event: Event) -> io::Result<Record> {
+        self.append_tagged(boot_ns, event, None)
+    }
+
+    /// Appends a record that belongs to the agent's tool call `tool_call_id`.
+    pub fn append_tagged(
+        &mut self,
+        boot_ns: u64,
+        event: Event,
+        tool_call_id: Option<String>,
+    ) -> io::Result<Record> {
         let record = Record {
             session: self.session.clone(),
             seq: self.next_seq,
             time: self.clock.rfc3339(boot_ns),
             boot_ns,
+            prev_hash: std::mem::take(&mut self.prev_hash),
+            tool_call_id,
             event,
         };
-        serde_json::to_writer(&mut self.out, &record)?;
-        self.out.write_all(b"\n")?;
+        self.line.clear();
+        serde_json::to_writer(&mut self.line, &record)?;
+        self.prev_hash = line_hash(&self.line);
+        self.line.push(b'\n');
+        self.out.write_all(&self.line)?;
         self.next_seq += 1;
         Ok(record)
     }
@@ -111,10 +199,20 @@ impl AuditWriter {
         self.out.flush()
     }
 
-    /// Flushes and waits until the data is on disk.
+    /// Flushes, waits until the data is on disk, then records the last record in the head
+    /// file.
     pub fn sync(&mut self) -> io::Result<()> {
         self.out.flush()?;
-        self.out.get_ref().sync_data()
+        self.out.get_ref().sync_data()?;
+        let Some(seq) = self.next_seq.checked_sub(1) else {
+            return Ok(());
+        };
+        let head = Head {
+            session: self.session.clone(),
+            seq,
+            hash: self.prev_hash.clone(),
+        };
+        write_atomically(&head_path(&self.path), &serde_json::to_vec(&head)?)
     }
 }
 
@@ -194,9 +292,13 @@ mod tests {
         assert_eq!(r.started_boot_ns, 10);
         let mut w = r.writer;
         w.append(20, Event::Fork(Fork { pid: 9, ppid: 0 })).unwrap();
-        w.flush().unwrap();
+        w.sync().unwrap();
         let records = read(&path).unwrap();
         assert_eq!(records.iter().map(|r| r.seq).collect::<Vec<_>>(), [0, 1, 2]);
+        // The chain goes on across the reopening.
+        let report = crate::verify::verify(&path).unwrap();
+        assert!(report.intact(), "{report}");
+        assert_eq!(read_head(&path).unwrap().unwrap().seq, 2);
     }
 
     #[test]

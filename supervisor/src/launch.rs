@@ -56,6 +56,7 @@ pub async fn spawn(
     user: &TargetUser,
     cgroup: &SessionCgroup,
     spec: &LaunchSpec,
+    env: &[(&str, &std::ffi::OsStr)],
 ) -> io::Result<Launched> {
     if argv.is_empty() {
         return Err(io::Error::new(
@@ -77,7 +78,7 @@ pub async fn spawn(
     drop((spec_read, theirs));
 
     let mut cmd = Command::new(launcher_path()?);
-    cmd.args(argv).kill_on_drop(false);
+    cmd.args(argv).kill_on_drop(false).envs(env.iter().copied());
     if user.uid != nix::unistd::Uid::current().as_raw() {
         cmd.env("HOME", &user.home)
             .env("USER", &user.name)

@@ -2,6 +2,7 @@
 //!
 //! The binary (`src/main.rs`) is a thin CLI over these modules; integration tests use the
 //! record types and the process-tree builder directly.
+pub mod agent_api;
 pub mod approvals;
 pub mod approvals_cli;
 pub mod audit_log;
@@ -17,12 +18,16 @@ pub mod kernel;
 pub mod launch;
 pub mod log_view;
 pub mod network;
+pub mod otlp;
 pub mod pipeline;
 pub mod process_tree;
 pub mod recovery;
+pub mod replay;
 pub mod requirements_cli;
 pub mod requirements_watch;
 pub mod session;
 pub mod settings;
 pub mod signals;
 pub mod target_user;
+pub mod tool_calls;
+pub mod verify;

@@ -3,12 +3,15 @@ use std::{ffi::OsString, path::PathBuf, process::ExitCode};
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use warden::{
-    audit_log, doctor, log_view, network::policy::NetworkMode, recovery, session, settings,
-    signals, target_user,
+    audit_log, doctor, log_view, network::policy::NetworkMode, otlp, recovery, replay, session,
+    settings, signals, target_user, verify,
 };
 use warden_requirements::{
     CliOverrides, bundle, layers,
-    values::{Cidr, ConfigPath, DnsUpstream, DomainPattern, SandboxMode},
+    values::{
+        BacklogPolicy, Cidr, ConfigPath, DnsUpstream, DomainPattern, HttpUrl, OtlpHeader,
+        OtlpProtocol, SandboxMode,
+    },
 };
 
 /// Warden runs a command (typically an AI coding agent) in a session that the kernel watches:
@@ -62,6 +65,10 @@ enum Command {
         /// Events that do not fit are counted and logged as `events.lost`.
         #[arg(long, value_name = "KIB", default_value_t = 16384, value_parser = parse_ring_kib)]
         ring_buffer_kib: u32,
+        /// With telemetry: how long, after the command ends, Warden keeps sending what the
+        /// collector has not acknowledged before it leaves the rest to `warden export`.
+        #[arg(long, value_name = "SECS", default_value_t = 5)]
+        export_grace_secs: u64,
         /// The command and its arguments.
         #[arg(required = true, last = true, value_name = "CMD")]
         command: Vec<OsString>,
@@ -78,6 +85,53 @@ enum Command {
         json: bool,
         #[command(flatten)]
         state: StateDir,
+    },
+    /// Replay a recorded session for an incident responder: its process tree, a timeline,
+    /// what one process reached; filters; JSON; verify the log; send it to a collector again.
+    Replay {
+        /// Session id (or a unique prefix of it), `last`, a session directory, or a log file.
+        session: String,
+        #[arg(long, value_enum, default_value_t = replay::ReplayView::Timeline)]
+        view: replay::ReplayView,
+        /// Shorthand for --view json.
+        #[arg(long, conflicts_with = "view")]
+        json: bool,
+        #[command(flatten)]
+        filter: replay::Filter,
+        /// Check the log's hash chain instead: names the line and seq of each changed,
+        /// removed or reordered record, a truncation or a partial line; exits 1 if damaged.
+        #[arg(long)]
+        verify: bool,
+        /// Send the recorded session to this OTLP collector (again), instead of printing it.
+        #[arg(long, value_name = "URL")]
+        otlp: Option<String>,
+        #[arg(long, value_enum, default_value_t = otlp::Transport::Grpc, requires = "otlp")]
+        protocol: otlp::Transport,
+        /// A header for --otlp, NAME=VALUE. Repeatable.
+        #[arg(long = "header", value_name = "NAME=VALUE", requires = "otlp")]
+        headers: Vec<OtlpHeader>,
+        /// Trust only this CA (PEM) for --otlp.
+        #[arg(long, value_name = "FILE", requires = "otlp")]
+        ca: Option<PathBuf>,
+        #[command(flatten)]
+        state: StateDir,
+    },
+    /// Send the telemetry of finished sessions that the collector has not acknowledged yet
+    /// (it was down, or a supervisor died), to the configured collector. For a timer or cron;
+    /// `warden run` does it too when it starts. Exits 1 if some is still pending.
+    Export {
+        /// Give up on a session after trying this long.
+        #[arg(long, value_name = "SECS", default_value_t = 30)]
+        timeout_secs: u64,
+        #[command(flatten)]
+        state: StateDir,
+        #[command(flatten)]
+        telemetry: TelemetryFlags,
+        /// The user configuration file [default: ~/.config/warden/config.toml].
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        #[command(flatten)]
+        requirements: RequirementsPaths,
     },
     /// Check what Warden needs from this machine; exits 1 if something required is missing.
     Doctor,
@@ -241,12 +295,51 @@ struct SettingsFlags {
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
     #[command(flatten)]
+    telemetry: TelemetryFlags,
+    #[command(flatten)]
     requirements: RequirementsPaths,
+}
+
+/// Where the audit log is sent over OTLP (checked against the requirements, which may force
+/// it). Without an endpoint nothing is sent; the log is kept either way.
+#[derive(clap::Args)]
+struct TelemetryFlags {
+    /// The OTLP collector, e.g. http://127.0.0.1:4318 (http/protobuf: /v1/logs is added) or
+    /// http://127.0.0.1:4317 with --otlp-protocol grpc.
+    #[arg(long, value_name = "URL")]
+    otlp_endpoint: Option<HttpUrl>,
+    /// grpc | http/protobuf (default).
+    #[arg(long, value_name = "PROTOCOL")]
+    otlp_protocol: Option<OtlpProtocol>,
+    /// A header sent to the collector, NAME=VALUE (e.g. authorization=Bearer ...). Repeatable.
+    #[arg(long = "otlp-header", value_name = "NAME=VALUE")]
+    otlp_headers: Vec<OtlpHeader>,
+    /// Trust only this CA (PEM) for the collector's TLS certificate.
+    #[arg(long = "otlp-ca", value_name = "FILE")]
+    otlp_ca_file: Option<ConfigPath>,
+    /// Most telemetry (MiB of audit log) that may wait for the collector (default 256).
+    #[arg(long, value_name = "MIB")]
+    max_export_backlog_mib: Option<u32>,
+    /// At that limit: `pause` freezes the session until the backlog drains (default); `drop`
+    /// skips the backlog, with an export.backlog record saying which records.
+    #[arg(long, value_name = "POLICY")]
+    export_backlog_policy: Option<BacklogPolicy>,
+}
+
+impl TelemetryFlags {
+    fn apply(&self, o: &mut CliOverrides) {
+        o.otlp_endpoint = self.otlp_endpoint.clone();
+        o.otlp_protocol = self.otlp_protocol;
+        o.otlp_headers = self.otlp_headers.clone();
+        o.otlp_ca_file = self.otlp_ca_file.clone();
+        o.max_export_backlog_mib = self.max_export_backlog_mib;
+        o.export_backlog_policy = self.export_backlog_policy;
+    }
 }
 
 impl SettingsFlags {
     fn overrides(&self) -> CliOverrides {
-        CliOverrides {
+        let mut o = CliOverrides {
             sandbox_mode: self.sandbox_mode,
             approval_policy: self.approval_policy,
             reviewer: self.reviewer,
@@ -260,7 +353,9 @@ impl SettingsFlags {
             write_roots: self.write_roots.clone(),
             denied_reads: self.deny_reads.clone(),
             ..CliOverrides::default()
-        }
+        };
+        self.telemetry.apply(&mut o);
+        o
     }
 }
 
@@ -404,6 +499,7 @@ fn dispatch(command: Command) -> anyhow::Result<i32> {
             run_dir,
             ring_buffer_kib,
             max_pids,
+            export_grace_secs,
             command,
             approvals,
         } => {
@@ -434,6 +530,10 @@ fn dispatch(command: Command) -> anyhow::Result<i32> {
                 approvals.unattended,
                 approvals.approvers_group.as_deref(),
             )?;
+            let telemetry = settings::telemetry(
+                &loaded.settings,
+                std::time::Duration::from_secs(export_grace_secs),
+            );
             // Before any thread exists, so that every runtime thread inherits the mask.
             signals::block().context("blocking signals")?;
             let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -455,7 +555,120 @@ fn dispatch(command: Command) -> anyhow::Result<i32> {
                 settings_files: loaded.files,
                 settings_warnings: loaded.warnings,
                 requirement_paths: sources.layers.clone(),
+                telemetry,
+                log_prompts: loaded.settings.telemetry.log_prompts.value,
             }))
+        }
+        Command::Replay {
+            session,
+            view,
+            json,
+            filter,
+            verify: check,
+            otlp: endpoint,
+            protocol,
+            headers,
+            ca,
+            state,
+        } => {
+            let path = log_view::locate(&session, &state.state_dir)?;
+            if check {
+                let report =
+                    verify::verify(&path).with_context(|| format!("reading {}", path.display()))?;
+                print!("{report}");
+                if report.intact() {
+                    println!();
+                }
+                return Ok(if report.intact() { 0 } else { 1 });
+            }
+            if let Some(endpoint) = endpoint {
+                let mut config = otlp::ExportConfig::new(endpoint, protocol);
+                config.headers = headers
+                    .iter()
+                    .map(|h| (h.name().to_string(), h.value().to_string()))
+                    .collect();
+                config.ca_file = ca;
+                // A resend is not new activity: the counters are the live export's.
+                config.metrics = false;
+                let runtime = tokio::runtime::Runtime::new()?;
+                let outcome = runtime.block_on(async {
+                    let exporter = otlp::Exporter::new(&config)?;
+                    anyhow::Ok(
+                        otlp::resend(&exporter, &path, std::time::Duration::from_secs(30)).await?,
+                    )
+                })?;
+                return Ok(match outcome {
+                    otlp::Outcome::Done => {
+                        println!("sent {} to {}", path.display(), config.endpoint);
+                        0
+                    }
+                    otlp::Outcome::Pending { next_seq, error } => {
+                        eprintln!(
+                            "warden: {}: sent up to seq {next_seq} only{}",
+                            path.display(),
+                            error.map(|e| format!(": {e}")).unwrap_or_default()
+                        );
+                        1
+                    }
+                });
+            }
+            let records = replay::read(&path)?;
+            let view = if json { replay::ReplayView::Json } else { view };
+            replay::print(&records, &filter, view, &mut std::io::stdout().lock())?;
+            Ok(0)
+        }
+        Command::Export {
+            timeout_secs,
+            state,
+            telemetry,
+            config,
+            requirements,
+        } => {
+            let user = target_user::resolve(None)?;
+            let user_config = config.unwrap_or_else(|| {
+                warden_requirements::user_config::default_user_config_path(&user.home)
+            });
+            let sources = requirements.sources(user_config)?;
+            let mut overrides = CliOverrides::default();
+            telemetry.apply(&mut overrides);
+            let loaded = settings::load(&sources, &overrides, &user.home)?;
+            let timeout = std::time::Duration::from_secs(timeout_secs);
+            let Some(options) = settings::telemetry(&loaded.settings, timeout) else {
+                anyhow::bail!(
+                    "no OTLP endpoint configured (telemetry.otlp_endpoint or --otlp-endpoint)"
+                );
+            };
+            let runtime = tokio::runtime::Runtime::new()?;
+            runtime.block_on(async {
+                let exporter = otlp::Exporter::new(&options.export)?;
+                let results = otlp::export_pending(&exporter, &state.state_dir, timeout).await;
+                exporter.shutdown().await;
+                let mut pending = 0;
+                for (dir, result) in &results {
+                    match result {
+                        Ok(otlp::Outcome::Done) => println!("{}: sent", dir.display()),
+                        Ok(otlp::Outcome::Pending { next_seq, error }) => {
+                            pending += 1;
+                            println!(
+                                "{}: pending from seq {next_seq}{}",
+                                dir.display(),
+                                error
+                                    .as_ref()
+                                    .map(|e| format!(" ({e})"))
+                                    .unwrap_or_default()
+                            );
+                        }
+                        Err(e) => {
+                            pending += 1;
+                            println!("{}: {e}", dir.display());
+                        }
+                    }
+                }
+                if results.is_empty() {
+                    println!("nothing pending");
+                }
+                anyhow::Ok(if pending > 0 { 1 } else { 0 })
+            })
         }
         Command::Events {
             session,

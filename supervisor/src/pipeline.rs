@@ -21,6 +21,7 @@ use crate::{
     },
     file_activity::FileActivity,
     kernel::programs::{EventSource, LostCounts},
+    tool_calls::ToolCalls,
 };
 
 /// How often the ring buffer and the user-space events are drained (the kernel side only
@@ -43,6 +44,7 @@ pub struct Pipeline {
     lost_seen: LostCounts,
     undecodable: u64,
     undecodable_reported: u64,
+    tool_calls: ToolCalls,
 }
 
 /// What the pipeline hands back when it stops.
@@ -62,6 +64,7 @@ impl Pipeline {
             lost_seen: LostCounts::default(),
             undecodable: 0,
             undecodable_reported: 0,
+            tool_calls: ToolCalls::default(),
         }
     }
 
@@ -70,8 +73,9 @@ impl Pipeline {
         self.append_at(clock::boot_ns(), event)
     }
 
-    fn append_at(&mut self, boot_ns: u64, event: Event) -> io::Result<()> {
-        let record = self.writer.append(boot_ns, event)?;
+    fn append_at(&mut self, boot_ns: u64, mut event: Event) -> io::Result<()> {
+        let tool_call = self.tool_calls.tag(&mut event);
+        let record = self.writer.append_tagged(boot_ns, event, tool_call)?;
         if self.live {
             eprintln!("{}", render::line(&record));
         }

@@ -142,11 +142,27 @@ impl ProcessTree {
     }
 
     pub fn render(&self) -> String {
+        self.render_from(&self.roots)
+    }
+
+    /// The subtrees below `tops` (node indices), each drawn from its top.
+    pub fn render_from(&self, tops: &[usize]) -> String {
         let mut out = String::new();
-        for &root in &self.roots {
-            out.push_str(&self.label(root));
+        for &top in tops {
+            out.push_str(&self.label(top));
             out.push('\n');
-            self.render_children(root, "", &mut out);
+            self.render_children(top, "", &mut out);
+        }
+        out
+    }
+
+    /// `idx` and every node below it.
+    pub fn subtree(&self, idx: usize) -> Vec<usize> {
+        let mut out = vec![idx];
+        let mut i = 0;
+        while i < out.len() {
+            out.extend(&self.nodes[out[i]].children);
+            i += 1;
         }
         out
     }
@@ -166,7 +182,7 @@ impl ProcessTree {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::events::{Exec, Fork};
 
@@ -176,11 +192,14 @@ mod tests {
             seq,
             time: String::new(),
             boot_ns: seq,
+            prev_hash: String::new(),
+            tool_call_id: None,
             event,
         }
     }
 
-    fn exec(pid: u32, ppid: u32, argv: &[&str]) -> Event {
+    /// An exec of `/bin/<argv[0]>` (shared with other modules' tests).
+    pub(crate) fn exec(pid: u32, ppid: u32, argv: &[&str]) -> Event {
         Event::Exec(Exec {
             pid,
             ppid,

@@ -19,6 +19,7 @@ use warden_common::NetConfig;
 use warden_requirements::values::{ApprovalPolicy, Reviewer};
 
 use crate::{
+    agent_api,
     approvals::{self, Broker},
     audit_log::{self, AuditWriter},
     cgroup::{self, SessionCgroup},
@@ -40,6 +41,7 @@ use crate::{
         dns_proxy::{self, Proxy, Unlisted},
         policy::{NetworkMode, NetworkPolicy},
     },
+    otlp::{self, TelemetryOptions},
     pipeline::Pipeline,
     recovery::{self, SessionInfo},
     signals::Signals,
@@ -142,6 +144,10 @@ pub struct RunOptions {
     pub network: NetworkOptions,
     /// Most tasks (processes and threads) the session may have at once.
     pub max_pids: u32,
+    /// Where the session's telemetry goes, if anywhere.
+    pub telemetry: Option<TelemetryOptions>,
+    /// Prompts reported through the agent API are kept in the log (else redacted).
+    pub log_prompts: bool,
 }
 
 /// How long processes get to disappear after SIGKILL before Warden reports a failure.
@@ -181,6 +187,10 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
     let log_path = dir.join(audit_log::FILE_NAME);
     let writer = AuditWriter::create(&log_path, &id, Clock::new())
         .with_context(|| format!("creating {}", log_path.display()))?;
+    let telemetry = match &opts.telemetry {
+        Some(t) => Some(otlp::live::LiveExport::start(t, &opts.state_dir, &dir)?),
+        None => None,
+    };
 
     let proxy_sockets = dns_proxy::bind().context("binding the DNS proxy")?;
     let root = match &opts.cgroup_root {
@@ -260,6 +270,28 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
     let (events_tx, events_rx) = mpsc::channel(1024);
     let (stop, stop_rx) = oneshot::channel();
     let mut pipeline_task = tokio::spawn(pipeline.run(source, events_rx, stop_rx));
+    let telemetry = telemetry.map(|t| {
+        t.follow(
+            &log_path,
+            &dir,
+            cgroup.path().join("cgroup.freeze"),
+            &events_tx,
+        )
+    });
+    let cgroup_in_proc = Path::new("/").join(
+        cgroup
+            .path()
+            .strip_prefix(&root)
+            .context("the session cgroup is not below the cgroup2 mount")?,
+    );
+    let agent_api = agent_api::serve(
+        Path::new(agent_api::SOCKET_DIR),
+        &id,
+        cgroup_in_proc.display().to_string(),
+        opts.log_prompts,
+        events_tx.clone(),
+    )
+    .with_context(|| format!("the agent API socket in {}", agent_api::SOCKET_DIR))?;
     // Taken by the gate if it starts; dropped otherwise, so the pipeline knows no more comes.
     let mut gate_events = Some(events_tx.clone());
     let events_tx_watch = events_tx.clone();
@@ -366,7 +398,14 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
     };
     let gate_stop = Arc::new(AtomicBool::new(false));
     let mut gate_thread = None;
-    let launched = launch::spawn(&opts.command, &user, &cgroup, &spec).await;
+    let launched = launch::spawn(
+        &opts.command,
+        &user,
+        &cgroup,
+        &spec,
+        &[(warden_agent::api::SOCKET_ENV, agent_api.path.as_os_str())],
+    )
+    .await;
     let launched = match launched {
         Ok(Launched {
             mut child,
@@ -457,7 +496,11 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
     // Whatever the command left behind (daemons, background jobs) ends with the session.
     end.killed += cgroup.kill_all()?;
     cgroup.wait_empty(KILL_TIMEOUT)?;
+    if let Some(t) = &telemetry {
+        t.state(otlp::SessionState::Ending);
+    }
     proxy_task.abort();
+    drop(agent_api);
     sweep_task.abort();
     watch_task.abort();
     for t in &approval_tasks {
@@ -516,5 +559,10 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
     }
     let _ = detaching.join();
     drop(programs);
+    // Last: the session is over and deregistered (recovery must not end it again) while the
+    // exporter gets its grace.
+    if let Some(t) = telemetry {
+        t.finish(&id, opts.quiet).await;
+    }
     Ok(status)
 }

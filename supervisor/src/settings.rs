@@ -10,7 +10,7 @@ use warden_requirements::{
     bundle::DEFAULT_BUNDLE_CACHE_DIR,
     constrain::Source,
     load_local_layers, merge, resolve,
-    values::{Decision, SandboxMode},
+    values::{Decision, OtlpProtocol, SandboxMode},
 };
 
 use crate::{
@@ -20,6 +20,7 @@ use crate::{
         policy::{NetworkMode, NetworkPolicy},
         upstream,
     },
+    otlp::{ExportConfig, TelemetryOptions, Transport},
     session::{ApprovalOptions, NetworkOptions, SandboxOptions},
 };
 
@@ -148,6 +149,30 @@ pub fn network(
         policy,
         upstreams,
         ttl_floor: std::time::Duration::from_secs(u64::from(n.dns_ttl_floor_secs.value)),
+    })
+}
+
+/// Where telemetry goes: `None` when no endpoint is configured. The protocol defaults to
+/// OTLP's, http/protobuf.
+pub fn telemetry(s: &Settings, grace: std::time::Duration) -> Option<TelemetryOptions> {
+    let t = &s.telemetry;
+    let endpoint = t.otlp_endpoint.as_ref()?;
+    let transport = match t.otlp_protocol.as_ref().map(|p| p.value) {
+        Some(OtlpProtocol::Grpc) => Transport::Grpc,
+        Some(OtlpProtocol::HttpProtobuf) | None => Transport::Http,
+    };
+    let mut export = ExportConfig::new(endpoint.value.as_str(), transport);
+    export.headers = t
+        .otlp_headers
+        .iter()
+        .map(|h| (h.value.name().to_string(), h.value.value().to_string()))
+        .collect();
+    export.ca_file = t.otlp_ca_file.as_ref().map(|p| p.value.clone());
+    Some(TelemetryOptions {
+        export,
+        max_backlog_bytes: u64::from(t.max_export_backlog_mib.value) << 20,
+        backlog_policy: t.export_backlog_policy.value,
+        grace,
     })
 }
 

@@ -20,6 +20,14 @@ pub struct Record {
     pub time: String,
     /// CLOCK_BOOTTIME in nanoseconds (monotonic, counts suspend; what the kernel stamps).
     pub boot_ns: u64,
+    /// SHA-256 (hex) of the previous line's exact bytes; the first record carries the seed of
+    /// its session (`audit_log::chain_seed`). Empty only in logs written before the chain.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub prev_hash: String,
+    /// The agent's tool call this event belongs to: the process, or an ancestor of it within
+    /// the session, registered the call through the agent API.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_call_id: Option<String>,
     #[serde(flatten)]
     pub event: Event,
 }
@@ -69,6 +77,12 @@ pub enum Event {
     LimitReached(LimitReached),
     #[serde(rename = "events.lost")]
     EventsLost(EventsLost),
+    #[serde(rename = "agent.prompt")]
+    AgentPrompt(AgentPrompt),
+    #[serde(rename = "agent.tool_call")]
+    AgentToolCall(AgentToolCall),
+    #[serde(rename = "export.backlog")]
+    ExportBacklog(ExportBacklog),
     #[serde(rename = "session.end")]
     SessionEnd(SessionEnd),
 }
@@ -98,7 +112,55 @@ impl Event {
             Event::RequirementsChanged(_) => "requirements.changed",
             Event::LimitReached(_) => "limit.reached",
             Event::EventsLost(_) => "events.lost",
+            Event::AgentPrompt(_) => "agent.prompt",
+            Event::AgentToolCall(_) => "agent.tool_call",
+            Event::ExportBacklog(_) => "export.backlog",
             Event::SessionEnd(_) => "session.end",
+        }
+    }
+
+    /// The file call, for the `file.*` kinds.
+    pub fn file_access(&self) -> Option<&FileAccess> {
+        match self {
+            Event::FileOpen(f)
+            | Event::FileLink(f)
+            | Event::FileRename(f)
+            | Event::FileUnlink(f)
+            | Event::FileSymlink(f)
+            | Event::FileTruncate(f) => Some(f),
+            _ => None,
+        }
+    }
+
+    /// The process the event is about, when it is about one.
+    pub fn pid(&self) -> Option<u32> {
+        match self {
+            Event::Exec(e) => Some(e.pid),
+            Event::ExecRequest(e) => Some(e.pid),
+            Event::SyscallDenied(e) => Some(e.pid),
+            Event::Fork(e) => Some(e.pid),
+            Event::Exit(e) => Some(e.pid),
+            Event::NetConnect(e) | Event::NetSend(e) => Some(e.pid),
+            Event::FileOpen(e)
+            | Event::FileLink(e)
+            | Event::FileRename(e)
+            | Event::FileUnlink(e)
+            | Event::FileSymlink(e)
+            | Event::FileTruncate(e) => Some(e.pid),
+            Event::AgentPrompt(e) => Some(e.pid),
+            Event::AgentToolCall(e) => Some(e.pid),
+            // A DNS request's pid is 0: the proxy does not know the querying process.
+            Event::ApprovalRequest(a) => (a.subject.pid != 0).then_some(a.subject.pid),
+            Event::Approval(a) => (a.subject.pid != 0).then_some(a.subject.pid),
+            // The peer is outside the session (or trying to reach it from another one).
+            Event::ApprovalRefused(_)
+            | Event::SessionStart(_)
+            | Event::DnsQuery(_)
+            | Event::RequirementsChanged(_)
+            | Event::LimitReached(_)
+            | Event::EventsLost(_)
+            | Event::ExportBacklog(_)
+            | Event::SessionEnd(_) => None,
         }
     }
 }
@@ -373,6 +435,20 @@ pub enum DecisionSource {
     Timeout,
 }
 
+impl DecisionSource {
+    /// The name used in the log, in OTLP attributes and on the terminal.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Requirements => "requirements",
+            Self::Policy => "policy",
+            Self::AutoReview => "auto_review",
+            Self::User => "user",
+            Self::Reviewer => "reviewer",
+            Self::Timeout => "timeout",
+        }
+    }
+}
+
 /// How far an approval reaches.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -516,6 +592,82 @@ pub struct EventsLost {
     pub undecodable: u64,
     /// All events lost in this session so far, this record included.
     pub total: u64,
+}
+
+/// A prompt the agent reported through the agent API. The text is kept only where the
+/// requirements allow it (`telemetry.log_prompts`); otherwise its size and hash stand in.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AgentPrompt {
+    /// The reporting process (SO_PEERCRED).
+    pub pid: u32,
+    /// Size of the prompt in bytes.
+    pub bytes: u64,
+    /// SHA-256 (hex) of the prompt: the same prompt gives the same hash.
+    pub sha256: String,
+    /// The prompt, escaped, at most `PROMPT_MAX` bytes of it; absent when redacted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub text_truncated: bool,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub redacted: bool,
+}
+
+/// Most bytes of a prompt kept in the log when prompts may be logged.
+pub const PROMPT_MAX: usize = 16 * 1024;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ToolCallPhase {
+    Start,
+    End,
+}
+
+/// The agent started or finished a tool call. Between the two, every kernel event of the
+/// starting process and its descendants carries the call's id (`tool_call_id`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AgentToolCall {
+    pub pid: u32,
+    /// The agent's id for the call, escaped.
+    pub id: String,
+    pub phase: ToolCallPhase,
+    /// The tool's name, escaped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// How it ended, in the agent's words (`ok`, `error`, ...), escaped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// Processes tagged with the call when it ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub processes: Option<u64>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BacklogAction {
+    /// The session's processes were frozen: the backlog reached its limit.
+    Paused,
+    /// They run again: the backlog drained (or the session is ending).
+    Resumed,
+    /// Records were skipped by the exporter (they stay in this log).
+    Dropped,
+}
+
+/// Telemetry waiting for the collector reached its limit (`telemetry.max_export_backlog_mib`),
+/// and what was done about it (`telemetry.export_backlog_policy`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ExportBacklog {
+    pub action: BacklogAction,
+    /// Bytes of log not yet acknowledged by the collector.
+    pub backlog_bytes: u64,
+    pub limit_bytes: u64,
+    /// `dropped`: the records not sent, `from_seq` to `to_seq` inclusive.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_seq: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to_seq: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub records: Option<u64>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -22,17 +22,6 @@ fn subject(s: &Subject) -> String {
     }
 }
 
-pub fn source_word(s: DecisionSource) -> &'static str {
-    match s {
-        DecisionSource::Requirements => "requirements",
-        DecisionSource::Policy => "policy",
-        DecisionSource::AutoReview => "auto-review",
-        DecisionSource::User => "user",
-        DecisionSource::Reviewer => "reviewer",
-        DecisionSource::Timeout => "timeout",
-    }
-}
-
 fn verdict_word(v: Verdict) -> &'static str {
     match v {
         Verdict::Allow => "ALLOW",
@@ -51,6 +40,19 @@ pub fn command_line(argv: &[String]) -> String {
 /// `HH:MM:SS.mmm` from the record's RFC 3339 time.
 fn clock_time(rec: &Record) -> &str {
     rec.time.get(11..23).unwrap_or(&rec.time)
+}
+
+/// A file call without its process: `PATH [-> PATH2] [FLAGS] RESULT`.
+pub fn file_call(f: &super::FileAccess) -> String {
+    let mut s = shell_word(&f.path);
+    if let Some(p2) = &f.path2 {
+        s.push_str(&format!(" -> {}", shell_word(p2)));
+    }
+    if let Some(flags) = &f.flags {
+        s.push_str(&format!(" {flags}"));
+    }
+    s.push_str(&format!(" {}", f.result));
+    s
 }
 
 pub fn line(rec: &Record) -> String {
@@ -105,7 +107,7 @@ pub fn line(rec: &Record) -> String {
                 s.push_str(&format!(" by {}", for_terminal(rule)));
             }
             if r.source != DecisionSource::Policy {
-                s.push_str(&format!(" ({})", source_word(r.source)));
+                s.push_str(&format!(" ({})", r.source.as_str()));
             }
             if let Some(reason) = &r.reason {
                 s.push_str(&format!(": {}", for_terminal(reason)));
@@ -177,14 +179,7 @@ pub fn line(rec: &Record) -> String {
         | Event::FileUnlink(f)
         | Event::FileSymlink(f)
         | Event::FileTruncate(f) => {
-            let mut s = format!("pid {} {}", f.pid, shell_word(&f.path));
-            if let Some(p2) = &f.path2 {
-                s.push_str(&format!(" -> {}", shell_word(p2)));
-            }
-            if let Some(flags) = &f.flags {
-                s.push_str(&format!(" {flags}"));
-            }
-            s.push_str(&format!(" {}", f.result));
+            let mut s = format!("pid {} {}", f.pid, file_call(f));
             if f.count > 1 {
                 s.push_str(&format!(" (x{})", f.count));
             }
@@ -218,7 +213,7 @@ pub fn line(rec: &Record) -> String {
                 } else {
                     "once"
                 },
-                source_word(a.source)
+                a.source.as_str()
             );
             if let Some(by) = &a.by {
                 s.push_str(&format!(" ({})", for_terminal(by)));
@@ -243,6 +238,43 @@ pub fn line(rec: &Record) -> String {
             "LOST exec {} fork {} exit {} network {} file {} (session total {})",
             l.exec, l.fork, l.exit, l.network, l.file, l.total
         ),
+        Event::AgentPrompt(p) => match &p.text {
+            Some(text) => format!("pid {} {} bytes: {}", p.pid, p.bytes, for_terminal(text)),
+            None => format!(
+                "pid {} {} bytes (redacted, sha256 {})",
+                p.pid, p.bytes, p.sha256
+            ),
+        },
+        Event::AgentToolCall(t) => {
+            let mut s = format!(
+                "pid {} {} {}",
+                t.pid,
+                match t.phase {
+                    super::ToolCallPhase::Start => "START",
+                    super::ToolCallPhase::End => "END",
+                },
+                for_terminal(&t.id)
+            );
+            if let Some(name) = &t.name {
+                s.push_str(&format!(" {}", for_terminal(name)));
+            }
+            if let Some(status) = &t.status {
+                s.push_str(&format!(": {}", for_terminal(status)));
+            }
+            s
+        }
+        Event::ExportBacklog(b) => {
+            let mut s = format!(
+                "{} at {} of {} bytes waiting for the collector",
+                format!("{:?}", b.action).to_uppercase(),
+                b.backlog_bytes,
+                b.limit_bytes
+            );
+            if let (Some(from), Some(to)) = (b.from_seq, b.to_seq) {
+                s.push_str(&format!(": seq {from}-{to} not exported"));
+            }
+            s
+        }
         Event::SessionEnd(e) => {
             let mut s = format!(
                 "{:?} status {} killed {} records {} lost {} after {:.3}s",
@@ -280,6 +312,8 @@ mod tests {
             seq: 3,
             time: "2026-11-23T21:00:01.123456789Z".into(),
             boot_ns: 1,
+            prev_hash: String::new(),
+            tool_call_id: None,
             event,
         }
     }

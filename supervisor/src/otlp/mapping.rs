@@ -1,0 +1,691 @@
+//! One audit-log record -> one OTLP log record named `warden.<kind>`.
+//!
+//! Attributes use OpenTelemetry semantic-convention names where one exists (process.*, user.id,
+//! file.path, network.*, server.address, dns.question.name) and `warden.*` otherwise. Every
+//! record carries `warden.session.id` and `warden.seq`, so a receiver can de-duplicate what
+//! at-least-once delivery sends twice. Values are the log's own, already escaped and bounded.
+use std::time::{Duration, SystemTime};
+
+use opentelemetry::{
+    Key,
+    logs::{AnyValue, Severity},
+};
+
+use crate::events::{
+    BacklogAction, DecisionSource, Event, FileAccess, Network, Record, RequestKind, Risk, Scope,
+    Subject, TokenProblem, ToolCallPhase, Verdict, render,
+};
+
+/// What one OTLP log record carries (filled into the SDK's record by the exporter).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Mapped {
+    pub event_name: &'static str,
+    pub timestamp: SystemTime,
+    pub severity: Severity,
+    /// One human-readable line (the `warden events` rendering).
+    pub body: String,
+    pub attributes: Vec<(Key, AnyValue)>,
+}
+
+impl Mapped {
+    /// The value of attribute `key`, for tests and the decision counters.
+    pub fn get(&self, key: &str) -> Option<&AnyValue> {
+        self.attributes
+            .iter()
+            .find(|(k, _)| k.as_str() == key)
+            .map(|(_, v)| v)
+    }
+
+    pub fn get_str(&self, key: &str) -> Option<&str> {
+        match self.get(key)? {
+            AnyValue::String(s) => Some(s.as_str()),
+            _ => None,
+        }
+    }
+}
+
+/// The log record's name.
+pub fn event_name(event: &Event) -> &'static str {
+    match event {
+        Event::SessionStart(_) => "warden.session.start",
+        Event::Exec(_) => "warden.exec",
+        Event::ExecRequest(_) => "warden.exec.request",
+        Event::SyscallDenied(_) => "warden.syscall.denied",
+        Event::Fork(_) => "warden.fork",
+        Event::Exit(_) => "warden.exit",
+        Event::NetConnect(_) => "warden.network.connect",
+        Event::NetSend(_) => "warden.network.send",
+        Event::DnsQuery(_) => "warden.dns.query",
+        Event::FileOpen(_) => "warden.file.open",
+        Event::FileLink(_) => "warden.file.link",
+        Event::FileRename(_) => "warden.file.rename",
+        Event::FileUnlink(_) => "warden.file.unlink",
+        Event::FileSymlink(_) => "warden.file.symlink",
+        Event::FileTruncate(_) => "warden.file.truncate",
+        Event::RequirementsChanged(_) => "warden.requirements.changed",
+        Event::LimitReached(_) => "warden.limit.reached",
+        Event::EventsLost(_) => "warden.events.lost",
+        Event::AgentPrompt(_) => "warden.agent.prompt",
+        Event::AgentToolCall(_) => "warden.agent.tool_call",
+        Event::ExportBacklog(_) => "warden.export.backlog",
+        Event::ApprovalRequest(_) => "warden.approval.request",
+        Event::Approval(_) => "warden.approval",
+        Event::ApprovalRefused(_) => "warden.approval.refused",
+        Event::SessionEnd(_) => "warden.session.end",
+    }
+}
+
+/// Who took a decision, from the rule's provenance: a requirement, or the user's policy
+/// (configuration, flags, built-in defaults).
+fn decision_source(rule_source: Option<&str>) -> &'static str {
+    match rule_source {
+        Some(s) if s.starts_with("requirement") => "requirements",
+        _ => "policy",
+    }
+}
+
+/// The recorded source; `policy` in logs written before requirement rules were told apart is
+/// refined from the rule's provenance.
+fn source_of(source: DecisionSource, rule_source: Option<&str>) -> &'static str {
+    match source {
+        DecisionSource::Policy => decision_source(rule_source),
+        other => other.as_str(),
+    }
+}
+
+fn verdict(v: Verdict) -> &'static str {
+    match v {
+        Verdict::Allow => "allow",
+        Verdict::Deny => "deny",
+        Verdict::Redirect => "redirect",
+    }
+}
+
+struct Attrs(Vec<(Key, AnyValue)>);
+
+impl Attrs {
+    fn str(&mut self, key: &'static str, value: impl Into<String>) {
+        self.0
+            .push((Key::from_static_str(key), AnyValue::from(value.into())));
+    }
+
+    fn opt_str(&mut self, key: &'static str, value: Option<&String>) {
+        if let Some(v) = value {
+            self.str(key, v.clone());
+        }
+    }
+
+    fn int(&mut self, key: &'static str, value: impl TryInto<i64>) {
+        // u64 counters beyond i64 do not occur; saturate rather than wrap if one did.
+        let v = value.try_into().unwrap_or(i64::MAX);
+        self.0.push((Key::from_static_str(key), AnyValue::Int(v)));
+    }
+
+    fn flag(&mut self, key: &'static str, value: bool) {
+        if value {
+            self.0
+                .push((Key::from_static_str(key), AnyValue::Boolean(true)));
+        }
+    }
+
+    fn list(&mut self, key: &'static str, values: &[String]) {
+        let list = values.iter().map(|v| AnyValue::from(v.clone())).collect();
+        self.0
+            .push((Key::from_static_str(key), AnyValue::ListAny(Box::new(list))));
+    }
+
+    fn decision(&mut self, verdict: &'static str, source: &'static str) {
+        self.str("warden.decision", verdict);
+        self.str("warden.decision.source", source);
+    }
+
+    /// What an approval request is about: an exec (the process and its command) or a name.
+    fn subject(&mut self, s: &Subject) {
+        match s.request {
+            RequestKind::Exec => {
+                self.str("warden.approval.request", "exec");
+                self.int("process.pid", s.pid);
+                self.opt_str("warden.exec.program", s.program.as_ref());
+                self.list("process.command_args", &s.argv);
+            }
+            RequestKind::Dns => {
+                self.str("warden.approval.request", "dns");
+                self.opt_str("dns.question.name", s.name.as_ref());
+                self.opt_str("warden.dns.qtype", s.qtype.as_ref());
+            }
+        }
+    }
+
+    fn risk(&mut self, risk: Option<&Risk>) {
+        if let Some(r) = risk {
+            self.str("warden.risk.level", format!("{:?}", r.level).to_lowercase());
+            self.list("warden.risk.reasons", &r.reasons);
+        }
+    }
+
+    fn network(&mut self, n: &Network) {
+        self.int("process.pid", n.pid);
+        self.int("user.id", n.uid);
+        self.str("network.transport", n.transport.clone());
+        self.str("network.peer.address", n.address.clone());
+        self.int("network.peer.port", n.port);
+        if let Some(domain) = &n.domain {
+            self.str("server.address", domain.clone());
+            self.int("server.port", n.port);
+        }
+        self.decision(
+            verdict(n.verdict),
+            decision_source(n.rule_source.as_deref()),
+        );
+        self.str("warden.rule.id", n.rule.clone());
+        self.opt_str("warden.rule.source", n.rule_source.as_ref());
+    }
+
+    fn file(&mut self, f: &FileAccess) {
+        self.int("process.pid", f.pid);
+        self.str("file.path", f.path.clone());
+        self.flag("warden.file.path_truncated", f.path_truncated);
+        self.flag("warden.file.path_unreadable", f.path_unreadable);
+        if let Some(fd) = f.dirfd {
+            self.int("warden.file.dirfd", fd);
+        }
+        self.opt_str("warden.file.path2", f.path2.as_ref());
+        self.flag("warden.file.path2_truncated", f.path2_truncated);
+        self.opt_str("warden.file.flags", f.flags.as_ref());
+        self.str("warden.file.result", f.result.clone());
+        self.int("warden.file.count", f.count);
+    }
+}
+
+fn timestamp(rec: &Record) -> SystemTime {
+    time::OffsetDateTime::parse(&rec.time, &time::format_description::well_known::Rfc3339)
+        .ok()
+        .and_then(|t| u64::try_from(t.unix_timestamp_nanos()).ok())
+        .map_or(SystemTime::UNIX_EPOCH, |ns| {
+            SystemTime::UNIX_EPOCH + Duration::from_nanos(ns)
+        })
+}
+
+pub fn map(rec: &Record) -> Mapped {
+    let mut a = Attrs(Vec::with_capacity(16));
+    a.str("warden.session.id", rec.session.clone());
+    a.int("warden.seq", rec.seq);
+    a.int("warden.boot_ns", rec.boot_ns);
+    a.opt_str("warden.tool_call.id", rec.tool_call_id.as_ref());
+    let mut severity = Severity::Info;
+    match &rec.event {
+        Event::SessionStart(s) => {
+            a.list("process.command_args", &s.command);
+            a.flag("warden.command_truncated", s.command_truncated);
+            a.str("user.name", s.user.clone());
+            a.int("user.id", s.uid);
+            a.int("warden.gid", s.gid);
+            a.str("warden.cgroup", s.cgroup.clone());
+            a.int("warden.cgroup_id", s.cgroup_id);
+            a.int("warden.supervisor.pid", s.supervisor_pid);
+            a.str("host.name", s.hostname.clone());
+            a.str("warden.version", s.warden_version.clone());
+            a.int("warden.schema", s.schema);
+            a.list("warden.settings_files", &s.settings_files);
+            if !s.settings_warnings.is_empty() {
+                a.list("warden.settings_warnings", &s.settings_warnings);
+                severity = Severity::Warn;
+            }
+        }
+        Event::Exec(e) => {
+            a.int("process.pid", e.pid);
+            a.int("process.parent_pid", e.ppid);
+            a.int("user.id", e.uid);
+            a.int("warden.gid", e.gid);
+            a.int("warden.cgroup_id", e.cgroup_id);
+            a.str("process.executable.path", e.filename.clone());
+            a.list("process.command_args", &e.argv);
+            a.int("warden.argv_bytes", e.argv_bytes);
+            a.flag("warden.filename_truncated", e.filename_truncated);
+            a.flag("warden.argv_truncated", e.argv_truncated);
+            a.flag("warden.argv_unreadable", e.argv_unreadable);
+            if let Some(problem) = e.killed_for_token {
+                a.decision("kill", "policy");
+                a.str(
+                    "warden.killed_for_token",
+                    match problem {
+                        TokenProblem::Missing => "missing",
+                        TokenProblem::Mismatch => "mismatch",
+                    },
+                );
+                severity = Severity::Warn;
+            }
+        }
+        Event::ExecRequest(r) => {
+            a.int("process.pid", r.pid);
+            a.str("warden.syscall", r.syscall.clone());
+            a.str(
+                "process.executable.path",
+                r.resolved.clone().unwrap_or_else(|| r.filename.clone()),
+            );
+            a.str("warden.exec.filename", r.filename.clone());
+            a.str("warden.exec.program", r.program.clone());
+            a.list("process.command_args", &r.argv);
+            a.flag("warden.argv_truncated", r.argv_truncated);
+            a.decision(
+                verdict(r.verdict),
+                source_of(r.source, r.rule_source.as_deref()),
+            );
+            a.opt_str("warden.approval.id", r.approval.as_ref());
+            if let Some(d) = r.decision {
+                a.str("warden.rule.decision", format!("{d:?}").to_lowercase());
+            }
+            a.opt_str("warden.rule.id", r.rule.as_ref());
+            a.opt_str("warden.rule.source", r.rule_source.as_ref());
+            a.opt_str("warden.reason", r.reason.as_ref());
+            if !r.matched.is_empty() {
+                a.list("warden.exec.matched", &r.matched);
+            }
+            a.int("warden.wait_us", r.wait_us);
+            if r.verdict == Verdict::Deny {
+                severity = Severity::Warn;
+            }
+        }
+        Event::SyscallDenied(d) => {
+            a.int("process.pid", d.pid);
+            a.str("warden.syscall", d.syscall.clone());
+            a.list("warden.syscall.args", &d.args);
+            a.decision("deny", "policy");
+            a.str("warden.rule.id", d.rule.clone());
+            severity = Severity::Warn;
+        }
+        Event::Fork(f) => {
+            a.int("process.pid", f.pid);
+            a.int("process.parent_pid", f.ppid);
+        }
+        Event::Exit(x) => {
+            a.int("process.pid", x.pid);
+            a.int("process.parent_pid", x.ppid);
+            if let Some(code) = x.exit_code {
+                a.int("process.exit.code", code);
+            }
+            if let Some(sig) = x.signal {
+                a.int("warden.signal", sig);
+                a.str("warden.signal.name", render::signal_name(sig));
+            }
+            a.flag("warden.core_dumped", x.core_dumped);
+        }
+        Event::NetConnect(n) | Event::NetSend(n) => {
+            a.network(n);
+            if n.verdict == Verdict::Deny {
+                severity = Severity::Warn;
+            }
+        }
+        Event::DnsQuery(q) => {
+            a.str("dns.question.name", q.name.clone());
+            a.str("warden.dns.qtype", q.qtype.clone());
+            a.str("network.transport", q.transport.clone());
+            a.str("client.address", q.client.clone());
+            a.decision(
+                verdict(q.verdict),
+                source_of(q.source, q.rule_source.as_deref()),
+            );
+            a.opt_str("warden.approval.id", q.approval.as_ref());
+            a.str("warden.rule.id", q.rule.clone());
+            a.opt_str("warden.rule.source", q.rule_source.as_ref());
+            a.str("warden.dns.rcode", q.rcode.clone());
+            if !q.answers.is_empty() {
+                a.list("warden.dns.answers", &q.answers);
+            }
+            if let Some(ttl) = q.ttl {
+                a.int("warden.dns.ttl", ttl);
+            }
+            if let Some(secs) = q.allowed_secs {
+                a.int("warden.dns.allowed_secs", secs);
+            }
+            a.opt_str("warden.dns.upstream", q.upstream.as_ref());
+            a.int("warden.dns.duration_us", q.duration_us);
+            a.opt_str("error.type", q.error.as_ref());
+            if q.verdict == Verdict::Deny {
+                severity = Severity::Warn;
+            }
+        }
+        Event::FileOpen(f)
+        | Event::FileLink(f)
+        | Event::FileRename(f)
+        | Event::FileUnlink(f)
+        | Event::FileSymlink(f)
+        | Event::FileTruncate(f) => a.file(f),
+        Event::RequirementsChanged(c) => {
+            a.0.push((
+                Key::from_static_str("warden.requirements.accepted"),
+                AnyValue::Boolean(c.accepted),
+            ));
+            a.list("warden.requirements.files", &c.files);
+            a.opt_str("error.type", c.error.as_ref());
+            if !c.accepted {
+                severity = Severity::Warn;
+            }
+        }
+        Event::LimitReached(l) => {
+            a.str("warden.limit.resource", l.resource.clone());
+            a.str("warden.limit.value", l.limit.clone());
+            a.int("warden.limit.hits", l.hits);
+            severity = Severity::Warn;
+        }
+        Event::EventsLost(l) => {
+            a.int("warden.lost.exec", l.exec);
+            a.int("warden.lost.fork", l.fork);
+            a.int("warden.lost.exit", l.exit);
+            a.int("warden.lost.network", l.network);
+            a.int("warden.lost.file", l.file);
+            a.int("warden.lost.undecodable", l.undecodable);
+            a.int("warden.lost.total", l.total);
+            severity = Severity::Warn;
+        }
+        Event::AgentPrompt(p) => {
+            a.int("process.pid", p.pid);
+            a.int("warden.prompt.bytes", p.bytes);
+            a.str("warden.prompt.sha256", p.sha256.clone());
+            a.opt_str("warden.prompt.text", p.text.as_ref());
+            a.flag("warden.prompt.truncated", p.text_truncated);
+            a.flag("warden.prompt.redacted", p.redacted);
+        }
+        Event::AgentToolCall(t) => {
+            a.int("process.pid", t.pid);
+            // The envelope tags the call's own records too; the id is the call's, always.
+            if rec.tool_call_id.is_none() {
+                a.str("warden.tool_call.id", t.id.clone());
+            }
+            a.str(
+                "warden.tool_call.phase",
+                match t.phase {
+                    ToolCallPhase::Start => "start",
+                    ToolCallPhase::End => "end",
+                },
+            );
+            a.opt_str("warden.tool_call.name", t.name.as_ref());
+            a.opt_str("warden.tool_call.status", t.status.as_ref());
+            if let Some(n) = t.processes {
+                a.int("warden.tool_call.processes", n);
+            }
+        }
+        Event::ApprovalRequest(r) => {
+            a.subject(&r.subject);
+            a.str("warden.approval.id", r.id.clone());
+            a.str("warden.approval.why", r.why.clone());
+            a.opt_str("warden.rule.id", r.rule.as_ref());
+            a.risk(r.risk.as_ref());
+            a.str("warden.approval.asked", r.asked.as_str());
+            a.int("warden.approval.timeout_ms", r.timeout_ms);
+        }
+        Event::Approval(r) => {
+            a.subject(&r.subject);
+            a.str("warden.approval.id", r.id.clone());
+            a.decision(verdict(r.verdict), r.source.as_str());
+            a.str(
+                "warden.approval.scope",
+                match r.scope {
+                    Scope::Once => "once",
+                    Scope::Session => "session",
+                },
+            );
+            a.str("warden.reason", r.reason.clone());
+            a.opt_str("warden.approval.by", r.by.as_ref());
+            a.opt_str("warden.rule.id", r.rule.as_ref());
+            a.risk(r.risk.as_ref());
+            a.str("warden.approval.policy", r.policy.clone());
+            a.str("warden.approval.reviewer", r.reviewer.clone());
+            a.int("warden.wait_us", r.waited_us);
+            if r.verdict == Verdict::Deny {
+                severity = Severity::Warn;
+            }
+        }
+        Event::ApprovalRefused(r) => {
+            a.int("warden.peer.pid", r.peer_pid);
+            a.int("warden.peer.uid", r.peer_uid);
+            a.str("warden.reason", r.reason.clone());
+            severity = Severity::Warn;
+        }
+        Event::ExportBacklog(b) => {
+            a.str(
+                "warden.backlog.action",
+                match b.action {
+                    BacklogAction::Paused => "paused",
+                    BacklogAction::Resumed => "resumed",
+                    BacklogAction::Dropped => "dropped",
+                },
+            );
+            a.int("warden.backlog.bytes", b.backlog_bytes);
+            a.int("warden.backlog.limit_bytes", b.limit_bytes);
+            if let Some(v) = b.from_seq {
+                a.int("warden.backlog.from_seq", v);
+            }
+            if let Some(v) = b.to_seq {
+                a.int("warden.backlog.to_seq", v);
+            }
+            if let Some(v) = b.records {
+                a.int("warden.backlog.records", v);
+            }
+            severity = Severity::Warn;
+        }
+        Event::SessionEnd(e) => {
+            a.str(
+                "warden.end.reason",
+                format!("{:?}", e.reason).to_lowercase(),
+            );
+            if let Some(code) = e.exit_code {
+                a.int("process.exit.code", code);
+            }
+            if let Some(sig) = e.signal {
+                a.int("warden.signal", sig);
+            }
+            a.int("warden.status", e.status);
+            a.int("warden.killed", e.killed);
+            a.int("warden.duration_ms", e.duration_ms);
+            a.int("warden.records", e.records);
+            a.int("warden.lost", e.lost);
+            a.opt_str("error.type", e.error.as_ref());
+        }
+    }
+    Mapped {
+        event_name: event_name(&rec.event),
+        timestamp: timestamp(rec),
+        severity,
+        body: render::line(rec),
+        attributes: a.0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::{Exec, ExecRequest, Fork};
+
+    fn rec(seq: u64, event: Event) -> Record {
+        Record {
+            session: "0190-s".into(),
+            seq,
+            time: "2026-11-23T21:00:01.123456789Z".into(),
+            boot_ns: 5,
+            prev_hash: "ab".into(),
+            tool_call_id: Some("call-1".into()),
+            event,
+        }
+    }
+
+    fn int(m: &Mapped, key: &str) -> i64 {
+        match m.get(key) {
+            Some(AnyValue::Int(i)) => *i,
+            other => panic!("{key}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn exec_uses_semantic_conventions() {
+        let m = map(&rec(
+            7,
+            Event::Exec(Exec {
+                pid: 10,
+                ppid: 9,
+                uid: 1000,
+                gid: 1000,
+                cgroup_id: 3,
+                filename: "/bin/ls\\xff".into(),
+                filename_truncated: false,
+                argv: vec!["ls".into(), "a\nb".into()],
+                argv_truncated: true,
+                argv_bytes: 4100,
+                argv_unreadable: false,
+                killed_for_token: None,
+            }),
+        ));
+        assert_eq!(m.event_name, "warden.exec");
+        assert_eq!(m.get_str("warden.session.id"), Some("0190-s"));
+        assert_eq!(int(&m, "warden.seq"), 7);
+        assert_eq!(m.get_str("warden.tool_call.id"), Some("call-1"));
+        assert_eq!(int(&m, "process.pid"), 10);
+        assert_eq!(int(&m, "process.parent_pid"), 9);
+        assert_eq!(int(&m, "user.id"), 1000);
+        assert_eq!(m.get_str("process.executable.path"), Some("/bin/ls\\xff"));
+        let Some(AnyValue::ListAny(args)) = m.get("process.command_args") else {
+            panic!()
+        };
+        assert_eq!(args[1], AnyValue::from("a\nb".to_string()));
+        assert_eq!(
+            m.get("warden.argv_truncated"),
+            Some(&AnyValue::Boolean(true))
+        );
+        assert!(m.get("warden.argv_unreadable").is_none());
+        assert!(m.get("warden.decision").is_none());
+        // The body is the terminal-safe rendering: no raw newline from argv.
+        assert!(!m.body.contains('\n'), "{}", m.body);
+        assert_eq!(
+            m.timestamp,
+            SystemTime::UNIX_EPOCH + Duration::from_nanos(1_795_467_601_123_456_789)
+        );
+    }
+
+    #[test]
+    fn decisions_carry_verdict_source_and_rule() {
+        let net = Network {
+            pid: 4,
+            uid: 0,
+            transport: "tcp".into(),
+            address: "10.0.0.1".into(),
+            port: 443,
+            verdict: Verdict::Allow,
+            rule: "allowed_domains=*.example.com".into(),
+            rule_source: Some(
+                "requirement network.allowed_domains at /etc/warden/requirements.toml line 3"
+                    .into(),
+            ),
+            domain: Some("a.example.com".into()),
+        };
+        let m = map(&rec(1, Event::NetConnect(net.clone())));
+        assert_eq!(m.event_name, "warden.network.connect");
+        assert_eq!(m.get_str("warden.decision"), Some("allow"));
+        assert_eq!(m.get_str("warden.decision.source"), Some("requirements"));
+        assert_eq!(
+            m.get_str("warden.rule.id"),
+            Some("allowed_domains=*.example.com")
+        );
+        assert_eq!(m.get_str("network.peer.address"), Some("10.0.0.1"));
+        assert_eq!(int(&m, "network.peer.port"), 443);
+        assert_eq!(m.get_str("server.address"), Some("a.example.com"));
+        assert_eq!(m.get_str("network.transport"), Some("tcp"));
+
+        let denied = Network {
+            verdict: Verdict::Deny,
+            rule: "default-deny".into(),
+            rule_source: None,
+            domain: None,
+            ..net
+        };
+        let m = map(&rec(2, Event::NetSend(denied)));
+        assert_eq!(m.get_str("warden.decision"), Some("deny"));
+        assert_eq!(m.get_str("warden.decision.source"), Some("policy"));
+        assert_eq!(m.severity, Severity::Warn);
+        assert!(m.get("server.address").is_none());
+
+        let m = map(&rec(
+            3,
+            Event::ExecRequest(ExecRequest {
+                pid: 5,
+                syscall: "execve".into(),
+                filename: "git".into(),
+                resolved: Some("/usr/bin/git".into()),
+                program: "git".into(),
+                argv: vec!["git".into(), "push".into()],
+                argv_truncated: false,
+                verdict: Verdict::Deny,
+                source: DecisionSource::Policy,
+                approval: None,
+                decision: Some(crate::exec_policy::ExecDecision::Forbidden),
+                rule: Some("exec.rules=git push".into()),
+                rule_source: Some("command line flag --exec-rule".into()),
+                reason: None,
+                matched: vec![],
+                wait_us: 40,
+            }),
+        ));
+        assert_eq!(m.event_name, "warden.exec.request");
+        assert_eq!(m.get_str("warden.decision"), Some("deny"));
+        assert_eq!(m.get_str("warden.decision.source"), Some("policy"));
+        assert_eq!(m.get_str("warden.rule.id"), Some("exec.rules=git push"));
+        assert_eq!(m.get_str("warden.rule.decision"), Some("forbidden"));
+        assert_eq!(m.get_str("process.executable.path"), Some("/usr/bin/git"));
+    }
+
+    #[test]
+    fn approvals_carry_the_decision_its_source_and_the_request() {
+        let approval = crate::events::Approval {
+            id: "0123abcd-7".into(),
+            subject: Subject {
+                request: RequestKind::Exec,
+                pid: 9,
+                program: Some("git".into()),
+                argv: vec!["git".into(), "push".into(), "-f".into()],
+                name: None,
+                qtype: None,
+            },
+            verdict: Verdict::Deny,
+            scope: Scope::Once,
+            source: DecisionSource::AutoReview,
+            reason: "critical risk: rewrites remote history".into(),
+            by: None,
+            rule: Some("builtin:git-push-force".into()),
+            risk: Some(Risk {
+                level: crate::events::RiskLevel::High,
+                reasons: vec!["rewrites remote history".into()],
+            }),
+            policy: "on-request".into(),
+            reviewer: "auto-review".into(),
+            waited_us: 12,
+        };
+        let m = map(&rec(4, Event::Approval(Box::new(approval))));
+        assert_eq!(m.event_name, "warden.approval");
+        assert_eq!(m.get_str("warden.decision"), Some("deny"));
+        assert_eq!(m.get_str("warden.decision.source"), Some("auto_review"));
+        assert_eq!(m.get_str("warden.approval.id"), Some("0123abcd-7"));
+        assert_eq!(m.get_str("warden.rule.id"), Some("builtin:git-push-force"));
+        assert_eq!(m.get_str("warden.risk.level"), Some("high"));
+        assert_eq!(int(&m, "process.pid"), 9);
+        assert_eq!(m.severity, Severity::Warn);
+    }
+
+    #[test]
+    fn every_kind_has_a_warden_name() {
+        let m = map(&rec(0, Event::Fork(Fork { pid: 2, ppid: 1 })));
+        assert_eq!(m.event_name, "warden.fork");
+        assert_eq!(int(&m, "process.parent_pid"), 1);
+        // The name is always `warden.` + the log's kind.
+        let kinds = [
+            Event::Fork(Fork { pid: 2, ppid: 1 }),
+            Event::EventsLost(Default::default()),
+            Event::ApprovalRefused(crate::events::ApprovalRefused {
+                peer_pid: 1,
+                peer_uid: 2,
+                reason: "x".into(),
+            }),
+        ];
+        for e in kinds {
+            assert_eq!(event_name(&e), format!("warden.{}", e.kind()));
+        }
+    }
+}

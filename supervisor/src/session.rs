@@ -16,8 +16,6 @@ use tokio::sync::{mpsc, oneshot};
 use warden_agent::spec::{LaunchSpec, SandboxMode};
 use warden_common::NetConfig;
 
-use warden_requirements::values::{ApprovalPolicy, Reviewer};
-
 use crate::{
     agent_api,
     approvals::{self, Broker},
@@ -108,25 +106,10 @@ pub fn protected_paths(home: &Path, state_dir: &Path, run_dir: &Path) -> Vec<Pat
     paths
 }
 
-/// Who decides what needs approval (see `approvals`).
-pub struct ApprovalOptions {
-    pub policy: ApprovalPolicy,
-    pub reviewer: Reviewer,
-    pub reviewer_command: Option<Vec<String>>,
-    pub timeout: Duration,
-    pub reviewer_timeout: Duration,
-    /// Nobody will answer: no terminal prompt, no approvals socket.
-    pub unattended: bool,
-    /// Members of this group may answer through the socket (besides root and the user).
-    pub approvers_gid: Option<u32>,
-    /// The requirements allow only their own domains: unknown names are not asked about.
-    pub managed_domains_only: bool,
-}
-
 pub struct RunOptions {
     pub command: Vec<OsString>,
     pub sandbox: SandboxOptions,
-    pub approvals: ApprovalOptions,
+    pub approvals: approvals::Options,
     pub user: TargetUser,
     /// The requirement and configuration files the settings came from.
     pub settings_files: Vec<String>,
@@ -299,16 +282,10 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
         .into_iter()
         .chain(opts.sandbox.denied_paths)
         .collect::<Vec<_>>();
-    let a = opts.approvals;
     let broker = Broker::new(
         approvals::Config {
             session: id.clone(),
-            policy: a.policy,
-            reviewer: a.reviewer,
-            reviewer_command: a.reviewer_command,
-            timeout: a.timeout,
-            reviewer_timeout: a.reviewer_timeout,
-            unattended: a.unattended,
+            options: opts.approvals,
             risk: approvals::risk::Context {
                 workspace: opts.sandbox.workspace.clone(),
                 home: user.home.clone(),
@@ -318,6 +295,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
         events_tx.clone(),
         tokio::runtime::Handle::current(),
     );
+    let a = broker.config();
     let mut approval_tasks = Vec::new();
     if !a.unattended {
         let socket = approvals::socket::bind(&approvals::socket::path(&opts.run_dir, &id))

@@ -21,7 +21,7 @@ use crate::{
         upstream,
     },
     otlp::{ExportConfig, TelemetryOptions, Transport},
-    session::{ApprovalOptions, NetworkOptions, SandboxOptions},
+    session::{NetworkOptions, SandboxOptions},
 };
 
 /// Where requirements and user configuration are read from.
@@ -241,7 +241,7 @@ pub fn approvals(
     reviewer_timeout: std::time::Duration,
     unattended: bool,
     approvers_group: Option<&str>,
-) -> anyhow::Result<ApprovalOptions> {
+) -> anyhow::Result<crate::approvals::Options> {
     let approvers_gid = approvers_group
         .map(|name| {
             nix::unistd::Group::from_name(name)
@@ -250,7 +250,7 @@ pub fn approvals(
                 .ok_or_else(|| anyhow!("--approvers-group {name}: no such group"))
         })
         .transpose()?;
-    Ok(ApprovalOptions {
+    Ok(crate::approvals::Options {
         policy: s.approval_policy.value,
         reviewer: s.reviewer.value,
         reviewer_command: s.reviewer_command.as_ref().map(|c| c.value.args().to_vec()),

@@ -42,8 +42,8 @@ use crate::{
     },
 };
 
-pub struct Config {
-    pub session: String,
+/// What the session chose: who decides, how long they have, who else may answer.
+pub struct Options {
     pub policy: ApprovalPolicy,
     pub reviewer: Reviewer,
     /// The reviewer command and its arguments (a requirement).
@@ -52,9 +52,27 @@ pub struct Config {
     pub timeout: Duration,
     /// How long the reviewer command has.
     pub reviewer_timeout: Duration,
-    /// Nobody will answer: what needs a person is denied at once.
+    /// Nobody will answer (no terminal prompt, no approvals socket): what needs a person is
+    /// denied at once.
     pub unattended: bool,
+    /// Members of this group may answer through the socket (besides root and the user).
+    pub approvers_gid: Option<u32>,
+    /// The requirements allow only their own domains: unknown names are not asked about.
+    pub managed_domains_only: bool,
+}
+
+pub struct Config {
+    pub session: String,
+    pub options: Options,
     pub risk: risk::Context,
+}
+
+impl std::ops::Deref for Config {
+    type Target = Options;
+
+    fn deref(&self) -> &Options {
+        &self.options
+    }
 }
 
 /// What the auto-reviewer and the reviewer command look at.
@@ -156,18 +174,20 @@ fn once() -> Scope {
 /// A pending request as `warden approvals list` shows it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PendingView {
-    pub id: String,
     pub session: String,
+    /// The request, as its `approval.request` record shows it.
     #[serde(flatten)]
-    pub subject: Subject,
-    pub why: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rule: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub risk: Option<Risk>,
-    pub asked: DecisionSource,
+    pub request: ApprovalRequest,
     pub waited_ms: u64,
     pub expires_in_ms: u64,
+}
+
+impl std::ops::Deref for PendingView {
+    type Target = ApprovalRequest;
+
+    fn deref(&self) -> &ApprovalRequest {
+        &self.request
+    }
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -179,8 +199,8 @@ pub enum AnswerError {
 struct Pending {
     key: String,
     request: Request,
-    risk: Option<Risk>,
-    asked: DecisionSource,
+    /// What its `approval.request` record said (who is asked, the risk, the timeout).
+    record: ApprovalRequest,
     asked_at: Instant,
     /// When the wait started, for the record.
     started: Instant,
@@ -189,19 +209,12 @@ struct Pending {
     answered: Arc<Notify>,
 }
 
-struct SessionRule {
-    approval: String,
-    source: DecisionSource,
-    by: Option<String>,
-}
-
 /// A denial, remembered for a moment: a shell that is refused an exec tries the same
 /// command under its other names on PATH (`/usr/bin/x`, then `/bin/x`), and a resolver
 /// retries a refused name; neither should ask again.
 struct RecentDenial {
-    approval: String,
+    answer: Answer,
     pid: u32,
-    source: DecisionSource,
     at: Instant,
 }
 
@@ -211,25 +224,50 @@ const DENIAL_MEMORY: Duration = Duration::from_secs(5);
 struct State {
     pending: HashMap<String, Pending>,
     by_key: HashMap<String, String>,
-    session_rules: HashMap<String, SessionRule>,
+    /// Approvals for the session: the answer later identical requests get.
+    session_rules: HashMap<String, Answer>,
     recent_denials: HashMap<String, RecentDenial>,
     history: risk::History,
 }
 
 impl State {
-    fn denied(&mut self, key: &str, approval: &str, pid: u32, source: DecisionSource) {
-        self.history.refusals += 1;
-        self.recent_denials
-            .retain(|_, d| d.at.elapsed() < DENIAL_MEMORY);
-        self.recent_denials.insert(
-            key.to_string(),
-            RecentDenial {
-                approval: approval.to_string(),
-                pid,
-                source,
-                at: Instant::now(),
-            },
-        );
+    /// What a decision leaves behind: a session rule, or a denial to repeat to retries.
+    fn remember(&mut self, key: &str, answer: &Answer, pid: u32) {
+        let again = |reason: String| Answer {
+            reason,
+            ..answer.clone()
+        };
+        match (answer.verdict, answer.scope) {
+            (Verdict::Allow, Scope::Session) => {
+                let reason = format!("approved for the session (approval {})", answer.id);
+                self.session_rules.insert(key.to_string(), again(reason));
+            }
+            (Verdict::Deny, _) => {
+                self.history.refusals += 1;
+                self.recent_denials
+                    .retain(|_, d| d.at.elapsed() < DENIAL_MEMORY);
+                let reason = format!("denied moments ago (approval {})", answer.id);
+                self.recent_denials.insert(
+                    key.to_string(),
+                    RecentDenial {
+                        answer: again(reason),
+                        pid,
+                        at: Instant::now(),
+                    },
+                );
+            }
+            _ => {}
+        }
+    }
+
+    /// The answer a session rule or a recent denial gives this request, if one does.
+    fn remembered(&self, key: &str, pid: u32) -> Option<Answer> {
+        self.session_rules.get(key).cloned().or_else(|| {
+            self.recent_denials
+                .get(key)
+                .filter(|d| d.pid == pid && d.at.elapsed() < DENIAL_MEMORY)
+                .map(|d| d.answer.clone())
+        })
     }
 }
 
@@ -308,31 +346,7 @@ impl Broker {
         let started = Instant::now();
         let key = request.key();
         let mut st = self.state();
-        if let Some(rule) = st.session_rules.get(&key) {
-            let answer = Answer {
-                id: rule.approval.clone(),
-                verdict: Verdict::Allow,
-                scope: Scope::Session,
-                source: rule.source,
-                reason: format!("approved for the session (approval {})", rule.approval),
-                by: rule.by.clone(),
-            };
-            drop(st);
-            self.record(&request, None, &answer, started);
-            return Review::Decided(answer);
-        }
-        if let Some(d) = st.recent_denials.get(&key)
-            && d.pid == request.subject.pid
-            && d.at.elapsed() < DENIAL_MEMORY
-        {
-            let answer = Answer {
-                id: d.approval.clone(),
-                verdict: Verdict::Deny,
-                scope: Scope::Once,
-                source: d.source,
-                reason: format!("denied moments ago (approval {})", d.approval),
-                by: None,
-            };
+        if let Some(answer) = st.remembered(&key, request.subject.pid) {
             drop(st);
             self.record(&request, None, &answer, started);
             return Review::Decided(answer);
@@ -356,10 +370,6 @@ impl Broker {
         let route = self.route(risk.as_ref());
         match route {
             Route::Decide(verdict, source, reason) => {
-                if verdict == Verdict::Deny {
-                    st.denied(&key, &id, request.subject.pid, source);
-                }
-                drop(st);
                 let answer = Answer {
                     id,
                     verdict,
@@ -368,6 +378,8 @@ impl Broker {
                     reason,
                     by: None,
                 };
+                st.remember(&key, &answer, request.subject.pid);
+                drop(st);
                 self.record(&request, risk, &answer, started);
                 Review::Decided(answer)
             }
@@ -379,7 +391,7 @@ impl Broker {
                 } else {
                     self.cfg.timeout
                 };
-                self.emit(Event::ApprovalRequest(Box::new(ApprovalRequest {
+                let record = ApprovalRequest {
                     id: id.clone(),
                     subject: request.subject.clone(),
                     why: request.why.clone(),
@@ -387,15 +399,15 @@ impl Broker {
                     risk: risk.clone(),
                     asked,
                     timeout_ms: timeout.as_millis() as u64,
-                })));
+                };
+                self.emit(Event::ApprovalRequest(Box::new(record.clone())));
                 st.by_key.insert(key.clone(), id.clone());
                 st.pending.insert(
                     id.clone(),
                     Pending {
                         key,
                         request: request.clone(),
-                        risk: risk.clone(),
-                        asked,
+                        record,
                         asked_at: Instant::now(),
                         started,
                         waiters: vec![tx],
@@ -612,21 +624,6 @@ impl Broker {
         } else {
             Scope::Once
         };
-        if verdict == Verdict::Allow && scope == Scope::Session {
-            st.session_rules.insert(
-                pending.key.clone(),
-                SessionRule {
-                    approval: id.to_string(),
-                    source,
-                    by: by.clone(),
-                },
-            );
-        }
-        if verdict == Verdict::Deny {
-            st.denied(&pending.key, id, pending.request.subject.pid, source);
-        }
-        drop(st);
-        pending.answered.notify_one();
         let answer = Answer {
             id: id.to_string(),
             verdict,
@@ -635,7 +632,15 @@ impl Broker {
             reason,
             by,
         };
-        self.record(&pending.request, pending.risk, &answer, pending.started);
+        st.remember(&pending.key, &answer, pending.request.subject.pid);
+        drop(st);
+        pending.answered.notify_one();
+        self.record(
+            &pending.request,
+            pending.record.risk,
+            &answer,
+            pending.started,
+        );
         for w in pending.waiters {
             let _ = w.send(answer.clone());
         }
@@ -664,21 +669,12 @@ impl Broker {
         let st = self.state();
         let mut out: Vec<PendingView> = st
             .pending
-            .iter()
-            .map(|(id, p)| {
-                let timeout = if p.asked == DecisionSource::Reviewer {
-                    self.cfg.reviewer_timeout
-                } else {
-                    self.cfg.timeout
-                };
+            .values()
+            .map(|p| {
+                let timeout = Duration::from_millis(p.record.timeout_ms);
                 PendingView {
-                    id: id.clone(),
                     session: self.cfg.session.clone(),
-                    subject: p.request.subject.clone(),
-                    why: p.request.why.clone(),
-                    rule: p.request.rule.clone(),
-                    risk: p.risk.clone(),
-                    asked: p.asked,
+                    request: p.record.clone(),
                     waited_ms: p.asked_at.elapsed().as_millis() as u64,
                     expires_in_ms: timeout.saturating_sub(p.asked_at.elapsed()).as_millis() as u64,
                 }

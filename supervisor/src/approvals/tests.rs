@@ -14,12 +14,16 @@ fn harness(policy: ApprovalPolicy, reviewer: Reviewer, f: impl FnOnce(&mut Confi
     let (tx, rx) = mpsc::channel(64);
     let mut cfg = Config {
         session: "0123456789abcdef".into(),
-        policy,
-        reviewer,
-        reviewer_command: None,
-        timeout: Duration::from_secs(30),
-        reviewer_timeout: Duration::from_secs(5),
-        unattended: false,
+        options: Options {
+            policy,
+            reviewer,
+            reviewer_command: None,
+            timeout: Duration::from_secs(30),
+            reviewer_timeout: Duration::from_secs(5),
+            unattended: false,
+            approvers_gid: None,
+            managed_domains_only: false,
+        },
         risk: risk::Context {
             workspace: "/work/project".into(),
             home: "/home/u".into(),
@@ -158,7 +162,7 @@ async fn auto_review_approves_low_refuses_critical_and_asks_about_the_rest() {
 #[tokio::test]
 async fn unattended_sessions_deny_what_needs_a_person() {
     let h = harness(ApprovalPolicy::OnRequest, Reviewer::AutoReview, |c| {
-        c.unattended = true
+        c.options.unattended = true
     });
     let a = decided(h.broker.review(dns_request("example.com")));
     assert_eq!(
@@ -167,7 +171,7 @@ async fn unattended_sessions_deny_what_needs_a_person() {
     );
     assert!(a.reason.contains("unattended"), "{}", a.reason);
     let h = harness(ApprovalPolicy::OnRequest, Reviewer::User, |c| {
-        c.unattended = true
+        c.options.unattended = true
     });
     let a = decided(h.broker.review(dns_request("example.com")));
     assert_eq!(
@@ -216,7 +220,7 @@ async fn a_person_answers_identical_requests_at_once_and_session_approvals_are_r
 #[tokio::test]
 async fn a_denial_covers_retries_only_and_nobody_answering_denies() {
     let h = harness(ApprovalPolicy::OnRequest, Reviewer::User, |c| {
-        c.timeout = Duration::from_millis(200)
+        c.options.timeout = Duration::from_millis(200)
     });
     let (id, rx) = pending(h.broker.review(exec_request(&["make", "deploy"], false))).await;
     let deny = Reply {
@@ -251,7 +255,7 @@ async fn a_denial_covers_retries_only_and_nobody_answering_denies() {
 #[tokio::test]
 async fn refusals_make_the_auto_reviewer_careful() {
     let h = harness(ApprovalPolicy::OnRequest, Reviewer::AutoReview, |c| {
-        c.unattended = true
+        c.options.unattended = true
     });
     let allowed = decided(h.broker.review(exec_request(&["cargo", "build"], false)));
     assert_eq!(allowed.verdict, Verdict::Allow);
@@ -301,8 +305,8 @@ async fn the_reviewer_command_answers_and_fails_closed() {
     ];
     for (script, verdict, source, reason) in cases {
         let h = harness(ApprovalPolicy::OnRequest, Reviewer::External, |c| {
-            c.reviewer_command = Some(reviewer(script));
-            c.reviewer_timeout = Duration::from_millis(500);
+            c.options.reviewer_command = Some(reviewer(script));
+            c.options.reviewer_timeout = Duration::from_millis(500);
         });
         let started = Instant::now();
         let (_, rx) = pending(h.broker.review(exec_request(&["make", "all"], false))).await;

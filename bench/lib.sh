@@ -31,11 +31,13 @@ interleave() {
   done
 }
 
-# report LABEL: the medians and both ratios of `native` and `supervised`.
+# report [LABEL [A B]]: the medians of `native` and `supervised` (named A and B, by default
+# "native" and "supervised") and both ratios.
 report() {
-  local label=${1:-}
+  local label=${1:-} a=${2:-native} b=${3:-supervised}
   local n s
   n=$(median "${native[@]}"); s=$(median "${supervised[@]}")
-  awk -v l="$label" -v n="$n" -v s="$s" -v p="$(paired_ratio "${native[*]}" "${supervised[*]}")" \
-    'BEGIN {printf "  %snative %.1f ms  supervised %.1f ms  ratio of medians %.3fx  median of round ratios %.3fx\n", l, n/1e6, s/1e6, s/n, p}'
+  awk -v l="$label" -v a="$a" -v b="$b" -v n="$n" -v s="$s" \
+    -v p="$(paired_ratio "${native[*]}" "${supervised[*]}")" \
+    'BEGIN {printf "  %s%s %.1f ms  %s %.1f ms  ratio of medians %.3fx  median of round ratios %.3fx\n", l, a, n/1e6, b, s/1e6, s/n, p}'
 }

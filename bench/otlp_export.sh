@@ -4,8 +4,8 @@
 #  1. Export throughput: a recorded exec-storm session (every exec, fork, exit, decision and
 #     file record) sent again with `warden replay --otlp`, over gRPC and over HTTP: records/s.
 #  2. The overhead of export on the exec storm: N fork+exec of /bin/true under `warden run`
-#     without telemetry and with live OTLP export (gRPC), interleaved round by round; ratio of
-#     the medians of the workload's own timing. Every exported session must end with its
+#     without telemetry and with live OTLP export (gRPC), interleaved round by round (see
+#     bench/lib.sh); ratios of the workload's own timing. Every exported session must end with its
 #     cursor at session.end (all acknowledged), or the run is void.
 # Usage: sudo bench/otlp_export.sh [EXECS=2000] [ROUNDS=9]
 set -euo pipefail
@@ -27,7 +27,7 @@ http=127.0.7.9:4791
   >"$work/rotel.log" 2>&1 & pids+=($!)
 sleep 0.5
 
-median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+. bench/lib.sh
 now() { date +%s%N; }
 
 # 1. Throughput of sending a recorded log.
@@ -47,14 +47,13 @@ for proto in grpc http; do
 done
 
 # 2. Exec storm with and without live export.
-plain=() exported=()
-for ((r = 0; r < rounds; r++)); do
-  plain+=("$("$warden" run -q --state-dir "$work/plain" --dns-upstream 127.0.0.1:9 -- "$storm" "$execs")")
-  exported+=("$("$warden" run -q --state-dir "$work/exported" --dns-upstream 127.0.0.1:9 \
-    --otlp-endpoint "http://$grpc" --otlp-protocol grpc -- "$storm" "$execs")")
-done
+nat() { "$warden" run -q --state-dir "$work/plain" --dns-upstream 127.0.0.1:9 -- "$storm" "$execs"; }
+sup() {
+  "$warden" run -q --state-dir "$work/exported" --dns-upstream 127.0.0.1:9 \
+    --otlp-endpoint "http://$grpc" --otlp-protocol grpc -- "$storm" "$execs"
+}
+interleave "$rounds" nat sup
 done_count=$(grep -l '"done":true' "$work"/exported/sessions/*/export.cursor | wc -l)
-p=$(median "${plain[@]}"); e=$(median "${exported[@]}")
-echo "exec storm: $execs fork+exec of /bin/true, $rounds interleaved rounds, medians"
-awk -v p="$p" -v e="$e" 'BEGIN {printf "  without export %.1f ms  with export %.1f ms  ratio %.3fx\n", p / 1e6, e / 1e6, e / p}'
+echo "exec storm under warden run: $execs fork+exec of /bin/true, $rounds interleaved rounds"
+report "" "without export" "with live gRPC export"
 echo "  exported sessions fully acknowledged: $done_count of $rounds"

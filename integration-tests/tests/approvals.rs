@@ -845,3 +845,165 @@ fn the_terminal_prompt_answers_and_the_agent_cannot_type_the_answer() {
     assert_eq!(injected.len(), 1, "the TIOCSTI attempt is recorded");
     assert_eq!(injected[0].args[1], "0x5412");
 }
+
+/// The whole matrix: each approval policy with each reviewer, on a `prompt`-ruled exec, an
+/// exec no rule names (which only `untrusted` asks about) and a name no rule names. The
+/// reviewer command approves everything it is asked; nobody else answers (unattended).
+#[test]
+fn every_policy_with_every_reviewer_on_execs_and_names() {
+    use DecisionSource::{AutoReview, Policy, Reviewer};
+    let dns = Dnsmasq::start(
+        "127.0.16.2".parse().unwrap(),
+        &[("unknown.test", "127.0.16.10")],
+        60,
+    );
+    let upstream = dns.addr.to_string();
+    let dir = private_dir();
+    let req = reviewer_requirements(
+        dir.path(),
+        "cat >/dev/null; echo '{\"decision\":\"approve\",\"reason\":\"fine\"}'",
+    );
+    let ws = tempfile::tempdir().unwrap();
+    let w = ws.path().display().to_string();
+    let script = format!(
+        "cd {w}; /usr/bin/printf 'P\\n' >/dev/null; echo PRINTF=$?; /usr/bin/touch made; \
+         echo TOUCH=$?; echo NAME=$({probe} dns 127.0.16.77:53 unknown.test)",
+        probe = net_probe().display()
+    );
+    // (policy, reviewer) -> who decides the printf, the touch (None: nobody is asked) and
+    // the name; `Some((source, allowed))`.
+    type Expect = Option<(DecisionSource, bool)>;
+    let cases: [(&str, &str, Expect, Expect, Expect); 9] = [
+        (
+            "never",
+            "user",
+            Some((Policy, false)),
+            None,
+            Some((Policy, false)),
+        ),
+        (
+            "never",
+            "auto-review",
+            Some((Policy, false)),
+            None,
+            Some((Policy, false)),
+        ),
+        (
+            "never",
+            "external",
+            Some((Policy, false)),
+            None,
+            Some((Policy, false)),
+        ),
+        (
+            "on-request",
+            "user",
+            Some((Policy, false)),
+            None,
+            Some((Policy, false)),
+        ),
+        (
+            "on-request",
+            "auto-review",
+            Some((AutoReview, true)),
+            None,
+            Some((Reviewer, true)),
+        ),
+        (
+            "on-request",
+            "external",
+            Some((Reviewer, true)),
+            None,
+            Some((Reviewer, true)),
+        ),
+        (
+            "untrusted",
+            "user",
+            Some((Policy, false)),
+            Some((Policy, false)),
+            Some((Policy, false)),
+        ),
+        (
+            "untrusted",
+            "auto-review",
+            Some((AutoReview, true)),
+            Some((AutoReview, true)),
+            Some((Reviewer, true)),
+        ),
+        (
+            "untrusted",
+            "external",
+            Some((Reviewer, true)),
+            Some((Reviewer, true)),
+            Some((Reviewer, true)),
+        ),
+    ];
+    for (policy, reviewer, printf, touch, name) in cases {
+        let _ = std::fs::remove_file(ws.path().join("made"));
+        let s = run(
+            &[
+                "--requirements",
+                &req,
+                "--approval-policy",
+                policy,
+                "--reviewer",
+                reviewer,
+                "--unattended",
+                "--workspace",
+                &w,
+                "--exec-rule",
+                "prompt=printf",
+                // The test's own client runs under every policy.
+                "--exec-rule",
+                "allow=net-probe",
+                "--dns-upstream",
+                &upstream,
+                "--no-default-domains",
+            ],
+            &script,
+        );
+        let case = format!("{policy} x {reviewer}");
+        let exec = |program: &str, expect: Expect, status: &str| {
+            let decided = approvals(&s)
+                .into_iter()
+                .find(|a| a.subject.program.as_deref() == Some(program));
+            match expect {
+                None => assert!(decided.is_none(), "{case}: {program} was asked about"),
+                Some((source, allowed)) => {
+                    let a = decided.unwrap_or_else(|| panic!("{case}: no approval of {program}"));
+                    assert_eq!(
+                        (a.source, a.verdict == Verdict::Allow),
+                        (source, allowed),
+                        "{case}: {program}: {a:#?}"
+                    );
+                }
+            }
+            let ran = expect.is_none_or(|(_, allowed)| allowed);
+            assert_eq!(
+                said(&s, status),
+                if ran { "0" } else { "126" },
+                "{case}: {program}"
+            );
+        };
+        exec("printf", printf, "PRINTF");
+        exec("touch", touch, "TOUCH");
+        let (source, allowed) = name.unwrap();
+        let a = name_approval(&s, "unknown.test");
+        assert_eq!(
+            (a.source, a.verdict == Verdict::Allow),
+            (source, allowed),
+            "{case}: name"
+        );
+        let answer = said(&s, "NAME");
+        if allowed {
+            assert!(
+                answer.starts_with("ok NoError") && answer.ends_with("127.0.16.10"),
+                "{case}: {answer}"
+            );
+        } else {
+            assert!(answer.starts_with("ok Refused"), "{case}: {answer}");
+        }
+        assert_eq!(a.policy, policy, "{case}");
+        assert_eq!(a.reviewer, reviewer, "{case}");
+    }
+}

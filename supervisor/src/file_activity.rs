@@ -1,31 +1,23 @@
-//! File system calls: identical calls are folded into one record with a count, so that a
-//! process opening the same file 100,000 times makes a handful of records, not 100,000, and
-//! nothing is dropped.
-use std::collections::HashMap;
-
+//! File system calls, folded (see [`crate::folding`]): a process opening the same file
+//! 100,000 times makes a handful of records with counts.
 use warden_common::{
     AT_FDCWD, FILE_OP_LINK, FILE_OP_OPEN, FILE_OP_RENAME, FILE_OP_SYMLINK, FILE_OP_TRUNCATE,
 };
 
-use crate::events::{Event, FileAccess, decode::FileCall, escape::escape_bytes};
-
-/// Identical calls within this long of the window's first call become one record.
-pub const WINDOW_NS: u64 = 1_000_000_000;
-/// More distinct calls than this in a window flush it early (bounds memory).
-pub const MAX_DISTINCT: usize = 16_384;
+use crate::{
+    events::{Event, FileAccess, decode::FileCall, escape::escape_bytes},
+    folding::{Folded, Window},
+};
 
 #[derive(Default)]
-pub struct FileActivity {
-    window: HashMap<Key, Folded>,
-    window_start: Option<u64>,
-}
+pub struct FileActivity(Window<Key, FileCall>);
 
 /// What makes two calls identical.
-#[derive(Clone, PartialEq, Eq, Hash)]
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 struct Key {
     pid: u32,
-    op: u32,
     path: Vec<u8>,
+    op: u32,
     path2: Option<Vec<u8>>,
     dfd: i32,
     flags: u64,
@@ -33,64 +25,32 @@ struct Key {
     result: i64,
 }
 
-struct Folded {
-    call: FileCall,
-    count: u64,
-    last_ns: u64,
-}
-
 impl FileActivity {
     pub fn add(&mut self, call: FileCall) {
         let key = Key {
             pid: call.pid,
-            op: call.op,
             path: call.path.clone(),
+            op: call.op,
             path2: call.path2.clone(),
             dfd: call.dfd,
             flags: call.flags,
             result: call.ret.min(0),
         };
-        let ts = call.boot_ns;
-        self.window_start.get_or_insert(ts);
-        self.window
-            .entry(key)
-            .and_modify(|f| {
-                f.count += 1;
-                f.last_ns = f.last_ns.max(ts);
-            })
-            .or_insert(Folded {
-                call,
-                count: 1,
-                last_ns: ts,
-            });
+        self.0.add(key, call.boot_ns, call);
     }
 
     /// The records of a finished window (or of everything, at the end), in time order.
     pub fn take(&mut self, now_ns: u64, everything: bool) -> Vec<(u64, Event)> {
-        let due = everything
-            || self.window.len() >= MAX_DISTINCT
-            || self
-                .window_start
-                .is_some_and(|s| now_ns.saturating_sub(s) >= WINDOW_NS);
-        if !due || self.window.is_empty() {
-            return Vec::new();
-        }
-        self.window_start = None;
-        let mut folded: Vec<Folded> = self.window.drain().map(|(_, f)| f).collect();
-        // Deterministic order: time, then process and path for calls of the same instant.
-        folded.sort_by(|a, b| {
-            (a.call.boot_ns, a.call.pid, &a.call.path).cmp(&(
-                b.call.boot_ns,
-                b.call.pid,
-                &b.call.path,
-            ))
-        });
-        folded.into_iter().map(record).collect()
+        self.0
+            .take(now_ns, everything)
+            .into_iter()
+            .map(record)
+            .collect()
     }
 }
 
-fn record(f: Folded) -> (u64, Event) {
-    let c = f.call;
+fn record(f: Folded<FileCall>) -> (u64, Event) {
+    let c = f.first;
     let access = FileAccess {
         pid: c.pid,
         path: escape_bytes(&c.path),
@@ -184,7 +144,7 @@ mod tests {
             a.add(call(100 + i, "/tmp/y", 3 + i as i64));
         }
         assert!(a.take(500, false).is_empty(), "the window is still open");
-        let out = a.take(100 + WINDOW_NS, false);
+        let out = a.take(100 + crate::folding::WINDOW_NS, false);
         assert_eq!(out.len(), 2);
         let Event::FileOpen(x) = &out[0].1 else {
             panic!()

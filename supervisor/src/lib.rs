@@ -14,6 +14,7 @@ pub mod events;
 pub mod exec_gate;
 pub mod exec_policy;
 pub mod file_activity;
+pub mod folding;
 pub mod kernel;
 pub mod launch;
 pub mod log_view;

@@ -21,6 +21,7 @@ use crate::{
     },
     file_activity::FileActivity,
     kernel::programs::{EventSource, LostCounts},
+    network::connect_activity::ConnectActivity,
     tool_calls::ToolCalls,
 };
 
@@ -41,6 +42,7 @@ pub struct Pipeline {
     live: bool,
     labels: Arc<dyn Labels + Send + Sync>,
     files: FileActivity,
+    connects: ConnectActivity,
     lost_seen: LostCounts,
     undecodable: u64,
     undecodable_reported: u64,
@@ -61,6 +63,7 @@ impl Pipeline {
             live,
             labels,
             files: FileActivity::default(),
+            connects: ConnectActivity::default(),
             lost_seen: LostCounts::default(),
             undecodable: 0,
             undecodable_reported: 0,
@@ -118,7 +121,7 @@ impl Pipeline {
             }
         }
         self.drain(ring.get_mut(), &mut user)?;
-        self.write_files(true)?;
+        self.write_folded(true)?;
         // User-space producers finish what they started (a DNS query waiting for its
         // upstream): wait until every sender is gone, within bounds.
         let deadline = Instant::now() + USER_EVENTS_GRACE;
@@ -148,7 +151,11 @@ impl Pipeline {
         let mut batch = Vec::new();
         while let Some(item) = ring.next() {
             match decode(&item, self.labels.as_ref()) {
-                Ok(Decoded::Event(boot_ns, event)) => batch.push((boot_ns, event)),
+                Ok(Decoded::Event(boot_ns, event)) => {
+                    if let Some(event) = self.connects.add(boot_ns, event) {
+                        batch.push((boot_ns, event));
+                    }
+                }
                 Ok(Decoded::File(call)) => self.files.add(call),
                 Err(e) => {
                     self.undecodable += 1;
@@ -163,11 +170,16 @@ impl Pipeline {
         for (boot_ns, event) in batch {
             self.append_at(boot_ns, event)?;
         }
-        self.write_files(false)
+        self.write_folded(false)
     }
 
-    fn write_files(&mut self, everything: bool) -> io::Result<()> {
-        for (boot_ns, event) in self.files.take(clock::boot_ns(), everything) {
+    /// Writes the folded file calls and connects of a finished window (or all of them).
+    fn write_folded(&mut self, everything: bool) -> io::Result<()> {
+        let now = clock::boot_ns();
+        let mut folded = self.files.take(now, everything);
+        folded.extend(self.connects.take(now, everything));
+        folded.sort_by_key(|(boot_ns, _)| *boot_ns);
+        for (boot_ns, event) in folded {
             self.append_at(boot_ns, event)?;
         }
         Ok(())

@@ -318,6 +318,8 @@ mod tests {
                     rule: "default-deny".into(),
                     rule_source: None,
                     domain: None,
+                    count: 1,
+                    last_boot_ns: None,
                 }),
             ),
             rec(4, file(11, "/etc/hosts")),

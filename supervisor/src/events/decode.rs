@@ -146,6 +146,8 @@ fn network(e: &NetEvent, labels: &dyn Labels) -> Event {
         rule,
         rule_source,
         domain: labels.domain(&ip),
+        count: 1,
+        last_boot_ns: None,
     };
     if e.op == NET_OP_CONNECT {
         Event::NetConnect(n)

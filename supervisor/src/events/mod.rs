@@ -345,6 +345,21 @@ pub struct Network {
     /// The allowed name this address was resolved from, when it was.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub domain: Option<String>,
+    /// Allowed connects of a process to one destination within a second are one record:
+    /// how many it stands for (absent: 1).
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub count: u64,
+    /// CLOCK_BOOTTIME of the last of them, when there were several.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_boot_ns: Option<u64>,
+}
+
+fn one() -> u64 {
+    1
+}
+
+fn is_one(n: &u64) -> bool {
+    *n == 1
 }
 
 /// A DNS query the proxy answered.

@@ -150,6 +150,9 @@ pub fn line(rec: &Record) -> String {
             if let Some(d) = &n.domain {
                 s.push_str(&format!(" ({})", for_terminal(d)));
             }
+            if n.count > 1 {
+                s.push_str(&format!(" (x{})", n.count));
+            }
             s
         }
         Event::DnsQuery(q) => {

@@ -1,6 +1,7 @@
 //! The session's network allowlist: policy, the kernel allow maps, and the DNS proxy that
 //! opens addresses for allowed names.
 pub mod allowlist;
+pub mod connect_activity;
 pub mod dns_proxy;
 pub mod policy;
 pub mod upstream;

@@ -179,6 +179,9 @@ impl Attrs {
         );
         self.str("warden.rule.id", n.rule.clone());
         self.opt_str("warden.rule.source", n.rule_source.as_ref());
+        if n.count > 1 {
+            self.int("warden.network.count", n.count);
+        }
     }
 
     fn file(&mut self, f: &FileAccess) {
@@ -576,6 +579,8 @@ mod tests {
                     .into(),
             ),
             domain: Some("a.example.com".into()),
+            count: 1,
+            last_boot_ns: None,
         };
         let m = map(&rec(1, Event::NetConnect(net.clone())));
         assert_eq!(m.event_name, "warden.network.connect");

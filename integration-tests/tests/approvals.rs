@@ -461,6 +461,13 @@ fn a_person_approves_from_another_terminal_and_approve_for_session_is_remembered
     assert!(out.status.success(), "{out:?}");
     // The identical second printf is not asked about; the third (other arguments) is.
     let third = live.pending(1);
+    // (While the session waits for that answer) answering twice is an error that says so.
+    let again = live.approvals(&["approve", &first[0].id]);
+    assert!(!again.status.success());
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("no pending request"),
+        "{again:?}"
+    );
     assert_eq!(third[0].subject.argv, ["/usr/bin/printf", "two\\\\n"]);
     let out = live.approvals(&["deny", &third[0].id, "--reason", "not that one"]);
     assert!(out.status.success(), "{out:?}");
@@ -471,10 +478,6 @@ fn a_person_approves_from_another_terminal_and_approve_for_session_is_remembered
             .status
             .success()
     );
-    // Answering twice is an error that says so.
-    let again = live.approvals(&["approve", &name[0].id]);
-    assert!(!again.status.success());
-    assert!(String::from_utf8_lossy(&again.stderr).contains("no pending request"));
     let s = live.finish();
     assert_eq!(
         [said(&s, "FIRST"), said(&s, "SECOND"), said(&s, "THIRD")],

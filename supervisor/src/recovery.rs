@@ -8,6 +8,7 @@
 use std::{
     fs::{self, File, OpenOptions},
     io::{self, Write as _},
+    os::unix::fs::MetadataExt,
     os::unix::fs::OpenOptionsExt,
     path::{Path, PathBuf},
 };
@@ -50,14 +51,19 @@ impl Drop for Registration {
 pub fn register(run_dir: &Path, info: &SessionInfo) -> io::Result<Registration> {
     fs::create_dir_all(run_dir)?;
     let path = run_dir.join(format!("{}.json", info.id));
+    // Written and locked under a name `recover` ignores, then renamed: another Warden starting
+    // at the same moment never sees a registration that is not locked yet (it would take the
+    // lock, find no content, and make this registration fail).
+    let partial = run_dir.join(format!(".{}.json.partial", info.id));
     let file = OpenOptions::new()
         .create_new(true)
         .write(true)
         .mode(0o600)
-        .open(&path)?;
+        .open(&partial)?;
     let mut lock = Flock::lock(file, FlockArg::LockExclusiveNonblock).map_err(|(_, e)| e)?;
     serde_json::to_writer(&mut *lock, info)?;
     lock.flush()?;
+    fs::rename(&partial, &path)?;
     Ok(Registration { path, _lock: lock })
 }
 
@@ -121,6 +127,15 @@ fn recover_registered(run_dir: &Path) -> Vec<Recovered> {
         let Ok(lock) = Flock::lock(file, FlockArg::LockExclusiveNonblock) else {
             continue;
         };
+        // Removed meanwhile (its session ended normally, releasing the lock as it went):
+        // what is locked must still be the registration on file.
+        let same_file = match (lock.metadata(), fs::metadata(&path)) {
+            (Ok(locked), Ok(now)) => locked.ino() == now.ino() && locked.dev() == now.dev(),
+            _ => false,
+        };
+        if !same_file {
+            continue;
+        }
         let info: SessionInfo = match serde_json::from_reader(&*lock) {
             Ok(i) => i,
             Err(e) => {
@@ -197,4 +212,56 @@ fn end_orphan(info: &SessionInfo) -> anyhow::Result<u32> {
     )?;
     writer.sync()?;
     Ok(killed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(id: &str, dir: &Path) -> SessionInfo {
+        SessionInfo {
+            id: id.to_string(),
+            log: dir.join("none.jsonl"),
+            cgroup: dir.join("no-cgroup"),
+            pin_dir: dir.join("no-pins"),
+            supervisor_pid: std::process::id(),
+        }
+    }
+
+    #[test]
+    fn sessions_registering_while_another_warden_recovers_are_neither_taken_nor_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let run_dir = dir.path().join("run");
+        fs::create_dir_all(&run_dir).unwrap();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let recovering = {
+            let (run_dir, stop) = (run_dir.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut ended = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    ended += recover_registered(&run_dir).len();
+                }
+                ended
+            })
+        };
+        // Each registration lives a moment: the directory stays small, so the other Warden
+        // looks at it often (a registration seen before it is locked used to fail one in a
+        // few hundred).
+        for i in 0..3000 {
+            let r = register(&run_dir, &info(&format!("s{i}"), dir.path()))
+                .unwrap_or_else(|e| panic!("registration {i} failed: {e}"));
+            drop(r);
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(
+            recovering.join().unwrap(),
+            0,
+            "a live session was recovered"
+        );
+        assert_eq!(
+            fs::read_dir(&run_dir).unwrap().count(),
+            0,
+            "nothing left behind"
+        );
+    }
 }

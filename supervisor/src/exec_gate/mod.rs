@@ -142,6 +142,8 @@ struct Held {
     argv_unread: bool,
     record: ExecRequest,
     started: Instant,
+    /// It waited for an answer (the caller may have gone meanwhile).
+    waited: bool,
 }
 
 /// What the rules and the approval policy make of an exec, before anyone is asked.
@@ -244,8 +246,9 @@ impl Gate {
                         tracing::debug!("exec gate: reply to pid {}: {e}", req.pid);
                     }
                 }
-                Handled::Held(h, approval, answer) => {
+                Handled::Held(mut h, approval, answer) => {
                     let notif = h.req.id;
+                    h.waited = true;
                     held.insert(notif, h);
                     let (done_tx, wake_tx) = (done_tx.clone(), wake_tx.clone());
                     self.broker.runtime().spawn(async move {
@@ -285,8 +288,6 @@ impl Gate {
             return Handled::Now(deny);
         }
         let (program, resolved) = self.identify(&exec);
-        // A shell searching PATH tries names that do not exist: nothing to approve there.
-        let missing = resolved.is_none() && !exec.open_path.exists();
         let argv: Vec<String> = exec
             .argv
             .iter()
@@ -348,6 +349,7 @@ impl Gate {
             argv_unread: exec.argv_truncated,
             record,
             started,
+            waited: false,
         };
         match route {
             Route::Decided(verdict, source) => {
@@ -355,7 +357,8 @@ impl Gate {
                 held.record.source = source;
                 Handled::Now(self.finish(held, None, fd))
             }
-            Route::Ask { .. } if missing => {
+            // A shell searching PATH tries names that do not exist: nothing to approve there.
+            Route::Ask { .. } if held.record.resolved.is_none() && !exec.open_path.exists() => {
                 held.record.reason = Some("no such file: nothing to approve".into());
                 held.record.wait_us = started.elapsed().as_micros() as u64;
                 let resp =
@@ -413,7 +416,7 @@ impl Gate {
             // while it waited has nothing to approve.
             let problem = if h.argv_unread {
                 Some("arguments too large to check".to_string())
-            } else if notify_id_valid(fd, h.req.id).is_err() {
+            } else if h.waited && notify_id_valid(fd, h.req.id).is_err() {
                 Some("the process went away while it waited".to_string())
             } else {
                 let t = token(&h.kernel_filename, &h.argv);

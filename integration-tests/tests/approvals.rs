@@ -1010,3 +1010,46 @@ fn every_policy_with_every_reviewer_on_execs_and_names() {
         assert_eq!(a.reviewer, reviewer, "{case}");
     }
 }
+
+#[test]
+fn a_session_that_ends_during_a_prompt_gives_the_terminal_back() {
+    let state = private_dir();
+    // The printf waits for an answer in the background; the shell exits meanwhile.
+    let (mut child, mut master) = on_a_terminal(
+        state.path(),
+        &[
+            "--exec-rule",
+            "prompt=printf",
+            "--approval-timeout-secs",
+            "30",
+        ],
+        "(/usr/bin/printf 'late\\n' &); sleep 1; echo LEAVING",
+    );
+    let mut seen = String::new();
+    read_until(&mut master, &mut seen, 0, "approve for this session");
+    read_until(&mut master, &mut seen, 0, "LEAVING");
+    let status = child.wait().unwrap();
+    // The prompt turned terminal signals off while it asked: they are on again.
+    let modes = nix::sys::termios::tcgetattr(&master).unwrap();
+    assert!(
+        modes
+            .local_flags
+            .contains(nix::sys::termios::LocalFlags::ISIG),
+        "terminal left without signals:\n{seen}"
+    );
+    let s = finish(
+        state,
+        Output {
+            status,
+            stdout: Vec::new(),
+            stderr: Vec::new(),
+        },
+    );
+    let a = approval_of(&s, "printf");
+    assert_eq!(
+        (a.verdict, a.source),
+        (Verdict::Deny, DecisionSource::Policy)
+    );
+    assert!(a.reason.contains("session ended"), "{}", a.reason);
+    assert!(!seen.contains("late\r\n"), "{seen}");
+}

@@ -101,14 +101,8 @@ pub async fn spawn(
             {
                 return Err(io::Error::last_os_error());
             }
-            // Warden blocks the session signals (to read them from a signalfd) and std's
-            // spawn passes the mask on: undo it. (The launcher resets SIGPIPE itself.)
-            let mut none: libc::sigset_t = std::mem::zeroed();
-            libc::sigemptyset(&mut none);
-            if libc::pthread_sigmask(libc::SIG_SETMASK, &none, std::ptr::null_mut()) != 0 {
-                return Err(io::Error::last_os_error());
-            }
-            Ok(())
+            // (The launcher resets SIGPIPE itself.)
+            crate::signals::unblock_in_child()
         });
     }
     let child = cmd.spawn()?;

@@ -135,6 +135,8 @@ pub struct RunOptions {
 
 /// How long processes get to disappear after SIGKILL before Warden reports a failure.
 const KILL_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a terminal prompt gets to give the terminal back at the end.
+const TERMINAL_GRACE: Duration = Duration::from_secs(3);
 /// How often expired DNS-derived addresses are removed from the allow maps.
 const EXPIRY_SWEEP: Duration = Duration::from_secs(1);
 
@@ -297,6 +299,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
     );
     let a = broker.config();
     let mut approval_tasks = Vec::new();
+    let mut terminal_task = None;
     if !a.unattended {
         let socket = approvals::socket::bind(&approvals::socket::path(&opts.run_dir, &id))
             .context("binding the approvals socket")?;
@@ -310,7 +313,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
         if approvals::terminal::available() {
             let (queue, prompts) = mpsc::unbounded_channel();
             broker.attach_terminal(queue);
-            approval_tasks.push(tokio::spawn(approvals::terminal::serve(
+            terminal_task = Some(tokio::spawn(approvals::terminal::serve(
                 broker.clone(),
                 prompts,
             )));
@@ -485,8 +488,14 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
         t.abort();
     }
     // Whatever still waits for an answer (a held DNS answer) is refused, and the records
-    // of the approval flow can be the last ones.
+    // of the approval flow can be the last ones. A prompt on the terminal is taken down and
+    // the terminal given back before Warden exits.
     broker.close();
+    if let Some(t) = terminal_task
+        && tokio::time::timeout(TERMINAL_GRACE, t).await.is_err()
+    {
+        tracing::warn!("the terminal prompt did not end in time");
+    }
     gate_stop.store(true, Ordering::Relaxed);
     if let Some(t) = gate_thread {
         let _ = t.join();

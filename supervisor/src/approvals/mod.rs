@@ -25,7 +25,7 @@ use std::{
     collections::HashMap,
     path::PathBuf,
     sync::{
-        Arc, Mutex, OnceLock,
+        Arc, Mutex,
         atomic::{AtomicU64, Ordering},
     },
     time::{Duration, Instant},
@@ -279,7 +279,8 @@ pub struct Broker {
     runtime: tokio::runtime::Handle,
     state: Mutex<State>,
     next_id: AtomicU64,
-    terminal: OnceLock<mpsc::UnboundedSender<String>>,
+    /// The terminal prompt's queue; dropped when the session closes, which ends the prompt.
+    terminal: Mutex<Option<mpsc::UnboundedSender<String>>>,
 }
 
 enum Route {
@@ -299,7 +300,7 @@ impl Broker {
             runtime,
             state: Mutex::new(State::default()),
             next_id: AtomicU64::new(1),
-            terminal: OnceLock::new(),
+            terminal: Mutex::new(None),
         })
     }
 
@@ -314,7 +315,7 @@ impl Broker {
 
     /// Requests for a person are also shown at the terminal (see [`terminal`]).
     pub fn attach_terminal(&self, queue: mpsc::UnboundedSender<String>) {
-        let _ = self.terminal.set(queue);
+        *self.terminal.lock().expect("terminal lock") = Some(queue);
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
@@ -558,13 +559,15 @@ impl Broker {
                 );
             }
         });
-        if let Some(queue) = self.terminal.get() {
+        if let Some(queue) = self.terminal.lock().expect("terminal lock").as_ref() {
             let _ = queue.send(id.to_string());
         }
     }
 
-    /// The session ends: every request still waiting is denied.
+    /// The session ends: every request still waiting is denied (a prompt showing one is
+    /// taken down), and the terminal prompt stops.
     pub fn close(&self) {
+        self.terminal.lock().expect("terminal lock").take();
         let ids: Vec<String> = self.state().pending.keys().cloned().collect();
         for id in ids {
             let _ = self.answer_with(

@@ -113,15 +113,18 @@ pub async fn ask(
     let (program, args) = command
         .split_first()
         .ok_or_else(|| ReviewError::Failed("empty command".into()))?;
-    let mut child = tokio::process::Command::new(program)
-        .args(args)
+    let mut cmd = tokio::process::Command::new(program);
+    cmd.args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0)
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(ReviewError::Spawn)?;
+        .kill_on_drop(true);
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        cmd.pre_exec(crate::signals::unblock_in_child);
+    }
+    let mut child = cmd.spawn().map_err(ReviewError::Spawn)?;
     let pgid = child.id();
     let mut stdin = child.stdin.take().expect("piped");
     let mut stdout = child.stdout.take().expect("piped");

@@ -65,13 +65,17 @@ async fn ask(view: &PendingView, answered: &tokio::sync::Notify) -> io::Result<O
     let saved = nix::fcntl::open(TTY, OFlag::O_RDWR | OFlag::O_CLOEXEC, Mode::empty())
         .map_err(io::Error::from)?;
     let saved_attrs = termios::tcgetattr(&saved).ok();
-    let mut child = tokio::process::Command::new(exe)
-        .args(["approvals", "prompt"])
+    let mut cmd = tokio::process::Command::new(exe);
+    cmd.args(["approvals", "prompt"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .process_group(0)
-        .kill_on_drop(true)
-        .spawn()?;
+        .kill_on_drop(true);
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        cmd.pre_exec(crate::signals::unblock_in_child);
+    }
+    let mut child = cmd.spawn()?;
     let mut stdin = child.stdin.take().expect("piped");
     let mut stdout = child.stdout.take().expect("piped");
     tokio::io::AsyncWriteExt::write_all(&mut stdin, &serde_json::to_vec(view)?).await?;
@@ -84,6 +88,7 @@ async fn ask(view: &PendingView, answered: &tokio::sync::Notify) -> io::Result<O
             serde_json::from_slice::<Reply>(&out).ok()
         }
         _ = answered.notified() => {
+            tracing::debug!("approval {} answered elsewhere: taking the prompt down", view.id);
             // The helper puts the terminal back on SIGTERM.
             if let Some(pid) = child.id() {
                 let _ = nix::sys::signal::kill(Pid::from_raw(pid as i32), Signal::SIGTERM);
@@ -92,6 +97,10 @@ async fn ask(view: &PendingView, answered: &tokio::sync::Notify) -> io::Result<O
             None
         }
     };
+    tracing::debug!(
+        "approval {}: prompt helper done, giving the terminal back",
+        view.id
+    );
     give_back(&saved, saved_attrs.as_ref());
     Ok(reply)
 }

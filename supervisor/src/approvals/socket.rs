@@ -106,11 +106,7 @@ fn refusal(pid: u32, uid: u32, approvers: &Approvers, pidfd: Option<&OwnedFd>) -
             return Some("the peer exited before it could be checked".into());
         }
     }
-    let in_session = cgroups.lines().any(|l| {
-        l.split_once("::")
-            .is_some_and(|(_, path)| path.starts_with(&format!("/{}/", crate::cgroup::PARENT)))
-    });
-    if in_session {
+    if in_a_session(&cgroups) {
         return Some("a process of a Warden session cannot answer approval requests".into());
     }
     if uid == 0 || uid == approvers.uid {
@@ -125,6 +121,16 @@ fn refusal(pid: u32, uid: u32, approvers: &Approvers, pidfd: Option<&OwnedFd>) -
         "uid {uid} is neither the session's user (uid {}) nor an approver",
         approvers.uid
     ))
+}
+
+/// Whether /proc/PID/cgroup text places the process in a Warden session. Sessions live in
+/// `<cgroup root>/warden/<id>`, wherever that root is mounted or delegated: any `warden`
+/// component of the cgroup v2 path counts (refusing too much fails closed).
+fn in_a_session(cgroups: &str) -> bool {
+    cgroups.lines().any(|l| {
+        l.split_once("::")
+            .is_some_and(|(_, path)| path.split('/').any(|c| c == crate::cgroup::PARENT))
+    })
 }
 
 /// The peer's groups (real, effective and supplementary), from /proc.
@@ -277,6 +283,19 @@ mod tests {
             Op::List => panic!(),
         }
         assert!(serde_json::from_str::<Op>(r#"{"op":"delete"}"#).is_err());
+    }
+
+    #[test]
+    fn session_cgroups_are_recognised_wherever_the_root_is() {
+        assert!(in_a_session("12:pids:/\n0::/warden/01a2-33\n"));
+        assert!(in_a_session("0::/user.slice/warden/01a2-33/child\n"));
+        assert!(!in_a_session(
+            "0::/user.slice/user-1000.slice/session-2.scope\n"
+        ));
+        assert!(
+            !in_a_session("0::/wardenish/x\n5:cpu:/warden/x\n"),
+            "v1 lines do not count"
+        );
     }
 
     #[test]

@@ -60,7 +60,7 @@ fn requirements_and_user_config_shape_the_session_with_provenance() {
     let req = requirements(
         dir.path(),
         "schema_version = 1\n\n[network]\nallowed_domains = [\"managed.test\"]\n\n\
-         [exec]\nrules = [{ prefix = [\"touch\"], decision = \"forbidden\" }]\n",
+         [exec]\nrules = [{ prefix = [\"touch\"], decision = \"forbidden\", reason = \"no new files\" }]\n",
     );
     let config = dir.path().join("config.toml");
     std::fs::write(
@@ -119,6 +119,12 @@ fn requirements_and_user_config_shape_the_session_with_provenance() {
         })
         .expect("the touch refused");
     assert_eq!(refused.rule.as_deref(), Some("exec.rules=touch"));
+    assert_eq!(
+        refused.reason.as_deref(),
+        Some("matches `touch`: no new files"),
+        "the requirement's reason is shown"
+    );
+    assert_eq!(refused.source, warden::events::DecisionSource::Requirements);
     let source = refused.rule_source.as_deref().unwrap();
     assert!(
         source.starts_with("requirement exec.rules at ") && source.contains(&req),

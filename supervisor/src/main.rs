@@ -252,8 +252,8 @@ struct SettingsFlags {
     #[arg(long = "deny-read", value_name = "PATH")]
     deny_reads: Vec<ConfigPath>,
     /// An exec rule, DECISION=COMMAND: `forbidden=git push`, `prompt=npm publish`,
-    /// `allow=cargo`. The strictest matching rule decides; `prompt` denies until an approval
-    /// flow exists. Repeatable.
+    /// `allow=cargo`. The strictest matching rule decides; `prompt` holds the exec until it
+    /// is approved (see --reviewer). Repeatable.
     #[arg(long = "exec-rule", value_name = "RULE", value_parser = settings::parse_exec_rule)]
     exec_rules: Vec<warden_requirements::values::ExecRule>,
     /// Leave out the built-in rules for dangerous commands (rm -rf /, sudo, mkfs, dd to a

@@ -203,6 +203,7 @@ pub fn sandbox(
             prefix: r.value.prefix.args().to_vec(),
             source: r.source.to_string(),
             from_requirements,
+            reason: r.value.reason.clone(),
         }
     };
     let rules = s

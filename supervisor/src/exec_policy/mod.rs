@@ -25,6 +25,8 @@ pub struct ExecRule {
     pub source: String,
     /// Set by an administrator's requirements (users cannot loosen it), not the user.
     pub from_requirements: bool,
+    /// Why the rule exists, as its author wrote it (shown with the decision).
+    pub reason: Option<String>,
 }
 
 /// Why a command was decided the way it was.
@@ -229,7 +231,10 @@ impl ExecPolicy {
                         decision: r.decision,
                         rule: format!("exec.rules={}", r.prefix.join(" ")),
                         source: r.source.clone(),
-                        reason: format!("matches `{}`", r.prefix.join(" ")),
+                        reason: match &r.reason {
+                            Some(why) => format!("matches `{}`: {why}", r.prefix.join(" ")),
+                            None => format!("matches `{}`", r.prefix.join(" ")),
+                        },
                         command: command.clone(),
                         from_requirements: r.from_requirements,
                     });
@@ -281,6 +286,7 @@ mod tests {
             prefix: words.split_whitespace().map(String::from).collect(),
             source: "test".into(),
             from_requirements: false,
+            reason: None,
         }
     }
 

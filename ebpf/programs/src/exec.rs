@@ -10,7 +10,7 @@ use aya_ebpf::{
 use warden_common::{
     ARGV_MAX, EXEC_ARGV_TRUNCATED, EXEC_ARGV_UNREADABLE, EXEC_FILENAME_TRUNCATED,
     EXEC_TOKEN_MISMATCH, EXEC_TOKEN_MISSING, EventKind, ExecEvent, ExecToken, FILENAME_MAX,
-    FNV_OFFSET, TOKEN_TAIL_MAX, fnv1a,
+    FNV_OFFSET, TOKEN_TAIL_MAX, fnv1a_prefix,
 };
 
 use aya_log_ebpf::warn;
@@ -84,7 +84,7 @@ fn check_token(
     };
     let _ = EXEC_TOKENS.remove(&old_pid);
     let name_len = (ev.filename_len as usize).min(FILENAME_MAX - 1);
-    let filename_ok = fnv1a(FNV_OFFSET, &ev.filename[..name_len]) == token.filename_hash;
+    let filename_ok = fnv1a_prefix(FNV_OFFSET, &ev.filename, name_len) == token.filename_hash;
     if !filename_ok || !tail_matches(cur, off, &token) {
         ev.flags |= EXEC_TOKEN_MISMATCH;
         kill();
@@ -117,7 +117,7 @@ fn tail_matches(cur: *const u8, off: &warden_common::KernelOffsets, token: &Exec
     {
         return false;
     }
-    fnv1a(FNV_OFFSET, &scratch[..n]) == token.tail_hash
+    fnv1a_prefix(FNV_OFFSET, scratch, n) == token.tail_hash
 }
 
 #[inline(always)]

@@ -54,11 +54,16 @@ fn the_command_gets_a_clean_signal_state() {
     };
     let ours = std::fs::read_to_string("/proc/self/status").unwrap();
     let sigpipe = 1 << (libc::SIGPIPE - 1);
+    // glibc's posix_spawn (how this test starts Warden) sets its internal signals 32 and 33 to
+    // SIG_IGN in the child once the parent has installed their handlers, which this test process
+    // does or not depending on timing (seen in the VM matrix): Warden may inherit them ignored
+    // from us although we do not ignore them, so those two are left out of the comparison.
+    let glibc_internal: u64 = (1 << 31) | (1 << 32);
     let s = run_session(&[], &["grep", "-E", "^Sig(Blk|Ign)", "/proc/self/status"]);
     assert_eq!(field(&s.stdout, "SigBlk:"), 0, "{}", s.stdout);
     assert_eq!(
-        field(&s.stdout, "SigIgn:"),
-        field(&ours, "SigIgn:") & !sigpipe,
+        field(&s.stdout, "SigIgn:") & !glibc_internal,
+        field(&ours, "SigIgn:") & !sigpipe & !glibc_internal,
         "{}",
         s.stdout
     );

@@ -189,7 +189,7 @@ write_guest_script() {
                 [ "$name" = "$t" ] || filter=${t#*:}
                 [ -n "${test_bin[$name]:-}" ] || die "no integration-test target named $name"
                 printf 'echo WARDEN-VM-TEST-START %s\n' "$t"
-                printf '%q %q 2>&1\n' "${test_bin[$name]}" "$filter"
+                printf '%q --color=never %q 2>&1\n' "${test_bin[$name]}" "$filter"
                 printf 'echo "WARDEN-VM-TEST-END %s $?"\n' "$t"
             done
         fi

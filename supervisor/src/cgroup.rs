@@ -284,10 +284,25 @@ impl Drop for SessionCgroup {
 }
 
 /// Turns the pids controller on for the children of `parent`, when cgroup v2 has it.
+/// Enables the cgroup v2 pids controller for the children of `parent` (`<root>/warden`),
+/// starting at the root: without systemd nothing enables any controller in the root's
+/// `cgroup.subtree_control`, and a controller reaches a cgroup only through all its ancestors.
+/// Stops quietly where the kernel does not offer pids on v2 (a hybrid host keeps it on v1).
 fn enable_v2_pids(parent: &Path) {
-    let available = fs::read_to_string(parent.join("cgroup.controllers")).unwrap_or_default();
-    if available.split_whitespace().any(|c| c == "pids") {
-        let _ = fs::write(parent.join("cgroup.subtree_control"), "+pids");
+    let Some(root) = parent.parent() else { return };
+    for dir in [root, parent] {
+        let available = fs::read_to_string(dir.join("cgroup.controllers")).unwrap_or_default();
+        if !available.split_whitespace().any(|c| c == "pids") {
+            return;
+        }
+        let control = dir.join("cgroup.subtree_control");
+        let enabled = fs::read_to_string(&control).unwrap_or_default();
+        if !enabled.split_whitespace().any(|c| c == "pids")
+            && let Err(e) = fs::write(&control, "+pids")
+        {
+            tracing::warn!("enabling the pids controller in {}: {e}", control.display());
+            return;
+        }
     }
 }
 

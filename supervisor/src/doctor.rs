@@ -36,7 +36,8 @@ pub struct Check {
 
 const MIN_KERNEL: (u32, u32) = (5, 15);
 
-pub fn run_checks() -> Vec<Check> {
+/// `state_dir`: where a verifier refusal's whole log is saved.
+pub fn run_checks(state_dir: &Path) -> Vec<Check> {
     let mut checks = Vec::new();
     let mut add = |name, need, result, fix| {
         checks.push(Check {
@@ -130,6 +131,7 @@ pub fn run_checks() -> Vec<Check> {
                 KernelPrograms::load(LoadOptions {
                     session_level: 2,
                     ring_buffer_bytes: None,
+                    verifier_log_dir: state_dir.join(crate::session::VERIFIER_LOGS),
                     net: Default::default(),
                 })
                 .map_err(|e| e.to_string())

@@ -134,7 +134,14 @@ enum Command {
         requirements: RequirementsPaths,
     },
     /// Check what Warden needs from this machine; exits 1 if something required is missing.
-    Doctor,
+    ///
+    /// Each line is a kernel feature, tried for real (programs are loaded and attached). A
+    /// layer the kernel lacks says what Warden does instead. A program the verifier refuses is
+    /// shown by its cause; its whole log is saved under STATE_DIR/verifier/.
+    Doctor {
+        #[command(flatten)]
+        state: StateDir,
+    },
     /// Requirements: lint files, show the effective set, sign and verify cloud bundles.
     #[command(subcommand)]
     Requirements(RequirementsCommand),
@@ -739,8 +746,8 @@ fn dispatch(command: Command) -> anyhow::Result<i32> {
                 0
             })
         }
-        Command::Doctor => {
-            let (table, ok) = doctor::report(&doctor::run_checks());
+        Command::Doctor { state } => {
+            let (table, ok) = doctor::report(&doctor::run_checks(&state.state_dir));
             print!("{table}");
             Ok(if ok { 0 } else { 1 })
         }

@@ -140,6 +140,9 @@ const TERMINAL_GRACE: Duration = Duration::from_secs(3);
 /// How often expired DNS-derived addresses are removed from the allow maps.
 const EXPIRY_SWEEP: Duration = Duration::from_secs(1);
 
+/// Under the state directory: whole logs of programs the kernel's verifier refused.
+pub const VERIFIER_LOGS: &str = "verifier";
+
 pub fn new_session_id() -> String {
     uuid::Uuid::now_v7().hyphenated().to_string()
 }
@@ -188,6 +191,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
     let (mut programs, source) = KernelPrograms::load(LoadOptions {
         session_level: cgroup.level(),
         ring_buffer_bytes: opts.ring_buffer_bytes,
+        verifier_log_dir: opts.state_dir.join(VERIFIER_LOGS),
         net: NetConfig {
             dns_proxy_port: proxy_sockets.port,
             _pad: 0,

@@ -4,3 +4,4 @@ pub mod bpffs;
 pub mod btf;
 pub mod programs;
 pub mod tracefs;
+pub mod verifier;

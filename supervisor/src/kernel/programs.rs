@@ -15,6 +15,7 @@ use crate::network::allowlist::NetworkMaps;
 use super::{
     btf::{self, Btf, BtfError},
     tracefs::{self, Format, TracefsError},
+    verifier::Refusal,
 };
 
 /// The compiled kernel programs, built by build.rs.
@@ -101,6 +102,8 @@ pub enum KernelError {
     Tracefs(#[from] TracefsError),
     #[error("loading the eBPF object: {0}")]
     Load(#[from] aya::EbpfError),
+    #[error("{0}")]
+    Refused(Refusal),
     #[error("program {name}: {source}")]
     Program {
         name: &'static str,
@@ -160,6 +163,22 @@ fn prog_err(name: &'static str) -> impl FnOnce(ProgramError) -> KernelError {
     move |source| KernelError::Program { name, source }
 }
 
+/// For `load()`: a verifier refusal is reported by its cause, with the whole log in `log_dir`.
+fn load_err(name: &'static str, log_dir: &Path) -> impl FnOnce(ProgramError) -> KernelError {
+    move |source| match source {
+        ProgramError::LoadError {
+            io_error,
+            verifier_log,
+        } => KernelError::Refused(Refusal::new(
+            name,
+            io_error,
+            &verifier_log.to_string(),
+            log_dir,
+        )),
+        source => KernelError::Program { name, source },
+    }
+}
+
 fn program<'a, T>(ebpf: &'a mut Ebpf, name: &'static str) -> Result<&'a mut T, KernelError>
 where
     &'a mut T: TryFrom<&'a mut aya::programs::Program, Error = ProgramError>,
@@ -177,9 +196,10 @@ fn attach_tracepoint(
     ebpf: &mut Ebpf,
     name: &'static str,
     event: &str,
+    log_dir: &Path,
 ) -> Result<Attached, KernelError> {
     let tp: &mut TracePoint = program(ebpf, name)?;
-    tp.load().map_err(prog_err(name))?;
+    tp.load().map_err(load_err(name, log_dir))?;
     let id = tp.attach("sched", event).map_err(prog_err(name))?;
     Ok(Box::new(tp.take_link(id).map_err(prog_err(name))?))
 }
@@ -196,6 +216,8 @@ pub struct LoadOptions {
     pub net: NetConfig,
     /// Ring-buffer size (a power of two, at least a page); `None`: `DEFAULT_RING_BYTES`.
     pub ring_buffer_bytes: Option<u32>,
+    /// Where the whole log of a program the verifier refuses is saved.
+    pub verifier_log_dir: std::path::PathBuf,
 }
 
 /// Approved execs by thread id (see `warden_common::ExecToken`).
@@ -227,6 +249,7 @@ impl KernelPrograms {
     /// Loads and attaches the programs; returns them with the ring buffer of their events.
     pub fn load(opts: LoadOptions) -> Result<(Self, EventSource), KernelError> {
         let offsets = resolve_offsets()?;
+        let log_dir = opts.verifier_log_dir.as_path();
         let ring_bytes = opts.ring_buffer_bytes.unwrap_or(DEFAULT_RING_BYTES);
         // Wake the supervisor early enough that a burst never outruns its timer.
         let wakeup_bytes = u64::from(ring_bytes / 8);
@@ -250,9 +273,10 @@ impl KernelPrograms {
             &mut ebpf,
             "warden_exec",
             "sched_process_exec",
+            log_dir,
         )?];
         let fork: &mut RawTracePoint = program(&mut ebpf, "warden_fork")?;
-        fork.load().map_err(prog_err("warden_fork"))?;
+        fork.load().map_err(load_err("warden_fork", log_dir))?;
         let id = fork
             .attach("sched_process_fork")
             .map_err(prog_err("warden_fork"))?;
@@ -263,6 +287,7 @@ impl KernelPrograms {
             &mut ebpf,
             "warden_exit",
             "sched_process_exit",
+            log_dir,
         )?);
         let mut shapes: aya::maps::Array<_, FileShape> = aya::maps::Array::try_from(
             ebpf.map_mut("FILE_SHAPES")
@@ -285,14 +310,14 @@ impl KernelPrograms {
             ("warden_sysexit", "sys_exit"),
         ] {
             let p: &mut RawTracePoint = program(&mut ebpf, name)?;
-            p.load().map_err(prog_err(name))?;
+            p.load().map_err(load_err(name, log_dir))?;
             let id = p.attach(tp).map_err(prog_err(name))?;
             links.push(Box::new(p.take_link(id).map_err(prog_err(name))?));
         }
 
         for name in NETWORK_PROGRAMS {
             let p: &mut CgroupSockAddr = program(&mut ebpf, name)?;
-            p.load().map_err(prog_err(name))?;
+            p.load().map_err(load_err(name, log_dir))?;
         }
 
         let map_err = |name| move |source| KernelError::Map { name, source };

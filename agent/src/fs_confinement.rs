@@ -45,6 +45,22 @@ const DEVICES: &[&str] = &[
     "/dev/shm",
 ];
 
+/// The Landlock ABI version this kernel offers (0: none). The launcher, `warden doctor` and
+/// the session's layer list all ask here, so that they agree.
+pub fn landlock_abi() -> u32 {
+    const LANDLOCK_CREATE_RULESET_VERSION: libc::c_uint = 1;
+    // SAFETY: the documented way to query the ABI: NULL attributes, size 0, version flag.
+    let abi = unsafe {
+        libc::syscall(
+            libc::SYS_landlock_create_ruleset,
+            std::ptr::null::<libc::c_void>(),
+            0usize,
+            LANDLOCK_CREATE_RULESET_VERSION,
+        )
+    };
+    u32::try_from(abi).unwrap_or(0)
+}
+
 /// The ABI whose file-system rights Warden handles (Linux 6.10+); older kernels get what they
 /// support, newer rights stay unhandled (allowed).
 const FS_ABI: ABI = ABI::V5;
@@ -91,15 +107,21 @@ fn open_path(path: &Path) -> Result<OwnedFd, ConfinementError> {
 }
 
 /// Builds the ruleset (as root, so that every path can be opened); enforce it with
-/// `enforce` once privileges are dropped.
-pub fn build(spec: &LaunchSpec) -> Result<RulesetCreated, ConfinementError> {
+/// `enforce` once privileges are dropped. `None`: nothing for Landlock to do (full access on
+/// a kernel without scoping, Landlock ABI below 6).
+pub fn build(spec: &LaunchSpec) -> Result<Option<RulesetCreated>, ConfinementError> {
+    if spec.mode == SandboxMode::DangerFullAccess
+        && landlock_abi() < crate::syscall_filter::LANDLOCK_SCOPE_ABI
+    {
+        return Ok(None);
+    }
     let scoped = Ruleset::default()
         .set_compatibility(CompatLevel::BestEffort)
         // Signals and abstract Unix sockets reach only processes of this sandbox: the
         // supervisor cannot be signalled even by an agent running as root.
         .scope(Scope::Signal | Scope::AbstractUnixSocket)?;
     if spec.mode == SandboxMode::DangerFullAccess {
-        return Ok(scoped.create()?);
+        return Ok(Some(scoped.create()?));
     }
     let all = AccessFs::from_all(FS_ABI);
     let read = AccessFs::from_read(FS_ABI);
@@ -144,7 +166,7 @@ pub fn build(spec: &LaunchSpec) -> Result<RulesetCreated, ConfinementError> {
             }
         }
     }
-    Ok(ruleset)
+    Ok(Some(ruleset))
 }
 
 /// Enforces the ruleset on this process and everything it will exec. Needs no_new_privs.

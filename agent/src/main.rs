@@ -82,10 +82,13 @@ fn run(args: &[OsString]) -> Result<std::convert::Infallible, Failure> {
     nix::unistd::setgid(nix::unistd::Gid::from_raw(spec.gid)).map_err(fail("setgid"))?;
     nix::unistd::setuid(nix::unistd::Uid::from_raw(spec.uid)).map_err(fail("setuid"))?;
     nix::sys::prctl::set_no_new_privs().map_err(fail("no_new_privs"))?;
-    fs_confinement::enforce(ruleset).map_err(fail("Landlock"))?;
+    if let Some(ruleset) = ruleset {
+        fs_confinement::enforce(ruleset).map_err(fail("Landlock"))?;
+    }
 
     let filter =
-        syscall_filter::build(spec.supervisor_pid).map_err(fail("building the seccomp filter"))?;
+        syscall_filter::build(spec.supervisor_pid, fs_confinement::landlock_abi())
+            .map_err(fail("building the seccomp filter"))?;
     filter.load().map_err(fail("loading the seccomp filter"))?;
     let listener = filter.get_notify_fd().map_err(fail("seccomp listener"))?;
     // SAFETY: fd 4 is the socket the supervisor gave us; it stays open for this call.

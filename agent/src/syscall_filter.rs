@@ -70,7 +70,14 @@ fn rule(f: &mut ScmpFilterContext, name: &str, cmp: &[ScmpArgCompare]) -> Result
     Ok(())
 }
 
-pub fn build(supervisor_pid: u32) -> Result<ScmpFilterContext, SeccompError> {
+/// Landlock ABI that confines truncate(2) (Linux 6.2).
+pub const LANDLOCK_TRUNCATE_ABI: u32 = 3;
+/// Landlock ABI that scopes signals to the sandbox (Linux 6.12).
+pub const LANDLOCK_SCOPE_ABI: u32 = 6;
+
+/// `landlock_abi`: what the kernel's Landlock offers; where it cannot confine a call, the
+/// filter refuses the call instead (see `KernelLayer` in the requirements crate).
+pub fn build(supervisor_pid: u32, landlock_abi: u32) -> Result<ScmpFilterContext, SeccompError> {
     let mut f = ScmpFilterContext::new(ScmpAction::Allow)?;
     // A binary tree of syscall numbers instead of a linear list: every call of the agent runs
     // this filter (except those the kernel's action cache already knows to allow).
@@ -116,17 +123,33 @@ pub fn build(supervisor_pid: u32) -> Result<ScmpFilterContext, SeccompError> {
     // Signals and pidfds aimed at the supervisor (Landlock scoping refuses them too; this
     // records the attempt).
     let pid = u64::from(supervisor_pid);
-    for name in ["kill", "tkill", "pidfd_open"] {
+    let aimed = [
+        "kill",
+        "tkill",
+        "tgkill",
+        "rt_sigqueueinfo",
+        "rt_tgsigqueueinfo",
+        "pidfd_open",
+    ];
+    for name in aimed {
         rule(
             &mut f,
             name,
             &[ScmpArgCompare::new(0, ScmpCompareOp::Equal, pid)],
         )?;
     }
-    rule(
-        &mut f,
-        "tgkill",
-        &[ScmpArgCompare::new(0, ScmpCompareOp::Equal, pid)],
-    )?;
+    if landlock_abi < LANDLOCK_TRUNCATE_ABI {
+        // Landlock cannot see truncate by path: refused everywhere (ftruncate needs a file
+        // opened for writing, which Landlock does confine).
+        rule(&mut f, "truncate", &[])?;
+    }
+    if landlock_abi < LANDLOCK_SCOPE_ABI {
+        // No signal scoping: kill(-1) would reach every process the agent's user may signal,
+        // the supervisor included when that user is root.
+        let everyone = ScmpArgCompare::new(0, ScmpCompareOp::MaskedEqual(0xffff_ffff), 0xffff_ffff);
+        rule(&mut f, "kill", &[everyone])?;
+        // A pidfd can also come from opening /proc/PID, which the filter cannot tell apart.
+        rule(&mut f, "pidfd_send_signal", &[])?;
+    }
     Ok(f)
 }

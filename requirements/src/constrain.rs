@@ -12,7 +12,7 @@ use crate::source::Location;
 use crate::user_config::{CliOverrides, UserConfig, UserSettings, flags};
 use crate::values::{
     ApprovalPolicy, Argv, BacklogPolicy, Cidr, ConfigPath, CredentialsStore, DnsUpstream,
-    DomainPattern, ExecRule, HttpUrl, NonEmpty, OtlpHeader, OtlpProtocol, Reviewer, SandboxMode,
+    DomainPattern, ExecRule, HttpUrl, KernelLayer, NonEmpty, OtlpHeader, OtlpProtocol, Reviewer, SandboxMode,
 };
 
 pub const DEFAULT_SANDBOX_MODE: SandboxMode = SandboxMode::WorkspaceWrite;
@@ -101,6 +101,8 @@ pub struct Settings {
     /// When set, credentials must live in this store.
     pub credentials_store: Option<Resolved<CredentialsStore>>,
     pub login: LoginSettings,
+    /// Kernel layers a session may not start without.
+    pub required_layers: Vec<Resolved<KernelLayer>>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -333,6 +335,7 @@ pub fn resolve(
             method: required("login.method", eff.login_method.as_ref()),
             workspace_id: required("login.workspace_id", eff.login_workspace_id.as_ref()),
         },
+        required_layers: required_list("required_layers", eff.required_layers.as_ref()),
     })
 }
 

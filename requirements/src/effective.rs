@@ -15,7 +15,7 @@ use crate::schema::Requirements;
 use crate::source::Location;
 use crate::values::{
     ApprovalPolicy, Argv, BacklogPolicy, Cidr, ConfigPath, CredentialsStore, DomainPattern,
-    ExecRule, HttpUrl, HttpsUrl, NonEmpty, OtlpHeader, OtlpProtocol, RequiredDecision, Reviewer,
+    ExecRule, HttpUrl, HttpsUrl, KernelLayer, NonEmpty, OtlpHeader, OtlpProtocol, RequiredDecision, Reviewer,
     SandboxMode,
 };
 
@@ -135,6 +135,7 @@ effective! {
         allowed_approval_policies;
     allowed_reviewers: Vec<Reviewer> = "allowed_reviewers", allowed_reviewers;
     reviewer_command: Argv = "reviewer_command", reviewer_command;
+    required_layers: Vec<KernelLayer> = "required_layers", required_layers;
     allowed_domains: Vec<DomainPattern> = "network.allowed_domains", network.allowed_domains;
     denied_domains: Vec<DomainPattern> = "network.denied_domains", network.denied_domains;
     allowed_cidrs: Vec<Cidr> = "network.allowed_cidrs", network.allowed_cidrs;

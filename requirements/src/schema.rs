@@ -8,7 +8,7 @@ use toml::value::Datetime;
 use crate::keys::PublicKey;
 use crate::values::{
     ApprovalPolicy, Argv, BacklogPolicy, Cidr, ConfigPath, CredentialsStore, DomainPattern,
-    ExecRule, HttpUrl, HttpsUrl, NonEmpty, OtlpHeader, OtlpProtocol, RequiredDecision, Reviewer,
+    ExecRule, HttpUrl, HttpsUrl, KernelLayer, NonEmpty, OtlpHeader, OtlpProtocol, RequiredDecision, Reviewer,
     SandboxMode, SchemaVersion,
 };
 
@@ -23,6 +23,8 @@ pub struct Requirements {
     pub allowed_reviewers: Option<Spanned<Vec<Reviewer>>>,
     /// The program run for `reviewer = "external"`, with its arguments.
     pub reviewer_command: Option<Spanned<Argv>>,
+    /// Kernel layers without which no session starts (on kernels that lack one).
+    pub required_layers: Option<Spanned<Vec<KernelLayer>>>,
     #[serde(default)]
     pub network: NetworkRequirements,
     #[serde(default)]

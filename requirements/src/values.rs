@@ -135,6 +135,28 @@ string_enum! {
 }
 
 string_enum! {
+    /// A confinement layer that depends on the running kernel. `warden doctor` shows which
+    /// are in force, `session.start` records them, and `required_layers` refuses a session
+    /// without the ones it names.
+    KernelLayer, "kernel layer" {
+        /// Landlock: writes confined to the write roots, protected paths unreadable.
+        LandlockFilesystem = "landlock.filesystem",
+        /// Landlock ABI 2 (Linux 5.19): links and renames into other directories decided by rule.
+        LandlockRefer = "landlock.refer",
+        /// Landlock ABI 3 (Linux 6.2): truncate(2) confined like writes.
+        LandlockTruncate = "landlock.truncate",
+        /// Landlock ABI 5 (Linux 6.10): ioctls on devices confined.
+        LandlockIoctlDev = "landlock.ioctl_dev",
+        /// Landlock ABI 6 (Linux 6.12): signals reach only the session's processes.
+        LandlockScopeSignal = "landlock.scope_signal",
+        /// Landlock ABI 6 (Linux 6.12): abstract UNIX sockets reach only the session's.
+        LandlockScopeAbstractUnix = "landlock.scope_abstract_unix",
+        /// The cgroup pids controller: `max_pids` bounds fork bombs.
+        PidsLimit = "pids_limit",
+    }
+}
+
+string_enum! {
     /// What happens to a command that matches an exec rule.
     Decision, "decision" {
         Allow = "allow",

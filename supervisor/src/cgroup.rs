@@ -134,6 +134,11 @@ impl SessionCgroup {
         result
     }
 
+    /// Whether `limit_pids` found a pids controller (v2, or v1 beside it).
+    pub fn pids_limited(&self) -> bool {
+        self.pids.is_some()
+    }
+
     /// Extra `cgroup.procs` files a new session process must write itself into (the v1 pids
     /// cgroup, when there is one).
     pub fn extra_procs_for_writing(&self) -> Result<Vec<File>, CgroupError> {

@@ -11,6 +11,7 @@ use aya::{
 
 use crate::{
     cgroup::{self, SessionCgroup},
+    layers::{self, LayerState},
     kernel::{
         bpffs, btf,
         programs::{KernelPrograms, LoadOptions, PROBES_OBJECT, resolve_offsets},
@@ -303,21 +304,29 @@ fn program_probes(cgroup: Option<&Path>) -> Vec<Probe> {
 }
 
 fn landlock_abi() -> Result<String, String> {
-    const LANDLOCK_CREATE_RULESET_VERSION: libc::c_uint = 1;
-    // SAFETY: the documented way to query the ABI: NULL attributes, size 0, version flag.
-    let abi = unsafe {
-        libc::syscall(
-            libc::SYS_landlock_create_ruleset,
-            std::ptr::null::<libc::c_void>(),
-            0usize,
-            LANDLOCK_CREATE_RULESET_VERSION,
-        )
-    };
-    if abi > 0 {
-        Ok(format!("ABI {abi}"))
-    } else {
-        Err(format!("unavailable ({})", std::io::Error::last_os_error()))
+    match warden_agent::fs_confinement::landlock_abi() {
+        0 => Err("unavailable (not built, or not in the lsm= list)".into()),
+        abi => Ok(format!("ABI {abi}")),
     }
+}
+
+/// Whether session cgroups get a pids controller: tried on a test cgroup, as a session does.
+fn pids_controller(root: Option<&Path>) -> bool {
+    let Some(root) = root else { return false };
+    let Ok(mut cg) = SessionCgroup::create(root, &format!("doctor-pids-{}", std::process::id()))
+    else {
+        return false;
+    };
+    cg.limit_pids(1024).is_ok() && cg.pids_limited()
+}
+
+/// The kernel-dependent layers, each in force or with what Warden does without it.
+pub fn layers() -> Vec<LayerState> {
+    let root = cgroup::find_cgroup2_mount().ok();
+    layers::on_kernel(layers::KernelFacts {
+        landlock_abi: warden_agent::fs_confinement::landlock_abi(),
+        pids_controller: pids_controller(root.as_deref()),
+    })
 }
 
 fn seccomp_notify() -> Result<String, String> {
@@ -359,6 +368,29 @@ pub fn report(checks: &[Check]) -> (String, bool) {
             let _ = writeln!(out, "{:width$}  {:11}  fix: {}", "", "", c.fix);
         }
     }
+    (out, ok)
+}
+
+/// The layer section of `warden doctor`.
+pub fn report_layers(states: &[LayerState]) -> String {
+    let width = states.iter().map(|s| s.layer.as_str().len()).max().unwrap_or(0);
+    let mut out = String::from("\nConfinement layers (requirement `required_layers` can refuse sessions without one):\n");
+    for s in states {
+        match s.missing {
+            None => {
+                let _ = writeln!(out, "  {:width$}  in force", s.layer.as_str());
+            }
+            Some(instead) => {
+                let _ = writeln!(out, "  {:width$}  not here: {instead}", s.layer.as_str());
+            }
+        }
+    }
+    out
+}
+
+/// The closing line: whether Warden can run.
+pub fn verdict(ok: bool) -> String {
+    let mut out = String::new();
     let _ = writeln!(
         out,
         "\n{}",
@@ -368,5 +400,5 @@ pub fn report(checks: &[Check]) -> (String, bool) {
             "Warden cannot run here: fix the MISSING lines above."
         }
     );
-    (out, ok)
+    out
 }

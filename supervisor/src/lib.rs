@@ -16,6 +16,7 @@ pub mod exec_policy;
 pub mod file_activity;
 pub mod folding;
 pub mod kernel;
+pub mod layers;
 pub mod launch;
 pub mod log_view;
 pub mod network;

@@ -564,6 +564,7 @@ fn dispatch(command: Command) -> anyhow::Result<i32> {
                 requirement_paths: sources.layers.clone(),
                 telemetry,
                 log_prompts: loaded.settings.telemetry.log_prompts.value,
+                required_layers: loaded.settings.required_layers.clone(),
             }))
         }
         Command::Replay {
@@ -749,6 +750,8 @@ fn dispatch(command: Command) -> anyhow::Result<i32> {
         Command::Doctor { state } => {
             let (table, ok) = doctor::report(&doctor::run_checks(&state.state_dir));
             print!("{table}");
+            print!("{}", doctor::report_layers(&doctor::layers()));
+            print!("{}", doctor::verdict(ok));
             Ok(if ok { 0 } else { 1 })
         }
     }

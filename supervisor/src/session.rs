@@ -33,6 +33,7 @@ use crate::{
         programs::{KernelPrograms, LoadOptions, forward_kernel_log},
     },
     launch::{self, Launched},
+    layers,
     network::{
         NetLabels,
         allowlist::Allowlist,
@@ -131,6 +132,8 @@ pub struct RunOptions {
     pub telemetry: Option<TelemetryOptions>,
     /// Prompts reported through the agent API are kept in the log (else redacted).
     pub log_prompts: bool,
+    /// Kernel layers without which the session must not start (requirements).
+    pub required_layers: Vec<warden_requirements::Resolved<warden_requirements::values::KernelLayer>>,
 }
 
 /// How long processes get to disappear after SIGKILL before Warden reports a failure.
@@ -187,6 +190,12 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
     };
     let mut cgroup = SessionCgroup::create(&root, &id)?;
     cgroup.limit_pids(opts.max_pids)?;
+    let layer_states = layers::on_kernel(layers::KernelFacts {
+        landlock_abi: warden_agent::fs_confinement::landlock_abi(),
+        pids_controller: cgroup.pids_limited(),
+    });
+    layers::check_required(&layer_states, &opts.required_layers)?;
+    let (layers_in_force, layers_missing) = layers::names(&layer_states);
     let policy = Arc::new(opts.network.policy);
     let (mut programs, source) = KernelPrograms::load(LoadOptions {
         session_level: cgroup.level(),
@@ -254,6 +263,8 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
         kernel_programs: programs.program_ids(),
         settings_files: opts.settings_files,
         settings_warnings: opts.settings_warnings,
+        layers: layers_in_force,
+        missing_layers: layers_missing,
     }))?;
 
     let (events_tx, events_rx) = mpsc::channel(1024);

@@ -197,6 +197,12 @@ pub struct SessionStart {
     /// not fetched: the last good one applied).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub settings_warnings: Vec<String>,
+    /// The kernel-dependent confinement layers in force (`KernelLayer` names).
+    #[serde(default)]
+    pub layers: Vec<String>,
+    /// Those this kernel does not give (`warden doctor` says what Warden does instead).
+    #[serde(default)]
+    pub missing_layers: Vec<String>,
 }
 
 /// A new program image, seen before its first instruction.

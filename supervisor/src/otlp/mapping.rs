@@ -230,6 +230,8 @@ pub fn map(rec: &Record) -> Mapped {
             a.str("warden.version", s.warden_version.clone());
             a.int("warden.schema", s.schema);
             a.list("warden.settings_files", &s.settings_files);
+            a.list("warden.layers", &s.layers);
+            a.list("warden.missing_layers", &s.missing_layers);
             if !s.settings_warnings.is_empty() {
                 a.list("warden.settings_warnings", &s.settings_warnings);
                 severity = Severity::Warn;

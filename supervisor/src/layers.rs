@@ -1,0 +1,208 @@
+//! Which kernel-dependent confinement layers a session gets on this kernel, and what Warden
+//! does where one is missing. `warden doctor` prints it, `session.start` records it, and the
+//! `required_layers` requirement refuses a session without the layers it names.
+use warden_requirements::{Resolved, values::KernelLayer};
+
+/// What the kernel offers, read once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KernelFacts {
+    /// 0: no Landlock.
+    pub landlock_abi: u32,
+    /// The cgroup pids controller reaches session cgroups (v2, or v1 beside it).
+    pub pids_controller: bool,
+}
+
+/// One layer on this kernel.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LayerState {
+    pub layer: KernelLayer,
+    /// `None`: in force. `Some`: why not, and what Warden does instead.
+    pub missing: Option<&'static str>,
+}
+
+/// The Landlock ABI each Landlock layer needs.
+fn landlock_abi_for(layer: KernelLayer) -> Option<u32> {
+    use KernelLayer::*;
+    match layer {
+        LandlockFilesystem => Some(1),
+        LandlockRefer => Some(2),
+        LandlockTruncate => Some(warden_agent::syscall_filter::LANDLOCK_TRUNCATE_ABI),
+        LandlockIoctlDev => Some(5),
+        LandlockScopeSignal | LandlockScopeAbstractUnix => {
+            Some(warden_agent::syscall_filter::LANDLOCK_SCOPE_ABI)
+        }
+        PidsLimit => None,
+    }
+}
+
+/// What a user gets without the layer.
+fn instead(layer: KernelLayer) -> &'static str {
+    use KernelLayer::*;
+    match layer {
+        LandlockFilesystem => {
+            "needs Landlock (Linux 5.13, `landlock` in the lsm= list): Warden does not start"
+        }
+        LandlockRefer => {
+            "needs Landlock ABI 2 (Linux 5.19): every link or rename into another directory \
+             is refused inside the sandbox"
+        }
+        LandlockTruncate => {
+            "needs Landlock ABI 3 (Linux 6.2): the seccomp filter refuses truncate(2) by path \
+             everywhere, and records it (ftruncate of a file opened for writing still works)"
+        }
+        LandlockIoctlDev => {
+            "needs Landlock ABI 5 (Linux 6.10): ioctls on the devices the sandbox may open are \
+             not confined (the seccomp filter still refuses TIOCSTI and TIOCLINUX)"
+        }
+        LandlockScopeSignal => {
+            "needs Landlock ABI 6 (Linux 6.12): the agent can signal its user's other \
+             processes; the seccomp filter still refuses signals to the supervisor and kill(-1)"
+        }
+        LandlockScopeAbstractUnix => {
+            "needs Landlock ABI 6 (Linux 6.12): the agent can connect to abstract UNIX sockets \
+             of services outside the session"
+        }
+        PidsLimit => {
+            "needs the cgroup pids controller (CONFIG_CGROUP_PIDS): the session's process count \
+             is not limited"
+        }
+    }
+}
+
+/// Every layer, in force or not, on a kernel with `facts`.
+pub fn on_kernel(facts: KernelFacts) -> Vec<LayerState> {
+    KernelLayer::ALL
+        .iter()
+        .map(|&layer| {
+            let present = match landlock_abi_for(layer) {
+                Some(abi) => facts.landlock_abi >= abi,
+                None => facts.pids_controller,
+            };
+            LayerState {
+                layer,
+                missing: (!present).then(|| instead(layer)),
+            }
+        })
+        .collect()
+}
+
+/// The names of the layers in force and of those missing, as `session.start` records them.
+pub fn names(states: &[LayerState]) -> (Vec<String>, Vec<String>) {
+    let (present, missing): (Vec<_>, Vec<_>) = states.iter().partition(|s| s.missing.is_none());
+    let name = |s: &&LayerState| s.layer.as_str().to_string();
+    (
+        present.iter().map(name).collect(),
+        missing.iter().map(name).collect(),
+    )
+}
+
+/// A requirement names a layer this kernel lacks.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "requirement required_layers at {origin} names {layer}, which this kernel does not give: \
+     it {why}. No session starts here until the kernel has it (see `warden doctor`)"
+)]
+pub struct MissingLayer {
+    pub layer: KernelLayer,
+    pub origin: String,
+    pub why: &'static str,
+}
+
+/// Refuses the session when a required layer is missing (the first one, with its requirement).
+pub fn check_required(
+    states: &[LayerState],
+    required: &[Resolved<KernelLayer>],
+) -> Result<(), MissingLayer> {
+    for req in required {
+        let state = states.iter().find(|s| s.layer == req.value);
+        if let Some(why) = state.and_then(|s| s.missing) {
+            let origin = match &req.source {
+                warden_requirements::Source::Requirement { origin, .. } => origin.to_string(),
+                other => other.to_string(),
+            };
+            return Err(MissingLayer {
+                layer: req.value,
+                origin,
+                why: why.strip_prefix("needs ").unwrap_or(why),
+            });
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use KernelLayer::*;
+
+    fn missing(facts: KernelFacts) -> Vec<KernelLayer> {
+        on_kernel(facts)
+            .into_iter()
+            .filter(|s| s.missing.is_some())
+            .map(|s| s.layer)
+            .collect()
+    }
+
+    #[test]
+    fn layers_follow_the_kernel() {
+        let k = |landlock_abi, pids_controller| KernelFacts {
+            landlock_abi,
+            pids_controller,
+        };
+        let cases: &[(KernelFacts, &[KernelLayer])] = &[
+            // This host (6.18) and Debian's 6.12.
+            (k(7, true), &[]),
+            (
+                k(6, false),
+                &[PidsLimit],
+            ),
+            // Debian 12's 6.1.
+            (
+                k(2, true),
+                &[
+                    LandlockTruncate,
+                    LandlockIoctlDev,
+                    LandlockScopeSignal,
+                    LandlockScopeAbstractUnix,
+                ],
+            ),
+            // Ubuntu 22.04's 5.15.
+            (
+                k(1, true),
+                &[
+                    LandlockRefer,
+                    LandlockTruncate,
+                    LandlockIoctlDev,
+                    LandlockScopeSignal,
+                    LandlockScopeAbstractUnix,
+                ],
+            ),
+            (k(0, true), &[
+                LandlockFilesystem,
+                LandlockRefer,
+                LandlockTruncate,
+                LandlockIoctlDev,
+                LandlockScopeSignal,
+                LandlockScopeAbstractUnix,
+            ]),
+        ];
+        for (facts, want) in cases {
+            assert_eq!(missing(*facts), *want, "{facts:?}");
+        }
+    }
+
+    #[test]
+    fn names_split_present_from_missing() {
+        let states = on_kernel(KernelFacts {
+            landlock_abi: 5,
+            pids_controller: true,
+        });
+        let (present, missing) = names(&states);
+        assert_eq!(
+            missing,
+            ["landlock.scope_signal", "landlock.scope_abstract_unix"]
+        );
+        assert_eq!(present.len() + missing.len(), KernelLayer::ALL.len());
+        assert!(present.contains(&"pids_limit".to_string()));
+    }
+}

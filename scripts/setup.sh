@@ -18,6 +18,10 @@ APT_PACKAGES=(
   python3-pip
 )
 
+# The stock-kernel VM matrix (integration-tests/vm/): QEMU's software emulation and a busybox
+# initramfs. Without recommends: they pull in a desktop's worth of packages.
+VM_PACKAGES=(qemu-system-x86 busybox-static cpio xz-utils)
+
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -28,6 +32,15 @@ if [ ${#missing[@]} -gt 0 ]; then
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}"
 else
   log "apt: all packages present"
+fi
+vm_missing=()
+for p in "${VM_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || vm_missing+=("$p")
+done
+if [ ${#vm_missing[@]} -gt 0 ]; then
+  log "apt: installing ${vm_missing[*]} (VM matrix)"
+  as_root apt-get update -q
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${vm_missing[@]}"
 fi
 
 # rustup's cargo must come before Debian's /usr/bin/cargo.
@@ -71,4 +84,6 @@ else
   log "registering the Debian compiler as rustup toolchain debian-web"
   rustup toolchain link debian-web /usr
 fi
+# The VM matrix's stock kernels (cached in /var/cache/warden-vm) and their initramfs images.
+as_root bash integration-tests/vm/run.sh --fetch-only
 log "done"

@@ -16,3 +16,5 @@ cargo build --locked --bins
 cargo test --locked --no-fail-fast
 # The requirements parser, merger and resolver must not panic on any input (bounded time).
 bash scripts/fuzz-requirements.sh 60
+# The kernel-dependent tests again, inside VMs booted with the stock kernels users run.
+bash integration-tests/vm/run.sh

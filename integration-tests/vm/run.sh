@@ -30,6 +30,7 @@ Options:
   --shell-command CMD   run CMD (sh -c, in the repo, target/debug on PATH) instead of tests
   --timeout SECS        per kernel, boot to power-off (default 2400)
   --jobs N              kernels booted at once (default 2: one emulated CPU thread each)
+  --fetch-only          download and unpack the kernels, build their initramfs, and stop
 EOF
 }
 
@@ -44,6 +45,7 @@ tests=()
 shell_command=
 timeout_secs=2400
 jobs=2
+fetch_only=
 while [ $# -gt 0 ]; do
     case "$1" in
     --kernel) kernels+=("$2"); shift 2 ;;
@@ -51,6 +53,7 @@ while [ $# -gt 0 ]; do
     --shell-command) shell_command=$2; shift 2 ;;
     --timeout) timeout_secs=$2; shift 2 ;;
     --jobs) jobs=$2; shift 2 ;;
+    --fetch-only) fetch_only=1; shift ;;
     -h | --help) usage; exit 0 ;;
     *) usage >&2; die "unknown argument: $1" ;;
     esac
@@ -261,6 +264,13 @@ print(f"COUNTS {passed} {failed}")
 EOF
 }
 
+if [ -n "$fetch_only" ]; then
+    for k in "${kernels[@]}"; do
+        fetch_kernel "$k"
+        log "$k: $(build_initrd "$k")"
+    done
+    exit 0
+fi
 [ -n "$shell_command" ] || find_test_binaries
 for k in "${kernels[@]}"; do
     fetch_kernel "$k"

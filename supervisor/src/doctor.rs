@@ -11,12 +11,12 @@ use aya::{
 
 use crate::{
     cgroup::{self, SessionCgroup},
-    layers::{self, LayerState},
     kernel::{
         bpffs, btf,
         programs::{KernelPrograms, LoadOptions, PROBES_OBJECT, resolve_offsets},
         tracefs,
     },
+    layers::{self, LayerState},
 };
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -373,8 +373,14 @@ pub fn report(checks: &[Check]) -> (String, bool) {
 
 /// The layer section of `warden doctor`.
 pub fn report_layers(states: &[LayerState]) -> String {
-    let width = states.iter().map(|s| s.layer.as_str().len()).max().unwrap_or(0);
-    let mut out = String::from("\nConfinement layers (requirement `required_layers` can refuse sessions without one):\n");
+    let width = states
+        .iter()
+        .map(|s| s.layer.as_str().len())
+        .max()
+        .unwrap_or(0);
+    let mut out = String::from(
+        "\nConfinement layers (requirement `required_layers` can refuse sessions without one):\n",
+    );
     for s in states {
         match s.missing {
             None => {

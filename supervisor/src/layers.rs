@@ -152,10 +152,7 @@ mod tests {
         let cases: &[(KernelFacts, &[KernelLayer])] = &[
             // This host (6.18) and Debian's 6.12.
             (k(7, true), &[]),
-            (
-                k(6, false),
-                &[PidsLimit],
-            ),
+            (k(6, false), &[PidsLimit]),
             // Debian 12's 6.1.
             (
                 k(2, true),
@@ -177,14 +174,17 @@ mod tests {
                     LandlockScopeAbstractUnix,
                 ],
             ),
-            (k(0, true), &[
-                LandlockFilesystem,
-                LandlockRefer,
-                LandlockTruncate,
-                LandlockIoctlDev,
-                LandlockScopeSignal,
-                LandlockScopeAbstractUnix,
-            ]),
+            (
+                k(0, true),
+                &[
+                    LandlockFilesystem,
+                    LandlockRefer,
+                    LandlockTruncate,
+                    LandlockIoctlDev,
+                    LandlockScopeSignal,
+                    LandlockScopeAbstractUnix,
+                ],
+            ),
         ];
         for (facts, want) in cases {
             assert_eq!(missing(*facts), *want, "{facts:?}");

@@ -133,7 +133,8 @@ pub struct RunOptions {
     /// Prompts reported through the agent API are kept in the log (else redacted).
     pub log_prompts: bool,
     /// Kernel layers without which the session must not start (requirements).
-    pub required_layers: Vec<warden_requirements::Resolved<warden_requirements::values::KernelLayer>>,
+    pub required_layers:
+        Vec<warden_requirements::Resolved<warden_requirements::values::KernelLayer>>,
 }
 
 /// How long processes get to disappear after SIGKILL before Warden reports a failure.
@@ -173,17 +174,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
     }
     let user = opts.user;
     let id = new_session_id();
-    let dir = opts.state_dir.join("sessions").join(&id);
-    create_private_dir(&dir)?;
-    let log_path = dir.join(audit_log::FILE_NAME);
-    let writer = AuditWriter::create(&log_path, &id, Clock::new())
-        .with_context(|| format!("creating {}", log_path.display()))?;
-    let telemetry = match &opts.telemetry {
-        Some(t) => Some(otlp::live::LiveExport::start(t, &opts.state_dir, &dir)?),
-        None => None,
-    };
-
-    let proxy_sockets = dns_proxy::bind().context("binding the DNS proxy")?;
+    // The cgroup first: a session refused for a missing layer leaves no log behind.
     let root = match &opts.cgroup_root {
         Some(r) => r.clone(),
         None => cgroup::find_cgroup2_mount()?,
@@ -196,6 +187,17 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
     });
     layers::check_required(&layer_states, &opts.required_layers)?;
     let (layers_in_force, layers_missing) = layers::names(&layer_states);
+    let dir = opts.state_dir.join("sessions").join(&id);
+    create_private_dir(&dir)?;
+    let log_path = dir.join(audit_log::FILE_NAME);
+    let writer = AuditWriter::create(&log_path, &id, Clock::new())
+        .with_context(|| format!("creating {}", log_path.display()))?;
+    let telemetry = match &opts.telemetry {
+        Some(t) => Some(otlp::live::LiveExport::start(t, &opts.state_dir, &dir)?),
+        None => None,
+    };
+
+    let proxy_sockets = dns_proxy::bind().context("binding the DNS proxy")?;
     let policy = Arc::new(opts.network.policy);
     let (mut programs, source) = KernelPrograms::load(LoadOptions {
         session_level: cgroup.level(),

@@ -163,13 +163,21 @@ processed 59721 insns (limit 1000000) max_states_per_insn 4 total_states 616 pea
     fn the_whole_log_is_saved_and_named() {
         let dir = tempfile::tempdir().unwrap();
         let errno = io::Error::from_raw_os_error(libc::EACCES);
-        let r = Refusal::new("warden_exec", errno, DEBIAN_6_1, &dir.path().join("verifier"));
+        let r = Refusal::new(
+            "warden_exec",
+            errno,
+            DEBIAN_6_1,
+            &dir.path().join("verifier"),
+        );
         let path = r.saved.as_ref().unwrap();
         assert_eq!(fs::read_to_string(path).unwrap(), DEBIAN_6_1);
         let shown = r.to_string();
         assert!(shown.starts_with("the kernel's verifier refused program warden_exec"));
         assert!(shown.contains("R8 min value is outside"), "{shown}");
-        assert!(shown.contains(&format!("13 lines: {}", path.display())), "{shown}");
+        assert!(
+            shown.contains(&format!("13 lines: {}", path.display())),
+            "{shown}"
+        );
         assert!(!shown.contains("reg type unsupported"), "{shown}");
     }
 }

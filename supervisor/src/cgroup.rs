@@ -17,6 +17,8 @@ pub const PARENT: &str = "warden";
 pub enum CgroupError {
     #[error("no cgroup v2 (cgroup2) file system is mounted (looked in /proc/self/mountinfo)")]
     NoCgroup2,
+    #[error("{0} is not in a cgroup v2 (cgroup2) file system (see /proc/self/mountinfo)")]
+    NotCgroup2(PathBuf),
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: io::Error },
     #[error("{path}: processes still present {waited:?} after killing them")]
@@ -42,6 +44,36 @@ pub fn find_cgroup2_mount() -> Result<PathBuf, CgroupError> {
                 .then(|| left.split_whitespace().nth(4).map(PathBuf::from))?
         })
         .ok_or(CgroupError::NoCgroup2)
+}
+
+/// Depth of the cgroup directory `dir` in the cgroup v2 hierarchy (the root cgroup is 0):
+/// what the kernel programs give `bpf_get_current_ancestor_cgroup_id`. Worked out from the
+/// mount's own root in the hierarchy (a bind-mounted subtree starts below it) and the path
+/// below the mount point, never assumed.
+pub fn hierarchy_level(dir: &Path) -> Result<u32, CgroupError> {
+    let path = Path::new("/proc/self/mountinfo");
+    let text = fs::read_to_string(path).map_err(io_err(path))?;
+    let dir = fs::canonicalize(dir).map_err(io_err(dir))?;
+    level_in(&text, &dir).ok_or(CgroupError::NotCgroup2(dir))
+}
+
+fn level_in(mountinfo: &str, dir: &Path) -> Option<u32> {
+    let depth = |p: &Path| p.components().count() as u32 - 1;
+    mountinfo
+        .lines()
+        .filter_map(|line| {
+            let (left, right) = line.split_once(" - ")?;
+            if right.split_whitespace().next()? != "cgroup2" {
+                return None;
+            }
+            let mut fields = left.split_whitespace().skip(3);
+            let (root, mount_point) = (Path::new(fields.next()?), Path::new(fields.next()?));
+            let below = dir.strip_prefix(mount_point).ok()?;
+            Some((depth(mount_point), depth(root) + below.components().count() as u32))
+        })
+        // The innermost mount holding `dir` is the one that shows it.
+        .max_by_key(|&(mount_depth, _)| mount_depth)
+        .map(|(_, level)| level)
 }
 
 /// Where the session's process count is limited: the v2 cgroup itself when the pids
@@ -74,7 +106,8 @@ fn find_pids_v1_mount() -> Option<PathBuf> {
 }
 
 impl SessionCgroup {
-    /// Creates `<root>/warden/<name>`. `root` must be a cgroup v2 mount point.
+    /// Creates `<root>/warden/<name>`. `root` is a cgroup v2 directory: the mount point, or a
+    /// cgroup below it (a delegated subtree).
     pub fn create(root: &Path, name: &str) -> Result<Self, CgroupError> {
         let parent = root.join(PARENT);
         match fs::create_dir(&parent) {
@@ -86,10 +119,11 @@ impl SessionCgroup {
         fs::create_dir(&path).map_err(io_err(&path))?;
         // A cgroup's id (what bpf_get_current_cgroup_id returns) is its directory's inode.
         let id = fs::metadata(&path).map_err(io_err(&path))?.ino();
+        let level = hierarchy_level(&path)?;
         Ok(Self {
             path,
             id,
-            level: 2,
+            level,
             removed: false,
             pids: None,
         })
@@ -180,7 +214,7 @@ impl SessionCgroup {
         Ok(Self {
             path: path.to_path_buf(),
             id,
-            level: 2,
+            level: hierarchy_level(path)?,
             removed: false,
             pids: v1.map(|dir| PidsLimit { dir, v1: true }),
         })
@@ -314,6 +348,33 @@ fn enable_v2_pids(parent: &Path) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_level_counts_from_the_hierarchy_root() {
+        let hybrid = "\
+35 24 0:30 / /sys/fs/cgroup ro,nosuid - tmpfs tmpfs ro,mode=755
+36 35 0:31 / /sys/fs/cgroup/unified rw,nosuid - cgroup2 cgroup2 rw
+40 35 0:35 / /sys/fs/cgroup/pids rw - cgroup cgroup rw,pids
+";
+        let pure = "28 1 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n";
+        // A container's view: a subtree of the host's hierarchy bind-mounted as its own.
+        let subtree = "\
+28 1 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw
+90 28 0:26 /machine/box /srv/box-cgroup rw - cgroup2 cgroup2 rw
+";
+        let cases = [
+            (hybrid, "/sys/fs/cgroup/unified/warden/s1", Some(2)),
+            (hybrid, "/sys/fs/cgroup/unified", Some(0)),
+            (hybrid, "/sys/fs/cgroup/pids/warden", None),
+            (pure, "/sys/fs/cgroup/user.slice/warden/s1", Some(3)),
+            (subtree, "/srv/box-cgroup/warden/s1", Some(4)),
+            (subtree, "/sys/fs/cgroup/warden/s1", Some(2)),
+            (pure, "/tmp/warden/s1", None),
+        ];
+        for (mountinfo, dir, want) in cases {
+            assert_eq!(level_in(mountinfo, Path::new(dir)), want, "{dir}");
+        }
+    }
 
     #[test]
     fn finds_the_cgroup2_mount() {

@@ -50,6 +50,15 @@ pub const REFUSED: &[&str] = &[
 
 pub const EXEC: &[&str] = &["execve", "execveat"];
 
+/// The calls that send a signal to a pid (the supervisor decides them: its exec_gate/signals.rs).
+pub const SIGNALS: &[&str] = &[
+    "kill",
+    "tkill",
+    "tgkill",
+    "rt_sigqueueinfo",
+    "rt_tgsigqueueinfo",
+];
+
 const CLONE_NEWUSER: u64 = 0x1000_0000;
 const AF_INET: u64 = 2;
 const AF_INET6: u64 = 10;
@@ -59,6 +68,13 @@ const TIOCSTI: u64 = 0x5412;
 const TIOCLINUX: u64 = 0x541c;
 /// The socket type without SOCK_NONBLOCK / SOCK_CLOEXEC.
 const SOCK_TYPE_MASK: u64 = 0xf;
+
+/// Argument `index` equals `value` as the kernel reads an int argument: seccomp compares all
+/// 64 bits of the register, the kernel only the low 32, so a plain comparison would let
+/// `value | 1 << 32` through to the kernel as `value`.
+fn int_arg(index: u32, value: u64) -> ScmpArgCompare {
+    ScmpArgCompare::new(index, ScmpCompareOp::MaskedEqual(0xffff_ffff), value)
+}
 
 fn rule(f: &mut ScmpFilterContext, name: &str, cmp: &[ScmpArgCompare]) -> Result<(), SeccompError> {
     let sc = ScmpSyscall::from_name(name)?;
@@ -96,17 +112,13 @@ pub fn build(supervisor_pid: u32, landlock_abi: u32) -> Result<ScmpFilterContext
         ScmpSyscall::from_name("clone3")?,
     )?;
     // Packet sockets and raw IP sockets bypass the cgroup network programs.
-    rule(
-        &mut f,
-        "socket",
-        &[ScmpArgCompare::new(0, ScmpCompareOp::Equal, AF_PACKET)],
-    )?;
+    rule(&mut f, "socket", &[int_arg(0, AF_PACKET)])?;
     for family in [AF_INET, AF_INET6] {
         rule(
             &mut f,
             "socket",
             &[
-                ScmpArgCompare::new(0, ScmpCompareOp::Equal, family),
+                int_arg(0, family),
                 ScmpArgCompare::new(1, ScmpCompareOp::MaskedEqual(SOCK_TYPE_MASK), SOCK_RAW),
             ],
         )?;
@@ -114,29 +126,21 @@ pub fn build(supervisor_pid: u32, landlock_abi: u32) -> Result<ScmpFilterContext
     // Typing into the terminal's input queue: the agent could answer its own approval
     // prompt (or command the shell that ran Warden).
     for request in [TIOCSTI, TIOCLINUX] {
-        rule(
-            &mut f,
-            "ioctl",
-            &[ScmpArgCompare::new(1, ScmpCompareOp::Equal, request)],
-        )?;
+        rule(&mut f, "ioctl", &[int_arg(1, request)])?;
     }
-    // Signals and pidfds aimed at the supervisor (Landlock scoping refuses them too; this
-    // records the attempt).
-    let pid = u64::from(supervisor_pid);
-    let aimed = [
-        "kill",
-        "tkill",
-        "tgkill",
-        "rt_sigqueueinfo",
-        "rt_tgsigqueueinfo",
-        "pidfd_open",
-    ];
-    for name in aimed {
-        rule(
-            &mut f,
-            name,
-            &[ScmpArgCompare::new(0, ScmpCompareOp::Equal, pid)],
-        )?;
+    let pid = int_arg(0, u64::from(supervisor_pid));
+    rule(&mut f, "pidfd_open", &[pid])?;
+    for name in SIGNALS {
+        if landlock_abi < LANDLOCK_SCOPE_ABI {
+            // No signal scoping in the kernel: the supervisor sees every signal and lets
+            // through those whose every target is in the session (not the supervisor's
+            // threads, nor the process group it shares with the command, nor kill(-1)).
+            rule(&mut f, name, &[])?;
+        } else {
+            // Landlock refuses signals leaving the sandbox; this records those aimed at the
+            // supervisor.
+            rule(&mut f, name, &[pid])?;
+        }
     }
     if landlock_abi < LANDLOCK_TRUNCATE_ABI {
         // Landlock cannot see truncate by path: refused everywhere (ftruncate needs a file
@@ -144,11 +148,7 @@ pub fn build(supervisor_pid: u32, landlock_abi: u32) -> Result<ScmpFilterContext
         rule(&mut f, "truncate", &[])?;
     }
     if landlock_abi < LANDLOCK_SCOPE_ABI {
-        // No signal scoping: kill(-1) would reach every process the agent's user may signal,
-        // the supervisor included when that user is root.
-        let everyone = ScmpArgCompare::new(0, ScmpCompareOp::MaskedEqual(0xffff_ffff), 0xffff_ffff);
-        rule(&mut f, "kill", &[everyone])?;
-        // A pidfd can also come from opening /proc/PID, which the filter cannot tell apart.
+        // A pidfd can also come from opening /proc/PID: nothing tells its target.
         rule(&mut f, "pidfd_send_signal", &[])?;
     }
     Ok(f)

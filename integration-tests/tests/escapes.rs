@@ -292,6 +292,75 @@ fn the_supervisor_and_the_kernel_are_out_of_reach() {
 }
 
 #[test]
+fn signals_reach_only_the_session_whatever_the_door() {
+    use std::os::unix::process::CommandExt as _;
+    let e = bin("escape");
+    // The session's own processes can be signalled; then each other door to the supervisor
+    // ($PPID) with SIGTERM, which would end the session had it arrived. The shell ignores
+    // SIGTERM from there on (kill(0) reaches it too).
+    let script = format!(
+        "sleep 30 & kill $!; wait $!; echo child=$?; trap '' TERM; \
+         for a in kill-wide kill-threads sigqueue pidfd-proc; do echo \"$a=$({e} $a $PPID)\"; done; \
+         echo \"packet-socket-wide=$({e} packet-socket-wide)\"; \
+         echo \"kill-group=$({e} kill-group)\""
+    );
+    let state = private_dir();
+    // The command shares Warden's process group: Warden leads a group of its own here, so
+    // that a kill(0) that got through would reach Warden, not this test.
+    let out = warden_command(state.path(), &[], &["sh", "-c", &script])
+        .process_group(0)
+        .output()
+        .unwrap();
+    let s = finish(state, out);
+    assert!(s.status.success(), "{}", s.stderr);
+    let result = |attempt: &str| {
+        s.stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{attempt}=")))
+            .unwrap_or_else(|| panic!("{attempt} not reported: {}", s.stdout))
+            .to_string()
+    };
+    assert_eq!(
+        result("child"),
+        "143",
+        "SIGTERM ended the session's own child"
+    );
+    for attempt in [
+        "kill-wide",
+        "kill-threads",
+        "sigqueue",
+        "pidfd-proc",
+        "packet-socket-wide",
+    ] {
+        assert_eq!(result(attempt), "err EPERM", "{attempt}: {}", s.stdout);
+    }
+    let scoped = !s
+        .start()
+        .missing_layers
+        .iter()
+        .any(|l| l == "landlock.scope_signal");
+    if !scoped {
+        // Without Landlock scoping the supervisor decides: the group holds Warden.
+        assert_eq!(result("kill-group"), "err EPERM", "{}", s.stdout);
+    }
+    let denied: Vec<&str> = denied_syscalls(&s)
+        .iter()
+        .map(|d| d.syscall.as_str())
+        .collect();
+    for call in ["kill", "rt_sigqueueinfo", "socket"] {
+        assert!(
+            denied.contains(&call),
+            "no syscall.denied for {call}: {denied:?}"
+        );
+    }
+    assert_eq!(
+        s.end().reason,
+        warden::events::EndReason::Exited,
+        "no SIGTERM reached the supervisor"
+    );
+}
+
+#[test]
 fn a_fork_bomb_stops_at_the_pids_limit_and_the_session_goes_on() {
     let s = run_session(
         &["--max-pids", "64"],

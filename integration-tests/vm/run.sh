@@ -178,7 +178,7 @@ write_guest_script() {
     {
         echo '#!/bin/sh'
         echo "export PATH=$repo/target/debug:$HOME/.cargo/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-        echo "export HOME=$HOME LANG=C.UTF-8 RUST_BACKTRACE=1 WARDEN_TEST_STORM=${WARDEN_TEST_STORM:-3000}"
+        echo "export HOME=$HOME LANG=C.UTF-8 RUST_BACKTRACE=1 WARDEN_TEST_STORM=${WARDEN_TEST_STORM:-3000} WARDEN_TEST_DISPOSABLE=1"
         echo "cd $repo"
         if [ -n "$shell_command" ]; then
             printf 'echo WARDEN-VM-TEST-START command\n'

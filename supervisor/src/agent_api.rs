@@ -92,21 +92,6 @@ pub fn serve(
     Ok(AgentApi { path, task })
 }
 
-/// Whether `pid` is in the session cgroup or below it.
-fn in_session(pid: u32, cgroup: &str) -> bool {
-    let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/cgroup")) else {
-        return false;
-    };
-    text.lines()
-        .filter_map(|l| l.strip_prefix("0::"))
-        .any(|path| {
-            path == cgroup
-                || path
-                    .strip_prefix(cgroup)
-                    .is_some_and(|rest| rest.starts_with('/'))
-        })
-}
-
 fn bounded(s: &str, max: usize) -> String {
     let bytes = s.as_bytes();
     escape_bytes(&bytes[..bytes.len().min(max)])
@@ -124,7 +109,7 @@ async fn connection(stream: UnixStream, session: std::sync::Arc<Session>) {
         _ => return,
     };
     let (read, mut write) = stream.into_split();
-    if !in_session(pid, &session.cgroup) {
+    if !crate::cgroup::holds_pid(&session.cgroup, pid) {
         tracing::warn!("agent API: refused pid {pid}, which is not a process of this session");
         reply(
             &mut write,
@@ -259,19 +244,5 @@ mod tests {
         };
         assert!(p.text_truncated);
         assert_eq!(p.text.unwrap().len(), 2 * PROMPT_MAX, "escaped backslashes");
-    }
-
-    #[test]
-    fn only_the_session_cgroup_and_below_count() {
-        let me = std::process::id();
-        let mine = std::fs::read_to_string(format!("/proc/{me}/cgroup")).unwrap();
-        let Some(path) = mine.lines().find_map(|l| l.strip_prefix("0::")) else {
-            return; // no cgroup v2 here
-        };
-        assert!(in_session(me, path));
-        if path != "/" {
-            assert!(!in_session(me, &format!("{path}-other")));
-        }
-        assert!(!in_session(me, "/warden/not-this-one"));
     }
 }

@@ -46,19 +46,18 @@ pub fn find_cgroup2_mount() -> Result<PathBuf, CgroupError> {
         .ok_or(CgroupError::NoCgroup2)
 }
 
-/// Depth of the cgroup directory `dir` in the cgroup v2 hierarchy (the root cgroup is 0):
-/// what the kernel programs give `bpf_get_current_ancestor_cgroup_id`. Worked out from the
-/// mount's own root in the hierarchy (a bind-mounted subtree starts below it) and the path
-/// below the mount point, never assumed.
-pub fn hierarchy_level(dir: &Path) -> Result<u32, CgroupError> {
+/// Where the cgroup directory `dir` sits in the cgroup v2 hierarchy: the path that
+/// /proc/PID/cgroup shows for its processes (`/warden/<id>` when the mount is the root).
+/// Worked out from the mount's own root in the hierarchy (a bind-mounted subtree starts below
+/// it) and the path below the mount point, never assumed.
+pub fn hierarchy_path(dir: &Path) -> Result<PathBuf, CgroupError> {
     let path = Path::new("/proc/self/mountinfo");
     let text = fs::read_to_string(path).map_err(io_err(path))?;
     let dir = fs::canonicalize(dir).map_err(io_err(dir))?;
-    level_in(&text, &dir).ok_or(CgroupError::NotCgroup2(dir))
+    hierarchy_path_in(&text, &dir).ok_or(CgroupError::NotCgroup2(dir))
 }
 
-fn level_in(mountinfo: &str, dir: &Path) -> Option<u32> {
-    let depth = |p: &Path| p.components().count() as u32 - 1;
+fn hierarchy_path_in(mountinfo: &str, dir: &Path) -> Option<PathBuf> {
     mountinfo
         .lines()
         .filter_map(|line| {
@@ -69,11 +68,32 @@ fn level_in(mountinfo: &str, dir: &Path) -> Option<u32> {
             let mut fields = left.split_whitespace().skip(3);
             let (root, mount_point) = (Path::new(fields.next()?), Path::new(fields.next()?));
             let below = dir.strip_prefix(mount_point).ok()?;
-            Some((depth(mount_point), depth(root) + below.components().count() as u32))
+            Some((mount_point.components().count(), root.join(below)))
         })
         // The innermost mount holding `dir` is the one that shows it.
-        .max_by_key(|&(mount_depth, _)| mount_depth)
-        .map(|(_, level)| level)
+        .max_by_key(|(mount_depth, _)| *mount_depth)
+        .map(|(_, path)| path)
+}
+
+/// Depth of a hierarchy path (the root cgroup is 0): what the kernel programs give
+/// `bpf_get_current_ancestor_cgroup_id`.
+fn level_of(hierarchy_path: &Path) -> u32 {
+    hierarchy_path.components().count() as u32 - 1
+}
+
+/// Whether process (or thread) `pid` is in the cgroup at `hierarchy_path` or below it.
+pub fn holds_pid(hierarchy_path: &str, pid: u32) -> bool {
+    let Ok(text) = fs::read_to_string(format!("/proc/{pid}/cgroup")) else {
+        return false;
+    };
+    text.lines()
+        .filter_map(|l| l.strip_prefix("0::"))
+        .any(|path| {
+            path == hierarchy_path
+                || path
+                    .strip_prefix(hierarchy_path)
+                    .is_some_and(|rest| rest.starts_with('/'))
+        })
 }
 
 /// Where the session's process count is limited: the v2 cgroup itself when the pids
@@ -87,8 +107,9 @@ struct PidsLimit {
 
 pub struct SessionCgroup {
     path: PathBuf,
+    /// Where it sits in the hierarchy, as /proc/PID/cgroup shows it.
+    hierarchy_path: PathBuf,
     id: u64,
-    level: u32,
     removed: bool,
     pids: Option<PidsLimit>,
 }
@@ -119,11 +140,11 @@ impl SessionCgroup {
         fs::create_dir(&path).map_err(io_err(&path))?;
         // A cgroup's id (what bpf_get_current_cgroup_id returns) is its directory's inode.
         let id = fs::metadata(&path).map_err(io_err(&path))?.ino();
-        let level = hierarchy_level(&path)?;
+        let hierarchy_path = hierarchy_path(&path)?;
         Ok(Self {
             path,
+            hierarchy_path,
             id,
-            level,
             removed: false,
             pids: None,
         })
@@ -213,8 +234,8 @@ impl SessionCgroup {
             .filter(|d| d.is_dir());
         Ok(Self {
             path: path.to_path_buf(),
+            hierarchy_path: hierarchy_path(path)?,
             id,
-            level: hierarchy_level(path)?,
             removed: false,
             pids: v1.map(|dir| PidsLimit { dir, v1: true }),
         })
@@ -230,7 +251,12 @@ impl SessionCgroup {
 
     /// Depth below the cgroup v2 root (what `bpf_get_current_ancestor_cgroup_id` takes).
     pub fn level(&self) -> u32 {
-        self.level
+        level_of(&self.hierarchy_path)
+    }
+
+    /// Where it sits in the hierarchy, as /proc/PID/cgroup shows it (`/warden/<id>`).
+    pub fn hierarchy_path(&self) -> &Path {
+        &self.hierarchy_path
     }
 
     /// `cgroup.procs` opened for writing: a process that writes "0" to it moves itself in.
@@ -350,7 +376,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_level_counts_from_the_hierarchy_root() {
+    fn the_place_in_the_hierarchy_counts_from_its_root() {
         let hybrid = "\
 35 24 0:30 / /sys/fs/cgroup ro,nosuid - tmpfs tmpfs ro,mode=755
 36 35 0:31 / /sys/fs/cgroup/unified rw,nosuid - cgroup2 cgroup2 rw
@@ -372,8 +398,28 @@ mod tests {
             (pure, "/tmp/warden/s1", None),
         ];
         for (mountinfo, dir, want) in cases {
-            assert_eq!(level_in(mountinfo, Path::new(dir)), want, "{dir}");
+            let place = hierarchy_path_in(mountinfo, Path::new(dir));
+            assert_eq!(place.as_deref().map(level_of), want, "{dir}");
         }
+        let subtree_session = hierarchy_path_in(subtree, Path::new("/srv/box-cgroup/warden/s1"));
+        assert_eq!(
+            subtree_session.as_deref(),
+            Some(Path::new("/machine/box/warden/s1"))
+        );
+    }
+
+    #[test]
+    fn only_the_cgroup_and_below_hold_a_pid() {
+        let me = std::process::id();
+        let mine = std::fs::read_to_string(format!("/proc/{me}/cgroup")).unwrap();
+        let Some(path) = mine.lines().find_map(|l| l.strip_prefix("0::")) else {
+            return; // no cgroup v2 here
+        };
+        assert!(holds_pid(path, me));
+        if path != "/" {
+            assert!(!holds_pid(&format!("{path}-other"), me));
+        }
+        assert!(!holds_pid("/warden/not-this-one", me));
     }
 
     #[test]

@@ -386,8 +386,14 @@ pub fn report_layers(states: &[LayerState]) -> String {
             None => {
                 let _ = writeln!(out, "  {:width$}  in force", s.layer.as_str());
             }
-            Some(instead) => {
-                let _ = writeln!(out, "  {:width$}  not here: {instead}", s.layer.as_str());
+            Some(m) => {
+                let _ = writeln!(
+                    out,
+                    "  {:width$}  not here: needs {}: {}",
+                    s.layer.as_str(),
+                    m.needs,
+                    m.instead
+                );
             }
         }
     }

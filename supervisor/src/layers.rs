@@ -16,8 +16,15 @@ pub struct KernelFacts {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LayerState {
     pub layer: KernelLayer,
-    /// `None`: in force. `Some`: why not, and what Warden does instead.
-    pub missing: Option<&'static str>,
+    /// `None`: in force.
+    pub missing: Option<Missing>,
+}
+
+/// Why a layer is not in force, and what Warden does instead.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Missing {
+    pub needs: &'static str,
+    pub instead: &'static str,
 }
 
 /// The Landlock ABI each Landlock layer needs.
@@ -35,38 +42,43 @@ fn landlock_abi_for(layer: KernelLayer) -> Option<u32> {
     }
 }
 
-/// What a user gets without the layer.
-fn instead(layer: KernelLayer) -> &'static str {
+/// What the layer needs from the kernel, and what a user gets without it.
+fn without(layer: KernelLayer) -> Missing {
     use KernelLayer::*;
-    match layer {
-        LandlockFilesystem => {
-            "needs Landlock (Linux 5.13, `landlock` in the lsm= list): Warden does not start"
-        }
-        LandlockRefer => {
-            "needs Landlock ABI 2 (Linux 5.19): every link or rename into another directory \
-             is refused inside the sandbox"
-        }
-        LandlockTruncate => {
-            "needs Landlock ABI 3 (Linux 6.2): the seccomp filter refuses truncate(2) by path \
-             everywhere, and records it (ftruncate of a file opened for writing still works)"
-        }
-        LandlockIoctlDev => {
-            "needs Landlock ABI 5 (Linux 6.10): ioctls on the devices the sandbox may open are \
-             not confined (the seccomp filter still refuses TIOCSTI and TIOCLINUX)"
-        }
-        LandlockScopeSignal => {
-            "needs Landlock ABI 6 (Linux 6.12): the agent can signal its user's other \
-             processes; the seccomp filter still refuses signals to the supervisor and kill(-1)"
-        }
-        LandlockScopeAbstractUnix => {
-            "needs Landlock ABI 6 (Linux 6.12): the agent can connect to abstract UNIX sockets \
-             of services outside the session"
-        }
-        PidsLimit => {
-            "needs the cgroup pids controller (CONFIG_CGROUP_PIDS): the session's process count \
-             is not limited"
-        }
-    }
+    let (needs, instead) = match layer {
+        LandlockFilesystem => (
+            "Landlock (Linux 5.13, `landlock` in the lsm= list)",
+            "sessions do not start, except in danger-full-access mode",
+        ),
+        LandlockRefer => (
+            "Landlock ABI 2 (Linux 5.19)",
+            "every link or rename into another directory is refused inside the sandbox",
+        ),
+        LandlockTruncate => (
+            "Landlock ABI 3 (Linux 6.2)",
+            "the seccomp filter refuses truncate(2) by path everywhere, and records it \
+             (ftruncate of a file opened for writing still works)",
+        ),
+        LandlockIoctlDev => (
+            "Landlock ABI 5 (Linux 6.10)",
+            "ioctls on the devices the sandbox may open are not confined (the seccomp filter \
+             still refuses TIOCSTI and TIOCLINUX)",
+        ),
+        LandlockScopeSignal => (
+            "Landlock ABI 6 (Linux 6.12)",
+            "the supervisor decides every signal: only those whose targets are all in the \
+             session go through (pidfd_send_signal is refused)",
+        ),
+        LandlockScopeAbstractUnix => (
+            "Landlock ABI 6 (Linux 6.12)",
+            "the agent can connect to abstract UNIX sockets of services outside the session",
+        ),
+        PidsLimit => (
+            "the cgroup pids controller (CONFIG_CGROUP_PIDS)",
+            "the session's process count is not limited",
+        ),
+    };
+    Missing { needs, instead }
 }
 
 /// Every layer, in force or not, on a kernel with `facts`.
@@ -80,7 +92,7 @@ pub fn on_kernel(facts: KernelFacts) -> Vec<LayerState> {
             };
             LayerState {
                 layer,
-                missing: (!present).then(|| instead(layer)),
+                missing: (!present).then(|| without(layer)),
             }
         })
         .collect()
@@ -99,13 +111,14 @@ pub fn names(states: &[LayerState]) -> (Vec<String>, Vec<String>) {
 /// A requirement names a layer this kernel lacks.
 #[derive(Debug, thiserror::Error)]
 #[error(
-    "requirement required_layers at {origin} names {layer}, which this kernel does not give: \
-     it {why}. No session starts here until the kernel has it (see `warden doctor`)"
+    "requirement required_layers at {origin} names {layer}, which this kernel does not give \
+     (it needs {}): no session starts here until it does (`warden doctor` lists the layers)",
+    missing.needs
 )]
 pub struct MissingLayer {
     pub layer: KernelLayer,
     pub origin: String,
-    pub why: &'static str,
+    pub missing: Missing,
 }
 
 /// Refuses the session when a required layer is missing (the first one, with its requirement).
@@ -115,7 +128,7 @@ pub fn check_required(
 ) -> Result<(), MissingLayer> {
     for req in required {
         let state = states.iter().find(|s| s.layer == req.value);
-        if let Some(why) = state.and_then(|s| s.missing) {
+        if let Some(missing) = state.and_then(|s| s.missing) {
             let origin = match &req.source {
                 warden_requirements::Source::Requirement { origin, .. } => origin.to_string(),
                 other => other.to_string(),
@@ -123,7 +136,7 @@ pub fn check_required(
             return Err(MissingLayer {
                 layer: req.value,
                 origin,
-                why: why.strip_prefix("needs ").unwrap_or(why),
+                missing,
             });
         }
     }

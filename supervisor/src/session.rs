@@ -280,16 +280,11 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
             &events_tx,
         )
     });
-    let cgroup_in_proc = Path::new("/").join(
-        cgroup
-            .path()
-            .strip_prefix(&root)
-            .context("the session cgroup is not below the cgroup2 mount")?,
-    );
+    let session_cgroup = cgroup.hierarchy_path().display().to_string();
     let agent_api = agent_api::serve(
         Path::new(agent_api::SOCKET_DIR),
         &id,
-        cgroup_in_proc.display().to_string(),
+        session_cgroup.clone(),
         opts.log_prompts,
         events_tx.clone(),
     )
@@ -427,6 +422,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
                 events: gate_events.take().expect("taken once"),
                 broker: broker.clone(),
                 launcher_pid: child.id(),
+                session_cgroup: session_cgroup.clone(),
             };
             let stop = gate_stop.clone();
             gate_thread = Some(std::thread::spawn(move || gate.run(listener, stop)));

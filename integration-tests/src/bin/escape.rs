@@ -3,6 +3,13 @@
 //!   ptrace PID | kill PID | bpf | unshare-user | io-uring | raw-socket | packet-socket
 //!   memfd-exec PROGRAM [ARGS...]   (copies PROGRAM into a memfd and fexecve()s it)
 //!   tiocsti TEXT                   (types TEXT into the terminal's input queue)
+//! Signals (SIGTERM) that must not reach process PID (the supervisor) by other doors:
+//!   kill-wide PID        kill with the pid's register's high bits set (the kernel reads an int)
+//!   kill-threads PID     kill and tkill of each of PID's other threads
+//!   sigqueue PID         rt_sigqueueinfo
+//!   pidfd-proc PID       pidfd_send_signal on an open /proc/PID
+//!   kill-group           kill(0): the caller's process group (SIGTERM ignored by the caller)
+//!   packet-socket-wide   socket(AF_PACKET | 1 << 32, ...)
 use std::{ffi::CString, io::Read};
 
 fn result(r: libc::c_long) -> String {
@@ -82,6 +89,68 @@ fn main() {
                 libc::fexecve(fd, ptrs.as_ptr(), env.as_ptr());
                 result(-1)
             }
+            "kill-wide" => result(libc::syscall(
+                libc::SYS_kill,
+                (pid() as u32 as u64) | 1 << 32,
+                libc::SIGTERM,
+            )),
+            "kill-threads" => {
+                let mut out = "err no other thread".to_string();
+                for entry in std::fs::read_dir(format!("/proc/{}/task", pid())).unwrap() {
+                    let tid: i32 = entry
+                        .unwrap()
+                        .file_name()
+                        .to_str()
+                        .unwrap()
+                        .parse()
+                        .unwrap();
+                    if tid == pid() {
+                        continue;
+                    }
+                    for r in [
+                        libc::kill(tid, libc::SIGTERM) as libc::c_long,
+                        libc::syscall(libc::SYS_tkill, tid, libc::SIGTERM),
+                    ] {
+                        out = result(r);
+                        if r >= 0 {
+                            break;
+                        }
+                    }
+                }
+                out
+            }
+            "sigqueue" => {
+                let mut info: libc::siginfo_t = std::mem::zeroed();
+                info.si_signo = libc::SIGTERM;
+                info.si_code = -1; // SI_QUEUE
+                result(libc::syscall(
+                    libc::SYS_rt_sigqueueinfo,
+                    pid(),
+                    libc::SIGTERM,
+                    &info as *const libc::siginfo_t,
+                ))
+            }
+            "pidfd-proc" => {
+                let dir = CString::new(format!("/proc/{}", pid())).unwrap();
+                let fd = libc::open(dir.as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY);
+                result(libc::syscall(
+                    libc::SYS_pidfd_send_signal,
+                    fd,
+                    libc::SIGTERM,
+                    std::ptr::null::<libc::siginfo_t>(),
+                    0,
+                ))
+            }
+            "kill-group" => {
+                libc::signal(libc::SIGTERM, libc::SIG_IGN);
+                result(libc::kill(0, libc::SIGTERM) as libc::c_long)
+            }
+            "packet-socket-wide" => result(libc::syscall(
+                libc::SYS_socket,
+                libc::AF_PACKET as u64 | 1 << 32,
+                libc::SOCK_RAW,
+                0,
+            )),
             other => format!("unknown attempt {other}"),
         }
     };

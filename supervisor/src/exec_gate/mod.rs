@@ -39,6 +39,8 @@ use crate::{
     },
     exec_policy::{Assessment, ExecDecision, ExecPolicy},
 };
+mod signals;
+
 use target_memory::Memory;
 use warden_common::{ExecToken, FILENAME_MAX, FNV_OFFSET, TOKEN_TAIL_MAX, fnv1a};
 
@@ -58,6 +60,8 @@ pub struct Gate {
     pub broker: Arc<Broker>,
     /// The launcher, whose first exec is the command given to `warden run`.
     pub launcher_pid: Option<u32>,
+    /// The session cgroup as /proc/PID/cgroup shows it: signals may reach only its processes.
+    pub session_cgroup: String,
 }
 
 enum Handled {
@@ -265,6 +269,21 @@ impl Gate {
         let started = Instant::now();
         let name = req.data.syscall.get_name().unwrap_or_else(|_| "?".into());
         let deny = ScmpNotifResp::new_error(req.id, -libc::EPERM, ScmpNotifRespFlags::empty());
+        let procs = signals::Proc {
+            session_cgroup: &self.session_cgroup,
+        };
+        if signals::CALLS.contains(&name.as_str())
+            && signals::permitted(&name, &req.data.args, req.pid, &procs)
+        {
+            // The caller could have died (and its pid been reused) while we looked.
+            if notify_id_valid(fd, req.id).is_err() {
+                return Handled::Now(deny);
+            }
+            return Handled::Now(ScmpNotifResp::new_continue(
+                req.id,
+                ScmpNotifRespFlags::empty(),
+            ));
+        }
         if name != "execve" && name != "execveat" {
             self.broker.note_refusal();
             self.emit(Event::SyscallDenied(SyscallDenied {

@@ -2,6 +2,7 @@
 //! loading and attaching Warden's programs, and reading their maps.
 pub mod bpffs;
 pub mod btf;
+mod mount_once;
 pub mod programs;
 pub mod tracefs;
 pub mod verifier;

@@ -7,7 +7,7 @@ pub const MOUNT_POINT: &str = "/sys/kernel/tracing";
 #[derive(Debug, thiserror::Error)]
 pub enum TracefsError {
     #[error("mounting tracefs on {MOUNT_POINT}: {0}")]
-    Mount(nix::Error),
+    Mount(std::io::Error),
     #[error("reading {path}: {source}")]
     Read {
         path: PathBuf,
@@ -17,22 +17,12 @@ pub enum TracefsError {
     NoField { path: PathBuf, field: String },
 }
 
-/// Mounts tracefs at its usual place unless it is already there. Idempotent.
+/// Mounts tracefs at its usual place unless it is already there. Idempotent, and safe when
+/// several Wardens start at once.
 pub fn ensure_mounted() -> Result<PathBuf, TracefsError> {
     let root = PathBuf::from(MOUNT_POINT);
-    if root.join("events").is_dir() {
-        return Ok(root);
-    }
-    nix::mount::mount(
-        Some("nodev"),
-        &root,
-        Some("tracefs"),
-        nix::mount::MsFlags::MS_NOSUID
-            | nix::mount::MsFlags::MS_NODEV
-            | nix::mount::MsFlags::MS_NOEXEC,
-        None::<&str>,
-    )
-    .map_err(TracefsError::Mount)?;
+    super::mount_once::mount_once("tracefs", &root, None, || root.join("events").is_dir())
+        .map_err(TracefsError::Mount)?;
     Ok(root)
 }
 

@@ -3,6 +3,10 @@
 # defaults, printing every event as it happens and then the recorded process tree.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null || { echo "scripts/demo.sh: run as root" >&2; exit 1; }
+  exec sudo bash "$0" "$@"
+fi
 bash scripts/setup.sh
 export PATH="$HOME/.cargo/bin:$PATH"
 cargo build --locked --release --bins

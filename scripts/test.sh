@@ -5,8 +5,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
 if [ "$(id -u)" -ne 0 ]; then
-  echo "scripts/test.sh: the integration tests load eBPF programs and create cgroups: run as root" >&2
-  exit 1
+  command -v sudo >/dev/null || {
+    echo "scripts/test.sh: the integration tests load eBPF programs and create cgroups: run as root" >&2
+    exit 1
+  }
+  exec sudo bash "$0" "$@"
 fi
 set -x
 cargo fmt --all -- --check

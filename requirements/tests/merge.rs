@@ -60,6 +60,10 @@ fn fragment(key: &str, i: usize) -> String {
             "[telemetry]\nexport_backlog_policy = \"{}\"",
             ["pause", "drop"][i % 2]
         ),
+        "required_layers" => format!(
+            "required_layers = [\"{}\"]",
+            ["pids_limit", "landlock.truncate"][i % 2]
+        ),
         "credentials.store" => "[credentials]\nstore = \"keyring\"".into(),
         "login.method" => format!("[login]\nmethod = \"method{i}\""),
         "login.workspace_id" => format!("[login]\nworkspace_id = \"ws-{i}\""),
@@ -131,7 +135,7 @@ fn every_key_follows_layer_precedence() {
             checked += 1;
         }
     }
-    assert_eq!(checked, 23 * 7 + 2 * 3);
+    assert_eq!(checked, 24 * 7 + 2 * 3);
 }
 
 #[test]

@@ -22,26 +22,25 @@ APT_PACKAGES=(
 # initramfs. Without recommends: they pull in a desktop's worth of packages.
 VM_PACKAGES=(qemu-system-x86 busybox-static cpio xz-utils)
 
-missing=()
-for p in "${APT_PACKAGES[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  log "apt: installing ${missing[*]}"
+# Installs those of the packages named after `--` that are missing; OPTIONS go to apt-get.
+apt_install() {
+  local what=$1 options=() missing=() p
+  shift
+  while [ "$1" != "--" ]; do options+=("$1"); shift; done
+  shift
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  if [ ${#missing[@]} -eq 0 ]; then
+    log "apt: $what present"
+    return
+  fi
+  log "apt: installing ${missing[*]} ($what)"
   as_root apt-get update -q
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}"
-else
-  log "apt: all packages present"
-fi
-vm_missing=()
-for p in "${VM_PACKAGES[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || vm_missing+=("$p")
-done
-if [ ${#vm_missing[@]} -gt 0 ]; then
-  log "apt: installing ${vm_missing[*]} (VM matrix)"
-  as_root apt-get update -q
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${vm_missing[@]}"
-fi
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${options[@]}" "${missing[@]}"
+}
+apt_install "build and test packages" -- "${APT_PACKAGES[@]}"
+apt_install "VM matrix packages" --no-install-recommends -- "${VM_PACKAGES[@]}"
 
 # rustup's cargo must come before Debian's /usr/bin/cargo.
 export PATH="$HOME/.cargo/bin:$PATH"

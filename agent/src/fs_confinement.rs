@@ -15,7 +15,7 @@ use std::{
 };
 
 use landlock::{
-    ABI, Access, AccessFs, CompatLevel, Compatible, PathBeneath, Ruleset, RulesetAttr,
+    ABI, Access, AccessFs, BitFlags, CompatLevel, Compatible, PathBeneath, Ruleset, RulesetAttr,
     RulesetCreated, RulesetCreatedAttr, RulesetStatus, Scope,
 };
 use nix::{fcntl::OFlag, sys::stat::Mode};
@@ -82,18 +82,49 @@ pub fn cover(root: &Path, excluded: &BTreeSet<PathBuf>) -> io::Result<Vec<PathBu
         return Ok(vec![root.to_path_buf()]);
     }
     let mut out = Vec::new();
-    let mut entries: Vec<_> = std::fs::read_dir(root)?.collect::<Result<_, _>>()?;
+    let mut entries: Vec<_> = match std::fs::read_dir(root) {
+        Ok(dir) => dir.filter_map(Result::ok).collect(),
+        // Removed while we walked (see `vanished`).
+        Err(e) if vanished(&e) => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
     entries.sort_by_key(|e| e.file_name());
     for entry in entries {
         let path = entry.path();
         // Only a real directory can be split; a symlink is covered (or not) as itself.
-        if entry.file_type()?.is_dir() {
-            out.extend(cover(&path, excluded)?);
-        } else if !excluded.contains(&path) {
-            out.push(path);
+        match entry.file_type() {
+            Ok(t) if t.is_dir() => out.extend(cover(&path, excluded)?),
+            Ok(_) if !excluded.contains(&path) => out.push(path),
+            Ok(_) => {}
+            Err(e) if vanished(&e) => {}
+            Err(e) => return Err(e),
         }
     }
     Ok(out)
+}
+
+/// A path that disappeared between being listed and being opened: other processes create and
+/// remove files beside the protected paths (temporary files in $HOME) while the launcher
+/// walks around them. It is left out of the rules, which fails closed: whatever appears there
+/// later is not readable.
+fn vanished(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::NotFound
+}
+
+/// Grants `rights` beneath each of `paths` that still exists.
+fn grant(
+    mut ruleset: RulesetCreated,
+    paths: Vec<PathBuf>,
+    rights: BitFlags<AccessFs>,
+) -> Result<RulesetCreated, ConfinementError> {
+    for path in paths {
+        match open_path(&path) {
+            Ok(fd) => ruleset = ruleset.add_rule(PathBeneath::new(fd, rights))?,
+            Err(ConfinementError::Path { source, .. }) if vanished(&source) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(ruleset)
 }
 
 /// Opens a path for a Landlock rule without following a final symlink.
@@ -131,9 +162,8 @@ pub fn build(spec: &LaunchSpec) -> Result<Option<RulesetCreated>, ConfinementErr
         .iter()
         .filter_map(|p| std::fs::canonicalize(p).ok())
         .collect();
-    for path in cover(Path::new("/"), &denied).map_err(path_err(Path::new("/")))? {
-        ruleset = ruleset.add_rule(PathBeneath::new(open_path(&path)?, read))?;
-    }
+    let readable = cover(Path::new("/"), &denied).map_err(path_err(Path::new("/")))?;
+    ruleset = grant(ruleset, readable, read)?;
     ruleset = ruleset.add_rule(PathBeneath::new(
         open_path(Path::new("/"))?,
         AccessFs::ReadDir,
@@ -161,9 +191,8 @@ pub fn build(spec: &LaunchSpec) -> Result<Option<RulesetCreated>, ConfinementErr
             let Ok(root) = std::fs::canonicalize(root) else {
                 continue;
             };
-            for path in cover(&root, &not_writable).map_err(path_err(&root))? {
-                ruleset = ruleset.add_rule(PathBeneath::new(open_path(&path)?, all))?;
-            }
+            let writable = cover(&root, &not_writable).map_err(path_err(&root))?;
+            ruleset = grant(ruleset, writable, all)?;
         }
     }
     Ok(Some(ruleset))
@@ -181,6 +210,31 @@ pub fn enforce(ruleset: RulesetCreated) -> Result<RulesetStatus, ConfinementErro
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_path_removed_during_the_walk_is_left_out() {
+        let d = tempfile::tempdir().unwrap();
+        let kept = d.path().join("kept");
+        std::fs::write(&kept, "").unwrap();
+        let ruleset = Ruleset::default()
+            .handle_access(AccessFs::from_all(ABI::V1))
+            .unwrap()
+            .create()
+            .unwrap();
+        let read = AccessFs::from_read(ABI::V1);
+        let paths = vec![kept.clone(), d.path().join("gone")];
+        assert!(grant(ruleset, paths, read).is_ok());
+        // Other errors still stop the launcher.
+        let ruleset = Ruleset::default()
+            .handle_access(AccessFs::from_all(ABI::V1))
+            .unwrap()
+            .create()
+            .unwrap();
+        let looped = d.path().join("loop");
+        std::os::unix::fs::symlink(&looped, &looped).unwrap();
+        let through = looped.join("x");
+        assert!(grant(ruleset, vec![kept, through], read).is_err());
+    }
 
     #[test]
     fn covers_everything_but_the_excluded_paths() {

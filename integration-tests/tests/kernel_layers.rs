@@ -27,6 +27,19 @@ fn session_start_records_the_layers_of_this_kernel() {
     if let Some(kernel) = kernels::this_kernel() {
         assert_eq!(start.missing_layers, kernel.missing_layers);
     }
+    // The person who started the session is told, not only the log.
+    let told = s
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("warden: this kernel does not give "));
+    match start.missing_layers.is_empty() {
+        true => assert_eq!(told, None, "{}", s.stderr),
+        false => assert!(
+            told.is_some_and(|l| l.contains(&start.missing_layers.join(", "))),
+            "{}",
+            s.stderr
+        ),
+    }
 }
 
 #[test]

@@ -89,7 +89,7 @@ fn runs_as_the_invoking_user() {
     );
 
     let s = run_session(&["--user", "nobody"], &["id", "-u"]);
-    assert_eq!(s.stdout, "65534\n");
+    assert_eq!(s.stdout, "65534\n", "{}\n{:#?}", s.stderr, s.records);
     // A bad user is refused before anything is created.
     let state = private_dir();
     let out = warden_command(state.path(), &["--user", "no-such-user-here"], &["true"])

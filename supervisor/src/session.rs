@@ -238,6 +238,12 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
 
     if !opts.quiet {
         eprintln!("warden: session {id} (log {})", log_path.display());
+        if !layers_missing.is_empty() {
+            eprintln!(
+                "warden: this kernel does not give {} (`warden doctor` says what Warden does instead)",
+                layers_missing.join(", ")
+            );
+        }
     }
     let (command, command_truncated) = escape_argv(
         opts.command.iter().map(|a| a.as_encoded_bytes()),

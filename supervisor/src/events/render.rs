@@ -57,14 +57,24 @@ pub fn file_call(f: &super::FileAccess) -> String {
 
 pub fn line(rec: &Record) -> String {
     let details = match &rec.event {
-        Event::SessionStart(s) => format!(
-            "session {} user {} ({}) cgroup {}: {}",
-            rec.session,
-            for_terminal(&s.user),
-            s.uid,
-            for_terminal(&s.cgroup),
-            command_line(&s.command)
-        ),
+        Event::SessionStart(s) => {
+            let missing = if s.missing_layers.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " (missing layers: {})",
+                    for_terminal(&s.missing_layers.join(", "))
+                )
+            };
+            format!(
+                "session {} user {} ({}) cgroup {}{missing}: {}",
+                rec.session,
+                for_terminal(&s.user),
+                s.uid,
+                for_terminal(&s.cgroup),
+                command_line(&s.command)
+            )
+        }
         Event::Exec(e) => {
             let mut s = format!(
                 "pid {} ppid {} uid {}  {}  {}",

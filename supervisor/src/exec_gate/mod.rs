@@ -1,9 +1,11 @@
 //! The exec gate: every execve/execveat of the session stops in the kernel (seccomp user
 //! notification) until this gate has read what is being executed, decided, and replied.
-//! It also answers the system calls the sandbox refuses, recording each attempt.
+//! It also answers the system calls the sandbox refuses, recording each attempt, and the
+//! signal calls the filter hands over (`signals.rs`).
 //!
 //! It runs on its own thread: replies must not wait behind the async runtime. If the
 //! supervisor dies, the listener closes and the held calls fail (fail closed).
+mod signals;
 pub mod target_memory;
 
 use std::{
@@ -39,8 +41,6 @@ use crate::{
     },
     exec_policy::{Assessment, ExecDecision, ExecPolicy},
 };
-mod signals;
-
 use target_memory::Memory;
 use warden_common::{ExecToken, FILENAME_MAX, FNV_OFFSET, TOKEN_TAIL_MAX, fnv1a};
 

@@ -66,6 +66,10 @@ const AF_PACKET: u64 = 17;
 const SOCK_RAW: u64 = 3;
 const TIOCSTI: u64 = 0x5412;
 const TIOCLINUX: u64 = 0x541c;
+const F_SETOWN: u64 = 8;
+const F_SETOWN_EX: u64 = 15;
+const FIOSETOWN: u64 = 0x8901;
+const SIOCSPGRP: u64 = 0x8902;
 /// The socket type without SOCK_NONBLOCK / SOCK_CLOEXEC.
 const SOCK_TYPE_MASK: u64 = 0xf;
 
@@ -150,6 +154,15 @@ pub fn build(supervisor_pid: u32, landlock_abi: u32) -> Result<ScmpFilterContext
     if landlock_abi < LANDLOCK_SCOPE_ABI {
         // A pidfd can also come from opening /proc/PID: nothing tells its target.
         rule(&mut f, "pidfd_send_signal", &[])?;
+        // The owner of a file gets SIGIO (fatal by default) when it becomes ready: the
+        // supervisor decides F_SETOWN like a kill of that pid; the forms whose target is in
+        // memory (F_SETOWN_EX, FIOSETOWN, SIOCSPGRP) are refused.
+        for cmd in [F_SETOWN, F_SETOWN_EX] {
+            rule(&mut f, "fcntl", &[int_arg(1, cmd)])?;
+        }
+        for request in [FIOSETOWN, SIOCSPGRP] {
+            rule(&mut f, "ioctl", &[int_arg(1, request)])?;
+        }
     }
     Ok(f)
 }

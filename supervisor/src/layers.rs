@@ -66,8 +66,8 @@ fn without(layer: KernelLayer) -> Missing {
         ),
         LandlockScopeSignal => (
             "Landlock ABI 6 (Linux 6.12)",
-            "the supervisor decides every signal: only those whose targets are all in the \
-             session go through (pidfd_send_signal is refused)",
+            "the supervisor decides every signal and F_SETOWN: only those whose targets are \
+             all in the session go through (pidfd_send_signal is refused)",
         ),
         LandlockScopeAbstractUnix => (
             "Landlock ABI 6 (Linux 6.12)",

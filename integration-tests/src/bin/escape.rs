@@ -9,6 +9,7 @@
 //!   sigqueue PID         rt_sigqueueinfo
 //!   pidfd-proc PID       pidfd_send_signal on an open /proc/PID
 //!   kill-group           kill(0): the caller's process group (SIGTERM ignored by the caller)
+//!   sigio PID            make PID the owner of a socket (F_SETOWN) and make it ready: SIGIO
 //!   packet-socket-wide   socket(AF_PACKET | 1 << 32, ...)
 use std::{ffi::CString, io::Read};
 
@@ -144,6 +145,16 @@ fn main() {
             "kill-group" => {
                 libc::signal(libc::SIGTERM, libc::SIG_IGN);
                 result(libc::kill(0, libc::SIGTERM) as libc::c_long)
+            }
+            "sigio" => {
+                let mut s = [0; 2];
+                libc::socketpair(libc::AF_UNIX, libc::SOCK_STREAM, 0, s.as_mut_ptr());
+                let r = libc::fcntl(s[0], libc::F_SETOWN, pid());
+                if r == 0 {
+                    libc::fcntl(s[0], libc::F_SETFL, libc::O_ASYNC);
+                    libc::write(s[1], b"x".as_ptr().cast(), 1);
+                }
+                result(r as libc::c_long)
             }
             "packet-socket-wide" => result(libc::syscall(
                 libc::SYS_socket,

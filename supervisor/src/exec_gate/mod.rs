@@ -272,9 +272,7 @@ impl Gate {
         let procs = signals::Proc {
             session_cgroup: &self.session_cgroup,
         };
-        if signals::CALLS.contains(&name.as_str())
-            && signals::permitted(&name, &req.data.args, req.pid, &procs)
-        {
+        if signals::decides(&name) && signals::permitted(&name, &req.data.args, req.pid, &procs) {
             // The caller could have died (and its pid been reused) while we looked.
             if notify_id_valid(fd, req.id).is_err() {
                 return Handled::Now(deny);

@@ -6,9 +6,15 @@
 //! (which the command shares), kill(-1) and a pid with high bits set (the kernel reads an
 //! int) are all outside.
 
-/// The calls decided here (`pidfd_send_signal` is refused outright: a pidfd can come from
-/// opening /proc/PID, and nothing tells its target).
-pub const CALLS: &[&str] = warden_agent::syscall_filter::SIGNALS;
+/// Whether the call is decided here: the kill family, and `fcntl`, which the filter hands
+/// over only for F_SETOWN and F_SETOWN_EX (the file's owner gets SIGIO). `pidfd_send_signal`
+/// is refused outright: a pidfd can come from opening /proc/PID, and nothing tells its target.
+pub fn decides(syscall: &str) -> bool {
+    syscall == "fcntl" || warden_agent::syscall_filter::SIGNALS.contains(&syscall)
+}
+
+const F_SETOWN: u64 = 8;
+const SIGIO: u64 = 29;
 
 /// Whom a signal call would reach.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -49,6 +55,19 @@ pub fn targets(syscall: &str, args: &[u64; 6]) -> (Targets, u64) {
             };
             (t, args[1])
         }
+        // F_SETOWN: a pid, or minus a process group; 0 clears the owner. F_SETOWN_EX names
+        // its target in memory, which could change after a check: refused.
+        "fcntl" if args[1] as u32 as u64 == F_SETOWN => {
+            let t = match pid_arg(args[2]) {
+                0 => Targets::Invalid,
+                p if p > 0 => Targets::Task(p as u32),
+                p => p
+                    .checked_neg()
+                    .map_or(Targets::Invalid, |g| Targets::Group(g as u32)),
+            };
+            (t, SIGIO)
+        }
+        "fcntl" => (Targets::Everyone, SIGIO),
         "tkill" | "rt_sigqueueinfo" => (task, args[1]),
         // tgkill(tgid, tid, sig): the kernel delivers only if tid is a thread of tgid.
         "tgkill" | "rt_tgsigqueueinfo" => (task, args[2]),
@@ -185,6 +204,12 @@ mod tests {
             ("rt_tgsigqueueinfo", &[120, 121, KILL, 0], 102, true),
             // Signal 0 only asks whether the target exists.
             ("kill", &[50, 0], 102, true),
+            // F_SETOWN makes the target the receiver of SIGIO.
+            ("fcntl", &[3, 8, 50], 102, false),
+            ("fcntl", &[3, 8, 150], 102, true),
+            ("fcntl", &[3, 8, neg(-50)], 102, false),
+            ("fcntl", &[3, 8, 0], 102, true),
+            ("fcntl", &[3, 15, 0x7ffd_0000], 102, false),
             // Arguments the kernel refuses itself.
             ("tkill", &[0, KILL], 102, true),
             ("kill", &[0x8000_0000, KILL], 102, true),

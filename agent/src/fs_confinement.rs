@@ -82,12 +82,21 @@ pub fn cover(root: &Path, excluded: &BTreeSet<PathBuf>) -> io::Result<Vec<PathBu
         return Ok(vec![root.to_path_buf()]);
     }
     let mut out = Vec::new();
-    let mut entries: Vec<_> = match std::fs::read_dir(root) {
-        Ok(dir) => dir.filter_map(Result::ok).collect(),
+    let mut entries = Vec::new();
+    match std::fs::read_dir(root) {
+        Ok(dir) => {
+            for entry in dir {
+                match entry {
+                    Ok(e) => entries.push(e),
+                    Err(e) if vanished(&e) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
         // Removed while we walked (see `vanished`).
         Err(e) if vanished(&e) => return Ok(Vec::new()),
         Err(e) => return Err(e),
-    };
+    }
     entries.sort_by_key(|e| e.file_name());
     for entry in entries {
         let path = entry.path();

@@ -8,5 +8,6 @@
 pub mod api;
 pub mod fd_passing;
 pub mod fs_confinement;
+pub mod sockets;
 pub mod spec;
 pub mod syscall_filter;

@@ -6,6 +6,7 @@
 //! Going through the supervisor for refusals (rather than a silent errno in the filter) is what
 //! makes every attempt visible. If the supervisor is gone, notified calls fail (ENOSYS): the
 //! sandbox fails closed.
+use crate::sockets::{self, SOCK_TYPE_MASK};
 use libseccomp::{
     ScmpAction, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext, ScmpSyscall, error::SeccompError,
 };
@@ -60,24 +61,66 @@ pub const SIGNALS: &[&str] = &[
 ];
 
 const CLONE_NEWUSER: u64 = 0x1000_0000;
-const AF_INET: u64 = 2;
-const AF_INET6: u64 = 10;
-const AF_PACKET: u64 = 17;
-const SOCK_RAW: u64 = 3;
 const TIOCSTI: u64 = 0x5412;
 const TIOCLINUX: u64 = 0x541c;
 const F_SETOWN: u64 = 8;
 const F_SETOWN_EX: u64 = 15;
 const FIOSETOWN: u64 = 0x8901;
 const SIOCSPGRP: u64 = 0x8902;
-/// The socket type without SOCK_NONBLOCK / SOCK_CLOEXEC.
-const SOCK_TYPE_MASK: u64 = 0xf;
 
 /// Argument `index` equals `value` as the kernel reads an int argument: seccomp compares all
 /// 64 bits of the register, the kernel only the low 32, so a plain comparison would let
 /// `value | 1 << 32` through to the kernel as `value`.
 fn int_arg(index: u32, value: u64) -> ScmpArgCompare {
     ScmpArgCompare::new(index, ScmpCompareOp::MaskedEqual(0xffff_ffff), value)
+}
+
+/// The alternatives that together match every value of int argument `index` outside
+/// `allowed`: each value below the largest allowed one, and anything above it (compared on
+/// all 64 bits, so that a value with high bits set is never taken for an allowed one).
+fn outside(index: u32, allowed: &[u64]) -> Vec<ScmpArgCompare> {
+    let top = allowed.iter().copied().max().unwrap_or(0);
+    (0..top)
+        .filter(|v| !allowed.contains(v))
+        .map(|v| int_arg(index, v))
+        .chain(std::iter::once(ScmpArgCompare::new(
+            index,
+            ScmpCompareOp::Greater,
+            top,
+        )))
+        .collect()
+}
+
+/// The socket types (without SOCK_NONBLOCK / SOCK_CLOEXEC) outside `allowed`.
+fn types_outside(allowed: &[u64]) -> impl Iterator<Item = ScmpArgCompare> + '_ {
+    (0..=SOCK_TYPE_MASK)
+        .filter(|t| !allowed.contains(t))
+        .map(|t| ScmpArgCompare::new(1, ScmpCompareOp::MaskedEqual(SOCK_TYPE_MASK), t))
+}
+
+/// `socket` and `socketpair` go to the supervisor (which refuses and records them) unless
+/// family, type and protocol are in [`sockets::ALLOWED`]: an allowlist, so that a family
+/// nobody thought of (vsock to the hypervisor, TIPC, RDS, SCTP, Bluetooth, CAN, XDP, ping
+/// sockets...) is refused too.
+fn socket_rules(f: &mut ScmpFilterContext, name: &str) -> Result<(), SeccompError> {
+    let families: Vec<u64> = sockets::ALLOWED.iter().map(|a| a.family).collect();
+    for family in outside(0, &families) {
+        rule(f, name, &[family])?;
+    }
+    for allowed in sockets::ALLOWED {
+        let family = int_arg(0, allowed.family);
+        let types: Vec<u64> = allowed.types.iter().map(|(t, _)| *t).collect();
+        for t in types_outside(&types) {
+            rule(f, name, &[family, t])?;
+        }
+        for (t, protocols) in allowed.types {
+            let t = ScmpArgCompare::new(1, ScmpCompareOp::MaskedEqual(SOCK_TYPE_MASK), *t);
+            for protocol in outside(2, protocols) {
+                rule(f, name, &[family, t, protocol])?;
+            }
+        }
+    }
+    Ok(())
 }
 
 fn rule(f: &mut ScmpFilterContext, name: &str, cmp: &[ScmpArgCompare]) -> Result<(), SeccompError> {
@@ -115,17 +158,8 @@ pub fn build(supervisor_pid: u32, landlock_abi: u32) -> Result<ScmpFilterContext
         ScmpAction::Errno(libc::ENOSYS),
         ScmpSyscall::from_name("clone3")?,
     )?;
-    // Packet sockets and raw IP sockets bypass the cgroup network programs.
-    rule(&mut f, "socket", &[int_arg(0, AF_PACKET)])?;
-    for family in [AF_INET, AF_INET6] {
-        rule(
-            &mut f,
-            "socket",
-            &[
-                int_arg(0, family),
-                ScmpArgCompare::new(1, ScmpCompareOp::MaskedEqual(SOCK_TYPE_MASK), SOCK_RAW),
-            ],
-        )?;
+    for name in ["socket", "socketpair"] {
+        socket_rules(&mut f, name)?;
     }
     // Typing into the terminal's input queue: the agent could answer its own approval
     // prompt (or command the shell that ran Warden).

@@ -363,6 +363,73 @@ fn signals_reach_only_the_session_whatever_the_door() {
     );
 }
 
+/// Each socket the allowlist leaves out: (label, syscall, family, type, protocol, the family
+/// and protocol the record names).
+const REFUSED_SOCKETS: &[(&str, &str, &str, &str, &str, &str)] = &[
+    ("ping4", "socket", "2", "2", "1", "AF_INET IPPROTO_ICMP"),
+    ("ping6", "socket", "10", "2", "58", "AF_INET6 IPPROTO_ICMPV6"),
+    ("raw-ip", "socket", "2", "3", "6", "AF_INET IPPROTO_TCP"),
+    ("sctp-stream", "socket", "2", "1", "132", "AF_INET IPPROTO_SCTP"),
+    ("sctp-seqpacket", "socket", "10", "5", "132", "AF_INET6 IPPROTO_SCTP"),
+    ("mptcp", "socket", "2", "1", "262", "AF_INET IPPROTO_MPTCP"),
+    ("udplite", "socket", "10", "2", "136", "AF_INET6 IPPROTO_UDPLITE"),
+    ("vsock", "socket", "40", "1", "0", "AF_VSOCK 0x0"),
+    ("tipc", "socket", "30", "4", "0", "AF_TIPC 0x0"),
+    ("tipc-pair", "socketpair", "30", "5", "0", "AF_TIPC 0x0"),
+    ("rds", "socket", "21", "5", "0", "AF_RDS 0x0"),
+    ("bluetooth", "socket", "31", "3", "1", "AF_BLUETOOTH 0x1"),
+    ("can", "socket", "29", "3", "1", "AF_CAN 0x1"),
+    ("xdp", "socket", "44", "3", "0", "AF_XDP 0x0"),
+    ("packet-dgram", "socket", "17", "2", "0", "AF_PACKET 0x0"),
+    ("kcm", "socket", "41", "2", "0", "AF_KCM 0x0"),
+    ("netlink-audit", "socket", "16", "3", "9", "AF_NETLINK NETLINK_AUDIT"),
+    ("netlink-netfilter", "socket", "16", "3", "12", "AF_NETLINK NETLINK_NETFILTER"),
+    ("unix-wide", "socket", "0x100000001", "1", "0", "0x100000001 0x0"),
+    ("tcp-wide-protocol", "socket", "2", "1", "0x100000006", "AF_INET 0x100000006"),
+    ("unknown-family", "socket", "46", "1", "0", "0x2e 0x0"),
+];
+
+#[test]
+fn only_tcp_udp_unix_and_libcs_netlink_sockets_can_be_made() {
+    let e = bin("escape");
+    let mut script = String::new();
+    for (label, call, family, kind, protocol, _) in REFUSED_SOCKETS {
+        script.push_str(&format!(
+            "echo \"{label}=$({e} {call} {family} {kind} {protocol})\"; "
+        ));
+    }
+    // What programs need still works: TCP, UDP, UNIX, libc's netlink route query.
+    for (label, family, kind, protocol) in [
+        ("tcp", 2, 1, 6),
+        ("udp6", 10, 2, 0),
+        ("unix", 1, 5, 0),
+        ("netlink-route", 16, 3, 0),
+    ] {
+        script.push_str(&format!(
+            "echo \"{label}=$({e} socket {family} {kind} {protocol})\"; "
+        ));
+    }
+    script.push_str(&format!("echo \"unix-pair=$({e} socketpair 1 1 0)\""));
+    let s = run_session(&[], &["sh", "-c", &script]);
+    assert!(s.status.success(), "{}", s.stderr);
+    for label in ["tcp", "udp6", "unix", "netlink-route", "unix-pair"] {
+        assert_eq!(status_of(&s, label), "ok", "{label}: {}", s.stdout);
+    }
+    let denied = denied_syscalls(&s);
+    for (label, call, _, _, _, named) in REFUSED_SOCKETS {
+        assert_eq!(status_of(&s, label), "err EPERM", "{label}: {}", s.stdout);
+        let (family, protocol) = named.split_once(' ').unwrap();
+        assert!(
+            denied.iter().any(|d| d.syscall == *call
+                && d.socket
+                    .as_ref()
+                    .is_some_and(|c| c.family == family && c.protocol == protocol)),
+            "no syscall.denied naming {named} for {label}: {denied:#?}"
+        );
+    }
+    assert_eq!(denied.len(), REFUSED_SOCKETS.len(), "{denied:#?}");
+}
+
 #[test]
 fn a_fork_bomb_stops_at_the_pids_limit_and_the_session_goes_on() {
     let s = run_session(

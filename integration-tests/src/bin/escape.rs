@@ -11,6 +11,8 @@
 //!   kill-group           kill(0): the caller's process group (SIGTERM ignored by the caller)
 //!   sigio PID            make PID the owner of a socket (F_SETOWN) and make it ready: SIGIO
 //!   packet-socket-wide   socket(AF_PACKET | 1 << 32, ...)
+//! Sockets, by number: `socket FAMILY TYPE PROTOCOL`, `socketpair FAMILY TYPE PROTOCOL`
+//! (numbers may be hexadecimal, `0x...`, to set high bits).
 use std::{ffi::CString, io::Read};
 
 fn result(r: libc::c_long) -> String {
@@ -162,6 +164,28 @@ fn main() {
                 libc::SOCK_RAW,
                 0,
             )),
+            "socket" | "socketpair" => {
+                let n = |i: usize| {
+                    let a = &args[i];
+                    match a.strip_prefix("0x") {
+                        Some(hex) => u64::from_str_radix(hex, 16).expect("number"),
+                        None => a.parse().expect("number"),
+                    }
+                };
+                let (family, kind, protocol) = (n(1), n(2), n(3));
+                if args[0] == "socket" {
+                    result(libc::syscall(libc::SYS_socket, family, kind, protocol))
+                } else {
+                    let mut fds = [0i32; 2];
+                    result(libc::syscall(
+                        libc::SYS_socketpair,
+                        family,
+                        kind,
+                        protocol,
+                        fds.as_mut_ptr(),
+                    ))
+                }
+            }
             other => format!("unknown attempt {other}"),
         }
     };

@@ -287,6 +287,19 @@ pub struct SyscallDenied {
     /// The six argument registers, in hexadecimal.
     pub args: Vec<String>,
     pub rule: String,
+    /// For `socket` and `socketpair`: what was asked for, by the kernel's names.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub socket: Option<SocketCall>,
+}
+
+/// The arguments of a refused `socket` call: `AF_VSOCK`, `SOCK_STREAM`, `IPPROTO_ICMP`; a
+/// number the kernel has no name for is written as the number.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SocketCall {
+    pub family: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub protocol: String,
 }
 
 /// A new process (threads are not reported).

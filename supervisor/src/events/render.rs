@@ -127,12 +127,18 @@ pub fn line(rec: &Record) -> String {
             }
             s
         }
-        Event::SyscallDenied(d) => format!(
-            "pid {} DENY {} by {}",
-            d.pid,
-            d.syscall,
-            for_terminal(&d.rule)
-        ),
+        Event::SyscallDenied(d) => {
+            let what = match &d.socket {
+                Some(s) => format!(" ({} {} {})", s.family, s.kind, s.protocol),
+                None => String::new(),
+            };
+            format!(
+                "pid {} DENY {}{what} by {}",
+                d.pid,
+                d.syscall,
+                for_terminal(&d.rule)
+            )
+        }
         Event::Fork(f) => format!("pid {} ppid {}", f.pid, f.ppid),
         Event::Exit(x) => match (x.exit_code, x.signal) {
             (Some(code), _) => format!("pid {} exit {code}", x.pid),

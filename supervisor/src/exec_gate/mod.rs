@@ -6,6 +6,7 @@
 //! It runs on its own thread: replies must not wait behind the async runtime. If the
 //! supervisor dies, the listener closes and the held calls fail (fail closed).
 mod signals;
+mod socket_call;
 pub mod target_memory;
 
 use std::{
@@ -288,6 +289,7 @@ impl Gate {
                 pid: req.pid,
                 args: req.data.args.iter().map(|a| format!("{a:#x}")).collect(),
                 rule: format!("seccomp:{name}"),
+                socket: socket_call::decode(&name, &req.data.args),
                 syscall: name,
             }));
             return Handled::Now(deny);

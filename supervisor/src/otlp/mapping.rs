@@ -295,6 +295,11 @@ pub fn map(rec: &Record) -> Mapped {
             a.int("process.pid", d.pid);
             a.str("warden.syscall", d.syscall.clone());
             a.list("warden.syscall.args", &d.args);
+            if let Some(s) = &d.socket {
+                a.str("warden.socket.family", s.family.clone());
+                a.str("warden.socket.type", s.kind.clone());
+                a.str("warden.socket.protocol", s.protocol.clone());
+            }
             a.decision("deny", "policy");
             a.str("warden.rule.id", d.rule.clone());
             severity = Severity::Warn;

@@ -201,7 +201,7 @@ mod tests {
             (AF_INET, SOCK_SEQPACKET, 0, false),
             // families that leave the machine another way
             (40, SOCK_STREAM, 0, false),
-            (30, SOCK_RDM, 0, false),
+            (30, 4, 0, false),
             (17, SOCK_RAW, 0, false),
             (44, SOCK_RAW, 0, false),
             (AF_NETLINK, SOCK_RAW, 9, false),

@@ -43,7 +43,7 @@ mod tests {
             (
                 "socket",
                 [2 | 1 << 32, 1, 0, 0, 0, 0],
-                Some(("0x100000002", "SOCK_STREAM", "IPPROTO_IP")),
+                Some(("0x100000002", "SOCK_STREAM", "0x0")),
             ),
             ("socket", [99, 9, 7, 0, 0, 0], Some(("0x63", "0x9", "0x7"))),
             ("ptrace", [0; 6], None),

@@ -34,16 +34,26 @@ pub const ALLOWED: &[Allowed] = &[
     // Local IPC; which peers it may reach is the UNIX-socket policy's business.
     Allowed {
         family: AF_UNIX,
-        types: &[(SOCK_STREAM, &[0, 1]), (SOCK_DGRAM, &[0, 1]), (SOCK_SEQPACKET, &[0, 1])],
+        types: &[
+            (SOCK_STREAM, &[0, 1]),
+            (SOCK_DGRAM, &[0, 1]),
+            (SOCK_SEQPACKET, &[0, 1]),
+        ],
     },
     // TCP and UDP: the cgroup connect and sendmsg programs see every destination.
     Allowed {
         family: AF_INET,
-        types: &[(SOCK_STREAM, &[0, IPPROTO_TCP]), (SOCK_DGRAM, &[0, IPPROTO_UDP])],
+        types: &[
+            (SOCK_STREAM, &[0, IPPROTO_TCP]),
+            (SOCK_DGRAM, &[0, IPPROTO_UDP]),
+        ],
     },
     Allowed {
         family: AF_INET6,
-        types: &[(SOCK_STREAM, &[0, IPPROTO_TCP]), (SOCK_DGRAM, &[0, IPPROTO_UDP])],
+        types: &[
+            (SOCK_STREAM, &[0, IPPROTO_TCP]),
+            (SOCK_DGRAM, &[0, IPPROTO_UDP]),
+        ],
     },
     // What libc (getaddrinfo's address check, if_nameindex) and `ss` ask the kernel; both
     // stay on the machine.

@@ -157,9 +157,28 @@ fn a_forbidden_command_is_refused_through_every_door() {
          printf '#!/bin/sh\\ntouch m6\\n' > s.sh; chmod +x s.sh; ./s.sh
          /lib64/ld-linux-x86-64.so.2 /usr/bin/touch m7
          {escape} memfd-exec /usr/bin/touch m8
+         ./s9.sh
+         ./s10.sh
+         ./s11.sh m11
+         ./s12.sh
+         ./s13.sh
          echo done",
         escape = bin("escape")
     );
+    // Interpreter lines: the kernel runs what they name, with their argument, nested.
+    let scripts = [
+        ("s9.sh", "#!/usr/bin/touch m9\n".to_string()),
+        ("s10-inner", "#!/usr/bin/touch m10\n".to_string()),
+        ("s10.sh", format!("#!{w}/s10-inner\n")),
+        ("s11.sh", "#!/usr/bin/env touch\n".to_string()),
+        ("s12.sh", "#!/usr/bin/env -S touch m12\n".to_string()),
+        ("s13.sh", "#! ./t m13\n".to_string()),
+    ];
+    for (name, text) in &scripts {
+        let p = ws.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
     let script = ws.path().join("doors.sh");
     std::fs::write(&script, doors).unwrap();
     std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
@@ -168,7 +187,7 @@ fn a_forbidden_command_is_refused_through_every_door() {
         &["sh", script.to_str().unwrap()],
     );
     assert!(s.stdout.contains("done"), "{}", s.stderr);
-    for m in 1..=8 {
+    for m in 1..=13 {
         assert!(
             !ws.path().join(format!("m{m}")).exists(),
             "door {m} let touch run:\n{}",
@@ -211,6 +230,114 @@ fn a_forbidden_command_is_refused_through_every_door() {
     shows("the memfd", &|e| {
         e.syscall == "execveat" && e.program == "touch"
     });
+    let chain = |e: &ExecRequest| -> Vec<(String, String)> {
+        e.interpreters
+            .iter()
+            .map(|i| (i.program.clone(), i.via.clone()))
+            .collect()
+    };
+    let touch = ("touch".to_string(), "#!".to_string());
+    shows("the interpreter line", &|e| {
+        e.filename == "./s9.sh" && chain(e) == [touch.clone()]
+    });
+    shows("the nested interpreter", &|e| {
+        e.filename == "./s10.sh"
+            && chain(e) == [("s10-inner".to_string(), "#!".to_string()), touch.clone()]
+    });
+    shows("env on the interpreter line", &|e| {
+        e.filename == "./s11.sh" && e.matched.first().map(String::as_str) == Some("touch")
+    });
+    shows("env -S on the interpreter line", &|e| {
+        e.filename == "./s12.sh" && e.matched == ["touch", "m12", "./s12.sh"]
+    });
+    shows("a relative interpreter through a symlink", &|e| {
+        e.filename == "./s13.sh" && chain(e) == [touch.clone()]
+    });
+}
+
+/// A binfmt_misc handler registered for the test, removed (and binfmt_misc unmounted, if the
+/// test mounted it) when dropped.
+struct MiscHandler {
+    entry: std::path::PathBuf,
+    mounted: bool,
+}
+
+impl MiscHandler {
+    const DIR: &str = "/proc/sys/fs/binfmt_misc";
+
+    fn register(name: &str, extension: &str, interpreter: &str) -> Result<Self, String> {
+        let dir = Path::new(Self::DIR);
+        let mounted = !dir.join("register").exists();
+        if mounted {
+            let out = std::process::Command::new("mount")
+                .args(["-t", "binfmt_misc", "binfmt_misc", Self::DIR])
+                .output()
+                .map_err(|e| e.to_string())?;
+            if !out.status.success() {
+                return Err(String::from_utf8_lossy(&out.stderr).trim().to_string());
+            }
+        }
+        let handler = Self {
+            entry: dir.join(name),
+            mounted,
+        };
+        std::fs::write(
+            dir.join("register"),
+            format!(":{name}:E::{extension}::{interpreter}:"),
+        )
+        .map_err(|e| format!("registering: {e}"))?;
+        Ok(handler)
+    }
+}
+
+impl Drop for MiscHandler {
+    fn drop(&mut self) {
+        let _ = std::fs::write(&self.entry, "-1");
+        if self.mounted {
+            let _ = std::process::Command::new("umount").arg(Self::DIR).status();
+        }
+    }
+}
+
+#[test]
+fn a_binfmt_misc_handler_is_judged_as_the_program_that_runs() {
+    let tag = std::process::id();
+    let (name, ext) = (format!("warden-test-{tag}"), format!("wtest{tag}"));
+    let _handler = match MiscHandler::register(&name, &ext, "/usr/bin/touch") {
+        Ok(h) => h,
+        Err(why) => {
+            eprintln!("skipped: this kernel takes no binfmt_misc handler: {why}");
+            return;
+        }
+    };
+    let ws = tempfile::tempdir().unwrap();
+    let job = ws.path().join(format!("job.{ext}"));
+    // A shell script by its content: only the handler makes touch run it.
+    std::fs::write(&job, "#!/bin/sh\necho harmless\n").unwrap();
+    std::fs::set_permissions(&job, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let w = ws.path().display().to_string();
+    let s = run_session(
+        &["--workspace", &w, "--exec-rule", "forbidden=touch"],
+        &[
+            "sh",
+            "-c",
+            &format!("cd {w} && ./job.{ext} m1; echo status=$?"),
+        ],
+    );
+    assert_ne!(status_of(&s, "status"), "0", "{}", s.stderr);
+    assert!(!ws.path().join("m1").exists(), "the handler ran touch");
+    let e = exec_requests(&s)
+        .into_iter()
+        .find(|e| e.filename == format!("./job.{ext}"))
+        .expect("the exec of the job is recorded");
+    assert_eq!(e.verdict, Verdict::Deny);
+    assert_eq!(e.rule.as_deref(), Some("exec.rules=touch"));
+    let via: Vec<(&str, &str)> = e
+        .interpreters
+        .iter()
+        .map(|i| (i.program.as_str(), i.via.as_str()))
+        .collect();
+    assert_eq!(via, [("touch", format!("binfmt_misc:{name}").as_str())]);
 }
 
 #[test]
@@ -367,12 +494,40 @@ fn signals_reach_only_the_session_whatever_the_door() {
 /// and protocol the record names).
 const REFUSED_SOCKETS: &[(&str, &str, &str, &str, &str, &str)] = &[
     ("ping4", "socket", "2", "2", "1", "AF_INET IPPROTO_ICMP"),
-    ("ping6", "socket", "10", "2", "58", "AF_INET6 IPPROTO_ICMPV6"),
+    (
+        "ping6",
+        "socket",
+        "10",
+        "2",
+        "58",
+        "AF_INET6 IPPROTO_ICMPV6",
+    ),
     ("raw-ip", "socket", "2", "3", "6", "AF_INET IPPROTO_TCP"),
-    ("sctp-stream", "socket", "2", "1", "132", "AF_INET IPPROTO_SCTP"),
-    ("sctp-seqpacket", "socket", "10", "5", "132", "AF_INET6 IPPROTO_SCTP"),
+    (
+        "sctp-stream",
+        "socket",
+        "2",
+        "1",
+        "132",
+        "AF_INET IPPROTO_SCTP",
+    ),
+    (
+        "sctp-seqpacket",
+        "socket",
+        "10",
+        "5",
+        "132",
+        "AF_INET6 IPPROTO_SCTP",
+    ),
     ("mptcp", "socket", "2", "1", "262", "AF_INET IPPROTO_MPTCP"),
-    ("udplite", "socket", "10", "2", "136", "AF_INET6 IPPROTO_UDPLITE"),
+    (
+        "udplite",
+        "socket",
+        "10",
+        "2",
+        "136",
+        "AF_INET6 IPPROTO_UDPLITE",
+    ),
     ("vsock", "socket", "40", "1", "0", "AF_VSOCK 0x0"),
     ("tipc", "socket", "30", "4", "0", "AF_TIPC 0x0"),
     ("tipc-pair", "socketpair", "30", "5", "0", "AF_TIPC 0x0"),
@@ -382,10 +537,38 @@ const REFUSED_SOCKETS: &[(&str, &str, &str, &str, &str, &str)] = &[
     ("xdp", "socket", "44", "3", "0", "AF_XDP 0x0"),
     ("packet-dgram", "socket", "17", "2", "0", "AF_PACKET 0x0"),
     ("kcm", "socket", "41", "2", "0", "AF_KCM 0x0"),
-    ("netlink-audit", "socket", "16", "3", "9", "AF_NETLINK NETLINK_AUDIT"),
-    ("netlink-netfilter", "socket", "16", "3", "12", "AF_NETLINK NETLINK_NETFILTER"),
-    ("unix-wide", "socket", "0x100000001", "1", "0", "0x100000001 0x0"),
-    ("tcp-wide-protocol", "socket", "2", "1", "0x100000006", "AF_INET 0x100000006"),
+    (
+        "netlink-audit",
+        "socket",
+        "16",
+        "3",
+        "9",
+        "AF_NETLINK NETLINK_AUDIT",
+    ),
+    (
+        "netlink-netfilter",
+        "socket",
+        "16",
+        "3",
+        "12",
+        "AF_NETLINK NETLINK_NETFILTER",
+    ),
+    (
+        "unix-wide",
+        "socket",
+        "0x100000001",
+        "1",
+        "0",
+        "0x100000001 0x0",
+    ),
+    (
+        "tcp-wide-protocol",
+        "socket",
+        "2",
+        "1",
+        "0x100000006",
+        "AF_INET 0x100000006",
+    ),
     ("unknown-family", "socket", "46", "1", "0", "0x2e 0x0"),
 ];
 

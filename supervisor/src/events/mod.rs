@@ -275,8 +275,23 @@ pub struct ExecRequest {
     /// The command the rule matched, when it is not the exec itself (inside `sh -c`...).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub matched: Vec<String>,
+    /// The interpreters the kernel runs for this file, in the order it follows them (a `#!`
+    /// line, a binfmt_misc handler, nested); the last is the program that really runs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub interpreters: Vec<Interpreter>,
     /// Time the exec was held, in microseconds.
     pub wait_us: u64,
+}
+
+/// One interpreter of an exec's chain.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Interpreter {
+    /// Its path as the kernel opens it, escaped.
+    pub path: String,
+    /// Its name for the rules (the file's name, or the program it is a copy of).
+    pub program: String,
+    /// `#!` or `binfmt_misc:<entry>`.
+    pub via: String,
 }
 
 /// A system call the sandbox refuses (it failed with EPERM).

@@ -113,6 +113,9 @@ pub fn line(rec: &Record) -> String {
                 shell_word(&r.filename),
                 command_line(&r.argv)
             );
+            for i in &r.interpreters {
+                s.push_str(&format!(" via {} {}", i.via, shell_word(&i.path)));
+            }
             if let Some(rule) = &r.rule {
                 s.push_str(&format!(" by {}", for_terminal(rule)));
             }

@@ -5,6 +5,7 @@
 //!
 //! It runs on its own thread: replies must not wait behind the async runtime. If the
 //! supervisor dies, the listener closes and the held calls fail (fail closed).
+mod interpreters;
 mod signals;
 mod socket_call;
 pub mod target_memory;
@@ -37,8 +38,8 @@ use crate::{
     approvals::{Answer, Broker, Facts, Request, Review},
     clock,
     events::{
-        DecisionSource, Event, ExecRequest, RequestKind, Subject, SyscallDenied, Verdict,
-        escape::escape_bytes,
+        DecisionSource, Event, ExecRequest, Interpreter, RequestKind, Subject, SyscallDenied,
+        Verdict, escape::escape_bytes,
     },
     exec_policy::{Assessment, ExecDecision, ExecPolicy},
 };
@@ -306,15 +307,32 @@ impl Gate {
         if notify_id_valid(fd, req.id).is_err() {
             return Handled::Now(deny);
         }
-        let (program, resolved) = self.identify(&exec);
+        let (program, resolved) = self.identify(&exec.open_path, &exec.filename);
         let argv: Vec<String> = exec
             .argv
             .iter()
             .map(|a| String::from_utf8_lossy(a).into_owned())
             .collect();
-        let assessment =
-            self.policy
-                .assess(&program, argv.get(1..).unwrap_or_default(), &self.home);
+        let chain = match self.interpreters(&exec, req.pid) {
+            Ok(chain) => chain,
+            Err(why) => {
+                tracing::warn!("exec gate: exec of pid {}: {why:?}", req.pid);
+                return Handled::Now(deny);
+            }
+        };
+        let args = argv.get(1..).unwrap_or_default();
+        let execs: Vec<(String, Vec<String>)> = std::iter::once((program.clone(), args.to_vec()))
+            .chain(chain.iter().map(|(link, record)| {
+                let mut a: Vec<String> = link
+                    .argv
+                    .iter()
+                    .map(|w| String::from_utf8_lossy(w).into_owned())
+                    .collect();
+                a.extend_from_slice(args);
+                (record.program.clone(), a)
+            }))
+            .collect();
+        let assessment = self.policy.assess_all(&execs, &self.home);
         let launcher_exec = self.launcher_pid.take_if(|p| *p == req.pid).is_some();
         let inner = assessment.matched.as_ref().is_some_and(|m| {
             m.command.first() != Some(&program)
@@ -346,6 +364,7 @@ impl Gate {
             rule_source: None,
             reason: None,
             matched: Vec::new(),
+            interpreters: chain.into_iter().map(|(_, r)| r).collect(),
             wait_us: 0,
         };
         if let Some(m) = &assessment.matched {
@@ -461,12 +480,13 @@ impl Gate {
         resp
     }
 
-    /// The program's name for the rules and the resolved path of the file.
-    fn identify(&self, exec: &Exec) -> (String, Option<PathBuf>) {
+    /// The program's name for the rules and the resolved path of the file at `open_path`
+    /// (named `filename` by the caller).
+    fn identify(&self, open_path: &Path, filename: &[u8]) -> (String, Option<PathBuf>) {
         // One lookup, by the kernel; the descriptor then gives the canonical path and the
         // size (a memfd's "path" is `/memfd:name (deleted)`).
         let opened = nix::fcntl::open(
-            &exec.open_path,
+            open_path,
             nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC,
             nix::sys::stat::Mode::empty(),
         )
@@ -479,7 +499,7 @@ impl Gate {
         let by_name = resolved
             .as_deref()
             .and_then(base)
-            .or_else(|| base(Path::new(OsStr::from_bytes(&exec.filename))))
+            .or_else(|| base(Path::new(OsStr::from_bytes(filename))))
             .unwrap_or_default();
         let by_content = opened
             .as_ref()
@@ -491,6 +511,36 @@ impl Gate {
                     .map(str::to_string)
             });
         (by_content.unwrap_or(by_name), resolved)
+    }
+
+    /// The interpreters the kernel will run for this exec, each with its record; Err when the
+    /// chain cannot be followed (the exec is refused: what would run is unknown).
+    fn interpreters(
+        &self,
+        exec: &Exec,
+        pid: u32,
+    ) -> Result<Vec<(interpreters::Link, Interpreter)>, interpreters::Unfollowable> {
+        // A file that cannot be read here cannot be run by its caller either; the kernel
+        // says why when it tries.
+        let Some(head) = interpreters::read_head(&exec.open_path) else {
+            return Ok(Vec::new());
+        };
+        let handlers = interpreters::Handlers::current();
+        let open = |p: &[u8]| interpreters::read_head(&interpreters::open_path(pid, p));
+        let chain = interpreters::follow(&exec.filename, &head, &handlers, &open)?;
+        Ok(chain
+            .into_iter()
+            .map(|link| {
+                let at = interpreters::open_path(pid, &link.path);
+                let (program, _) = self.identify(&at, &link.path);
+                let record = Interpreter {
+                    path: escape_bytes(&link.path),
+                    program,
+                    via: link.via.clone(),
+                };
+                (link, record)
+            })
+            .collect())
     }
 
     fn emit(&self, event: Event) {

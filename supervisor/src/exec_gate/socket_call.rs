@@ -28,13 +28,18 @@ mod tests {
 
     #[test]
     fn names_what_was_asked_for() {
-        let cases: &[(&str, [u64; 6], Option<(&str, &str, &str)>)] = &[
+        type Names<'a> = Option<(&'a str, &'a str, &'a str)>;
+        let cases: &[(&str, [u64; 6], Names)] = &[
             (
                 "socket",
                 [2, 2 | 0o4000, 1, 0, 0, 0],
                 Some(("AF_INET", "SOCK_DGRAM", "IPPROTO_ICMP")),
             ),
-            ("socket", [40, 1, 0, 0, 0, 0], Some(("AF_VSOCK", "SOCK_STREAM", "0x0"))),
+            (
+                "socket",
+                [40, 1, 0, 0, 0, 0],
+                Some(("AF_VSOCK", "SOCK_STREAM", "0x0")),
+            ),
             (
                 "socketpair",
                 [30, 4, 0, 0, 0, 0],

@@ -122,6 +122,22 @@ fn found(name: &str, args: &[String], depth: u32, out: &mut Vec<Found>) {
             let mut i = 0;
             while i < args.len() {
                 let a = &args[i];
+                // `-S STRING` (how `#!/usr/bin/env -S cmd args` passes several words): the
+                // words are the command, then the rest.
+                let split = match a.strip_prefix("--split-string=").or(a.strip_prefix("-S")) {
+                    Some("") => args.get(i + 1).map(|s| (s.as_str(), i + 2)),
+                    Some(words) => Some((words, i + 1)),
+                    None => None,
+                };
+                if let Some((words, next)) = split {
+                    let mut cmd: Vec<String> = words.split_whitespace().map(String::from).collect();
+                    cmd.extend(args[next.min(args.len())..].iter().cloned());
+                    if let Some((prog, rest)) = cmd.split_first() {
+                        out[me].transparent = true;
+                        found(basename(prog), rest, depth + 1, out);
+                    }
+                    return;
+                }
                 if a == "-u" || a == "--unset" || a == "-C" || a == "--chdir" {
                     i += 2;
                 } else if a.starts_with('-') || a.contains('=') {
@@ -197,8 +213,16 @@ impl ExecPolicy {
     /// The strictest rule matching `name args...` or anything it visibly runs, and whether
     /// all of that is known to be safe.
     pub fn assess(&self, name: &str, args: &[String], home: &Path) -> Assessment {
+        self.assess_all(&[(name.to_string(), args.to_vec())], home)
+    }
+
+    /// [`assess`](Self::assess) of several commands at once, the strictest rule over all: an
+    /// exec and the interpreters the kernel runs for it.
+    pub fn assess_all(&self, execs: &[(String, Vec<String>)], home: &Path) -> Assessment {
         let mut cmds = Vec::new();
-        found(name, args, 0, &mut cmds);
+        for (name, args) in execs {
+            found(name, args, 0, &mut cmds);
+        }
         let known_safe = cmds
             .iter()
             .all(|c| c.transparent || (!c.writes_file && safe::is_known_safe(&c.name, &c.args)));
@@ -333,6 +357,20 @@ mod tests {
         );
         assert_eq!(decide(&p, &["npm", "install"]), None);
         assert_eq!(decide(&p, &["sh", "-c", "ls -la && cargo build"]), None);
+    }
+
+    #[test]
+    fn env_split_strings_are_looked_through() {
+        // `#!/usr/bin/env -S touch a` reaches env as one argument `-S touch a`.
+        let p = ExecPolicy::new(vec![rule(ExecDecision::Forbidden, "touch")], false);
+        for cmd in [
+            &["env", "-S touch a", "./s"][..],
+            &["env", "-S", "touch a", "./s"],
+            &["env", "--split-string=touch", "./s"],
+        ] {
+            assert!(decide(&p, cmd).is_some(), "{cmd:?}");
+        }
+        assert_eq!(decide(&p, &["env", "-S", "ls -l", "./s"]), None);
     }
 
     #[test]

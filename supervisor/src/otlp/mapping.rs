@@ -286,6 +286,10 @@ pub fn map(rec: &Record) -> Mapped {
             if !r.matched.is_empty() {
                 a.list("warden.exec.matched", &r.matched);
             }
+            if !r.interpreters.is_empty() {
+                let chain: Vec<String> = r.interpreters.iter().map(|i| i.path.clone()).collect();
+                a.list("warden.exec.interpreters", &chain);
+            }
             a.int("warden.wait_us", r.wait_us);
             if r.verdict == Verdict::Deny {
                 severity = Severity::Warn;
@@ -633,11 +637,17 @@ mod tests {
                 rule_source: Some("command line flag --exec-rule".into()),
                 reason: None,
                 matched: vec![],
+                interpreters: vec![crate::events::Interpreter {
+                    path: "/usr/bin/touch".into(),
+                    program: "touch".into(),
+                    via: "#!".into(),
+                }],
                 wait_us: 40,
             }),
         ));
         assert_eq!(m.event_name, "warden.exec.request");
         assert_eq!(m.get_str("warden.decision"), Some("deny"));
+        assert!(m.get("warden.exec.interpreters").is_some());
         assert_eq!(m.get_str("warden.decision.source"), Some("policy"));
         assert_eq!(m.get_str("warden.rule.id"), Some("exec.rules=git push"));
         assert_eq!(m.get_str("warden.rule.decision"), Some("forbidden"));

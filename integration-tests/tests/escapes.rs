@@ -369,6 +369,48 @@ fn swapping_argv_after_the_check_never_runs_the_forbidden_command() {
 }
 
 #[test]
+fn swapping_the_interpreter_line_after_the_check_never_runs_the_forbidden_program() {
+    let ws = tempfile::tempdir().unwrap();
+    // Same argument, same tail: only the interpreter differs, so the token's binding of the
+    // file that runs is what must catch the swap.
+    for (name, text) in [
+        ("allowed", "#!/bin/echo ran\n"),
+        ("forbidden", "#!/usr/bin/touch ran\n"),
+    ] {
+        let p = ws.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    std::fs::copy(ws.path().join("allowed"), ws.path().join("run")).unwrap();
+    let w = ws.path().display().to_string();
+    let s = run_session(
+        &["--workspace", &w, "--exec-rule", "forbidden=touch"],
+        &[bin("exec-race"), "300".into(), "interp".into(), w.clone()],
+    );
+    let line = s.stdout.trim();
+    let count = |k: &str| -> u64 {
+        line.split_whitespace()
+            .find_map(|kv| kv.strip_prefix(&format!("{k}=")))
+            .unwrap_or_else(|| panic!("{k} missing: {line}\n{}", s.stderr))
+            .parse()
+            .unwrap()
+    };
+    assert_eq!(count("ran_forbidden"), 0, "the race was won: {line}");
+    assert!(count("ran_allowed") > 0, "{line}");
+    let mismatches = s
+        .execs()
+        .iter()
+        .filter(|e| e.killed_for_token == Some(TokenProblem::Mismatch))
+        .count() as u64;
+    assert_eq!(
+        mismatches,
+        count("killed"),
+        "every kill is in the log: {line}"
+    );
+    eprintln!("interpreter swap: {line}");
+}
+
+#[test]
 fn the_supervisor_and_the_kernel_are_out_of_reach() {
     let e = bin("escape");
     let script = format!(

@@ -89,7 +89,16 @@ pub struct ExecToken {
     /// Bytes of argv[1..], each with its NUL.
     pub tail_len: u32,
     pub _pad: u32,
+    /// FNV-1a of the name (last path component) of the file the new image runs: for a
+    /// script, its last interpreter. Binds what the kernel chose from the file's content.
+    pub exe_name_hash: u64,
+    /// That file's inode number, or 0 where user space cannot know the kernel's number
+    /// (overlayfs, network file systems): then the name alone is checked.
+    pub exe_ino: u64,
 }
+
+/// Bytes of the executable's name an exec token covers (NAME_MAX + 1).
+pub const EXE_NAME_MAX: usize = 256;
 
 /// FNV-1a, 64 bits: the same on both sides, cheap in the kernel. Not a defence against
 /// collisions crafted offline: the arguments swapped in a race are chosen at run time, and the
@@ -184,6 +193,13 @@ pub struct KernelOffsets {
     pub task_exit_code: u64,
     pub mm_arg_start: u64,
     pub mm_arg_end: u64,
+    pub mm_exe_file: u64,
+    /// `file.f_path.dentry`.
+    pub file_dentry: u64,
+    pub file_inode: u64,
+    /// `dentry.d_name.name`.
+    pub dentry_name: u64,
+    pub inode_ino: u64,
 }
 
 /// Path bytes copied per file event (first path, second path); longer ones are marked.

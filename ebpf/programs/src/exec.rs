@@ -17,7 +17,7 @@ use aya_log_ebpf::warn;
 
 use crate::{
     emit,
-    maps::{self, EXEC_TOKENS, SCRATCH},
+    maps::{self, EXE_NAME, EXEC_TOKENS, SCRATCH},
     task,
 };
 
@@ -85,7 +85,7 @@ fn check_token(
     let _ = EXEC_TOKENS.remove(&old_pid);
     let name_len = (ev.filename_len as usize).min(FILENAME_MAX - 1);
     let filename_ok = fnv1a_prefix(FNV_OFFSET, &ev.filename, name_len) == token.filename_hash;
-    if !filename_ok || !tail_matches(cur, off, &token) {
+    if !filename_ok || !tail_matches(cur, off, &token) || !exe_matches(cur, off, &token) {
         ev.flags |= EXEC_TOKEN_MISMATCH;
         kill();
     }
@@ -118,6 +118,38 @@ fn tail_matches(cur: *const u8, off: &warden_common::KernelOffsets, token: &Exec
         return false;
     }
     fnv1a_prefix(FNV_OFFSET, scratch, n) == token.tail_hash
+}
+
+/// The file the new image runs (`mm->exe_file`): its name, and its inode where the gate
+/// could know it.
+#[inline(always)]
+fn exe_matches(cur: *const u8, off: &warden_common::KernelOffsets, token: &ExecToken) -> bool {
+    let Some(buf) = EXE_NAME.get_ptr_mut(0) else {
+        return false;
+    };
+    let buf = unsafe { &mut *buf };
+    let exe: Option<*const u8> = unsafe { task::read::<*const u8>(cur, off.task_mm) }
+        .and_then(|mm| unsafe { task::read(mm, off.mm_exe_file) });
+    let Some(exe) = exe else {
+        return false;
+    };
+    if token.exe_ino != 0 {
+        let inode: Option<*const u8> = unsafe { task::read(exe, off.file_inode) };
+        let ino = inode.and_then(|i| unsafe { task::read::<u64>(i, off.inode_ino) });
+        if ino != Some(token.exe_ino) {
+            return false;
+        }
+    }
+    let dentry: Option<*const u8> = unsafe { task::read(exe, off.file_dentry) };
+    let name = dentry.and_then(|d| unsafe { task::read::<*const u8>(d, off.dentry_name) });
+    let Some(name) = name else {
+        return false;
+    };
+    let n = match unsafe { bpf_probe_read_kernel_str_bytes(name, buf) } {
+        Ok(s) => s.len(),
+        Err(_) => return false,
+    };
+    fnv1a_prefix(FNV_OFFSET, buf, n) == token.exe_name_hash
 }
 
 #[inline(always)]

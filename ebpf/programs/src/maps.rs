@@ -4,7 +4,7 @@ use aya_ebpf::{
     maps::{Array, HashMap, LpmTrie, LruHashMap, PerCpuArray, RingBuf},
 };
 use warden_common::{
-    AllowEntry, DnsOrigin, ExecToken, FileCall, FileShape, KernelOffsets, LOST_SLOTS,
+    AllowEntry, DnsOrigin, EXE_NAME_MAX, ExecToken, FileCall, FileShape, KernelOffsets, LOST_SLOTS,
     MAX_SYSCALL_NR, NetConfig, TOKEN_TAIL_MAX,
 };
 
@@ -27,6 +27,10 @@ pub static EXEC_TOKENS: LruHashMap<u32, ExecToken> = LruHashMap::with_max_entrie
 /// Room to copy the end of an argument area (too big for the BPF stack).
 #[map]
 pub static SCRATCH: PerCpuArray<[u8; TOKEN_TAIL_MAX]> = PerCpuArray::with_max_entries(1, 0);
+
+/// The name of the file an exec runs, for its token check.
+#[map]
+pub static EXE_NAME: PerCpuArray<[u8; EXE_NAME_MAX]> = PerCpuArray::with_max_entries(1, 0);
 
 /// Which system calls are file operations, by number (filled by the supervisor).
 #[map]
@@ -83,6 +87,11 @@ static OFFSETS: KernelOffsets = KernelOffsets {
     task_exit_code: 0,
     mm_arg_start: 0,
     mm_arg_end: 0,
+    mm_exe_file: 0,
+    file_dentry: 0,
+    file_inode: 0,
+    dentry_name: 0,
+    inode_ino: 0,
 };
 
 /// Depth of session cgroups below the cgroup v2 root (set by the supervisor).

@@ -22,8 +22,31 @@ pub struct Link {
     pub path: Vec<u8>,
     /// `#!` or `binfmt_misc:<name>`.
     pub via: String,
-    /// The arguments the kernel puts before the caller's (after the interpreter's name).
+    /// The arguments the kernel puts after the interpreter's name, before the previous
+    /// level's arguments (its argv[1..], or all of it when `keeps_argv0`).
     pub argv: Vec<Vec<u8>>,
+    /// binfmt_misc flag `P`: the previous argv[0] is kept.
+    pub keeps_argv0: bool,
+}
+
+/// The argv of each image the kernel builds, from the caller's to the last interpreter's
+/// (fs/binfmt_script.c and fs/binfmt_misc.c rewrite it at each level).
+pub fn levels(argv: &[Vec<u8>], chain: &[Link]) -> Vec<Vec<Vec<u8>>> {
+    let mut out = vec![argv.to_vec()];
+    for link in chain {
+        let prev = out.last().map(Vec::as_slice).unwrap_or_default();
+        let rest = if link.keeps_argv0 {
+            prev
+        } else {
+            prev.get(1..).unwrap_or_default()
+        };
+        let next = std::iter::once(link.path.clone())
+            .chain(link.argv.iter().cloned())
+            .chain(rest.iter().cloned())
+            .collect();
+        out.push(next);
+    }
+    out
 }
 
 /// A `#!` line: the interpreter and its one optional argument, as fs/binfmt_script.c reads it
@@ -52,6 +75,8 @@ pub fn shebang(head: &[u8]) -> Option<(Vec<u8>, Option<Vec<u8>>)> {
 pub struct MiscHandler {
     pub name: String,
     pub interpreter: Vec<u8>,
+    /// Flag `P`: argv[0] is kept, after the file's path.
+    pub preserve_argv0: bool,
     pub matcher: Matcher,
 }
 
@@ -74,12 +99,13 @@ impl MiscHandler {
         if lines.next()? != "enabled" {
             return None;
         }
-        let (mut interpreter, mut offset) = (None, 0);
+        let (mut interpreter, mut flags, mut offset) = (None, "", 0);
         let (mut magic, mut mask, mut extension) = (None, None, None);
         for line in lines {
             let (key, value) = line.split_once(' ').unwrap_or((line, ""));
             match key {
                 "interpreter" => interpreter = Some(value.as_bytes().to_vec()),
+                "flags:" => flags = value,
                 "offset" => offset = value.parse().ok()?,
                 "magic" => magic = Some(hex(value)?),
                 "mask" => mask = Some(hex(value)?),
@@ -99,6 +125,7 @@ impl MiscHandler {
         Some(Self {
             name: name.to_string(),
             interpreter: interpreter?,
+            preserve_argv0: flags.contains('P'),
             matcher,
         })
     }
@@ -249,6 +276,7 @@ pub fn follow(
                 path: h.interpreter.clone(),
                 via: format!("binfmt_misc:{}", h.name),
                 argv: vec![name.clone()],
+                keeps_argv0: h.preserve_argv0,
             });
         } else if let Some((interp, arg)) = shebang(&head) {
             chain.push(Link {
@@ -258,6 +286,7 @@ pub fn follow(
                     .into_iter()
                     .chain(std::iter::once(name.clone()))
                     .collect(),
+                keeps_argv0: false,
             });
         } else {
             if chain.is_empty()
@@ -376,6 +405,45 @@ mod tests {
         assert_eq!(
             follow(b"./l", b"#!/w/loop\n", &h, &files),
             Err(Unfollowable::TooDeep)
+        );
+    }
+
+    #[test]
+    fn each_level_gets_the_argv_the_kernel_builds() {
+        let v = |words: &[&str]| -> Vec<Vec<u8>> {
+            words.iter().map(|w| w.as_bytes().to_vec()).collect()
+        };
+        let h = Handlers::default();
+        let chain = follow(b"./s.sh", b"#!/w/a\n", &h, &files).unwrap();
+        let got = levels(&v(&["s", "-l", "z"]), &chain);
+        assert_eq!(
+            got.last().unwrap(),
+            &v(&[
+                "/usr/bin/touch",
+                "y",
+                "/w/b",
+                "x",
+                "/w/a",
+                "./s.sh",
+                "-l",
+                "z"
+            ])
+        );
+        assert_eq!(got.len(), 4);
+        let misc = |keeps| Link {
+            path: b"/usr/bin/qemu".to_vec(),
+            via: "binfmt_misc:q".into(),
+            argv: v(&["/w/arm"]),
+            keeps_argv0: keeps,
+        };
+        let argv = v(&["arm", "-v"]);
+        assert_eq!(
+            levels(&argv, &[misc(false)])[1],
+            v(&["/usr/bin/qemu", "/w/arm", "-v"])
+        );
+        assert_eq!(
+            levels(&argv, &[misc(true)])[1],
+            v(&["/usr/bin/qemu", "/w/arm", "arm", "-v"])
         );
     }
 

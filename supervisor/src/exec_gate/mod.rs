@@ -5,6 +5,7 @@
 //!
 //! It runs on its own thread: replies must not wait behind the async runtime. If the
 //! supervisor dies, the listener closes and the held calls fail (fail closed).
+mod exe_identity;
 mod interpreters;
 mod signals;
 mod socket_call;
@@ -43,6 +44,7 @@ use crate::{
     },
     exec_policy::{Assessment, ExecDecision, ExecPolicy},
 };
+use exe_identity::ExeIdentity;
 use target_memory::Memory;
 use warden_common::{ExecToken, FILENAME_MAX, FNV_OFFSET, TOKEN_TAIL_MAX, fnv1a};
 
@@ -122,8 +124,10 @@ fn read_exec(req: &ScmpNotifReq, execveat: bool) -> std::io::Result<Exec> {
     })
 }
 
-/// The approval the kernel checks when the new image is in place.
-fn token(kernel_filename: &[u8], argv: &[Vec<u8>]) -> ExecToken {
+/// The approval the kernel checks when the new image is in place: the name the exec was
+/// given, the end of the argument area of the image that runs (`argv`: a script's
+/// interpreter's, holding the interpreter's argument and the script's name), and its file.
+fn token(kernel_filename: &[u8], argv: &[Vec<u8>], exe: &ExeIdentity) -> ExecToken {
     let name = &kernel_filename[..kernel_filename.len().min(FILENAME_MAX - 1)];
     let mut tail = Vec::new();
     for a in argv.iter().skip(1) {
@@ -136,6 +140,8 @@ fn token(kernel_filename: &[u8], argv: &[Vec<u8>]) -> ExecToken {
         tail_hash: fnv1a(FNV_OFFSET, &tail[tail.len() - n..]),
         tail_len: tail.len() as u32,
         _pad: 0,
+        exe_name_hash: fnv1a(FNV_OFFSET, &exe.name),
+        exe_ino: exe.ino,
     }
 }
 
@@ -143,7 +149,10 @@ fn token(kernel_filename: &[u8], argv: &[Vec<u8>]) -> ExecToken {
 struct Held {
     req: ScmpNotifReq,
     kernel_filename: Vec<u8>,
-    argv: Vec<Vec<u8>>,
+    /// The file the kernel will run (the last interpreter, for a script).
+    exe: ExeIdentity,
+    /// The argv of the image the kernel will run (a script's interpreter's).
+    kernel_argv: Vec<Vec<u8>>,
     /// More arguments than the gate reads (the record's argv is cut shorter still).
     argv_unread: bool,
     record: ExecRequest,
@@ -320,17 +329,20 @@ impl Gate {
                 return Handled::Now(deny);
             }
         };
-        let args = argv.get(1..).unwrap_or_default();
-        let execs: Vec<(String, Vec<String>)> = std::iter::once((program.clone(), args.to_vec()))
-            .chain(chain.iter().map(|(link, record)| {
-                let mut a: Vec<String> = link
-                    .argv
-                    .iter()
-                    .map(|w| String::from_utf8_lossy(w).into_owned())
-                    .collect();
-                a.extend_from_slice(args);
-                (record.program.clone(), a)
-            }))
+        let last = chain.last().map(|(link, _)| link.path.as_slice());
+        let exe = exe_identity::of(&exe_identity::final_path(req.pid, &exec.open_path, last))
+            .unwrap_or_default();
+        let links: Vec<interpreters::Link> = chain.iter().map(|(l, _)| l.clone()).collect();
+        let mut levels = interpreters::levels(&exec.argv, &links);
+        let lossy = |a: &[Vec<u8>]| -> Vec<String> {
+            a.iter()
+                .map(|w| String::from_utf8_lossy(w).into_owned())
+                .collect()
+        };
+        let execs: Vec<(String, Vec<String>)> = std::iter::once(program.clone())
+            .chain(chain.iter().map(|(_, r)| r.program.clone()))
+            .zip(&levels)
+            .map(|(p, argv)| (p, lossy(argv.get(1..).unwrap_or_default())))
             .collect();
         let assessment = self.policy.assess_all(&execs, &self.home);
         let launcher_exec = self.launcher_pid.take_if(|p| *p == req.pid).is_some();
@@ -383,7 +395,8 @@ impl Gate {
         let mut held = Held {
             req,
             kernel_filename: exec.kernel_filename,
-            argv: exec.argv,
+            exe,
+            kernel_argv: levels.pop().unwrap_or_default(),
             argv_unread: exec.argv_truncated,
             record,
             started,
@@ -457,7 +470,7 @@ impl Gate {
             } else if h.waited && notify_id_valid(fd, h.req.id).is_err() {
                 Some("the process went away while it waited".to_string())
             } else {
-                let t = token(&h.kernel_filename, &h.argv);
+                let t = token(&h.kernel_filename, &h.kernel_argv, &h.exe);
                 self.tokens
                     .insert(h.req.pid, t, 0)
                     .err()
@@ -527,7 +540,8 @@ impl Gate {
         };
         let handlers = interpreters::Handlers::current();
         let open = |p: &[u8]| interpreters::read_head(&interpreters::open_path(pid, p));
-        let chain = interpreters::follow(&exec.filename, &head, &handlers, &open)?;
+        // The kernel passes its own name of the file on (`/dev/fd/N` for an execveat).
+        let chain = interpreters::follow(&exec.kernel_filename, &head, &handlers, &open)?;
         Ok(chain
             .into_iter()
             .map(|link| {
@@ -556,22 +570,31 @@ mod tests {
     #[test]
     fn token_covers_the_argument_tail_the_kernel_sees() {
         let argv = [b"ls".to_vec(), b"-la".to_vec(), b"/tmp".to_vec()];
-        let t = token(b"/usr/bin/ls", &argv);
+        let exe = ExeIdentity {
+            name: b"ls".to_vec(),
+            ino: 42,
+        };
+        let t = token(b"/usr/bin/ls", &argv, &exe);
+        assert_eq!(t.exe_name_hash, fnv1a(FNV_OFFSET, b"ls"));
+        assert_eq!(t.exe_ino, 42);
         assert_eq!(t.tail_len, 9);
         assert_eq!(t.tail_hash, fnv1a(FNV_OFFSET, b"-la\0/tmp\0"));
         assert_eq!(t.filename_hash, fnv1a(FNV_OFFSET, b"/usr/bin/ls"));
-        // A script: the kernel's argument area is `/bin/sh ./s.sh -la /tmp`; its tail is the
-        // same bytes.
-        assert_eq!(
-            token(
-                b"./s.sh",
-                &[b"./s.sh".to_vec(), b"-la".to_vec(), b"/tmp".to_vec()]
-            )
-            .tail_hash,
-            t.tail_hash
+        // A script: the kernel's argument area is `/bin/sh ./s.sh -la /tmp`; the tail binds
+        // the script's name too (and an interpreter's argument, which comes before it).
+        let script = token(
+            b"./s.sh",
+            &[
+                b"/bin/sh".to_vec(),
+                b"./s.sh".to_vec(),
+                b"-la".to_vec(),
+                b"/tmp".to_vec(),
+            ],
+            &exe,
         );
+        assert_eq!(script.tail_hash, fnv1a(FNV_OFFSET, b"./s.sh\0-la\0/tmp\0"));
         let big = vec![b'x'; 10_000];
-        let t = token(b"/bin/echo", &[b"echo".to_vec(), big.clone()]);
+        let t = token(b"/bin/echo", &[b"echo".to_vec(), big.clone()], &exe);
         assert_eq!(t.tail_len, 10_001);
         let mut tail = big[big.len() - (TOKEN_TAIL_MAX - 1)..].to_vec();
         tail.push(0);

@@ -156,6 +156,11 @@ pub fn resolve_offsets() -> Result<KernelOffsets, KernelError> {
         task_exit_code: task("exit_code")?,
         mm_arg_start: mm("arg_start")?,
         mm_arg_end: mm("arg_end")?,
+        mm_exe_file: mm("exe_file")?,
+        file_dentry: btf.member_offset("file", "f_path")? + btf.member_offset("path", "dentry")?,
+        file_inode: btf.member_offset("file", "f_inode")?,
+        dentry_name: btf.member_offset("dentry", "d_name")? + btf.member_offset("qstr", "name")?,
+        inode_ino: btf.member_offset("inode", "i_ino")?,
     })
 }
 

@@ -147,9 +147,12 @@ fn a_double_forked_daemon_stays_in_scope_and_is_killed_at_the_end() {
     let dir = tempfile::tempdir().unwrap();
     let pidfile = dir.path().join("daemon.pid");
     // The subshell forks the daemon and exits; the daemon starts a new session (setsid), so
-    // it has left both its parent and the terminal's process group.
+    // it has left both its parent and the terminal's process group. The parent waits until the
+    // daemon runs sleep (a fixed pause raced it in slow VMs), at most 20 s.
     let script = format!(
-        "(setsid sh -c 'echo $$ > {p}; exec /bin/sleep 300' &); sleep 0.3; echo parent-done",
+        "(setsid sh -c 'echo $$ > {p}; exec /bin/sleep 300' &); \
+         i=0; until [ -s {p} ] && [ \"$(cat /proc/$(cat {p})/comm 2>/dev/null)\" = sleep ]; \
+         do i=$((i+1)); [ $i -lt 400 ] || exit 7; sleep 0.05; done; echo parent-done",
         p = pidfile.display()
     );
     let s = run_session(&[], &["sh", "-c", &script]);

@@ -239,7 +239,14 @@ for m in re.finditer(r"^WARDEN-VM-TEST-START (\S+)\n(.*?)^WARDEN-VM-TEST-END \S+
         f = 1  # the binary failed without a test result (crashed, or a command failed)
     passed += p
     failed += f
-    rows.append((name, "ok" if rc == 0 else "FAILED", p, f))
+    # For a failure, the test's name and the first lines of its panic, so that a CI log that
+    # only keeps the summary still says what broke.
+    why = []
+    if rc != 0:
+        for t in re.finditer(r"^---- (\S+) stdout ----\n(.*?)(?=^---- |^failures:$|\Z)", body, re.M | re.S):
+            lines = [l for l in t.group(2).splitlines() if l.strip() and "RUST_BACKTRACE" not in l]
+            why.append(f"{t.group(1)}: " + " | ".join(lines[:4])[:600])
+    rows.append((name, "ok" if rc == 0 else "FAILED", p, f, why))
 started = set(re.findall(r"^WARDEN-VM-TEST-START (\S+)", text, re.M))
 unfinished = started - {r[0] for r in rows}
 problem = None
@@ -256,8 +263,10 @@ if re.search(r"(Oops|BUG|Kernel panic)[: -]", text):
 if problem:
     failed += 1
 print(f"{pkg}  ({booted.group(1) if booted else '?'}, {secs}s)")
-for name, status, p, f in rows:
+for name, status, p, f, why in rows:
     print(f"  {status:6}  {name:40} {p} passed, {f} failed")
+    for w in why:
+        print(f"          {w}")
 if problem:
     print(f"  FAILED  {problem}")
 print(f"COUNTS {passed} {failed}")

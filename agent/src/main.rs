@@ -16,6 +16,7 @@ use std::{
 use warden_agent::{
     fd_passing,
     fs_confinement::{self},
+    socket_dir,
     spec::{LaunchSpec, NOTIFY_SOCKET_FD, SPEC_FD},
     syscall_filter,
 };
@@ -72,6 +73,16 @@ fn run(args: &[OsString]) -> Result<std::convert::Infallible, Failure> {
         )
     })?;
 
+    // Before Landlock's rules are built: they hold the mounted directories, not what is under.
+    if let Some(dir) = &spec.socket_dir {
+        socket_dir::private_namespace().map_err(fail("a mount namespace of its own"))?;
+        socket_dir::mount_socket_dir(dir, spec.uid, spec.gid)
+            .map_err(|e| Failure(format!("{}: {e}", dir.display()), SETUP_FAILED))?;
+        for hidden in &spec.hidden_dirs {
+            socket_dir::hide(hidden)
+                .map_err(|e| Failure(format!("hiding {}: {e}", hidden.display()), SETUP_FAILED))?;
+        }
+    }
     let ruleset = fs_confinement::build(&spec).map_err(fail("preparing Landlock"))?;
     let groups: Vec<nix::unistd::Gid> = spec
         .groups

@@ -34,4 +34,11 @@ pub struct LaunchSpec {
     pub read_only_paths: Vec<PathBuf>,
     /// Signals to it, and tracing it, are refused.
     pub supervisor_pid: u32,
+    /// The session's socket directory, mounted in the agent's own mount namespace (an
+    /// existing, empty directory on the host).
+    #[serde(default)]
+    pub socket_dir: Option<PathBuf>,
+    /// Covered with an empty read-only tmpfs in that namespace (the user's runtime directory).
+    #[serde(default)]
+    pub hidden_dirs: Vec<PathBuf>,
 }

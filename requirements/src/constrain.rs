@@ -113,6 +113,8 @@ pub struct NetworkSettings {
     pub denied_domains: Vec<Resolved<DomainPattern>>,
     pub allowed_cidrs: Vec<Resolved<Cidr>>,
     pub loopback_ports: Vec<Resolved<u16>>,
+    /// Canonical absolute paths, none of them denied by the requirements.
+    pub allowed_unix_sockets: Vec<Resolved<PathBuf>>,
     /// Empty: use the system's resolvers.
     pub dns_upstream: Vec<Resolved<DnsUpstream>>,
     pub dns_ttl_floor_secs: Resolved<u32>,
@@ -585,9 +587,11 @@ impl Checker<'_> {
             flags::LOOPBACK_PORT,
             &cli.loopback_ports,
         );
+        let allowed_unix_sockets = self.unix_sockets(eff, cli);
         NetworkSettings {
             allowed_domains,
             denied_domains,
+            allowed_unix_sockets,
             allowed_cidrs: self.within(
                 cidrs,
                 "network.allowed_cidrs",
@@ -622,6 +626,45 @@ impl Checker<'_> {
             )
             .filter(|r| r.value),
         }
+    }
+
+    /// The user's pathname sockets: canonical absolute paths (the kernel decides on the
+    /// spelling, so another spelling of the same file would not be the same rule), none of them
+    /// at or beneath a path the requirements deny.
+    fn unix_sockets(&mut self, eff: &Effective, cli: &CliOverrides) -> Vec<Resolved<PathBuf>> {
+        let home = self.home;
+        let paths: Vec<Resolved<PathBuf>> = self
+            .list(
+                "network.allowed_unix_sockets",
+                |u| &u.network.allowed_unix_sockets,
+                flags::ALLOW_UNIX_SOCKET,
+                &cli.allowed_unix_sockets,
+            )
+            .into_iter()
+            .map(|p| p.map(|p| p.expand(home)))
+            .collect();
+        for p in &paths {
+            if !is_canonical_absolute(&p.value) {
+                self.reject(
+                    p,
+                    "is not a canonical absolute path (no `.`, `..`, `//` or trailing `/`)",
+                    None,
+                );
+            }
+            if let Some(denied) = &eff.denied_unix_sockets
+                && denied
+                    .value
+                    .iter()
+                    .any(|d| p.value.starts_with(d.expand(home)))
+            {
+                self.reject(
+                    p,
+                    "is a socket the requirements deny",
+                    Some(RequirementRef::of("network.denied_unix_sockets", denied)),
+                );
+            }
+        }
+        paths
     }
 
     /// Headers, CA and backlog limits (endpoint, protocol and prompts are resolved by the
@@ -775,4 +818,16 @@ impl Checker<'_> {
             )),
         }
     }
+}
+
+/// Absolute, and spelled the one way the kernel's UNIX socket check accepts.
+pub fn is_canonical_absolute(path: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let bytes = path.as_os_str().as_bytes();
+    bytes.len() > 1
+        && bytes[0] == b'/'
+        && !bytes.ends_with(b"/")
+        && bytes[1..]
+            .split(|&b| b == b'/')
+            .all(|c| !c.is_empty() && c != b"." && c != b"..")
 }

@@ -142,6 +142,8 @@ effective! {
     managed_allowed_domains_only: bool = "network.managed_allowed_domains_only",
         network.managed_allowed_domains_only;
     loopback_ports: Vec<u16> = "network.loopback_ports", network.loopback_ports;
+    denied_unix_sockets: Vec<ConfigPath> = "network.denied_unix_sockets",
+        network.denied_unix_sockets;
     exec_rules: Vec<Spanned<ExecRule<RequiredDecision>>> = "exec.rules", exec.rules;
     denied_reads: Vec<ConfigPath> = "filesystem.denied_reads", filesystem.denied_reads;
     allowed_write_roots: Vec<ConfigPath> = "filesystem.allowed_write_roots",

@@ -57,6 +57,9 @@ pub struct NetworkRequirements {
     pub managed_allowed_domains_only: Option<Spanned<bool>>,
     /// The loopback ports users may open; theirs must be a subset.
     pub loopback_ports: Option<Spanned<Vec<u16>>>,
+    /// Pathname UNIX sockets (or directories of them) that users may never allow, e.g. the
+    /// Docker socket.
+    pub denied_unix_sockets: Option<Spanned<Vec<ConfigPath>>>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]

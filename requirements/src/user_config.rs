@@ -87,6 +87,9 @@ pub struct UserNetwork {
     pub allowed_cidrs: Vec<Spanned<Cidr>>,
     #[serde(default)]
     pub loopback_ports: Vec<Spanned<u16>>,
+    /// Host services on pathname UNIX sockets the agent may reach (canonical absolute paths).
+    #[serde(default)]
+    pub allowed_unix_sockets: Vec<Spanned<ConfigPath>>,
     #[serde(default)]
     pub dns_upstream: Vec<Spanned<DnsUpstream>>,
     pub dns_ttl_floor_secs: Option<Spanned<u32>>,
@@ -132,6 +135,7 @@ pub struct CliOverrides {
     pub denied_domains: Vec<DomainPattern>,
     pub allowed_cidrs: Vec<Cidr>,
     pub loopback_ports: Vec<u16>,
+    pub allowed_unix_sockets: Vec<ConfigPath>,
     pub dns_upstream: Vec<DnsUpstream>,
     pub dns_ttl_floor_secs: Option<u32>,
     pub exec_rules: Vec<ExecRule>,
@@ -154,6 +158,7 @@ pub mod flags {
     pub const DENY_DOMAIN: &str = "--deny-domain";
     pub const ALLOW_CIDR: &str = "--allow-cidr";
     pub const LOOPBACK_PORT: &str = "--loopback-port";
+    pub const ALLOW_UNIX_SOCKET: &str = "--allow-unix-socket";
     pub const DNS_UPSTREAM: &str = "--dns-upstream";
     pub const DNS_TTL_FLOOR_SECS: &str = "--dns-ttl-floor-secs";
     pub const EXEC_RULE: &str = "--exec-rule";

@@ -49,6 +49,11 @@ struct Session {
     events: mpsc::Sender<(u64, Event)>,
 }
 
+/// The session's agent API socket in `dir`.
+pub fn socket_path(dir: &Path, session_id: &str) -> PathBuf {
+    dir.join(format!("{session_id}.sock"))
+}
+
 /// Listens on `dir/<session id>.sock` for processes of the session cgroup `cgroup` (relative
 /// to the cgroup2 root).
 pub fn serve(
@@ -62,7 +67,7 @@ pub fn serve(
         .recursive(true)
         .mode(0o755)
         .create(dir)?;
-    let path = dir.join(format!("{session_id}.sock"));
+    let path = socket_path(dir, session_id);
     let _ = std::fs::remove_file(&path);
     let listener = UnixListener::bind(&path)?;
     // The agent runs as the user: it must be able to connect (who may is decided per peer).

@@ -329,6 +329,7 @@ pub fn layers() -> Vec<LayerState> {
     layers::on_kernel(layers::KernelFacts {
         landlock_abi: warden_agent::fs_confinement::landlock_abi(),
         pids_controller: pids_controller(root.as_deref()),
+        unix_socket_hooks: crate::kernel::unix_programs::kernel_has_hooks(),
     })
 }
 

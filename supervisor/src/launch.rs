@@ -57,6 +57,7 @@ pub async fn spawn(
     cgroup: &SessionCgroup,
     spec: &LaunchSpec,
     env: &[(&str, &std::ffi::OsStr)],
+    env_removed: &[String],
 ) -> io::Result<Launched> {
     if argv.is_empty() {
         return Err(io::Error::new(
@@ -79,6 +80,9 @@ pub async fn spawn(
 
     let mut cmd = Command::new(launcher_path()?);
     cmd.args(argv).kill_on_drop(false).envs(env.iter().copied());
+    for name in env_removed {
+        cmd.env_remove(name);
+    }
     if user.uid != nix::unistd::Uid::current().as_raw() {
         cmd.env("HOME", &user.home)
             .env("USER", &user.name)

@@ -10,6 +10,8 @@ pub struct KernelFacts {
     pub landlock_abi: u32,
     /// The cgroup pids controller reaches session cgroups (v2, or v1 beside it).
     pub pids_controller: bool,
+    /// The cgroup connect_unix/sendmsg_unix hooks exist.
+    pub unix_socket_hooks: bool,
 }
 
 /// One layer on this kernel.
@@ -38,7 +40,7 @@ fn landlock_abi_for(layer: KernelLayer) -> Option<u32> {
         LandlockScopeSignal | LandlockScopeAbstractUnix => {
             Some(warden_agent::syscall_filter::LANDLOCK_SCOPE_ABI)
         }
-        PidsLimit => None,
+        PidsLimit | UnixSocketHooks => None,
     }
 }
 
@@ -77,6 +79,12 @@ fn without(layer: KernelLayer) -> Missing {
             "the cgroup pids controller (CONFIG_CGROUP_PIDS)",
             "the session's process count is not limited",
         ),
+        UnixSocketHooks => (
+            "cgroup connect_unix/sendmsg_unix programs (Linux 6.7)",
+            "pathname UNIX sockets outside the session stay reachable, except those in the \
+             user's runtime directory (/run/user/UID), which the agent's mount namespace hides; \
+             the variables naming host sockets are still not passed on",
+        ),
     };
     Missing { needs, instead }
 }
@@ -86,9 +94,10 @@ pub fn on_kernel(facts: KernelFacts) -> Vec<LayerState> {
     KernelLayer::ALL
         .iter()
         .map(|&layer| {
-            let present = match landlock_abi_for(layer) {
-                Some(abi) => facts.landlock_abi >= abi,
-                None => facts.pids_controller,
+            let present = match (layer, landlock_abi_for(layer)) {
+                (_, Some(abi)) => facts.landlock_abi >= abi,
+                (KernelLayer::UnixSocketHooks, None) => facts.unix_socket_hooks,
+                (_, None) => facts.pids_controller,
             };
             LayerState {
                 layer,
@@ -158,37 +167,40 @@ mod tests {
 
     #[test]
     fn layers_follow_the_kernel() {
-        let k = |landlock_abi, pids_controller| KernelFacts {
+        let k = |landlock_abi, pids_controller, unix_socket_hooks| KernelFacts {
             landlock_abi,
             pids_controller,
+            unix_socket_hooks,
         };
         let cases: &[(KernelFacts, &[KernelLayer])] = &[
             // This host (6.18) and Debian's 6.12.
-            (k(7, true), &[]),
-            (k(6, false), &[PidsLimit]),
+            (k(7, true, true), &[]),
+            (k(6, false, true), &[PidsLimit]),
             // Debian 12's 6.1.
             (
-                k(2, true),
+                k(2, true, false),
                 &[
                     LandlockTruncate,
                     LandlockIoctlDev,
                     LandlockScopeSignal,
                     LandlockScopeAbstractUnix,
+                    UnixSocketHooks,
                 ],
             ),
             // Ubuntu 22.04's 5.15.
             (
-                k(1, true),
+                k(1, true, false),
                 &[
                     LandlockRefer,
                     LandlockTruncate,
                     LandlockIoctlDev,
                     LandlockScopeSignal,
                     LandlockScopeAbstractUnix,
+                    UnixSocketHooks,
                 ],
             ),
             (
-                k(0, true),
+                k(0, true, false),
                 &[
                     LandlockFilesystem,
                     LandlockRefer,
@@ -196,6 +208,7 @@ mod tests {
                     LandlockIoctlDev,
                     LandlockScopeSignal,
                     LandlockScopeAbstractUnix,
+                    UnixSocketHooks,
                 ],
             ),
         ];
@@ -209,6 +222,7 @@ mod tests {
         let states = on_kernel(KernelFacts {
             landlock_abi: 5,
             pids_controller: true,
+            unix_socket_hooks: true,
         });
         let (present, missing) = names(&states);
         assert_eq!(

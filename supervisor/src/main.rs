@@ -280,6 +280,11 @@ struct SettingsFlags {
     /// Allow connecting to PORT on loopback addresses (none by default). Repeatable.
     #[arg(long = "loopback-port", value_name = "PORT")]
     loopback_ports: Vec<u16>,
+    /// Allow connecting to the pathname UNIX socket PATH, a host service outside the session
+    /// (none by default; the session's own sockets live in $XDG_RUNTIME_DIR). Canonical
+    /// absolute paths outside the write roots only. Repeatable.
+    #[arg(long = "allow-unix-socket", value_name = "PATH")]
+    allow_unix_sockets: Vec<ConfigPath>,
     /// Leave out the built-in allowed domains (package registries and code hosts).
     #[arg(long)]
     no_default_domains: bool,
@@ -354,6 +359,7 @@ impl SettingsFlags {
             denied_domains: self.deny_domains.clone(),
             allowed_cidrs: self.allow_cidrs.clone(),
             loopback_ports: self.loopback_ports.clone(),
+            allowed_unix_sockets: self.allow_unix_sockets.clone(),
             dns_upstream: self.dns_upstreams.clone(),
             dns_ttl_floor_secs: self.dns_ttl_floor_secs,
             exec_rules: self.exec_rules.clone(),
@@ -530,6 +536,7 @@ fn dispatch(command: Command) -> anyhow::Result<i32> {
                 .with_context(|| format!("workspace {}", workspace.display()))?;
             let sandbox =
                 settings::sandbox(&loaded.settings, workspace, !flags.no_default_exec_rules)?;
+            settings::check_unix_sockets(&network, &sandbox)?;
             let approvals = settings::approvals(
                 &loaded.settings,
                 std::time::Duration::from_secs(approvals.approval_timeout_secs),

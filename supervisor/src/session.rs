@@ -30,7 +30,7 @@ use crate::{
     exec_policy::ExecPolicy,
     kernel::{
         bpffs,
-        programs::{KernelPrograms, LoadOptions, forward_kernel_log},
+        programs::{KernelPrograms, LoadOptions, UnixSettings, forward_kernel_log},
     },
     launch::{self, Launched},
     layers,
@@ -39,6 +39,7 @@ use crate::{
         allowlist::Allowlist,
         dns_proxy::{self, Proxy, Unlisted},
         policy::{NetworkMode, NetworkPolicy},
+        unix_sockets,
     },
     otlp::{self, TelemetryOptions},
     pipeline::Pipeline,
@@ -184,6 +185,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
     let layer_states = layers::on_kernel(layers::KernelFacts {
         landlock_abi: warden_agent::fs_confinement::landlock_abi(),
         pids_controller: cgroup.pids_limited(),
+        unix_socket_hooks: crate::kernel::unix_programs::kernel_has_hooks(),
     });
     layers::check_required(&layer_states, &opts.required_layers)?;
     let (layers_in_force, layers_missing) = layers::names(&layer_states);
@@ -224,6 +226,26 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
     programs
         .attach_network(cgroup.path(), &pin_dir)
         .context("attaching the network programs")?;
+    let socket_dir = unix_sockets::MountPoint::create(unix_sockets::socket_dir(&id))
+        .context("the session's socket directory")?;
+    let mut unix_allowed = policy.unix_sockets.clone();
+    unix_allowed.push((
+        agent_api::socket_path(Path::new(agent_api::SOCKET_DIR), &id),
+        warden_common::RULE_UNIX_AGENT_API,
+    ));
+    programs
+        .attach_unix(
+            cgroup.path(),
+            &pin_dir,
+            &UnixSettings {
+                dir: socket_dir.path(),
+                allowed: &unix_allowed,
+                enforce: policy.mode == NetworkMode::Enforce,
+                abstract_scoped: warden_agent::fs_confinement::landlock_abi()
+                    >= warden_agent::syscall_filter::LANDLOCK_SCOPE_ABI,
+            },
+        )
+        .context("attaching the UNIX socket programs")?;
     let registration = recovery::register(
         &opts.run_dir,
         &SessionInfo {
@@ -385,15 +407,30 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
         error: None,
     };
     let mut pipeline_failed = None;
+    let allowed_paths: Vec<PathBuf> = policy.unix_sockets.iter().map(|(p, _)| p.clone()).collect();
+    let agent_env = unix_sockets::agent_env(std::env::vars_os(), socket_dir.path(), &allowed_paths);
+    let mut env: Vec<(&str, &std::ffi::OsStr)> =
+        vec![(warden_agent::api::SOCKET_ENV, agent_api.path.as_os_str())];
+    env.extend(
+        agent_env
+            .set
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_os_str())),
+    );
+    let mut write_roots = opts.sandbox.write_roots;
+    // The agent's own sockets go there (its $XDG_RUNTIME_DIR).
+    write_roots.push(socket_dir.path().to_path_buf());
     let spec = LaunchSpec {
         uid: user.uid,
         gid: user.gid,
         groups: user.groups.clone(),
         mode: opts.sandbox.mode,
-        write_roots: opts.sandbox.write_roots,
+        write_roots,
         denied_paths: protected,
         read_only_paths: opts.sandbox.read_only_paths,
         supervisor_pid: std::process::id(),
+        socket_dir: Some(socket_dir.path().to_path_buf()),
+        hidden_dirs: unix_sockets::hidden_dirs(user.uid, &allowed_paths),
     };
     let gate_stop = Arc::new(AtomicBool::new(false));
     let mut gate_thread = None;
@@ -402,7 +439,8 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
         &user,
         &cgroup,
         &spec,
-        &[(warden_agent::api::SOCKET_ENV, agent_api.path.as_os_str())],
+        &env,
+        &agent_env.removed,
     )
     .await;
     let launched = match launched {

@@ -138,6 +138,9 @@ pub fn network(
     for p in &n.loopback_ports {
         policy.allow_loopback_port(p.value, &p.source);
     }
+    for p in &n.allowed_unix_sockets {
+        policy.allow_unix_socket(p.value.clone(), &p.source);
+    }
     let upstreams = if n.dns_upstream.is_empty() {
         let conf = Path::new(upstream::RESOLV_CONF);
         upstream::from_resolv_conf(conf)
@@ -150,6 +153,31 @@ pub fn network(
         upstreams,
         ttl_floor: std::time::Duration::from_secs(u64::from(n.dns_ttl_floor_secs.value)),
     })
+}
+
+/// An allowed pathname socket beneath a write root could be replaced by the agent with a
+/// link to any other socket (the kernel's check sees only the spelling): refused.
+pub fn check_unix_sockets(net: &NetworkOptions, sandbox: &SandboxOptions) -> anyhow::Result<()> {
+    if sandbox.mode != warden_agent::spec::SandboxMode::WorkspaceWrite {
+        return Ok(());
+    }
+    for (path, id) in &net.policy.unix_sockets {
+        if let Some(root) = sandbox.write_roots.iter().find(|r| path.starts_with(r)) {
+            let source = net
+                .policy
+                .rule(*id)
+                .map(|r| r.source.as_str())
+                .unwrap_or("?");
+            anyhow::bail!(
+                "{source}: allowed UNIX socket {} lies beneath the write root {}, where the \
+                 agent could put a link to another socket in its place; move the service's \
+                 socket elsewhere (e.g. ssh-agent -a /run/user/UID/ssh-agent.sock)",
+                path.display(),
+                root.display()
+            );
+        }
+    }
+    Ok(())
 }
 
 /// Where telemetry goes: `None` when no endpoint is configured. The protocol defaults to

@@ -20,15 +20,18 @@ pub enum EventKind {
     Net = 4,
     /// A file system call and its result.
     File = 5,
+    /// A connect or datagram to a UNIX socket address, and its decision.
+    Unix = 6,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 5] = [
+    pub const ALL: [EventKind; 6] = [
         EventKind::Exec,
         EventKind::Fork,
         EventKind::Exit,
         EventKind::Net,
         EventKind::File,
+        EventKind::Unix,
     ];
 
     pub fn from_u32(v: u32) -> Option<Self> {
@@ -38,6 +41,7 @@ impl EventKind {
             3 => Some(Self::Exit),
             4 => Some(Self::Net),
             5 => Some(Self::File),
+            6 => Some(Self::Unix),
             _ => None,
         }
     }
@@ -349,6 +353,62 @@ pub struct NetConfig {
     pub enforce: u32,
 }
 
+/// The bytes of `sun_path` in a `sockaddr_un`.
+pub const UNIX_PATH_MAX: usize = 108;
+
+/// `UnixEvent::address`: a name in the file system, or in the abstract namespace (the bytes
+/// after `sun_path`'s leading NUL).
+pub const UNIX_ADDR_PATH: u8 = 1;
+pub const UNIX_ADDR_ABSTRACT: u8 = 2;
+
+/// Rule ids of the UNIX socket programs' own decisions (policy paths number from
+/// `RULE_FIRST_POLICY`, as for the network).
+/// Beneath the session's own socket directory.
+pub const RULE_UNIX_SESSION_DIR: u32 = 4;
+/// A relative path, or one spelled with `.`, `..` or `//`: refused, because the decision is
+/// made on the spelling and only a canonical absolute one means what it says.
+pub const RULE_UNIX_NOT_CANONICAL: u32 = 5;
+/// An abstract address: Landlock's scoping decides (only the session's own are reachable).
+pub const RULE_UNIX_ABSTRACT_SCOPED: u32 = 6;
+/// The session's agent API socket (Warden's own).
+pub const RULE_UNIX_AGENT_API: u32 = 7;
+
+/// A UNIX socket address decision of the cgroup connect_unix/sendmsg_unix programs.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct UnixEvent {
+    pub header: EventHeader,
+    pub uid: u32,
+    pub rule: u32,
+    /// `NET_OP_CONNECT` or `NET_OP_SENDMSG`.
+    pub op: u8,
+    pub verdict: u8,
+    /// `UNIX_ADDR_PATH` or `UNIX_ADDR_ABSTRACT`.
+    pub address: u8,
+    pub _pad: u8,
+    /// Bytes of `path` that are the address.
+    pub len: u32,
+    pub path: [u8; UNIX_PATH_MAX],
+}
+
+/// What the UNIX socket programs need to know (one entry of `UNIX_CONFIG`).
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct UnixConfig {
+    /// Where `struct bpf_sock_addr_kern` (the program's real context) keeps `uaddr` and
+    /// `uaddrlen`: the kernel's own copy of the address, which the caller cannot change
+    /// after the check (from BTF).
+    pub uaddr_offset: u32,
+    pub uaddrlen_offset: u32,
+    /// 1: refuse what no rule allows; 0: only record.
+    pub enforce: u32,
+    /// 1 when Landlock scopes abstract sockets to the sandbox (else abstract ones are refused).
+    pub abstract_scoped: u32,
+    /// The session's socket directory, without a trailing slash (`dir_len` bytes).
+    pub dir_len: u32,
+    pub dir: [u8; UNIX_PATH_MAX],
+}
+
 /// Marks an optional tracepoint field that this kernel does not have.
 pub const OFFSET_ABSENT: u32 = u32::MAX;
 
@@ -381,4 +441,5 @@ mod user {
     unsafe impl aya::Pod for super::AllowEntry {}
     unsafe impl aya::Pod for super::ExecToken {}
     unsafe impl aya::Pod for super::FileShape {}
+    unsafe impl aya::Pod for super::UnixConfig {}
 }

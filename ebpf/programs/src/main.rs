@@ -14,8 +14,10 @@ mod fork;
 mod maps;
 mod network;
 mod task;
+mod unix_sockets;
 
 use aya_ebpf::{
+    bindings::bpf_sock_addr,
     macros::{cgroup_sock_addr, raw_tracepoint, tracepoint},
     programs::{RawTracePointContext, SockAddrContext, TracePointContext},
 };
@@ -69,6 +71,20 @@ pub fn warden_recvmsg4(ctx: SockAddrContext) -> i32 {
 #[cgroup_sock_addr(recvmsg6)]
 pub fn warden_recvmsg6(ctx: SockAddrContext) -> i32 {
     network::on_recvmsg(&ctx, true)
+}
+
+// aya has no attach type for the UNIX socket hooks: these are compiled into sections it
+// parses (and never loads), and the supervisor loads them itself (kernel/unix_programs.rs).
+#[unsafe(no_mangle)]
+#[unsafe(link_section = "cgroup/connect4")]
+pub fn warden_connect_unix(ctx: *mut bpf_sock_addr) -> i32 {
+    unix_sockets::on_unix(&SockAddrContext::new(ctx), NET_OP_CONNECT)
+}
+
+#[unsafe(no_mangle)]
+#[unsafe(link_section = "cgroup/sendmsg4")]
+pub fn warden_sendmsg_unix(ctx: *mut bpf_sock_addr) -> i32 {
+    unix_sockets::on_unix(&SockAddrContext::new(ctx), NET_OP_SENDMSG)
 }
 
 #[raw_tracepoint(tracepoint = "sys_enter")]

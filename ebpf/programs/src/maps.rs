@@ -5,7 +5,7 @@ use aya_ebpf::{
 };
 use warden_common::{
     AllowEntry, DnsOrigin, EXE_NAME_MAX, ExecToken, FileCall, FileShape, KernelOffsets, LOST_SLOTS,
-    MAX_SYSCALL_NR, NetConfig, TOKEN_TAIL_MAX,
+    MAX_SYSCALL_NR, NetConfig, TOKEN_TAIL_MAX, UNIX_PATH_MAX, UnixConfig,
 };
 
 /// Session cgroup ids (the value is reserved for a per-session slot).
@@ -58,6 +58,14 @@ pub static LOOPBACK_PORTS: HashMap<u16, u32> = HashMap::with_max_entries(1024, 0
 /// Original destinations of redirected DNS queries, by socket cookie.
 #[map]
 pub static DNS_ORIGINS: LruHashMap<u64, DnsOrigin> = LruHashMap::with_max_entries(16384, 0);
+
+/// The UNIX socket programs' settings (one entry, written before they are attached; a map
+/// rather than a load-time constant because those programs are loaded apart from aya).
+#[map]
+pub static UNIX_CONFIG: Array<UnixConfig> = Array::with_max_entries(1, 0);
+/// Pathname sockets the policy allows, NUL-padded (value: rule id).
+#[map]
+pub static UNIX_ALLOW: HashMap<[u8; UNIX_PATH_MAX], u32> = HashMap::with_max_entries(256, 0);
 
 #[unsafe(no_mangle)]
 static NET_CONFIG: NetConfig = NetConfig {

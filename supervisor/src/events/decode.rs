@@ -5,10 +5,13 @@ use warden_common::{
     EXEC_ARGV_TRUNCATED, EXEC_ARGV_UNREADABLE, EXEC_FILENAME_TRUNCATED, EXEC_TOKEN_MISMATCH,
     EXEC_TOKEN_MISSING, EventHeader, EventKind, ExecEvent, ExitEvent, FILE_PATH_MAX,
     FILE_PATH_TRUNCATED, FILE_PATH_UNREADABLE, FILE_PATH2_MAX, FILE_PATH2_TRUNCATED, FileEvent,
-    ForkEvent, NET_OP_CONNECT, NetEvent, VERDICT_ALLOW, VERDICT_DENY,
+    ForkEvent, NET_OP_CONNECT, NetEvent, UNIX_ADDR_ABSTRACT, UNIX_PATH_MAX, UnixEvent,
+    VERDICT_ALLOW, VERDICT_DENY,
 };
 
-use super::{Event, Exec, Exit, Fork, Network, TokenProblem, Verdict, escape::escape_bytes};
+use super::{
+    Event, Exec, Exit, Fork, Network, TokenProblem, UnixSocket, Verdict, escape::escape_bytes,
+};
 
 /// What the kernel only knows by number: rule ids, and which name an address came from.
 pub trait Labels {
@@ -113,6 +116,10 @@ pub fn decode(bytes: &[u8], labels: &dyn Labels) -> Result<Decoded, DecodeError>
             let e: NetEvent = read(kind, bytes)?;
             (e.header.boot_ns, network(&e, labels))
         }
+        EventKind::Unix => {
+            let e: UnixEvent = read(kind, bytes)?;
+            (e.header.boot_ns, unix_socket(&e, labels))
+        }
     };
     Ok(Decoded::Event(boot_ns, event))
 }
@@ -153,6 +160,36 @@ fn network(e: &NetEvent, labels: &dyn Labels) -> Event {
         Event::NetConnect(n)
     } else {
         Event::NetSend(n)
+    }
+}
+
+fn unix_socket(e: &UnixEvent, labels: &dyn Labels) -> Event {
+    let abstract_name = e.address == UNIX_ADDR_ABSTRACT;
+    let len = (e.len as usize).min(UNIX_PATH_MAX);
+    // An abstract name's first byte is its NUL marker.
+    let name = if abstract_name {
+        &e.path[1.min(len)..len]
+    } else {
+        &e.path[..len]
+    };
+    let (rule, rule_source) = labels.rule(e.rule);
+    let u = UnixSocket {
+        pid: e.header.pid,
+        uid: e.uid,
+        path: escape_bytes(name),
+        abstract_name,
+        verdict: if e.verdict == VERDICT_ALLOW {
+            Verdict::Allow
+        } else {
+            Verdict::Deny
+        },
+        rule,
+        rule_source,
+    };
+    if e.op == NET_OP_CONNECT {
+        Event::UnixConnect(u)
+    } else {
+        Event::UnixSend(u)
     }
 }
 

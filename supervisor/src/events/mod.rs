@@ -51,6 +51,10 @@ pub enum Event {
     NetConnect(Network),
     #[serde(rename = "network.send")]
     NetSend(Network),
+    #[serde(rename = "unix.connect")]
+    UnixConnect(UnixSocket),
+    #[serde(rename = "unix.send")]
+    UnixSend(UnixSocket),
     #[serde(rename = "dns.query")]
     DnsQuery(Box<DnsQuery>),
     #[serde(rename = "file.open")]
@@ -99,6 +103,8 @@ impl Event {
             Event::Exit(_) => "exit",
             Event::NetConnect(_) => "network.connect",
             Event::NetSend(_) => "network.send",
+            Event::UnixConnect(_) => "unix.connect",
+            Event::UnixSend(_) => "unix.send",
             Event::DnsQuery(_) => "dns.query",
             Event::FileOpen(_) => "file.open",
             Event::FileLink(_) => "file.link",
@@ -141,6 +147,7 @@ impl Event {
             Event::Fork(e) => Some(e.pid),
             Event::Exit(e) => Some(e.pid),
             Event::NetConnect(e) | Event::NetSend(e) => Some(e.pid),
+            Event::UnixConnect(e) | Event::UnixSend(e) => Some(e.pid),
             Event::FileOpen(e)
             | Event::FileLink(e)
             | Event::FileRename(e)
@@ -386,6 +393,25 @@ pub struct Network {
     /// CLOCK_BOOTTIME of the last of them, when there were several.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_boot_ns: Option<u64>,
+}
+
+/// A connect, or a datagram sent, to a UNIX socket address (the cgroup connect_unix and
+/// sendmsg_unix programs).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnixSocket {
+    pub pid: u32,
+    pub uid: u32,
+    /// The address, escaped (see `escape`); for an abstract one, the name after its NUL.
+    pub path: String,
+    /// An address in the abstract namespace, not a file.
+    #[serde(rename = "abstract", default, skip_serializing_if = "is_false")]
+    pub abstract_name: bool,
+    pub verdict: Verdict,
+    /// The rule that decided: `session-socket-dir`, `not-canonical`, `abstract-scoped`,
+    /// `default-deny`, or `allowed_unix_sockets=PATH`.
+    pub rule: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule_source: Option<String>,
 }
 
 fn one() -> u64 {

@@ -153,6 +153,14 @@ pub fn line(rec: &Record) -> String {
             ),
             (None, None) => format!("pid {}", x.pid),
         },
+        Event::UnixConnect(u) | Event::UnixSend(u) => format!(
+            "pid {} unix {}{} {} by {}",
+            u.pid,
+            if u.abstract_name { "@" } else { "" },
+            for_terminal(&u.path),
+            verdict_word(u.verdict),
+            for_terminal(&u.rule)
+        ),
         Event::NetConnect(n) | Event::NetSend(n) => {
             let addr = if n.address.contains(':') {
                 format!("[{}]:{}", n.address, n.port)

@@ -5,4 +5,5 @@ pub mod btf;
 mod mount_once;
 pub mod programs;
 pub mod tracefs;
+pub mod unix_programs;
 pub mod verifier;

@@ -7,14 +7,17 @@ use aya::{
         links::{FdLink, PinnedLink},
     },
 };
-use std::path::Path;
-use warden_common::{EventKind, FileShape, KernelOffsets, NetConfig, OFFSET_ABSENT};
+use std::{os::fd::AsFd, path::Path};
+use warden_common::{
+    EventKind, FileShape, KernelOffsets, NetConfig, OFFSET_ABSENT, UNIX_PATH_MAX, UnixConfig,
+};
 
 use crate::network::allowlist::NetworkMaps;
 
 use super::{
     btf::{self, Btf, BtfError},
     tracefs::{self, Format, TracefsError},
+    unix_programs::{UnixProgramError, UnixPrograms},
     verifier::Refusal,
 };
 
@@ -131,6 +134,10 @@ pub enum KernelError {
         name: &'static str,
         source: aya::pin::PinError,
     },
+    #[error("UNIX socket programs: {0}")]
+    Unix(#[from] UnixProgramError),
+    #[error("UNIX socket path {0} is longer than a socket address holds")]
+    UnixPathTooLong(std::path::PathBuf),
 }
 
 /// Field offsets of this kernel, from tracefs formats and BTF.
@@ -237,6 +244,32 @@ pub struct KernelPrograms {
     pin_dir: Option<std::path::PathBuf>,
     sessions: HashMap<MapData, u64, u32>,
     logger: Option<KernelLogger>,
+    /// None on kernels without the UNIX socket hooks (before 6.7).
+    unix: Option<UnixPrograms>,
+}
+
+/// What the UNIX socket programs of a session enforce.
+pub struct UnixSettings<'a> {
+    /// The session's own socket directory (canonical, absolute).
+    pub dir: &'a Path,
+    /// Exact paths outside the session, with their rule ids.
+    pub allowed: &'a [(std::path::PathBuf, u32)],
+    pub enforce: bool,
+    /// Landlock scopes abstract sockets to the sandbox (else they are refused).
+    pub abstract_scoped: bool,
+}
+
+/// A path as the UNIX programs' keys hold it: its bytes, NUL-padded.
+fn unix_key(path: &Path) -> Result<[u8; UNIX_PATH_MAX], KernelError> {
+    use std::os::unix::ffi::OsStrExt;
+    let bytes = path.as_os_str().as_bytes();
+    // The kernel needs room for the terminating NUL.
+    if bytes.len() >= UNIX_PATH_MAX {
+        return Err(KernelError::UnixPathTooLong(path.to_path_buf()));
+    }
+    let mut key = [0u8; UNIX_PATH_MAX];
+    key[..bytes.len()].copy_from_slice(bytes);
+    Ok(key)
 }
 
 /// Kernel-side diagnostics (aya-log), forwarded to Warden's own log.
@@ -266,6 +299,8 @@ impl KernelPrograms {
             .override_global("NET_CONFIG", &opts.net, true)
             .map_max_entries("EVENTS", ring_bytes);
         let mut ebpf = loader.load(PROGRAMS_OBJECT)?;
+        // Before any map is taken from `ebpf`: they are relocated against all of them.
+        let unix = UnixPrograms::load(PROGRAMS_OBJECT, &ebpf, log_dir)?;
         let logger = match aya_log::EbpfLogger::init(&mut ebpf) {
             Ok(logger) => Some(logger),
             Err(e) => {
@@ -341,6 +376,7 @@ impl KernelPrograms {
                 pin_dir: None,
                 sessions,
                 logger,
+                unix,
             },
             EventSource {
                 ring,
@@ -408,9 +444,67 @@ impl KernelPrograms {
         Ok(())
     }
 
+    /// Whether this kernel runs the UNIX socket programs.
+    pub fn has_unix_hooks(&self) -> bool {
+        self.unix.is_some()
+    }
+
+    /// Configures the UNIX socket programs and attaches them to the session cgroup, pinned
+    /// beside the network programs. Without the hooks, does nothing.
+    pub fn attach_unix(
+        &mut self,
+        cgroup: &Path,
+        pin_dir: &Path,
+        settings: &UnixSettings<'_>,
+    ) -> Result<(), KernelError> {
+        let Some(unix) = self.unix.as_mut() else {
+            return Ok(());
+        };
+        let btf = Btf::from_file(btf::VMLINUX)?;
+        let member = |m| btf.member_offset("bpf_sock_addr_kern", m).map(|o| o as u32);
+        let dir = unix_key(settings.dir)?;
+        let config = UnixConfig {
+            uaddr_offset: member("uaddr")?,
+            uaddrlen_offset: member("uaddrlen")?,
+            enforce: u32::from(settings.enforce),
+            abstract_scoped: u32::from(settings.abstract_scoped),
+            dir_len: settings.dir.as_os_str().len() as u32,
+            dir,
+        };
+        let map_err = |name| move |source| KernelError::Map { name, source };
+        let mut cfg: aya::maps::Array<_, UnixConfig> = aya::maps::Array::try_from(
+            self.ebpf
+                .map_mut("UNIX_CONFIG")
+                .ok_or(KernelError::MissingMap("UNIX_CONFIG"))?,
+        )
+        .map_err(map_err("UNIX_CONFIG"))?;
+        cfg.set(0, config, 0).map_err(map_err("UNIX_CONFIG"))?;
+        let mut allow: HashMap<_, [u8; UNIX_PATH_MAX], u32> = HashMap::try_from(
+            self.ebpf
+                .map_mut("UNIX_ALLOW")
+                .ok_or(KernelError::MissingMap("UNIX_ALLOW"))?,
+        )
+        .map_err(map_err("UNIX_ALLOW"))?;
+        for (path, rule) in settings.allowed {
+            allow
+                .insert(unix_key(path)?, rule, 0)
+                .map_err(map_err("UNIX_ALLOW"))?;
+        }
+        let io_err = |source| KernelError::Io {
+            path: cgroup.to_path_buf(),
+            source,
+        };
+        let cgroup_fd = std::fs::File::open(cgroup).map_err(io_err)?;
+        unix.attach(cgroup_fd.as_fd(), pin_dir)?;
+        Ok(())
+    }
+
     /// Removes the pins and detaches the network programs: the end of a session, and also
     /// what dropping does (only a killed supervisor leaves its pins, on purpose).
     pub fn unpin_network(&mut self) {
+        if let Some(unix) = self.unix.as_mut() {
+            unix.unpin();
+        }
         for link in self.pinned.drain(..) {
             if let Err(e) = link.unpin() {
                 tracing::error!("unpinning a network program: {e}");
@@ -446,9 +540,11 @@ impl KernelPrograms {
 
     /// Kernel ids of the loaded programs (recorded so that an auditor can tie events to them).
     pub fn program_ids(&self) -> Vec<u32> {
+        let unix = self.unix.iter().flat_map(UnixPrograms::ids);
         self.ebpf
             .programs()
             .filter_map(|(_, p)| p.info().ok().map(|i| i.id()))
+            .chain(unix)
             .collect()
     }
 
@@ -489,6 +585,7 @@ pub struct LostCounts {
     pub exit: u64,
     pub network: u64,
     pub file: u64,
+    pub unix: u64,
 }
 
 impl LostCounts {
@@ -499,11 +596,12 @@ impl LostCounts {
             EventKind::Exit => &mut self.exit,
             EventKind::Net => &mut self.network,
             EventKind::File => &mut self.file,
+            EventKind::Unix => &mut self.unix,
         }
     }
 
     pub fn total(&self) -> u64 {
-        self.exec + self.fork + self.exit + self.network + self.file
+        self.exec + self.fork + self.exit + self.network + self.file + self.unix
     }
 
     /// What was lost since `earlier`.
@@ -514,6 +612,7 @@ impl LostCounts {
             exit: self.exit - earlier.exit,
             network: self.network - earlier.network,
             file: self.file - earlier.file,
+            unix: self.unix - earlier.unix,
         }
     }
 }

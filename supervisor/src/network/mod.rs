@@ -4,6 +4,7 @@ pub mod allowlist;
 pub mod connect_activity;
 pub mod dns_proxy;
 pub mod policy;
+pub mod unix_sockets;
 pub mod upstream;
 
 use std::{

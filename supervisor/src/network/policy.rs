@@ -1,8 +1,11 @@
 //! The session's network policy: which names may be resolved, which addresses reached, and
 //! which rule decided. Pure data and matching; the kernel maps and the DNS proxy apply it.
 use ipnet::IpNet;
+use std::path::PathBuf;
+
 use warden_common::{
     RULE_APPROVED, RULE_DEFAULT_DENY, RULE_DNS_OVER_TLS, RULE_DNS_PROXY, RULE_FIRST_POLICY,
+    RULE_UNIX_ABSTRACT_SCOPED, RULE_UNIX_AGENT_API, RULE_UNIX_NOT_CANONICAL, RULE_UNIX_SESSION_DIR,
 };
 use warden_requirements::values::DomainPattern;
 
@@ -62,6 +65,8 @@ pub struct NetworkPolicy {
     denied: Vec<(DomainPattern, u32)>,
     pub cidrs: Vec<(IpNet, u32)>,
     pub loopback_ports: Vec<(u16, u32)>,
+    /// Pathname UNIX sockets outside the session that it may reach.
+    pub unix_sockets: Vec<(PathBuf, u32)>,
     /// Policy rules by id - RULE_FIRST_POLICY.
     rules: Vec<Rule>,
 }
@@ -74,6 +79,7 @@ impl NetworkPolicy {
             denied: Vec::new(),
             cidrs: Vec::new(),
             loopback_ports: Vec::new(),
+            unix_sockets: Vec::new(),
             rules: Vec::new(),
         }
     }
@@ -108,6 +114,15 @@ impl NetworkPolicy {
         self.loopback_ports.push((port, id));
     }
 
+    pub fn allow_unix_socket(&mut self, path: PathBuf, source: impl Into<RuleSource>) {
+        let id = self.add_rule(
+            "allowed_unix_sockets",
+            path.display().to_string(),
+            source.into(),
+        );
+        self.unix_sockets.push((path, id));
+    }
+
     /// Deny wins over allow; a name no rule names is denied by the default rule.
     pub fn decide(&self, name: &str) -> NameVerdict {
         if let Some((_, id)) = self.denied.iter().find(|(p, _)| p.matches(name)) {
@@ -126,6 +141,10 @@ impl NetworkPolicy {
             RULE_DNS_PROXY => "dns-proxy".into(),
             RULE_DNS_OVER_TLS => "dns-over-tls".into(),
             RULE_APPROVED => "approval".into(),
+            RULE_UNIX_SESSION_DIR => "session-socket-dir".into(),
+            RULE_UNIX_NOT_CANONICAL => "not-canonical".into(),
+            RULE_UNIX_ABSTRACT_SCOPED => "abstract-scoped".into(),
+            RULE_UNIX_AGENT_API => "agent-api".into(),
             _ => match self.rule(id) {
                 Some(r) => format!("{}={}", r.key, r.value),
                 None => format!("rule-{id}"),

@@ -13,7 +13,7 @@ use opentelemetry::{
 
 use crate::events::{
     BacklogAction, DecisionSource, Event, FileAccess, Network, Record, RequestKind, Risk, Scope,
-    Subject, TokenProblem, ToolCallPhase, Verdict, render,
+    Subject, TokenProblem, ToolCallPhase, UnixSocket, Verdict, render,
 };
 
 /// What one OTLP log record carries (filled into the SDK's record by the exporter).
@@ -55,6 +55,8 @@ pub fn event_name(event: &Event) -> &'static str {
         Event::Exit(_) => "warden.exit",
         Event::NetConnect(_) => "warden.network.connect",
         Event::NetSend(_) => "warden.network.send",
+        Event::UnixConnect(_) => "warden.unix.connect",
+        Event::UnixSend(_) => "warden.unix.send",
         Event::DnsQuery(_) => "warden.dns.query",
         Event::FileOpen(_) => "warden.file.open",
         Event::FileLink(_) => "warden.file.link",
@@ -182,6 +184,20 @@ impl Attrs {
         if n.count > 1 {
             self.int("warden.network.count", n.count);
         }
+    }
+
+    fn unix_socket(&mut self, u: &UnixSocket) {
+        self.int("process.pid", u.pid);
+        self.int("user.id", u.uid);
+        self.str("network.transport", "unix");
+        self.str("network.peer.address", u.path.clone());
+        self.flag("warden.unix.abstract", u.abstract_name);
+        self.decision(
+            verdict(u.verdict),
+            decision_source(u.rule_source.as_deref()),
+        );
+        self.str("warden.rule.id", u.rule.clone());
+        self.opt_str("warden.rule.source", u.rule_source.as_ref());
     }
 
     fn file(&mut self, f: &FileAccess) {
@@ -327,6 +343,12 @@ pub fn map(rec: &Record) -> Mapped {
         Event::NetConnect(n) | Event::NetSend(n) => {
             a.network(n);
             if n.verdict == Verdict::Deny {
+                severity = Severity::Warn;
+            }
+        }
+        Event::UnixConnect(u) | Event::UnixSend(u) => {
+            a.unix_socket(u);
+            if u.verdict == Verdict::Deny {
                 severity = Severity::Warn;
             }
         }

@@ -14,11 +14,12 @@ pub struct KnownKernel {
     pub missing_layers: &'static [&'static str],
 }
 
-const SCOPING_AND_LATER: &[&str] = &[
+const LANDLOCK_3_AND_LATER_AND_UNIX_HOOKS: &[&str] = &[
     "landlock.truncate",
     "landlock.ioctl_dev",
     "landlock.scope_signal",
     "landlock.scope_abstract_unix",
+    "unix_socket_hooks",
 ];
 
 pub const KNOWN: &[KnownKernel] = &[
@@ -38,7 +39,7 @@ pub const KNOWN: &[KnownKernel] = &[
         bpf_lsm: true,
         fentry: true,
         kprobe: true,
-        missing_layers: SCOPING_AND_LATER,
+        missing_layers: LANDLOCK_3_AND_LATER_AND_UNIX_HOOKS,
     },
     // Debian 12's backported 6.12.
     KnownKernel {

@@ -246,6 +246,9 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
             },
         )
         .context("attaching the UNIX socket programs")?;
+    let allowed_paths: Vec<PathBuf> = policy.unix_sockets.iter().map(|(p, _)| p.clone()).collect();
+    let agent_env = unix_sockets::agent_env(std::env::vars_os(), socket_dir.path(), &allowed_paths);
+
     let registration = recovery::register(
         &opts.run_dir,
         &SessionInfo {
@@ -295,6 +298,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
         settings_warnings: opts.settings_warnings,
         layers: layers_in_force,
         missing_layers: layers_missing,
+        env_removed: agent_env.removed.clone(),
     }))?;
 
     let (events_tx, events_rx) = mpsc::channel(1024);
@@ -407,8 +411,6 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
         error: None,
     };
     let mut pipeline_failed = None;
-    let allowed_paths: Vec<PathBuf> = policy.unix_sockets.iter().map(|(p, _)| p.clone()).collect();
-    let agent_env = unix_sockets::agent_env(std::env::vars_os(), socket_dir.path(), &allowed_paths);
     let mut env: Vec<(&str, &std::ffi::OsStr)> =
         vec![(warden_agent::api::SOCKET_ENV, agent_api.path.as_os_str())];
     env.extend(

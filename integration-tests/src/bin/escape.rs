@@ -13,6 +13,9 @@
 //!   packet-socket-wide   socket(AF_PACKET | 1 << 32, ...)
 //! Sockets, by number: `socket FAMILY TYPE PROTOCOL`, `socketpair FAMILY TYPE PROTOCOL`
 //! (numbers may be hexadecimal, `0x...`, to set high bits).
+//! UNIX sockets: `unix connect|send stream|dgram|seqpacket PATH` (send: an unconnected
+//! datagram to PATH), `unix-fd PATH` (connect through /proc/self/fd/N of an O_PATH
+//! descriptor of PATH), `unix-own PATH` (bind PATH, listen, connect to it), `unix-abstract NAME`.
 use std::{ffi::CString, io::Read};
 
 fn result(r: libc::c_long) -> String {
@@ -25,6 +28,10 @@ fn result(r: libc::c_long) -> String {
             Some(libc::EACCES) => "EACCES",
             Some(libc::ENOSYS) => "ENOSYS",
             Some(libc::EINVAL) => "EINVAL",
+            Some(libc::ENOENT) => "ENOENT",
+            Some(libc::ELOOP) => "ELOOP",
+            Some(libc::EXDEV) => "EXDEV",
+            Some(libc::ECONNREFUSED) => "ECONNREFUSED",
             _ => return format!("err {e}"),
         };
         format!("err {name}")
@@ -164,6 +171,50 @@ fn main() {
                 libc::SOCK_RAW,
                 0,
             )),
+            "unix" => {
+                let kind = match args[2].as_str() {
+                    "stream" => libc::SOCK_STREAM,
+                    "dgram" => libc::SOCK_DGRAM,
+                    _ => libc::SOCK_SEQPACKET,
+                };
+                let (addr, len) = sun(args[3].as_bytes());
+                let fd = libc::socket(libc::AF_UNIX, kind, 0);
+                let sa = (&raw const addr).cast::<libc::sockaddr>();
+                if args[1] == "connect" {
+                    result(libc::connect(fd, sa, len) as libc::c_long)
+                } else {
+                    result(libc::sendto(fd, b"x".as_ptr().cast(), 1, 0, sa, len) as libc::c_long)
+                }
+            }
+            "unix-fd" => {
+                let path = CString::new(args[1].as_bytes()).expect("path");
+                let o = libc::open(path.as_ptr(), libc::O_PATH);
+                if o < 0 {
+                    result(-1)
+                } else {
+                    let (addr, len) = sun(format!("/proc/self/fd/{o}").as_bytes());
+                    let fd = libc::socket(libc::AF_UNIX, libc::SOCK_STREAM, 0);
+                    result(libc::connect(fd, (&raw const addr).cast(), len) as libc::c_long)
+                }
+            }
+            "unix-own" => {
+                let (addr, len) = sun(args[1].as_bytes());
+                let sa = (&raw const addr).cast::<libc::sockaddr>();
+                let l = libc::socket(libc::AF_UNIX, libc::SOCK_STREAM, 0);
+                if libc::bind(l, sa, len) < 0 || libc::listen(l, 1) < 0 {
+                    result(-1)
+                } else {
+                    let fd = libc::socket(libc::AF_UNIX, libc::SOCK_STREAM, 0);
+                    result(libc::connect(fd, sa, len) as libc::c_long)
+                }
+            }
+            "unix-abstract" => {
+                let mut name = vec![0u8];
+                name.extend_from_slice(args[1].as_bytes());
+                let (addr, len) = sun(&name);
+                let fd = libc::socket(libc::AF_UNIX, libc::SOCK_STREAM, 0);
+                result(libc::connect(fd, (&raw const addr).cast(), len) as libc::c_long)
+            }
             "socket" | "socketpair" => {
                 let n = |i: usize| {
                     let a = &args[i];
@@ -190,4 +241,19 @@ fn main() {
         }
     };
     println!("{out}");
+}
+
+/// A `sockaddr_un` holding `path` (not NUL-terminated: the length says where it ends).
+fn sun(path: &[u8]) -> (libc::sockaddr_un, libc::socklen_t) {
+    // SAFETY: all-zero is a valid sockaddr_un.
+    let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+    addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
+    let n = path.len().min(addr.sun_path.len());
+    for (d, s) in addr.sun_path.iter_mut().zip(&path[..n]) {
+        *d = *s as libc::c_char;
+    }
+    (
+        addr,
+        (std::mem::size_of::<libc::sa_family_t>() + n) as libc::socklen_t,
+    )
 }

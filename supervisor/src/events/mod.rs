@@ -210,6 +210,10 @@ pub struct SessionStart {
     /// Those this kernel does not give (`warden doctor` says what Warden does instead).
     #[serde(default)]
     pub missing_layers: Vec<String>,
+    /// Environment variables not passed to the agent (names only): they name host sockets
+    /// the session may not reach.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub env_removed: Vec<String>,
 }
 
 /// A new program image, seen before its first instruction.

@@ -102,6 +102,7 @@ impl Session {
                 sum.exit += l.exit;
                 sum.network += l.network;
                 sum.file += l.file;
+                sum.unix += l.unix;
                 sum.undecodable += l.undecodable;
                 sum.total = l.total;
             }

@@ -33,6 +33,9 @@ fn fragment(key: &str, i: usize) -> String {
             format!("[network]\nmanaged_allowed_domains_only = {bool_value}")
         }
         "network.loopback_ports" => format!("[network]\nloopback_ports = [{}]", 8000 + i),
+        "network.denied_unix_sockets" => {
+            format!("[network]\ndenied_unix_sockets = [\"/run/s{i}.sock\"]")
+        }
         "exec.rules" => {
             format!("[[exec.rules]]\nprefix = [\"cmd{i}\"]\ndecision = \"forbidden\"")
         }

@@ -192,12 +192,13 @@ impl Pipeline {
             return Ok(());
         }
         tracing::warn!(
-            "kernel events lost: exec {} fork {} exit {} network {} file {}, undecodable {undecodable}",
+            "kernel events lost: exec {} fork {} exit {} network {} file {} unix {}, undecodable {undecodable}",
             delta.exec,
             delta.fork,
             delta.exit,
             delta.network,
-            delta.file
+            delta.file,
+            delta.unix
         );
         self.append(Event::EventsLost(EventsLost {
             exec: delta.exec,
@@ -205,6 +206,7 @@ impl Pipeline {
             exit: delta.exit,
             network: delta.network,
             file: delta.file,
+            unix: delta.unix,
             undecodable,
             total: now.total() + self.undecodable,
         }))?;

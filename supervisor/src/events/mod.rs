@@ -666,6 +666,9 @@ pub struct EventsLost {
     /// File system calls.
     #[serde(default)]
     pub file: u64,
+    /// UNIX socket decisions.
+    #[serde(default)]
+    pub unix: u64,
     /// Kernel records Warden could not decode (a Warden bug; counted, never dropped silently).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub undecodable: u64,

@@ -410,6 +410,7 @@ pub fn map(rec: &Record) -> Mapped {
             a.int("warden.lost.exit", l.exit);
             a.int("warden.lost.network", l.network);
             a.int("warden.lost.file", l.file);
+            a.int("warden.lost.unix", l.unix);
             a.int("warden.lost.undecodable", l.undecodable);
             a.int("warden.lost.total", l.total);
             severity = Severity::Warn;

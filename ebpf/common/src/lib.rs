@@ -294,6 +294,8 @@ pub const RULE_DNS_PROXY: u32 = 1;
 pub const RULE_DNS_OVER_TLS: u32 = 2;
 /// Addresses of a name that was approved during the session (not named by the policy).
 pub const RULE_APPROVED: u32 = 3;
+/// A name over a DNS budget (user space only: such names never reach a map).
+pub const RULE_DNS_BUDGET: u32 = 4;
 pub const RULE_FIRST_POLICY: u32 = 16;
 
 /// A network decision of the cgroup sock_addr programs.

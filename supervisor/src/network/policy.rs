@@ -2,7 +2,8 @@
 //! which rule decided. Pure data and matching; the kernel maps and the DNS proxy apply it.
 use ipnet::IpNet;
 use warden_common::{
-    RULE_APPROVED, RULE_DEFAULT_DENY, RULE_DNS_OVER_TLS, RULE_DNS_PROXY, RULE_FIRST_POLICY,
+    RULE_APPROVED, RULE_DEFAULT_DENY, RULE_DNS_BUDGET, RULE_DNS_OVER_TLS, RULE_DNS_PROXY,
+    RULE_FIRST_POLICY,
 };
 use warden_requirements::values::DomainPattern;
 
@@ -119,6 +120,15 @@ impl NetworkPolicy {
         }
     }
 
+    /// The name of the allowing rule's pattern without its `*.` (`*.example.com` ->
+    /// `example.com`): the registrable domain of the names it allows, for DNS budgets.
+    pub fn allowed_base(&self, rule: u32) -> Option<&str> {
+        self.allowed
+            .iter()
+            .find(|(_, id)| *id == rule)
+            .map(|(p, _)| p.name())
+    }
+
     /// The rule's name as recorded (`allowed_domains=*.example.com`, `default-deny`...).
     pub fn rule_name(&self, id: u32) -> String {
         match id {
@@ -126,6 +136,7 @@ impl NetworkPolicy {
             RULE_DNS_PROXY => "dns-proxy".into(),
             RULE_DNS_OVER_TLS => "dns-over-tls".into(),
             RULE_APPROVED => "approval".into(),
+            RULE_DNS_BUDGET => "dns-budget".into(),
             _ => match self.rule(id) {
                 Some(r) => format!("{}={}", r.key, r.value),
                 None => format!("rule-{id}"),
@@ -180,6 +191,11 @@ mod tests {
         assert_eq!(p.rule(id).unwrap().source, "--deny-domain");
         assert_eq!(p.decide("other.test"), NameVerdict::Deny(RULE_DEFAULT_DENY));
         assert_eq!(p.rule_name(RULE_DEFAULT_DENY), "default-deny");
+        let NameVerdict::Allow(wild) = p.decide("a.b.wild.test") else {
+            panic!()
+        };
+        assert_eq!(p.allowed_base(wild), Some("wild.test"));
+        assert_eq!(p.allowed_base(RULE_DEFAULT_DENY), None);
     }
 
     #[test]

@@ -15,6 +15,7 @@ use crate::events::{
     BacklogAction, DecisionSource, Event, FileAccess, Network, Record, RequestKind, Risk, Scope,
     Subject, TokenProblem, ToolCallPhase, Verdict, render,
 };
+use crate::network::dns_budget::Amount;
 
 /// What one OTLP log record carries (filled into the SDK's record by the exporter).
 #[derive(Debug, Clone, PartialEq)]
@@ -119,6 +120,14 @@ impl Attrs {
         // u64 counters beyond i64 do not occur; saturate rather than wrap if one did.
         let v = value.try_into().unwrap_or(i64::MAX);
         self.0.push((Key::from_static_str(key), AnyValue::Int(v)));
+    }
+
+    fn amount(&mut self, key: &'static str, value: Amount) {
+        let value = match value {
+            Amount::Count(n) => return self.int(key, n),
+            Amount::Bits(b) => AnyValue::Double(b),
+        };
+        self.0.push((Key::from_static_str(key), value));
     }
 
     fn flag(&mut self, key: &'static str, value: bool) {
@@ -355,6 +364,13 @@ pub fn map(rec: &Record) -> Mapped {
             a.opt_str("warden.dns.upstream", q.upstream.as_ref());
             a.int("warden.dns.duration_us", q.duration_us);
             a.opt_str("error.type", q.error.as_ref());
+            if let Some(b) = &q.budget {
+                a.str("warden.dns.budget", b.budget.as_str());
+                a.str("warden.dns.budget.scope", b.scope.as_str());
+                a.amount("warden.dns.budget.limit", b.limit);
+                a.amount("warden.dns.budget.value", b.value);
+                a.str("warden.dns.budget.domain", b.domain.clone());
+            }
             if q.verdict == Verdict::Deny {
                 severity = Severity::Warn;
             }

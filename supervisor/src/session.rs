@@ -339,6 +339,9 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
             )));
         }
     }
+    let dns_budget = Arc::new(std::sync::Mutex::new(DnsBudget::new(
+        opts.network.dns_budget,
+    )));
     let proxy = Arc::new(Proxy {
         policy: policy.clone(),
         allowlist: allowlist.clone(),
@@ -350,9 +353,9 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
         } else {
             Unlisted::Ask(broker.clone())
         },
-        budget: std::sync::Mutex::new(DnsBudget::new(opts.network.dns_budget)),
+        budget: dns_budget.clone(),
     });
-    let proxy_task = tokio::spawn(proxy.clone().serve(proxy_sockets));
+    let proxy_task = tokio::spawn(proxy.serve(proxy_sockets));
     let watch_task = tokio::spawn(crate::requirements_watch::watch(
         opts.requirement_paths,
         events_tx_watch,
@@ -555,7 +558,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
         )?;
         end.records = writer.records();
     }
-    let evicted = proxy.budget.lock().expect("budget lock").evicted();
+    let evicted = dns_budget.lock().expect("budget lock").evicted();
     if evicted > 0 {
         writer.append(
             clock::boot_ns(),

@@ -106,7 +106,7 @@ pub struct Proxy {
     /// What happens to names no rule names, and to lookups over a DNS budget.
     pub unlisted: Unlisted,
     /// What the session's allowed lookups have said so far (see `dns_budget`).
-    pub budget: Mutex<DnsBudget>,
+    pub budget: Arc<Mutex<DnsBudget>>,
 }
 
 /// Names no rule names, and lookups over a budget, are sent to the approval flow, or denied.

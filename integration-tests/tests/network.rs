@@ -599,7 +599,9 @@ fn hex_labels(n: usize) -> Vec<String> {
         .map(|_| {
             (0..3)
                 .map(|_| {
-                    x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+                    x = x
+                        .wrapping_mul(6_364_136_223_846_793_005)
+                        .wrapping_add(1_442_695_040_888_963_407);
                     format!("{x:016x}")
                 })
                 .collect::<String>()
@@ -629,7 +631,11 @@ fn dns_budget_stops_a_tunnel_of_unique_hex_names() {
         .into_iter()
         .map(|l| format!("{l}.example.test"))
         .collect();
-    let s = run_with(&dns, &["--allow-domain", "*.example.test"], &lookups(&names));
+    let s = run_with(
+        &dns,
+        &["--allow-domain", "*.example.test"],
+        &lookups(&names),
+    );
 
     // The default per-domain budget (100 unique names) lets 100 out; the other 200 never
     // leave the machine.
@@ -671,9 +677,26 @@ fn dns_budget_stops_a_tunnel_of_unique_hex_names() {
 fn dns_budget_lets_an_ordinary_workload_through() {
     let dns = Dnsmasq::start(ip("127.0.21.2"), &[("example.test", "127.0.21.10")], 60);
     let words = [
-        "www", "api", "static", "cdn", "index", "registry", "files", "objects", "raw", "docs",
-        "download", "mirror-eu", "mirror-us", "codeload", "uploads", "media", "assets", "auth",
-        "login", "status",
+        "www",
+        "api",
+        "static",
+        "cdn",
+        "index",
+        "registry",
+        "files",
+        "objects",
+        "raw",
+        "docs",
+        "download",
+        "mirror-eu",
+        "mirror-us",
+        "codeload",
+        "uploads",
+        "media",
+        "assets",
+        "auth",
+        "login",
+        "status",
     ];
     let names: Vec<String> = words
         .iter()
@@ -682,7 +705,11 @@ fn dns_budget_lets_an_ordinary_workload_through() {
     assert_eq!(names.len(), 40);
     // Each looked up twice, as programs do.
     let twice = [names.clone(), names.clone()].concat();
-    let s = run_with(&dns, &["--allow-domain", "*.example.test"], &lookups(&twice));
+    let s = run_with(
+        &dns,
+        &["--allow-domain", "*.example.test"],
+        &lookups(&twice),
+    );
     assert!(over_budget(&s).is_empty(), "{:?}", over_budget(&s));
     let allowed = dns_queries(&s)
         .iter()
@@ -700,7 +727,11 @@ fn dns_budget_ceiling_from_the_requirements_applies_and_cannot_be_raised() {
         "[network.dns_budget]\nunique_names_per_domain = 10\n",
     );
     let config = dir.path().join("config.toml");
-    std::fs::write(&config, "[network.dns_budget]\nunique_names_per_domain = 50\n").unwrap();
+    std::fs::write(
+        &config,
+        "[network.dns_budget]\nunique_names_per_domain = 50\n",
+    )
+    .unwrap();
     let dns = Dnsmasq::start(ip("127.0.22.2"), &[("example.test", "127.0.22.10")], 60);
 
     // A user value above the ceiling: refused before the session, naming key, file and line.
@@ -758,7 +789,11 @@ fn dns_budget_long_or_random_labels_trip_with_few_names() {
     let random = "q7x2m9k4v1z8w3p6r0t5y8u2i7o4a1s6l3nj.example.test".to_string();
     let ordinary = "registry.example.test".to_string();
     let names = [long.clone(), random.clone(), ordinary.clone()];
-    let s = run_with(&dns, &["--allow-domain", "*.example.test"], &lookups(&names));
+    let s = run_with(
+        &dns,
+        &["--allow-domain", "*.example.test"],
+        &lookups(&names),
+    );
 
     let budget_of = |name: &str| {
         dns_queries(&s)
@@ -773,11 +808,19 @@ fn dns_budget_long_or_random_labels_trip_with_few_names() {
         (Budget::LabelLength, Amount::Count(52), Amount::Count(60))
     );
     let b = budget_of(&random);
-    assert_eq!((b.budget, b.limit), (Budget::LabelEntropy, Amount::Bits(4.4)));
-    let Amount::Bits(v) = b.value else { panic!("{b:?}") };
+    assert_eq!(
+        (b.budget, b.limit),
+        (Budget::LabelEntropy, Amount::Bits(4.4))
+    );
+    let Amount::Bits(v) = b.value else {
+        panic!("{b:?}")
+    };
     assert!(v > 4.4, "{v}");
     assert_eq!(
-        dns.queried().iter().filter(|n| n.ends_with(".example.test")).collect::<Vec<_>>(),
+        dns.queried()
+            .iter()
+            .filter(|n| n.ends_with(".example.test"))
+            .collect::<Vec<_>>(),
         [&ordinary],
         "only the ordinary name reached the upstream"
     );

@@ -13,8 +13,8 @@ use crate::source::Location;
 use crate::user_config::{CliOverrides, UserConfig, UserSettings, flags};
 use crate::values::{
     ApprovalPolicy, Argv, BacklogPolicy, Cidr, ConfigPath, CredentialsStore, DnsUpstream,
-    DomainPattern, EntropyBits, ExecRule, HttpUrl, KernelLayer, NonEmpty, OtlpHeader, OtlpProtocol, Reviewer,
-    SandboxMode,
+    DomainPattern, EntropyBits, ExecRule, HttpUrl, KernelLayer, NonEmpty, OtlpHeader, OtlpProtocol,
+    Reviewer, SandboxMode,
 };
 
 pub const DEFAULT_SANDBOX_MODE: SandboxMode = SandboxMode::WorkspaceWrite;

@@ -15,8 +15,8 @@ use crate::schema::Requirements;
 use crate::source::Location;
 use crate::values::{
     ApprovalPolicy, Argv, BacklogPolicy, Cidr, ConfigPath, CredentialsStore, DomainPattern,
-    EntropyBits, ExecRule, HttpUrl, HttpsUrl, KernelLayer, NonEmpty, OtlpHeader, OtlpProtocol, RequiredDecision,
-    Reviewer, SandboxMode,
+    EntropyBits, ExecRule, HttpUrl, HttpsUrl, KernelLayer, NonEmpty, OtlpHeader, OtlpProtocol,
+    RequiredDecision, Reviewer, SandboxMode,
 };
 
 /// Where an effective value was set: the layer, its file and the line.

@@ -8,8 +8,8 @@ use toml::value::Datetime;
 use crate::keys::PublicKey;
 use crate::values::{
     ApprovalPolicy, Argv, BacklogPolicy, Cidr, ConfigPath, CredentialsStore, DomainPattern,
-    EntropyBits, ExecRule, HttpUrl, HttpsUrl, KernelLayer, NonEmpty, OtlpHeader, OtlpProtocol, RequiredDecision,
-    Reviewer, SandboxMode, SchemaVersion,
+    EntropyBits, ExecRule, HttpUrl, HttpsUrl, KernelLayer, NonEmpty, OtlpHeader, OtlpProtocol,
+    RequiredDecision, Reviewer, SandboxMode, SchemaVersion,
 };
 
 /// One requirements document, as written. Each value keeps its span for messages.

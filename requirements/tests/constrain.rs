@@ -575,7 +575,10 @@ fn dns_budgets_are_ceilings_users_may_only_lower() {
     };
     let b = ok("", "").network.dns_budget;
     assert_eq!(
-        (b.unique_names_per_session.value, b.unique_names_per_session.source),
+        (
+            b.unique_names_per_session.value,
+            b.unique_names_per_session.source
+        ),
         (DEFAULT_DNS_UNIQUE_NAMES_PER_SESSION, Source::Default)
     );
     assert_eq!(
@@ -608,7 +611,10 @@ fn dns_budgets_are_ceilings_users_may_only_lower() {
     assert_eq!(user_line(&b.unique_names_per_domain.source), 2);
     assert_eq!(b.max_label_length.value, 30);
     // Higher is refused, naming both files, lines and keys.
-    let message = error(req, "\n[network.dns_budget]\nunique_names_per_domain = 21\n");
+    let message = error(
+        req,
+        "\n[network.dns_budget]\nunique_names_per_domain = 21\n",
+    );
     assert_eq!(
         message,
         format!(
@@ -622,7 +628,10 @@ fn dns_budgets_are_ceilings_users_may_only_lower() {
         message.contains("network.dns_budget.max_label_entropy_bits = 3.5"),
         "{message}"
     );
-    let message = error("", "[network.dns_budget]\nquery_bytes_per_minute_per_domain = 0\n");
+    let message = error(
+        "",
+        "[network.dns_budget]\nquery_bytes_per_minute_per_domain = 0\n",
+    );
     assert!(message.contains("at least 1"), "{message}");
     // Values that are no entropy, and unknown keys, do not parse.
     for bad in [

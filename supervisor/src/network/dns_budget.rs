@@ -436,7 +436,11 @@ mod tests {
         use Budget::*;
         use Scope::*;
         // (lookups before, the lookup, what it exceeds)
-        let cases: &[(&[(&str, &str, u64, u64)], (&str, &str, u64, u64), Option<Exceeded>)] = &[
+        let cases: &[(
+            &[(&str, &str, u64, u64)],
+            (&str, &str, u64, u64),
+            Option<Exceeded>,
+        )] = &[
             (&[], ("a.x.test", "x.test", 40, 0), None),
             (
                 &[("a.x.test", "x.test", 40, 0), ("b.x.test", "x.test", 40, 0)],
@@ -481,7 +485,12 @@ mod tests {
             // The registrable domain's own labels are not judged.
             (
                 &[],
-                ("www.abcdefghijklmnopqrstuvwxyz.test", "abcdefghijklmnopqrstuvwxyz.test", 40, 0),
+                (
+                    "www.abcdefghijklmnopqrstuvwxyz.test",
+                    "abcdefghijklmnopqrstuvwxyz.test",
+                    40,
+                    0,
+                ),
                 None,
             ),
             (
@@ -490,7 +499,10 @@ mod tests {
                 Some(exceeded(QueryBytesPerMinute, Domain, 600, 601, "x.test")),
             ),
             (
-                &[("a.x.test", "x.test", 500, 0), ("a.y.test", "y.test", 450, 0)],
+                &[
+                    ("a.x.test", "x.test", 500, 0),
+                    ("a.y.test", "y.test", 450, 0),
+                ],
                 ("a.z.test", "z.test", 51, 1),
                 Some(exceeded(QueryBytesPerMinute, Session, 1000, 1001, "z.test")),
             ),
@@ -504,7 +516,8 @@ mod tests {
         for (before, (name, domain, bytes, secs), want) in cases {
             let mut b = DnsBudget::new(LIMITS);
             for (n, d, by, s) in *before {
-                b.admit(&lookup(n, d, *by, *s)).expect("the lookups before are within budget");
+                b.admit(&lookup(n, d, *by, *s))
+                    .expect("the lookups before are within budget");
             }
             let got = b.admit(&lookup(name, domain, *bytes, *secs)).err();
             assert_eq!(got.as_ref(), want.as_ref(), "{name} after {before:?}");
@@ -519,7 +532,10 @@ mod tests {
         });
         let random = "k3x9q7m2v8w4z1p6r5t0y2u8i3o7a4s9.x.test";
         let err = b.admit(&lookup(random, "x.test", 40, 0)).unwrap_err();
-        assert_eq!((err.budget, err.scope), (Budget::LabelEntropy, Scope::Domain));
+        assert_eq!(
+            (err.budget, err.scope),
+            (Budget::LabelEntropy, Scope::Domain)
+        );
         let Amount::Bits(v) = err.value else {
             panic!("{err:?}")
         };
@@ -547,8 +563,14 @@ mod tests {
         assert_eq!(last_two_labels("a.b.example.com."), "example.com");
         assert_eq!(last_two_labels("localhost"), "localhost");
         assert_eq!(labels_below("a.B.example.com", "example.com"), ["a", "B"]);
-        assert_eq!(labels_below("example.com", "example.com"), Vec::<&str>::new());
-        assert_eq!(labels_below("aexample.com", "example.com"), ["aexample", "com"]);
+        assert_eq!(
+            labels_below("example.com", "example.com"),
+            Vec::<&str>::new()
+        );
+        assert_eq!(
+            labels_below("aexample.com", "example.com"),
+            ["aexample", "com"]
+        );
     }
 
     #[test]
@@ -558,13 +580,18 @@ mod tests {
             query_bytes_per_minute_per_session: u32::MAX,
             ..LIMITS
         });
-        let names: Vec<String> = (0..MAX_DOMAINS + 10).map(|i| format!("a.d{i}.test")).collect();
+        let names: Vec<String> = (0..MAX_DOMAINS + 10)
+            .map(|i| format!("a.d{i}.test"))
+            .collect();
         for n in &names {
             b.admit(&lookup(n, last_two_labels(n), 1, 0)).unwrap();
         }
         assert_eq!(b.domains.len(), MAX_DOMAINS);
         assert_eq!(b.evicted(), 10);
-        assert!(!b.domains.contains_key("d0.test"), "the least recently used goes");
+        assert!(
+            !b.domains.contains_key("d0.test"),
+            "the least recently used goes"
+        );
     }
 
     #[test]

@@ -233,10 +233,13 @@ impl Proxy {
             record.name = escape_bytes(name.trim_end_matches('.').as_bytes());
             record.qtype = q.query_type.to_string();
             verdict = match self.policy.decide(&name) {
-                NameVerdict::Deny(RULE_DEFAULT_DENY) => self.ask_unlisted(&name, &mut record, client).await,
+                NameVerdict::Deny(RULE_DEFAULT_DENY) => {
+                    self.ask_unlisted(&name, &mut record, client).await
+                }
                 NameVerdict::Allow(rule) if rule != RULE_APPROVED => {
                     let bytes = query.len() as u64;
-                    self.within_budget(&name, rule, bytes, &mut record, client).await
+                    self.within_budget(&name, rule, bytes, &mut record, client)
+                        .await
                 }
                 decided => decided,
             };
@@ -297,7 +300,12 @@ impl Proxy {
 
     /// A name no rule names: the approval flow decides, while the answer is held. An
     /// approved name's addresses are opened under the rule `approval`.
-    async fn ask_unlisted(&self, name: &str, record: &mut DnsQuery, client: SocketAddr) -> NameVerdict {
+    async fn ask_unlisted(
+        &self,
+        name: &str,
+        record: &mut DnsQuery,
+        client: SocketAddr,
+    ) -> NameVerdict {
         let broker = match &self.unlisted {
             Unlisted::Ask(broker) => broker,
             Unlisted::Deny(source) => {

@@ -610,7 +610,7 @@ fn hex_labels(n: usize) -> Vec<String> {
 }
 
 /// The queries the proxy refused for a budget.
-fn over_budget<'a>(s: &'a Session) -> Vec<&'a DnsQuery> {
+fn over_budget(s: &Session) -> Vec<&DnsQuery> {
     dns_queries(s)
         .into_iter()
         .filter(|q| q.budget.is_some())

@@ -412,6 +412,11 @@ mod tests {
         query_bytes_per_minute_per_domain: 600,
     };
 
+    /// A lookup as (name, registrable domain, bytes, seconds).
+    type Q = (&'static str, &'static str, u64, u64);
+    /// The lookups before, the lookup, and what it exceeds.
+    type Case = (&'static [Q], Q, Option<Exceeded>);
+
     fn lookup<'a>(name: &'a str, domain: &'a str, bytes: u64, secs: u64) -> Lookup<'a> {
         Lookup {
             name,
@@ -435,12 +440,7 @@ mod tests {
     fn each_budget_names_its_limit_and_value() {
         use Budget::*;
         use Scope::*;
-        // (lookups before, the lookup, what it exceeds)
-        let cases: &[(
-            &[(&str, &str, u64, u64)],
-            (&str, &str, u64, u64),
-            Option<Exceeded>,
-        )] = &[
+        let cases: &[Case] = &[
             (&[], ("a.x.test", "x.test", 40, 0), None),
             (
                 &[("a.x.test", "x.test", 40, 0), ("b.x.test", "x.test", 40, 0)],

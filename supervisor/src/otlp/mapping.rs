@@ -547,6 +547,56 @@ mod tests {
     }
 
     #[test]
+    fn dns_budget_attributes() {
+        use crate::events::DnsQuery;
+        use crate::network::dns_budget::{Budget, Exceeded, Scope as BudgetScope};
+        let m = map(&rec(
+            3,
+            Event::DnsQuery(Box::new(DnsQuery {
+                name: "k3x9.example.test".into(),
+                qtype: "A".into(),
+                transport: "udp".into(),
+                client: "127.0.0.1:4000".into(),
+                verdict: Verdict::Deny,
+                source: DecisionSource::Policy,
+                approval: None,
+                rule: "dns-budget".into(),
+                rule_source: None,
+                rcode: "REFUSED".into(),
+                answers: Vec::new(),
+                ttl: None,
+                allowed_secs: None,
+                upstream: None,
+                duration_us: 9,
+                error: None,
+                budget: Some(Exceeded {
+                    budget: Budget::LabelEntropy,
+                    scope: BudgetScope::Domain,
+                    limit: Amount::Bits(4.4),
+                    value: Amount::Bits(5.17),
+                    domain: "example.test".into(),
+                }),
+            })),
+        ));
+        assert_eq!(
+            m.get_str("warden.dns.budget"),
+            Some("max_label_entropy_bits")
+        );
+        assert_eq!(m.get_str("warden.dns.budget.scope"), Some("domain"));
+        assert_eq!(m.get_str("warden.dns.budget.domain"), Some("example.test"));
+        assert_eq!(
+            m.get("warden.dns.budget.value"),
+            Some(&AnyValue::Double(5.17))
+        );
+        assert!(
+            m.body
+                .contains("over the domain budget max_label_entropy_bits"),
+            "{}",
+            m.body
+        );
+    }
+
+    #[test]
     fn exec_uses_semantic_conventions() {
         let m = map(&rec(
             7,

@@ -579,3 +579,249 @@ fn loopback_ports_and_allowed_cidrs_open_exactly_what_they_name() {
         "default-deny"
     );
 }
+
+// DNS budgets: names as a data channel out of the machine.
+
+/// A shell loop that looks up each name (A, over UDP, through the kernel's redirect to the
+/// proxy) and prints `ok`/`err` per name.
+fn lookups(names: &[String]) -> String {
+    format!(
+        "for n in {}; do {} dns 127.0.0.53:53 $n; done",
+        names.join(" "),
+        net_probe().display()
+    )
+}
+
+/// `n` distinct labels of 48 hex digits, as a tunnel would encode data.
+fn hex_labels(n: usize) -> Vec<String> {
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    (0..n)
+        .map(|_| {
+            (0..3)
+                .map(|_| {
+                    x = x
+                        .wrapping_mul(6_364_136_223_846_793_005)
+                        .wrapping_add(1_442_695_040_888_963_407);
+                    format!("{x:016x}")
+                })
+                .collect::<String>()
+        })
+        .collect()
+}
+
+/// The queries the proxy refused for a budget.
+fn over_budget(s: &Session) -> Vec<&DnsQuery> {
+    dns_queries(s)
+        .into_iter()
+        .filter(|q| q.budget.is_some())
+        .collect()
+}
+
+/// How many of `names` the upstream was asked about.
+fn reached(dns: &Dnsmasq, names: &[String]) -> usize {
+    let seen: std::collections::HashSet<String> = dns.queried().into_iter().collect();
+    names.iter().filter(|n| seen.contains(*n)).count()
+}
+
+#[test]
+fn dns_budget_stops_a_tunnel_of_unique_hex_names() {
+    use warden::network::dns_budget::{Amount, Budget, Scope};
+    let dns = Dnsmasq::start(ip("127.0.20.2"), &[("example.test", "127.0.20.10")], 60);
+    let names: Vec<String> = hex_labels(300)
+        .into_iter()
+        .map(|l| format!("{l}.example.test"))
+        .collect();
+    let s = run_with(
+        &dns,
+        &["--allow-domain", "*.example.test"],
+        &lookups(&names),
+    );
+
+    // The default per-domain budget (100 unique names) lets 100 out; the other 200 never
+    // leave the machine.
+    assert_eq!(reached(&dns, &names), 100, "names that reached dnsmasq");
+    let refused = over_budget(&s);
+    assert_eq!(refused.len(), 200);
+    for q in &refused {
+        assert_eq!(
+            (q.verdict, q.rule.as_str(), q.rcode.as_str()),
+            (Verdict::Deny, "dns-budget", "REFUSED"),
+            "{q:?}"
+        );
+        // Unattended: the approval flow decided (nobody to ask), and said so.
+        assert!(q.approval.is_some(), "{q:?}");
+        let b = q.budget.as_ref().unwrap();
+        assert_eq!(
+            (b.budget, b.scope, b.limit, b.value, b.domain.as_str()),
+            (
+                Budget::UniqueNames,
+                Scope::Domain,
+                Amount::Count(100),
+                Amount::Count(101),
+                "example.test"
+            )
+        );
+    }
+    // The first 100 went out, and the refusals are the last 200 names.
+    assert!(refused.iter().all(|q| names[100..].contains(&q.name)));
+    assert_eq!(s.count("approval"), 200);
+    // On the wire: the budget as one object of the dns.query record.
+    let log = std::fs::read_to_string(&s.log).unwrap();
+    assert!(
+        log.contains(r#""budget":{"budget":"unique_names","scope":"domain","limit":100,"value":101,"domain":"example.test"}"#),
+        "no budget object in the log"
+    );
+}
+
+#[test]
+fn dns_budget_lets_an_ordinary_workload_through() {
+    let dns = Dnsmasq::start(ip("127.0.21.2"), &[("example.test", "127.0.21.10")], 60);
+    let words = [
+        "www",
+        "api",
+        "static",
+        "cdn",
+        "index",
+        "registry",
+        "files",
+        "objects",
+        "raw",
+        "docs",
+        "download",
+        "mirror-eu",
+        "mirror-us",
+        "codeload",
+        "uploads",
+        "media",
+        "assets",
+        "auth",
+        "login",
+        "status",
+    ];
+    let names: Vec<String> = words
+        .iter()
+        .flat_map(|w| [format!("{w}.example.test"), format!("{w}.eu.example.test")])
+        .collect();
+    assert_eq!(names.len(), 40);
+    // Each looked up twice, as programs do.
+    let twice = [names.clone(), names.clone()].concat();
+    let s = run_with(
+        &dns,
+        &["--allow-domain", "*.example.test"],
+        &lookups(&twice),
+    );
+    assert!(over_budget(&s).is_empty(), "{:?}", over_budget(&s));
+    let allowed = dns_queries(&s)
+        .iter()
+        .filter(|q| q.verdict == Verdict::Allow && q.rcode == "NOERROR")
+        .count();
+    assert_eq!(allowed, 80);
+    assert_eq!(reached(&dns, &names), 40);
+}
+
+#[test]
+fn dns_budget_ceiling_from_the_requirements_applies_and_cannot_be_raised() {
+    let dir = private_dir();
+    let req = requirements_file(
+        dir.path(),
+        "[network.dns_budget]\nunique_names_per_domain = 10\n",
+    );
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        "[network.dns_budget]\nunique_names_per_domain = 50\n",
+    )
+    .unwrap();
+    let dns = Dnsmasq::start(ip("127.0.22.2"), &[("example.test", "127.0.22.10")], 60);
+
+    // A user value above the ceiling: refused before the session, naming key, file and line.
+    let state = private_dir();
+    let out = warden_command(
+        state.path(),
+        &[
+            "--requirements",
+            &req,
+            "--config",
+            config.to_str().unwrap(),
+            "--dns-upstream",
+            &dns.addr.to_string(),
+        ],
+        &["true"],
+    )
+    .output()
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(125), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "network.dns_budget.unique_names_per_domain at {} line 2: 50 is more than the requirements allow; requirement network.dns_budget.unique_names_per_domain = 10 at {req} line 2",
+            config.display()
+        )),
+        "{stderr}"
+    );
+
+    // Without one, the ceiling is the session's budget.
+    let names: Vec<String> = (0..20).map(|i| format!("host{i}.example.test")).collect();
+    let s = run_with(
+        &dns,
+        &["--requirements", &req, "--allow-domain", "*.example.test"],
+        &lookups(&names),
+    );
+    assert_eq!(reached(&dns, &names), 10);
+    let refused = over_budget(&s);
+    assert_eq!(refused.len(), 10);
+    let b = refused[0].budget.as_ref().unwrap();
+    assert_eq!(
+        (b.limit, b.value),
+        (
+            warden::network::dns_budget::Amount::Count(10),
+            warden::network::dns_budget::Amount::Count(11)
+        )
+    );
+}
+
+#[test]
+fn dns_budget_long_or_random_labels_trip_with_few_names() {
+    use warden::network::dns_budget::{Amount, Budget};
+    let dns = Dnsmasq::start(ip("127.0.23.2"), &[("example.test", "127.0.23.10")], 60);
+    let long = format!("{}.example.test", "a".repeat(60));
+    // 36 distinct characters: log2(36) = 5.17 bits each.
+    let random = "q7x2m9k4v1z8w3p6r0t5y8u2i7o4a1s6l3nj.example.test".to_string();
+    let ordinary = "registry.example.test".to_string();
+    let names = [long.clone(), random.clone(), ordinary.clone()];
+    let s = run_with(
+        &dns,
+        &["--allow-domain", "*.example.test"],
+        &lookups(&names),
+    );
+
+    let budget_of = |name: &str| {
+        dns_queries(&s)
+            .into_iter()
+            .find(|q| q.name == name)
+            .and_then(|q| q.budget.clone())
+            .unwrap_or_else(|| panic!("{name}: no budget in {:#?}", dns_queries(&s)))
+    };
+    let b = budget_of(&long);
+    assert_eq!(
+        (b.budget, b.limit, b.value),
+        (Budget::LabelLength, Amount::Count(52), Amount::Count(60))
+    );
+    let b = budget_of(&random);
+    assert_eq!(
+        (b.budget, b.limit),
+        (Budget::LabelEntropy, Amount::Bits(4.4))
+    );
+    let Amount::Bits(v) = b.value else {
+        panic!("{b:?}")
+    };
+    assert!(v > 4.4, "{v}");
+    assert_eq!(
+        dns.queried()
+            .iter()
+            .filter(|n| n.ends_with(".example.test"))
+            .collect::<Vec<_>>(),
+        [&ordinary],
+        "only the ordinary name reached the upstream"
+    );
+}

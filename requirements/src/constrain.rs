@@ -8,12 +8,13 @@ use serde::Serialize;
 use toml::Spanned;
 
 use crate::effective::{Effective, Origin, Setting, to_value};
+use crate::schema::DnsBudget;
 use crate::source::Location;
 use crate::user_config::{CliOverrides, UserConfig, UserSettings, flags};
 use crate::values::{
     ApprovalPolicy, Argv, BacklogPolicy, Cidr, ConfigPath, CredentialsStore, DnsUpstream,
-    DomainPattern, ExecRule, HttpUrl, KernelLayer, NonEmpty, OtlpHeader, OtlpProtocol, Reviewer,
-    SandboxMode,
+    DomainPattern, EntropyBits, ExecRule, HttpUrl, KernelLayer, NonEmpty, OtlpHeader, OtlpProtocol,
+    Reviewer, SandboxMode,
 };
 
 pub const DEFAULT_SANDBOX_MODE: SandboxMode = SandboxMode::WorkspaceWrite;
@@ -24,6 +25,27 @@ pub const DEFAULT_DNS_TTL_FLOOR_SECS: u32 = 60;
 pub const DEFAULT_MAX_EXPORT_BACKLOG_MIB: u32 = 256;
 /// Nothing is lost by default: the session waits for the collector.
 pub const DEFAULT_EXPORT_BACKLOG_POLICY: BacklogPolicy = BacklogPolicy::Pause;
+/// DNS budgets by default. Measured in a real session through Warden's proxy (fresh caches:
+/// `cargo fetch` of serde, serde_json, tokio, clap, anyhow, regex, reqwest, rand: 100+
+/// crates; `pip download` of requests, numpy, flask, django, pytest, pandas, boto3; `npm
+/// install` of express, react, lodash, typescript, webpack, eslint, jest; a `git clone` from
+/// github.com, which could not connect from that machine): 12 queries of 5 names
+/// (index.crates.io, pypi.org, files.pythonhosted.org, registry.npmjs.org, github.com), 1
+/// name per registrable domain, longest label 12 (`pythonhosted`), highest entropy 3.68
+/// bits/char (a whole name; no label lay below an allowed pattern's base), about 520 query
+/// bytes in the busiest minute (176 for one domain, sizes estimated as header, question and
+/// EDNS record). The defaults leave 100-200x on counts and bytes, 4x on length.
+pub const DEFAULT_DNS_UNIQUE_NAMES_PER_SESSION: u32 = 1000;
+pub const DEFAULT_DNS_UNIQUE_NAMES_PER_DOMAIN: u32 = 100;
+/// Below the 63 that tunnels (iodine, dnscat2) fill; a 48-hex-digit label passes and is
+/// bounded by the name counts instead.
+pub const DEFAULT_DNS_MAX_LABEL_LENGTH: u32 = 52;
+/// Ordinary long labels measure 3.2-3.9 (`crates-io-index-mirror-eu` 3.54); random base32 of
+/// 48 characters averages 4.44, of 63 characters 4.6. Hex never exceeds 4 bits: the counts
+/// bound it.
+pub const DEFAULT_DNS_MAX_LABEL_ENTROPY_BITS: f64 = 4.4;
+pub const DEFAULT_DNS_QUERY_BYTES_PER_MINUTE_PER_SESSION: u32 = 65_536;
+pub const DEFAULT_DNS_QUERY_BYTES_PER_MINUTE_PER_DOMAIN: u32 = 16_384;
 /// Package registries, allowed unless a requirement sets `network.allowed_domains`.
 pub const DEFAULT_ALLOWED_DOMAINS: &[&str] = &[
     "crates.io",
@@ -121,6 +143,18 @@ pub struct NetworkSettings {
     /// Set (and true) when the requirements allow no domains but theirs: a name they do not
     /// allow cannot be approved during a session either.
     pub managed_allowed_domains_only: Option<Resolved<bool>>,
+    pub dns_budget: DnsBudgetSettings,
+}
+
+/// The DNS budgets in force: each the user's value, at most the requirement's ceiling.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct DnsBudgetSettings {
+    pub unique_names_per_session: Resolved<u32>,
+    pub unique_names_per_domain: Resolved<u32>,
+    pub max_label_length: Resolved<u32>,
+    pub max_label_entropy_bits: Resolved<EntropyBits>,
+    pub query_bytes_per_minute_per_session: Resolved<u32>,
+    pub query_bytes_per_minute_per_domain: Resolved<u32>,
 }
 
 /// Both lists apply; where rules of both match a command, the strictest decision wins. A
@@ -392,6 +426,15 @@ impl Checker<'_> {
         if let Some(value) = cli {
             return Some(Resolved::new(value, Source::CommandLine { flag }));
         }
+        self.configured(key, get)
+    }
+
+    /// A single value of the user config (a key with no command line flag).
+    fn configured<T: Clone>(
+        &self,
+        key: &str,
+        get: impl Fn(&UserSettings) -> Option<&Spanned<T>>,
+    ) -> Option<Resolved<T>> {
         let value = get(self.user?.settings())?;
         let source = self.user_source(key.to_owned(), value)?;
         Some(Resolved::new(value.get_ref().clone(), source))
@@ -491,6 +534,34 @@ impl Checker<'_> {
             }
         }
         values
+    }
+
+    /// A value under a requirement's ceiling: the user may choose less, never more. With no
+    /// choice made, the default, or the ceiling where it is lower.
+    fn at_most<T: Copy + PartialOrd + Serialize>(
+        &mut self,
+        chosen: Option<Resolved<T>>,
+        default: T,
+        key: &'static str,
+        ceiling: Option<&Setting<T>>,
+    ) -> Resolved<T> {
+        match (chosen, ceiling) {
+            (Some(chosen), Some(ceiling)) => {
+                if chosen.value > ceiling.value {
+                    self.reject(
+                        &chosen,
+                        "is more than the requirements allow",
+                        Some(RequirementRef::of(key, ceiling)),
+                    );
+                }
+                chosen
+            }
+            (Some(chosen), None) => chosen,
+            (None, Some(ceiling)) if ceiling.value < default => {
+                Resolved::new(ceiling.value, requirement_source(key, ceiling))
+            }
+            (None, _) => Resolved::new(default, Source::Default),
+        }
     }
 
     /// A value a requirement may force: with it set, the user may only repeat it.
@@ -625,6 +696,76 @@ impl Checker<'_> {
                 eff.managed_allowed_domains_only.as_ref(),
             )
             .filter(|r| r.value),
+            dns_budget: self.dns_budget(eff),
+        }
+    }
+
+    /// One counted budget: the user config's value under the requirement's ceiling. A budget
+    /// of 0 would refuse every name (that is `denied_domains`' job), so it is an error.
+    fn budget_count(
+        &mut self,
+        key: &'static str,
+        get: fn(&DnsBudget) -> Option<&Spanned<u32>>,
+        default: u32,
+        ceiling: Option<&Setting<u32>>,
+    ) -> Resolved<u32> {
+        let chosen = self.configured(key, |u| get(&u.network.dns_budget));
+        let value = self.at_most(chosen, default, key, ceiling);
+        if value.value == 0 {
+            self.reject(&value, "must be at least 1", None);
+        }
+        value
+    }
+
+    /// Each budget within its ceiling.
+    fn dns_budget(&mut self, eff: &Effective) -> DnsBudgetSettings {
+        let unique_names_per_session = self.budget_count(
+            "network.dns_budget.unique_names_per_session",
+            |b| b.unique_names_per_session.as_ref(),
+            DEFAULT_DNS_UNIQUE_NAMES_PER_SESSION,
+            eff.dns_unique_names_per_session.as_ref(),
+        );
+        let unique_names_per_domain = self.budget_count(
+            "network.dns_budget.unique_names_per_domain",
+            |b| b.unique_names_per_domain.as_ref(),
+            DEFAULT_DNS_UNIQUE_NAMES_PER_DOMAIN,
+            eff.dns_unique_names_per_domain.as_ref(),
+        );
+        let max_label_length = self.budget_count(
+            "network.dns_budget.max_label_length",
+            |b| b.max_label_length.as_ref(),
+            DEFAULT_DNS_MAX_LABEL_LENGTH,
+            eff.dns_max_label_length.as_ref(),
+        );
+        let query_bytes_per_minute_per_session = self.budget_count(
+            "network.dns_budget.query_bytes_per_minute_per_session",
+            |b| b.query_bytes_per_minute_per_session.as_ref(),
+            DEFAULT_DNS_QUERY_BYTES_PER_MINUTE_PER_SESSION,
+            eff.dns_query_bytes_per_minute_per_session.as_ref(),
+        );
+        let query_bytes_per_minute_per_domain = self.budget_count(
+            "network.dns_budget.query_bytes_per_minute_per_domain",
+            |b| b.query_bytes_per_minute_per_domain.as_ref(),
+            DEFAULT_DNS_QUERY_BYTES_PER_MINUTE_PER_DOMAIN,
+            eff.dns_query_bytes_per_minute_per_domain.as_ref(),
+        );
+        let entropy_key = "network.dns_budget.max_label_entropy_bits";
+        let entropy = self.configured(entropy_key, |u| {
+            u.network.dns_budget.max_label_entropy_bits.as_ref()
+        });
+        let max_label_entropy_bits = self.at_most(
+            entropy,
+            EntropyBits::new(DEFAULT_DNS_MAX_LABEL_ENTROPY_BITS).expect("a valid default"),
+            entropy_key,
+            eff.dns_max_label_entropy_bits.as_ref(),
+        );
+        DnsBudgetSettings {
+            unique_names_per_session,
+            unique_names_per_domain,
+            max_label_length,
+            max_label_entropy_bits,
+            query_bytes_per_minute_per_session,
+            query_bytes_per_minute_per_domain,
         }
     }
 
@@ -708,30 +849,12 @@ impl Checker<'_> {
             flags::MAX_EXPORT_BACKLOG_MIB,
             cli.max_export_backlog_mib,
         );
-        let ceiling = eff.max_export_backlog_mib.as_ref();
-        let max_export_backlog_mib = match (chosen_backlog, ceiling) {
-            (Some(chosen), Some(ceiling)) => {
-                if chosen.value > ceiling.value {
-                    self.reject(
-                        &chosen,
-                        "is more than the requirements allow",
-                        Some(RequirementRef::of(
-                            "telemetry.max_export_backlog_mib",
-                            ceiling,
-                        )),
-                    );
-                }
-                chosen
-            }
-            (Some(chosen), None) => chosen,
-            (None, Some(ceiling)) if ceiling.value < DEFAULT_MAX_EXPORT_BACKLOG_MIB => {
-                Resolved::new(
-                    ceiling.value,
-                    requirement_source("telemetry.max_export_backlog_mib", ceiling),
-                )
-            }
-            (None, _) => Resolved::new(DEFAULT_MAX_EXPORT_BACKLOG_MIB, Source::Default),
-        };
+        let max_export_backlog_mib = self.at_most(
+            chosen_backlog,
+            DEFAULT_MAX_EXPORT_BACKLOG_MIB,
+            "telemetry.max_export_backlog_mib",
+            eff.max_export_backlog_mib.as_ref(),
+        );
         if max_export_backlog_mib.value == 0 {
             self.reject(&max_export_backlog_mib, "must be at least 1", None);
         }

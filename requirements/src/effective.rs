@@ -15,8 +15,8 @@ use crate::schema::Requirements;
 use crate::source::Location;
 use crate::values::{
     ApprovalPolicy, Argv, BacklogPolicy, Cidr, ConfigPath, CredentialsStore, DomainPattern,
-    ExecRule, HttpUrl, HttpsUrl, KernelLayer, NonEmpty, OtlpHeader, OtlpProtocol, RequiredDecision,
-    Reviewer, SandboxMode,
+    EntropyBits, ExecRule, HttpUrl, HttpsUrl, KernelLayer, NonEmpty, OtlpHeader, OtlpProtocol,
+    RequiredDecision, Reviewer, SandboxMode,
 };
 
 /// Where an effective value was set: the layer, its file and the line.
@@ -144,6 +144,20 @@ effective! {
     loopback_ports: Vec<u16> = "network.loopback_ports", network.loopback_ports;
     denied_unix_sockets: Vec<ConfigPath> = "network.denied_unix_sockets",
         network.denied_unix_sockets;
+    dns_unique_names_per_session: u32 = "network.dns_budget.unique_names_per_session",
+        network.dns_budget.unique_names_per_session;
+    dns_unique_names_per_domain: u32 = "network.dns_budget.unique_names_per_domain",
+        network.dns_budget.unique_names_per_domain;
+    dns_max_label_length: u32 = "network.dns_budget.max_label_length",
+        network.dns_budget.max_label_length;
+    dns_max_label_entropy_bits: EntropyBits = "network.dns_budget.max_label_entropy_bits",
+        network.dns_budget.max_label_entropy_bits;
+    dns_query_bytes_per_minute_per_session: u32 =
+        "network.dns_budget.query_bytes_per_minute_per_session",
+        network.dns_budget.query_bytes_per_minute_per_session;
+    dns_query_bytes_per_minute_per_domain: u32 =
+        "network.dns_budget.query_bytes_per_minute_per_domain",
+        network.dns_budget.query_bytes_per_minute_per_domain;
     exec_rules: Vec<Spanned<ExecRule<RequiredDecision>>> = "exec.rules", exec.rules;
     denied_reads: Vec<ConfigPath> = "filesystem.denied_reads", filesystem.denied_reads;
     allowed_write_roots: Vec<ConfigPath> = "filesystem.allowed_write_roots",

@@ -8,8 +8,8 @@ use toml::value::Datetime;
 use crate::keys::PublicKey;
 use crate::values::{
     ApprovalPolicy, Argv, BacklogPolicy, Cidr, ConfigPath, CredentialsStore, DomainPattern,
-    ExecRule, HttpUrl, HttpsUrl, KernelLayer, NonEmpty, OtlpHeader, OtlpProtocol, RequiredDecision,
-    Reviewer, SandboxMode, SchemaVersion,
+    EntropyBits, ExecRule, HttpUrl, HttpsUrl, KernelLayer, NonEmpty, OtlpHeader, OtlpProtocol,
+    RequiredDecision, Reviewer, SandboxMode, SchemaVersion,
 };
 
 /// One requirements document, as written. Each value keeps its span for messages.
@@ -60,6 +60,28 @@ pub struct NetworkRequirements {
     /// Pathname UNIX sockets (or directories of them) that users may never allow, e.g. the
     /// Docker socket.
     pub denied_unix_sockets: Option<Spanned<Vec<ConfigPath>>>,
+    /// Ceilings of the DNS budgets: users may choose lower values, never higher.
+    #[serde(default)]
+    pub dns_budget: DnsBudget,
+}
+
+/// `[network.dns_budget]`: bounds on what a session can carry out in the names it looks up
+/// (DNS tunnelling). The same keys are ceilings in requirements and choices in the user config.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DnsBudget {
+    /// Distinct names the session may look up.
+    pub unique_names_per_session: Option<Spanned<u32>>,
+    /// Distinct names under one registrable domain.
+    pub unique_names_per_domain: Option<Spanned<u32>>,
+    /// The longest label below the registrable domain, in bytes.
+    pub max_label_length: Option<Spanned<u32>>,
+    /// Shannon entropy, bits per character, of the labels below the registrable domain.
+    pub max_label_entropy_bits: Option<Spanned<EntropyBits>>,
+    /// Bytes of DNS queries per minute, the whole session.
+    pub query_bytes_per_minute_per_session: Option<Spanned<u32>>,
+    /// Bytes of DNS queries per minute under one registrable domain.
+    pub query_bytes_per_minute_per_domain: Option<Spanned<u32>>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]

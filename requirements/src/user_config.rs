@@ -8,6 +8,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::layers::LoadError;
+use crate::schema::DnsBudget;
 use crate::source::{ParseError, SourceText};
 use crate::values::{
     ApprovalPolicy, BacklogPolicy, Cidr, ConfigPath, DnsUpstream, DomainPattern, ExecRule, HttpUrl,
@@ -93,6 +94,9 @@ pub struct UserNetwork {
     #[serde(default)]
     pub dns_upstream: Vec<Spanned<DnsUpstream>>,
     pub dns_ttl_floor_secs: Option<Spanned<u32>>,
+    /// Lower budgets than the requirements' ceilings (or the defaults).
+    #[serde(default)]
+    pub dns_budget: DnsBudget,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]

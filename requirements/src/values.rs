@@ -750,6 +750,41 @@ impl<'de> Deserialize<'de> for SchemaVersion {
     }
 }
 
+/// Shannon entropy in bits per character, as a DNS budget limit: finite and in (0, 8] (a byte
+/// carries at most 8 bits), so it compares like an integer and never holds NaN.
+#[derive(Clone, Copy, Debug, PartialEq, PartialOrd, Serialize)]
+#[serde(transparent)]
+pub struct EntropyBits(f64);
+
+impl EntropyBits {
+    pub const MAX: f64 = 8.0;
+
+    pub fn new(bits: f64) -> Result<Self, String> {
+        if bits.is_finite() && bits > 0.0 && bits <= Self::MAX {
+            Ok(Self(bits))
+        } else {
+            Err(format!(
+                "{bits} is not an entropy in bits per character (more than 0, at most {})",
+                Self::MAX
+            ))
+        }
+    }
+
+    pub fn get(self) -> f64 {
+        self.0
+    }
+}
+
+// NaN is refused by `new`, so equality is total.
+impl Eq for EntropyBits {}
+
+impl<'de> Deserialize<'de> for EntropyBits {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let bits = f64::deserialize(d)?;
+        Self::new(bits).map_err(de::Error::custom)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -566,3 +566,79 @@ fn settings_serialize_with_provenance() {
         serde_json::json!({"kind": "default"})
     );
 }
+
+#[test]
+fn dns_budgets_are_ceilings_users_may_only_lower() {
+    use warden_requirements::constrain::{
+        DEFAULT_DNS_MAX_LABEL_ENTROPY_BITS, DEFAULT_DNS_UNIQUE_NAMES_PER_DOMAIN,
+        DEFAULT_DNS_UNIQUE_NAMES_PER_SESSION,
+    };
+    let b = ok("", "").network.dns_budget;
+    assert_eq!(
+        (
+            b.unique_names_per_session.value,
+            b.unique_names_per_session.source
+        ),
+        (DEFAULT_DNS_UNIQUE_NAMES_PER_SESSION, Source::Default)
+    );
+    assert_eq!(
+        b.max_label_entropy_bits.value.get(),
+        DEFAULT_DNS_MAX_LABEL_ENTROPY_BITS
+    );
+
+    let req = "[network.dns_budget]\nunique_names_per_domain = 20\nmax_label_entropy_bits = 3.5\n";
+    // Unset by the user: the ceiling where it is below the default, citing the requirement.
+    let b = ok(req, "").network.dns_budget;
+    const { assert!(20 < DEFAULT_DNS_UNIQUE_NAMES_PER_DOMAIN) };
+    assert_eq!(b.unique_names_per_domain.value, 20);
+    assert!(
+        b.unique_names_per_domain
+            .source
+            .to_string()
+            .starts_with("requirement network.dns_budget.unique_names_per_domain at /etc/warden/requirements.toml line 2"),
+        "{}",
+        b.unique_names_per_domain.source
+    );
+    assert_eq!(b.max_label_entropy_bits.value.get(), 3.5);
+    // Lower is the user's to choose.
+    let b = ok(
+        req,
+        "[network.dns_budget]\nunique_names_per_domain = 5\nmax_label_length = 30\n",
+    )
+    .network
+    .dns_budget;
+    assert_eq!(b.unique_names_per_domain.value, 5);
+    assert_eq!(user_line(&b.unique_names_per_domain.source), 2);
+    assert_eq!(b.max_label_length.value, 30);
+    // Higher is refused, naming both files, lines and keys.
+    let message = error(
+        req,
+        "\n[network.dns_budget]\nunique_names_per_domain = 21\n",
+    );
+    assert_eq!(
+        message,
+        format!(
+            "network.dns_budget.unique_names_per_domain at {USER} line 3: 21 is more than the \
+             requirements allow; requirement network.dns_budget.unique_names_per_domain = 20 \
+             at {REQ} line 2 (local layer)"
+        )
+    );
+    let message = error(req, "[network.dns_budget]\nmax_label_entropy_bits = 4.0\n");
+    assert!(
+        message.contains("network.dns_budget.max_label_entropy_bits = 3.5"),
+        "{message}"
+    );
+    let message = error(
+        "",
+        "[network.dns_budget]\nquery_bytes_per_minute_per_domain = 0\n",
+    );
+    assert!(message.contains("at least 1"), "{message}");
+    // Values that are no entropy, and unknown keys, do not parse.
+    for bad in [
+        "[network.dns_budget]\nmax_label_entropy_bits = 9.0\n",
+        "[network.dns_budget]\nmax_label_entropy_bits = -1\n",
+        "[network.dns_budget]\nunique_names = 3\n",
+    ] {
+        assert!(UserConfig::parse(USER, bad).is_err(), "{bad}");
+    }
+}

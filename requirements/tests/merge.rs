@@ -36,6 +36,13 @@ fn fragment(key: &str, i: usize) -> String {
         "network.denied_unix_sockets" => {
             format!("[network]\ndenied_unix_sockets = [\"/run/s{i}.sock\"]")
         }
+        "network.dns_budget.max_label_entropy_bits" => {
+            format!("[network.dns_budget]\nmax_label_entropy_bits = 3.{i}")
+        }
+        budget if budget.starts_with("network.dns_budget.") => {
+            let name = budget.trim_start_matches("network.dns_budget.");
+            format!("[network.dns_budget]\n{name} = {}", 10 + i)
+        }
         "exec.rules" => {
             format!("[[exec.rules]]\nprefix = [\"cmd{i}\"]\ndecision = \"forbidden\"")
         }
@@ -138,7 +145,7 @@ fn every_key_follows_layer_precedence() {
             checked += 1;
         }
     }
-    assert_eq!(checked, 24 * 7 + 2 * 3);
+    assert_eq!(checked, 31 * 7 + 2 * 3);
 }
 
 #[test]

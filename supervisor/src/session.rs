@@ -37,6 +37,7 @@ use crate::{
     network::{
         NetLabels,
         allowlist::Allowlist,
+        dns_budget::{self, DnsBudget},
         dns_proxy::{self, Proxy, Unlisted},
         policy::{NetworkMode, NetworkPolicy},
         unix_sockets,
@@ -54,6 +55,7 @@ pub struct NetworkOptions {
     pub upstreams: Vec<SocketAddr>,
     /// Shortest time an answer's addresses stay allowed.
     pub ttl_floor: Duration,
+    pub dns_budget: dns_budget::Limits,
 }
 
 /// The sandbox of the launcher (file system, exec rules).
@@ -363,6 +365,9 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
             )));
         }
     }
+    let dns_budget = Arc::new(std::sync::Mutex::new(DnsBudget::new(
+        opts.network.dns_budget,
+    )));
     let proxy = Arc::new(Proxy {
         policy: policy.clone(),
         allowlist: allowlist.clone(),
@@ -374,6 +379,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
         } else {
             Unlisted::Ask(broker.clone())
         },
+        budget: dns_budget.clone(),
     });
     let proxy_task = tokio::spawn(proxy.serve(proxy_sockets));
     let watch_task = tokio::spawn(crate::requirements_watch::watch(
@@ -588,6 +594,18 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
                 resource: "pids".into(),
                 limit,
                 hits,
+            }),
+        )?;
+        end.records = writer.records();
+    }
+    let evicted = dns_budget.lock().expect("budget lock").evicted();
+    if evicted > 0 {
+        writer.append(
+            clock::boot_ns(),
+            Event::LimitReached(LimitReached {
+                resource: dns_budget::EVICTION_RESOURCE.into(),
+                limit: dns_budget::MAX_DOMAINS.to_string(),
+                hits: evicted,
             }),
         )?;
         end.records = writer.records();

@@ -17,6 +17,7 @@ use crate::{
     cloud_bundle::{self, Refresh},
     exec_policy::{ExecPolicy, ExecRule},
     network::{
+        dns_budget,
         policy::{NetworkMode, NetworkPolicy},
         upstream,
     },
@@ -152,6 +153,7 @@ pub fn network(
         policy,
         upstreams,
         ttl_floor: std::time::Duration::from_secs(u64::from(n.dns_ttl_floor_secs.value)),
+        dns_budget: dns_budget_limits(&n.dns_budget),
     })
 }
 
@@ -178,6 +180,17 @@ pub fn check_unix_sockets(net: &NetworkOptions, sandbox: &SandboxOptions) -> any
         }
     }
     Ok(())
+}
+
+fn dns_budget_limits(b: &warden_requirements::constrain::DnsBudgetSettings) -> dns_budget::Limits {
+    dns_budget::Limits {
+        unique_names_per_session: b.unique_names_per_session.value,
+        unique_names_per_domain: b.unique_names_per_domain.value,
+        max_label_length: b.max_label_length.value,
+        max_label_entropy_bits: b.max_label_entropy_bits.value.get(),
+        query_bytes_per_minute_per_session: b.query_bytes_per_minute_per_session.value,
+        query_bytes_per_minute_per_domain: b.query_bytes_per_minute_per_domain.value,
+    }
 }
 
 /// Where telemetry goes: `None` when no endpoint is configured. The protocol defaults to

@@ -298,6 +298,8 @@ pub const RULE_DNS_PROXY: u32 = 1;
 pub const RULE_DNS_OVER_TLS: u32 = 2;
 /// Addresses of a name that was approved during the session (not named by the policy).
 pub const RULE_APPROVED: u32 = 3;
+/// A name over a DNS budget (user space only: such names never reach a map).
+pub const RULE_DNS_BUDGET: u32 = 4;
 pub const RULE_FIRST_POLICY: u32 = 16;
 
 /// A network decision of the cgroup sock_addr programs.
@@ -364,14 +366,14 @@ pub const UNIX_ADDR_ABSTRACT: u8 = 2;
 /// Rule ids of the UNIX socket programs' own decisions (policy paths number from
 /// `RULE_FIRST_POLICY`, as for the network).
 /// Beneath the session's own socket directory.
-pub const RULE_UNIX_SESSION_DIR: u32 = 4;
+pub const RULE_UNIX_SESSION_DIR: u32 = 5;
 /// A relative path, or one spelled with `.`, `..` or `//`: refused, because the decision is
 /// made on the spelling and only a canonical absolute one means what it says.
-pub const RULE_UNIX_NOT_CANONICAL: u32 = 5;
+pub const RULE_UNIX_NOT_CANONICAL: u32 = 6;
 /// An abstract address: Landlock's scoping decides (only the session's own are reachable).
-pub const RULE_UNIX_ABSTRACT_SCOPED: u32 = 6;
+pub const RULE_UNIX_ABSTRACT_SCOPED: u32 = 7;
 /// The session's agent API socket (Warden's own).
-pub const RULE_UNIX_AGENT_API: u32 = 7;
+pub const RULE_UNIX_AGENT_API: u32 = 8;
 
 /// A UNIX socket address decision of the cgroup connect_unix/sendmsg_unix programs.
 #[repr(C)]
@@ -415,6 +417,25 @@ pub const OFFSET_ABSENT: u32 = u32::MAX;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rule_ids_of_the_programs_are_distinct_and_below_the_policy_ones() {
+        let ids = [
+            RULE_DEFAULT_DENY,
+            RULE_DNS_PROXY,
+            RULE_DNS_OVER_TLS,
+            RULE_APPROVED,
+            RULE_DNS_BUDGET,
+            RULE_UNIX_SESSION_DIR,
+            RULE_UNIX_NOT_CANONICAL,
+            RULE_UNIX_ABSTRACT_SCOPED,
+            RULE_UNIX_AGENT_API,
+        ];
+        for (i, a) in ids.iter().enumerate() {
+            assert!(*a < RULE_FIRST_POLICY);
+            assert!(ids[i + 1..].iter().all(|b| b != a), "rule id {a} twice");
+        }
+    }
 
     #[test]
     fn the_kernel_shaped_hash_is_the_plain_one() {

@@ -89,6 +89,8 @@ pub enum Facts {
     Dns {
         name: String,
         qtype: String,
+        /// Over a DNS budget: possibly data leaving in the name (DNS tunnelling).
+        over_budget: bool,
     },
 }
 
@@ -441,7 +443,20 @@ impl Broker {
                 &self.cfg.risk,
                 history,
             ),
-            Facts::Dns { name, qtype } => risk::domain(name, qtype, history),
+            Facts::Dns {
+                name,
+                qtype,
+                over_budget,
+            } => {
+                let mut r = risk::domain(name, qtype, history);
+                // Never approved alone: a person or the reviewer command decides.
+                if *over_budget && r.level < RiskLevel::High {
+                    r.level = RiskLevel::High;
+                    r.reasons
+                        .push("over a DNS budget (data may leave in the names)".into());
+                }
+                r
+            }
         }
     }
 

@@ -75,6 +75,7 @@ fn dns_request(name: &str) -> Request {
         facts: Facts::Dns {
             name: name.into(),
             qtype: "A".into(),
+            over_budget: false,
         },
     }
 }

@@ -460,6 +460,9 @@ pub struct DnsQuery {
     pub duration_us: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The DNS budget the lookup exceeded, when it did (then refused, or approved).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget: Option<crate::network::dns_budget::Exceeded>,
 }
 
 /// A file system call of the session, or identical calls of one process within a second.

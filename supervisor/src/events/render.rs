@@ -201,6 +201,9 @@ pub fn line(rec: &Record) -> String {
             if let Some(e) = &q.error {
                 s.push_str(&format!(": {}", for_terminal(e)));
             }
+            if let Some(b) = &q.budget {
+                s.push_str(&format!(" ({})", for_terminal(&b.to_string())));
+            }
             s
         }
         Event::FileOpen(f)

@@ -22,6 +22,7 @@ use tokio::{
 
 use super::{
     allowlist::{Allowlist, lifetime},
+    dns_budget::{DnsBudget, Lookup, last_two_labels},
     policy::{NameVerdict, NetworkPolicy},
     upstream,
 };
@@ -32,7 +33,7 @@ use crate::{
         DecisionSource, DnsQuery, Event, RequestKind, Subject, Verdict, escape::escape_bytes,
     },
 };
-use warden_common::{RULE_APPROVED, RULE_DEFAULT_DENY};
+use warden_common::{RULE_APPROVED, RULE_DEFAULT_DENY, RULE_DNS_BUDGET};
 
 const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(3);
 
@@ -102,11 +103,13 @@ pub struct Proxy {
     pub upstreams: Vec<SocketAddr>,
     pub ttl_floor: Duration,
     pub events: mpsc::Sender<(u64, Event)>,
-    /// What happens to names no rule names.
+    /// What happens to names no rule names, and to lookups over a DNS budget.
     pub unlisted: Unlisted,
+    /// What the session's allowed lookups have said so far (see `dns_budget`).
+    pub budget: Arc<Mutex<DnsBudget>>,
 }
 
-/// Names no rule names are sent to the approval flow, or denied.
+/// Names no rule names, and lookups over a budget, are sent to the approval flow, or denied.
 pub enum Unlisted {
     Ask(Arc<Broker>),
     /// Denied without asking; the source says who wants it so (the approval policy, or a
@@ -221,6 +224,7 @@ impl Proxy {
             upstream: None,
             duration_us: 0,
             error: None,
+            budget: None,
         };
         // A query names one question in practice; with several, every one must be allowed.
         let mut verdict = NameVerdict::Deny(RULE_DEFAULT_DENY);
@@ -228,10 +232,17 @@ impl Proxy {
             let name = q.name.to_ascii();
             record.name = escape_bytes(name.trim_end_matches('.').as_bytes());
             record.qtype = q.query_type.to_string();
-            verdict = self.policy.decide(&name);
-            if verdict == NameVerdict::Deny(RULE_DEFAULT_DENY) {
-                verdict = self.ask(&name, &mut record, client).await;
-            }
+            verdict = match self.policy.decide(&name) {
+                NameVerdict::Deny(RULE_DEFAULT_DENY) => {
+                    self.ask_unlisted(&name, &mut record, client).await
+                }
+                NameVerdict::Allow(rule) if rule != RULE_APPROVED => {
+                    let bytes = query.len() as u64;
+                    self.within_budget(&name, rule, bytes, &mut record, client)
+                        .await
+                }
+                decided => decided,
+            };
             if matches!(verdict, NameVerdict::Deny(_)) {
                 break;
             }
@@ -289,7 +300,12 @@ impl Proxy {
 
     /// A name no rule names: the approval flow decides, while the answer is held. An
     /// approved name's addresses are opened under the rule `approval`.
-    async fn ask(&self, name: &str, record: &mut DnsQuery, client: SocketAddr) -> NameVerdict {
+    async fn ask_unlisted(
+        &self,
+        name: &str,
+        record: &mut DnsQuery,
+        client: SocketAddr,
+    ) -> NameVerdict {
         let broker = match &self.unlisted {
             Unlisted::Ask(broker) => broker,
             Unlisted::Deny(source) => {
@@ -297,32 +313,57 @@ impl Proxy {
                 return NameVerdict::Deny(RULE_DEFAULT_DENY);
             }
         };
-        let review = broker.review(Request {
-            subject: Subject {
-                request: RequestKind::Dns,
-                pid: 0,
-                program: None,
-                argv: Vec::new(),
-                name: Some(record.name.clone()),
-                qtype: Some(record.qtype.clone()),
-            },
-            why: format!("no rule names this domain (query from {client})"),
-            rule: None,
-            facts: Facts::Dns {
-                name: name.to_string(),
-                qtype: record.qtype.clone(),
-            },
-        });
-        let answer = match review {
-            Review::Decided(a) => a,
-            Review::Pending { id, answer } => answer.await.unwrap_or_else(|_| Answer::lost(&id)),
-        };
-        record.source = answer.source;
-        record.approval = Some(answer.id);
-        if answer.verdict == Verdict::Allow {
+        let why = format!("no rule names this domain (query from {client})");
+        if ask(broker, name, why, false, record).await {
             NameVerdict::Allow(RULE_APPROVED)
         } else {
             NameVerdict::Deny(RULE_DEFAULT_DENY)
+        }
+    }
+
+    /// An allowed name goes out when it is within the DNS budgets; over one, the approval flow
+    /// decides, or with nobody to ask it is refused (REFUSED, as for every name the policy
+    /// refuses: NXDOMAIN would claim the name does not exist, and resolvers and stub caches
+    /// keep that lie (RFC 2308) after the budget has recovered).
+    async fn within_budget(
+        &self,
+        name: &str,
+        rule: u32,
+        bytes: u64,
+        record: &mut DnsQuery,
+        client: SocketAddr,
+    ) -> NameVerdict {
+        let name = name.trim_end_matches('.');
+        let domain = self
+            .policy
+            .allowed_base(rule)
+            .unwrap_or_else(|| last_two_labels(name))
+            .to_string();
+        let lookup = Lookup {
+            name,
+            domain: &domain,
+            bytes,
+            now: Duration::from_nanos(clock::boot_ns()),
+        };
+        let over = match self.budget.lock().expect("budget lock").admit(&lookup) {
+            Ok(()) => return NameVerdict::Allow(rule),
+            Err(over) => over,
+        };
+        tracing::debug!("{name}: {over}");
+        let why = format!("{over} (query from {client})");
+        record.budget = Some(over);
+        let approved = match &self.unlisted {
+            Unlisted::Ask(broker) => ask(broker, name, why, true, record).await,
+            Unlisted::Deny(_) => false,
+        };
+        if approved {
+            self.budget
+                .lock()
+                .expect("budget lock")
+                .count_bytes(&lookup);
+            NameVerdict::Allow(rule)
+        } else {
+            NameVerdict::Deny(RULE_DNS_BUDGET)
         }
     }
 
@@ -394,4 +435,38 @@ impl Proxy {
         record.allowed_secs = Some(keep.as_secs());
         Ok(())
     }
+}
+
+/// Asks the approval flow about a lookup and waits for the answer; true when approved.
+async fn ask(
+    broker: &Arc<Broker>,
+    name: &str,
+    why: String,
+    over_budget: bool,
+    record: &mut DnsQuery,
+) -> bool {
+    let review = broker.review(Request {
+        subject: Subject {
+            request: RequestKind::Dns,
+            pid: 0,
+            program: None,
+            argv: Vec::new(),
+            name: Some(record.name.clone()),
+            qtype: Some(record.qtype.clone()),
+        },
+        why,
+        rule: None,
+        facts: Facts::Dns {
+            name: name.to_string(),
+            qtype: record.qtype.clone(),
+            over_budget,
+        },
+    });
+    let answer = match review {
+        Review::Decided(a) => a,
+        Review::Pending { id, answer } => answer.await.unwrap_or_else(|_| Answer::lost(&id)),
+    };
+    record.source = answer.source;
+    record.approval = Some(answer.id);
+    answer.verdict == Verdict::Allow
 }

@@ -2,6 +2,7 @@
 //! opens addresses for allowed names.
 pub mod allowlist;
 pub mod connect_activity;
+pub mod dns_budget;
 pub mod dns_proxy;
 pub mod policy;
 pub mod unix_sockets;

@@ -4,8 +4,9 @@ use ipnet::IpNet;
 use std::path::PathBuf;
 
 use warden_common::{
-    RULE_APPROVED, RULE_DEFAULT_DENY, RULE_DNS_OVER_TLS, RULE_DNS_PROXY, RULE_FIRST_POLICY,
-    RULE_UNIX_ABSTRACT_SCOPED, RULE_UNIX_AGENT_API, RULE_UNIX_NOT_CANONICAL, RULE_UNIX_SESSION_DIR,
+    RULE_APPROVED, RULE_DEFAULT_DENY, RULE_DNS_BUDGET, RULE_DNS_OVER_TLS, RULE_DNS_PROXY,
+    RULE_FIRST_POLICY, RULE_UNIX_ABSTRACT_SCOPED, RULE_UNIX_AGENT_API, RULE_UNIX_NOT_CANONICAL,
+    RULE_UNIX_SESSION_DIR,
 };
 use warden_requirements::values::DomainPattern;
 
@@ -134,6 +135,15 @@ impl NetworkPolicy {
         }
     }
 
+    /// The name of the allowing rule's pattern without its `*.` (`*.example.com` ->
+    /// `example.com`): the registrable domain of the names it allows, for DNS budgets.
+    pub fn allowed_base(&self, rule: u32) -> Option<&str> {
+        self.allowed
+            .iter()
+            .find(|(_, id)| *id == rule)
+            .map(|(p, _)| p.name())
+    }
+
     /// The rule's name as recorded (`allowed_domains=*.example.com`, `default-deny`...).
     pub fn rule_name(&self, id: u32) -> String {
         match id {
@@ -145,6 +155,7 @@ impl NetworkPolicy {
             RULE_UNIX_NOT_CANONICAL => "not-canonical".into(),
             RULE_UNIX_ABSTRACT_SCOPED => "abstract-scoped".into(),
             RULE_UNIX_AGENT_API => "agent-api".into(),
+            RULE_DNS_BUDGET => "dns-budget".into(),
             _ => match self.rule(id) {
                 Some(r) => format!("{}={}", r.key, r.value),
                 None => format!("rule-{id}"),
@@ -199,6 +210,11 @@ mod tests {
         assert_eq!(p.rule(id).unwrap().source, "--deny-domain");
         assert_eq!(p.decide("other.test"), NameVerdict::Deny(RULE_DEFAULT_DENY));
         assert_eq!(p.rule_name(RULE_DEFAULT_DENY), "default-deny");
+        let NameVerdict::Allow(wild) = p.decide("a.b.wild.test") else {
+            panic!()
+        };
+        assert_eq!(p.allowed_base(wild), Some("wild.test"));
+        assert_eq!(p.allowed_base(RULE_DEFAULT_DENY), None);
     }
 
     #[test]

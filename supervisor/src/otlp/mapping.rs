@@ -15,6 +15,7 @@ use crate::events::{
     BacklogAction, DecisionSource, Event, FileAccess, Network, Record, RequestKind, Risk, Scope,
     Subject, TokenProblem, ToolCallPhase, UnixSocket, Verdict, render,
 };
+use crate::network::dns_budget::Amount;
 
 /// What one OTLP log record carries (filled into the SDK's record by the exporter).
 #[derive(Debug, Clone, PartialEq)]
@@ -121,6 +122,14 @@ impl Attrs {
         // u64 counters beyond i64 do not occur; saturate rather than wrap if one did.
         let v = value.try_into().unwrap_or(i64::MAX);
         self.0.push((Key::from_static_str(key), AnyValue::Int(v)));
+    }
+
+    fn amount(&mut self, key: &'static str, value: Amount) {
+        let value = match value {
+            Amount::Count(n) => return self.int(key, n),
+            Amount::Bits(b) => AnyValue::Double(b),
+        };
+        self.0.push((Key::from_static_str(key), value));
     }
 
     fn flag(&mut self, key: &'static str, value: bool) {
@@ -377,6 +386,13 @@ pub fn map(rec: &Record) -> Mapped {
             a.opt_str("warden.dns.upstream", q.upstream.as_ref());
             a.int("warden.dns.duration_us", q.duration_us);
             a.opt_str("error.type", q.error.as_ref());
+            if let Some(b) = &q.budget {
+                a.str("warden.dns.budget", b.budget.as_str());
+                a.str("warden.dns.budget.scope", b.scope.as_str());
+                a.amount("warden.dns.budget.limit", b.limit);
+                a.amount("warden.dns.budget.value", b.value);
+                a.str("warden.dns.budget.domain", b.domain.clone());
+            }
             if q.verdict == Verdict::Deny {
                 severity = Severity::Warn;
             }
@@ -551,6 +567,56 @@ mod tests {
             Some(AnyValue::Int(i)) => *i,
             other => panic!("{key}: {other:?}"),
         }
+    }
+
+    #[test]
+    fn dns_budget_attributes() {
+        use crate::events::DnsQuery;
+        use crate::network::dns_budget::{Budget, Exceeded, Scope as BudgetScope};
+        let m = map(&rec(
+            3,
+            Event::DnsQuery(Box::new(DnsQuery {
+                name: "k3x9.example.test".into(),
+                qtype: "A".into(),
+                transport: "udp".into(),
+                client: "127.0.0.1:4000".into(),
+                verdict: Verdict::Deny,
+                source: DecisionSource::Policy,
+                approval: None,
+                rule: "dns-budget".into(),
+                rule_source: None,
+                rcode: "REFUSED".into(),
+                answers: Vec::new(),
+                ttl: None,
+                allowed_secs: None,
+                upstream: None,
+                duration_us: 9,
+                error: None,
+                budget: Some(Exceeded {
+                    budget: Budget::LabelEntropy,
+                    scope: BudgetScope::Domain,
+                    limit: Amount::Bits(4.4),
+                    value: Amount::Bits(5.17),
+                    domain: "example.test".into(),
+                }),
+            })),
+        ));
+        assert_eq!(
+            m.get_str("warden.dns.budget"),
+            Some("max_label_entropy_bits")
+        );
+        assert_eq!(m.get_str("warden.dns.budget.scope"), Some("domain"));
+        assert_eq!(m.get_str("warden.dns.budget.domain"), Some("example.test"));
+        assert_eq!(
+            m.get("warden.dns.budget.value"),
+            Some(&AnyValue::Double(5.17))
+        );
+        assert!(
+            m.body
+                .contains("over the domain budget max_label_entropy_bits"),
+            "{}",
+            m.body
+        );
     }
 
     #[test]

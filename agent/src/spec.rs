@@ -34,4 +34,17 @@ pub struct LaunchSpec {
     pub read_only_paths: Vec<PathBuf>,
     /// Signals to it, and tracing it, are refused.
     pub supervisor_pid: u32,
+    /// Mounts made in the command's private mount namespace, in this order, before Landlock
+    /// and before privileges are dropped (see `mount_ns`). Empty: no namespace of its own.
+    #[serde(default)]
+    pub mounts: Vec<MountOp>,
+}
+
+/// One operation of the launcher's mount plan.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "kebab-case")]
+pub enum MountOp {
+    /// `path` bound onto itself: a mount point, which cannot be renamed or removed
+    /// (EBUSY); with `read_only`, nothing beneath it can be changed either (EROFS).
+    BindSelf { path: PathBuf, read_only: bool },
 }

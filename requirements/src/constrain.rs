@@ -24,6 +24,8 @@ pub const DEFAULT_DNS_TTL_FLOOR_SECS: u32 = 60;
 pub const DEFAULT_MAX_EXPORT_BACKLOG_MIB: u32 = 256;
 /// Nothing is lost by default: the session waits for the collector.
 pub const DEFAULT_EXPORT_BACKLOG_POLICY: BacklogPolicy = BacklogPolicy::Pause;
+/// VCS hooks and config are protected unless the user turns it off.
+pub const DEFAULT_PROTECT_VCS_METADATA: bool = true;
 /// Package registries, allowed unless a requirement sets `network.allowed_domains`.
 pub const DEFAULT_ALLOWED_DOMAINS: &[&str] = &[
     "crates.io",
@@ -137,6 +139,8 @@ pub struct FilesystemSettings {
     pub denied_reads: Vec<Resolved<PathBuf>>,
     /// Must stay read-only even inside a write root.
     pub forbidden_write_roots: Vec<Resolved<PathBuf>>,
+    /// VCS hooks and config in write roots are read-only in the session.
+    pub protect_vcs_metadata: Resolved<bool>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -773,6 +777,33 @@ impl Checker<'_> {
                 "filesystem.forbidden_write_roots",
                 eff.forbidden_write_roots.as_ref(),
             )),
+            protect_vcs_metadata: self.protect_vcs_metadata(eff),
+        }
+    }
+
+    /// The user's choice, unless a requirement forbids turning protection off.
+    fn protect_vcs_metadata(&mut self, eff: &Effective) -> Resolved<bool> {
+        let key = "filesystem.require_vcs_protection";
+        // No command line flag: only the config file chooses.
+        let chosen = self.user.and_then(|user| {
+            let value = user.settings().filesystem.protect_vcs_metadata.as_ref()?;
+            let source = self.user_source("filesystem.protect_vcs_metadata".into(), value)?;
+            Some(Resolved::new(*value.get_ref(), source))
+        });
+        match (chosen, eff.require_vcs_protection.as_ref().filter(|r| r.value)) {
+            (Some(chosen), Some(required)) => {
+                if !chosen.value {
+                    self.reject(
+                        &chosen,
+                        "cannot turn off what the requirements require",
+                        Some(RequirementRef::of(key, required)),
+                    );
+                }
+                Resolved::new(true, requirement_source(key, required))
+            }
+            (None, Some(required)) => Resolved::new(true, requirement_source(key, required)),
+            (Some(chosen), None) => chosen,
+            (None, None) => Resolved::new(DEFAULT_PROTECT_VCS_METADATA, Source::Default),
         }
     }
 }

@@ -117,7 +117,13 @@ fn open_no_symlinks(path: &Path) -> io::Result<OwnedFd> {
         .flags(OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC)
         .mode(Mode::empty())
         .resolve(ResolveFlag::RESOLVE_NO_SYMLINKS);
-    Ok(nix::fcntl::openat2(nix::fcntl::AT_FDCWD, path, how)?)
+    let fd = nix::fcntl::openat2(nix::fcntl::AT_FDCWD, path, how)?;
+    // O_PATH|O_NOFOLLOW opens a final symlink itself rather than failing.
+    let st = nix::sys::stat::fstat(&fd)?;
+    if st.st_mode & libc::S_IFMT == libc::S_IFLNK {
+        return Err(io::Error::from_raw_os_error(libc::ELOOP));
+    }
+    Ok(fd)
 }
 
 /// Binds `path` onto itself, read-only if asked, through descriptors only: `open_tree` clones

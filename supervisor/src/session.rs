@@ -24,7 +24,7 @@ use crate::{
     clock::{self, Clock},
     events::{
         EndReason, Event, LimitReached, SCHEMA_VERSION, SessionEnd, SessionStart,
-        escape::escape_argv,
+        escape::{escape_argv, escape_bytes},
     },
     exec_gate::Gate,
     exec_policy::ExecPolicy,
@@ -45,7 +45,12 @@ use crate::{
     recovery::{self, SessionInfo},
     signals::Signals,
     target_user::TargetUser,
+    vcs_protection,
 };
+
+fn escape_path(p: &Path) -> String {
+    escape_bytes(p.as_os_str().as_encoded_bytes())
+}
 
 pub struct NetworkOptions {
     pub policy: NetworkPolicy,
@@ -65,6 +70,8 @@ pub struct SandboxOptions {
     pub denied_paths: Vec<PathBuf>,
     /// Readable, never writable, even inside a write root.
     pub read_only_paths: Vec<PathBuf>,
+    /// VCS hooks and config in the write roots read-only (workspace-write mode).
+    pub protect_vcs_metadata: bool,
     pub exec_policy: ExecPolicy,
 }
 
@@ -173,6 +180,18 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
         );
     }
     let user = opts.user;
+    // Before anything of the session exists: a repository Warden cannot protect stops it here.
+    let vcs = if opts.sandbox.mode == SandboxMode::WorkspaceWrite && opts.sandbox.protect_vcs_metadata
+    {
+        let owner = vcs_protection::Owner {
+            uid: user.uid,
+            gid: user.gid,
+        };
+        vcs_protection::plan(&opts.sandbox.write_roots, owner, &user.home)
+            .context("protecting VCS metadata")?
+    } else {
+        vcs_protection::Protection::default()
+    };
     let id = new_session_id();
     // The cgroup first: a session refused for a missing layer leaves no log behind.
     let root = match &opts.cgroup_root {
@@ -273,6 +292,8 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
         settings_warnings: opts.settings_warnings,
         layers: layers_in_force,
         missing_layers: layers_missing,
+        vcs_read_only: vcs.read_only.iter().map(|p| escape_path(p)).collect(),
+        vcs_pinned: vcs.pinned.iter().map(|p| escape_path(p)).collect(),
     }))?;
 
     let (events_tx, events_rx) = mpsc::channel(1024);
@@ -394,6 +415,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
         denied_paths: protected,
         read_only_paths: opts.sandbox.read_only_paths,
         supervisor_pid: std::process::id(),
+        mounts: vcs.mounts(),
     };
     let gate_stop = Arc::new(AtomicBool::new(false));
     let mut gate_thread = None;

@@ -203,6 +203,12 @@ pub struct SessionStart {
     /// Those this kernel does not give (`warden doctor` says what Warden does instead).
     #[serde(default)]
     pub missing_layers: Vec<String>,
+    /// VCS hooks and config made read-only in the session (escaped paths).
+    #[serde(default)]
+    pub vcs_read_only: Vec<String>,
+    /// Directories made mount points so that they cannot be renamed away (escaped paths).
+    #[serde(default)]
+    pub vcs_pinned: Vec<String>,
 }
 
 /// A new program image, seen before its first instruction.

@@ -149,7 +149,7 @@ fn planted_hooks_and_config_are_refused_and_recorded() {
         ls .git/hooks >/dev/null; echo HOOKS_STILL_THERE=$?
         mv .git .git-old; echo MOVE_GIT=$?
         mkdir .git; echo RECREATE_GIT=$?
-        mkdir -p ../evil && mv "$PWD" ../evil/ws; echo MOVE_WORKSPACE=$?
+        mkdir -p ../evil-$$ && mv "$PWD" ../evil-$$/ws; echo MOVE_WORKSPACE=$?; rmdir ../evil-$$
         "#;
     let s = session(&ws, None, script);
     for label in [
@@ -205,7 +205,7 @@ fn planted_hooks_and_config_are_refused_and_recorded() {
     assert_recorded(&s, "rename", ".git/h2", "EBUSY");
     assert_recorded(&s, "unlink", ".sample", "EROFS");
     assert_recorded(&s, "rename", ".git-old", "EBUSY");
-    assert_recorded(&s, "rename", "evil/ws", "EBUSY");
+    assert_recorded(&s, "rename", "/ws", "EBUSY");
     assert_recorded(&s, "open", "team.gitconfig", "EROFS");
     assert_recorded(&s, "open", "wt/.git", "EROFS");
     assert_recorded(&s, "open", "vendor/sub/.git", "EROFS");

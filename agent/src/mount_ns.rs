@@ -138,7 +138,9 @@ fn bind_self(path: &Path, read_only: bool) -> Result<(), MountError> {
             libc::SYS_open_tree,
             target.as_raw_fd(),
             c"".as_ptr(),
-            OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint | libc::AT_EMPTY_PATH as libc::c_uint
+            OPEN_TREE_CLONE
+                | libc::O_CLOEXEC as libc::c_uint
+                | libc::AT_EMPTY_PATH as libc::c_uint
                 | libc::AT_RECURSIVE as libc::c_uint,
         )
     };
@@ -186,7 +188,8 @@ fn bind_self(path: &Path, read_only: bool) -> Result<(), MountError> {
     // Checked, not assumed: the mount now at the path is the read-only one.
     if read_only {
         let now = open_no_symlinks(path).map_err(path_err(path, "reopening"))?;
-        let st = nix::sys::statvfs::fstatvfs(&now).map_err(|e| path_err(path, "statvfs")(e.into()))?;
+        let st =
+            nix::sys::statvfs::fstatvfs(&now).map_err(|e| path_err(path, "statvfs")(e.into()))?;
         if !st.flags().contains(nix::sys::statvfs::FsFlags::ST_RDONLY) {
             return Err(path_err(path, "checking")(io::Error::other(
                 "still writable after the read-only bind",

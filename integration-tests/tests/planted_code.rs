@@ -187,7 +187,13 @@ fn planted_hooks_and_config_are_refused_and_recorded() {
     // session.start says what was protected.
     let start = s.start();
     let w = ws.display().to_string();
-    for p in [".git/hooks", ".git/config", "team.gitconfig", "wt/.git", "vendor/sub/.git"] {
+    for p in [
+        ".git/hooks",
+        ".git/config",
+        "team.gitconfig",
+        "wt/.git",
+        "vendor/sub/.git",
+    ] {
         assert!(
             start.vcs_read_only.contains(&format!("{w}/{p}")),
             "{p} not in {:?}",

@@ -790,7 +790,10 @@ impl Checker<'_> {
             let source = self.user_source("filesystem.protect_vcs_metadata".into(), value)?;
             Some(Resolved::new(*value.get_ref(), source))
         });
-        match (chosen, eff.require_vcs_protection.as_ref().filter(|r| r.value)) {
+        match (
+            chosen,
+            eff.require_vcs_protection.as_ref().filter(|r| r.value),
+        ) {
             (Some(chosen), Some(required)) => {
                 if !chosen.value {
                     self.reject(

@@ -571,11 +571,17 @@ fn settings_serialize_with_provenance() {
 fn vcs_protection_is_on_by_default_and_a_requirement_keeps_it_on() {
     let settings = ok("", "");
     assert!(settings.filesystem.protect_vcs_metadata.value);
-    assert_eq!(settings.filesystem.protect_vcs_metadata.source, Source::Default);
+    assert_eq!(
+        settings.filesystem.protect_vcs_metadata.source,
+        Source::Default
+    );
     // The user may turn it off...
     let settings = ok("", "[filesystem]\nprotect_vcs_metadata = false\n");
     assert!(!settings.filesystem.protect_vcs_metadata.value);
-    assert_eq!(user_line(&settings.filesystem.protect_vcs_metadata.source), 2);
+    assert_eq!(
+        user_line(&settings.filesystem.protect_vcs_metadata.source),
+        2
+    );
     // ...unless a requirement says otherwise; a requirement set to false changes nothing.
     let req = "[filesystem]\nrequire_vcs_protection = true\n";
     assert_eq!(

@@ -181,17 +181,17 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
     }
     let user = opts.user;
     // Before anything of the session exists: a repository Warden cannot protect stops it here.
-    let vcs = if opts.sandbox.mode == SandboxMode::WorkspaceWrite && opts.sandbox.protect_vcs_metadata
-    {
-        let owner = vcs_protection::Owner {
-            uid: user.uid,
-            gid: user.gid,
+    let vcs =
+        if opts.sandbox.mode == SandboxMode::WorkspaceWrite && opts.sandbox.protect_vcs_metadata {
+            let owner = vcs_protection::Owner {
+                uid: user.uid,
+                gid: user.gid,
+            };
+            vcs_protection::plan(&opts.sandbox.write_roots, owner, &user.home)
+                .context("protecting VCS metadata")?
+        } else {
+            vcs_protection::Protection::default()
         };
-        vcs_protection::plan(&opts.sandbox.write_roots, owner, &user.home)
-            .context("protecting VCS metadata")?
-    } else {
-        vcs_protection::Protection::default()
-    };
     let id = new_session_id();
     // The cgroup first: a session refused for a missing layer leaves no log behind.
     let root = match &opts.cgroup_root {

@@ -234,8 +234,7 @@ impl Planner<'_> {
         };
         let base = file.parent().unwrap_or(gitdir);
         for entry in config_entries(&text) {
-            if entry.key == "path" && (entry.section == "include" || entry.section == "includeif")
-            {
+            if entry.key == "path" && (entry.section == "include" || entry.section == "includeif") {
                 let included = self.expand(&entry.value, base);
                 if self.writable(&included) {
                     self.ensure(&included, Kind::File)?;
@@ -283,11 +282,9 @@ fn kind_in(path: &Path, writable: bool) -> Result<Option<Kind>, VcsError> {
         Ok(m) if m.file_type().is_symlink() && writable => {
             Err(VcsError::Symlink(path.to_path_buf()))
         }
-        Ok(m) if m.file_type().is_symlink() => Ok(Some(if path.is_dir() {
-            Kind::Dir
-        } else {
-            Kind::File
-        })),
+        Ok(m) if m.file_type().is_symlink() => {
+            Ok(Some(if path.is_dir() { Kind::Dir } else { Kind::File }))
+        }
         Ok(m) if m.is_dir() => Ok(Some(Kind::Dir)),
         Ok(_) => Ok(Some(Kind::File)),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),

@@ -174,11 +174,17 @@ fn missing_hooks_and_includes_are_created_for_the_user() {
 fn paths_outside_the_write_roots_are_left_alone() {
     let (_d, root) = tree(&[
         ("ws/.git/HEAD", ""),
-        ("ws/.git/config", "[include]\n\tpath = /etc/gitconfig-extra\n"),
+        (
+            "ws/.git/config",
+            "[include]\n\tpath = /etc/gitconfig-extra\n",
+        ),
         ("ws/.git/hooks/", ""),
     ]);
     let got = plan(&[root.join("ws")], me(), Path::new("/")).unwrap();
-    assert_eq!(rel(&root, &got.read_only), ["ws/.git/config", "ws/.git/hooks"]);
+    assert_eq!(
+        rel(&root, &got.read_only),
+        ["ws/.git/config", "ws/.git/hooks"]
+    );
     assert!(!Path::new("/etc/gitconfig-extra").exists());
     // The workspace's parent is not writable: only `.git` needs pinning.
     assert_eq!(rel(&root, &got.pinned), ["ws/.git"]);

@@ -273,7 +273,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
         allowlist: allowlist.clone(),
     });
     let mut pipeline = Pipeline::new(writer, opts.live, labels);
-    pipeline.append(Event::SessionStart(SessionStart {
+    pipeline.append(Event::SessionStart(Box::new(SessionStart {
         schema: SCHEMA_VERSION,
         warden_version: env!("CARGO_PKG_VERSION").into(),
         command,
@@ -294,7 +294,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
         missing_layers: layers_missing,
         vcs_read_only: vcs.read_only.iter().map(|p| escape_path(p)).collect(),
         vcs_pinned: vcs.pinned.iter().map(|p| escape_path(p)).collect(),
-    }))?;
+    })))?;
 
     let (events_tx, events_rx) = mpsc::channel(1024);
     let (stop, stop_rx) = oneshot::channel();

@@ -36,7 +36,7 @@ pub struct Record {
 #[serde(tag = "kind")]
 pub enum Event {
     #[serde(rename = "session.start")]
-    SessionStart(SessionStart),
+    SessionStart(Box<SessionStart>),
     #[serde(rename = "exec")]
     Exec(Exec),
     #[serde(rename = "exec.request")]

@@ -41,10 +41,12 @@ const REPO: &[(&str, &str)] = &[
     (".git/objects/", ""),
 ];
 
+/// What a case is, what is there besides [`REPO`], the read-only paths it must give.
+type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a [&'a str]);
+
 #[test]
 fn each_layout_protects_what_git_would_run() {
-    // (what is there besides REPO, read-only paths relative to the workspace)
-    let cases: &[(&str, &[(&str, &str)], &[&str])] = &[
+    let cases: &[Case] = &[
         ("a plain repository", &[], &[".git/config", ".git/hooks"]),
         (
             "a worktree-specific config",

@@ -8,7 +8,7 @@
 pub mod api;
 pub mod fd_passing;
 pub mod fs_confinement;
-pub mod socket_dir;
+pub mod mount_ns;
 pub mod sockets;
 pub mod spec;
 pub mod syscall_filter;

@@ -34,11 +34,22 @@ pub struct LaunchSpec {
     pub read_only_paths: Vec<PathBuf>,
     /// Signals to it, and tracing it, are refused.
     pub supervisor_pid: u32,
-    /// The session's socket directory, mounted in the agent's own mount namespace (an
-    /// existing, empty directory on the host).
+    /// Mounts made in the command's private mount namespace, in this order, before Landlock
+    /// and before privileges are dropped (see `mount_ns`). Empty: no namespace of its own.
     #[serde(default)]
-    pub socket_dir: Option<PathBuf>,
-    /// Covered with an empty read-only tmpfs in that namespace (the user's runtime directory).
-    #[serde(default)]
-    pub hidden_dirs: Vec<PathBuf>,
+    pub mounts: Vec<MountOp>,
+}
+
+/// One operation of the launcher's mount plan.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "kebab-case")]
+pub enum MountOp {
+    /// `path` bound onto itself: a mount point, which cannot be renamed or removed
+    /// (EBUSY); with `read_only`, nothing beneath it can be changed either (EROFS).
+    BindSelf { path: PathBuf, read_only: bool },
+    /// The session's socket directory at `path` (an empty directory only root may change): a
+    /// tmpfs of the user's, where symbolic links are not followed (see `mount_ns`).
+    SocketDir { path: PathBuf, uid: u32, gid: u32 },
+    /// `path` covered with an empty read-only tmpfs (the user's runtime directory).
+    Hide { path: PathBuf },
 }

@@ -46,6 +46,8 @@ pub const DEFAULT_DNS_MAX_LABEL_LENGTH: u32 = 52;
 pub const DEFAULT_DNS_MAX_LABEL_ENTROPY_BITS: f64 = 4.4;
 pub const DEFAULT_DNS_QUERY_BYTES_PER_MINUTE_PER_SESSION: u32 = 65_536;
 pub const DEFAULT_DNS_QUERY_BYTES_PER_MINUTE_PER_DOMAIN: u32 = 16_384;
+/// VCS hooks and config are protected unless the user turns it off.
+pub const DEFAULT_PROTECT_VCS_METADATA: bool = true;
 /// Package registries, allowed unless a requirement sets `network.allowed_domains`.
 pub const DEFAULT_ALLOWED_DOMAINS: &[&str] = &[
     "crates.io",
@@ -173,6 +175,8 @@ pub struct FilesystemSettings {
     pub denied_reads: Vec<Resolved<PathBuf>>,
     /// Must stay read-only even inside a write root.
     pub forbidden_write_roots: Vec<Resolved<PathBuf>>,
+    /// VCS hooks and config in write roots are read-only in the session.
+    pub protect_vcs_metadata: Resolved<bool>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -939,6 +943,36 @@ impl Checker<'_> {
                 "filesystem.forbidden_write_roots",
                 eff.forbidden_write_roots.as_ref(),
             )),
+            protect_vcs_metadata: self.protect_vcs_metadata(eff),
+        }
+    }
+
+    /// The user's choice, unless a requirement forbids turning protection off.
+    fn protect_vcs_metadata(&mut self, eff: &Effective) -> Resolved<bool> {
+        let key = "filesystem.require_vcs_protection";
+        // No command line flag: only the config file chooses.
+        let chosen = self.user.and_then(|user| {
+            let value = user.settings().filesystem.protect_vcs_metadata.as_ref()?;
+            let source = self.user_source("filesystem.protect_vcs_metadata".into(), value)?;
+            Some(Resolved::new(*value.get_ref(), source))
+        });
+        match (
+            chosen,
+            eff.require_vcs_protection.as_ref().filter(|r| r.value),
+        ) {
+            (Some(chosen), Some(required)) => {
+                if !chosen.value {
+                    self.reject(
+                        &chosen,
+                        "cannot turn off what the requirements require",
+                        Some(RequirementRef::of(key, required)),
+                    );
+                }
+                Resolved::new(true, requirement_source(key, required))
+            }
+            (None, Some(required)) => Resolved::new(true, requirement_source(key, required)),
+            (Some(chosen), None) => chosen,
+            (None, None) => Resolved::new(DEFAULT_PROTECT_VCS_METADATA, Source::Default),
         }
     }
 }

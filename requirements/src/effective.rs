@@ -164,6 +164,8 @@ effective! {
         filesystem.allowed_write_roots;
     forbidden_write_roots: Vec<ConfigPath> = "filesystem.forbidden_write_roots",
         filesystem.forbidden_write_roots;
+    require_vcs_protection: bool = "filesystem.require_vcs_protection",
+        filesystem.require_vcs_protection;
     otlp_endpoint: HttpUrl = "telemetry.otlp_endpoint", telemetry.otlp_endpoint;
     otlp_protocol: OtlpProtocol = "telemetry.otlp_protocol", telemetry.otlp_protocol;
     log_prompts: bool = "telemetry.log_prompts", telemetry.log_prompts;

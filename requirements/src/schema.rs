@@ -100,6 +100,9 @@ pub struct FilesystemRequirements {
     pub allowed_write_roots: Option<Spanned<Vec<ConfigPath>>>,
     /// Where no user write root may lie.
     pub forbidden_write_roots: Option<Spanned<Vec<ConfigPath>>>,
+    /// When true, users cannot turn off `protect_vcs_metadata` (VCS hooks and config in
+    /// write roots stay read-only).
+    pub require_vcs_protection: Option<Spanned<bool>>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]

@@ -113,6 +113,8 @@ pub struct UserFilesystem {
     pub write_roots: Vec<Spanned<ConfigPath>>,
     #[serde(default)]
     pub denied_reads: Vec<Spanned<ConfigPath>>,
+    /// VCS hooks and config in write roots read-only (default true).
+    pub protect_vcs_metadata: Option<Spanned<bool>>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]

@@ -642,3 +642,43 @@ fn dns_budgets_are_ceilings_users_may_only_lower() {
         assert!(UserConfig::parse(USER, bad).is_err(), "{bad}");
     }
 }
+
+#[test]
+fn vcs_protection_is_on_by_default_and_a_requirement_keeps_it_on() {
+    let settings = ok("", "");
+    assert!(settings.filesystem.protect_vcs_metadata.value);
+    assert_eq!(
+        settings.filesystem.protect_vcs_metadata.source,
+        Source::Default
+    );
+    // The user may turn it off...
+    let settings = ok("", "[filesystem]\nprotect_vcs_metadata = false\n");
+    assert!(!settings.filesystem.protect_vcs_metadata.value);
+    assert_eq!(
+        user_line(&settings.filesystem.protect_vcs_metadata.source),
+        2
+    );
+    // ...unless a requirement says otherwise; a requirement set to false changes nothing.
+    let req = "[filesystem]\nrequire_vcs_protection = true\n";
+    assert_eq!(
+        error(req, "[filesystem]\nprotect_vcs_metadata = false\n"),
+        format!(
+            "filesystem.protect_vcs_metadata at {USER} line 2: false cannot turn off what the \
+             requirements require; requirement filesystem.require_vcs_protection = true at \
+             {REQ} line 2 (local layer)"
+        )
+    );
+    let settings = ok(req, "[filesystem]\nprotect_vcs_metadata = true\n");
+    assert!(matches!(
+        settings.filesystem.protect_vcs_metadata.source,
+        Source::Requirement {
+            key: "filesystem.require_vcs_protection",
+            ..
+        }
+    ));
+    let settings = ok(
+        "[filesystem]\nrequire_vcs_protection = false\n",
+        "[filesystem]\nprotect_vcs_metadata = false\n",
+    );
+    assert!(!settings.filesystem.protect_vcs_metadata.value);
+}

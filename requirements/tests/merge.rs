@@ -53,6 +53,9 @@ fn fragment(key: &str, i: usize) -> String {
         "filesystem.forbidden_write_roots" => {
             format!("[filesystem]\nforbidden_write_roots = [\"~/f{i}\"]")
         }
+        "filesystem.require_vcs_protection" => {
+            format!("[filesystem]\nrequire_vcs_protection = {bool_value}")
+        }
         "telemetry.otlp_endpoint" => {
             format!("[telemetry]\notlp_endpoint = \"https://otel{i}.example:4317\"")
         }
@@ -145,7 +148,7 @@ fn every_key_follows_layer_precedence() {
             checked += 1;
         }
     }
-    assert_eq!(checked, 31 * 7 + 2 * 3);
+    assert_eq!(checked, 32 * 7 + 2 * 3);
 }
 
 #[test]

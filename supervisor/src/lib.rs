@@ -32,4 +32,5 @@ pub mod settings;
 pub mod signals;
 pub mod target_user;
 pub mod tool_calls;
+pub mod vcs_protection;
 pub mod verify;

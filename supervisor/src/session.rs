@@ -13,7 +13,7 @@ use std::{
 
 use anyhow::{Context as _, anyhow};
 use tokio::sync::{mpsc, oneshot};
-use warden_agent::spec::{LaunchSpec, SandboxMode};
+use warden_agent::spec::{LaunchSpec, MountOp, SandboxMode};
 use warden_common::NetConfig;
 
 use crate::{
@@ -24,7 +24,7 @@ use crate::{
     clock::{self, Clock},
     events::{
         EndReason, Event, LimitReached, SCHEMA_VERSION, SessionEnd, SessionStart,
-        escape::escape_argv,
+        escape::{escape_argv, escape_bytes},
     },
     exec_gate::Gate,
     exec_policy::ExecPolicy,
@@ -47,7 +47,12 @@ use crate::{
     recovery::{self, SessionInfo},
     signals::Signals,
     target_user::TargetUser,
+    vcs_protection,
 };
+
+fn escape_path(p: &Path) -> String {
+    escape_bytes(p.as_os_str().as_encoded_bytes())
+}
 
 pub struct NetworkOptions {
     pub policy: NetworkPolicy,
@@ -68,6 +73,8 @@ pub struct SandboxOptions {
     pub denied_paths: Vec<PathBuf>,
     /// Readable, never writable, even inside a write root.
     pub read_only_paths: Vec<PathBuf>,
+    /// VCS hooks and config in the write roots read-only (workspace-write mode).
+    pub protect_vcs_metadata: bool,
     pub exec_policy: ExecPolicy,
 }
 
@@ -176,6 +183,18 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
         );
     }
     let user = opts.user;
+    // Before anything of the session exists: a repository Warden cannot protect stops it here.
+    let vcs =
+        if opts.sandbox.mode == SandboxMode::WorkspaceWrite && opts.sandbox.protect_vcs_metadata {
+            let owner = vcs_protection::Owner {
+                uid: user.uid,
+                gid: user.gid,
+            };
+            vcs_protection::plan(&opts.sandbox.write_roots, owner, &user.home)
+                .context("protecting VCS metadata")?
+        } else {
+            vcs_protection::Protection::default()
+        };
     let id = new_session_id();
     // The cgroup first: a session refused for a missing layer leaves no log behind.
     let root = match &opts.cgroup_root {
@@ -281,7 +300,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
         allowlist: allowlist.clone(),
     });
     let mut pipeline = Pipeline::new(writer, opts.live, labels);
-    pipeline.append(Event::SessionStart(SessionStart {
+    pipeline.append(Event::SessionStart(Box::new(SessionStart {
         schema: SCHEMA_VERSION,
         warden_version: env!("CARGO_PKG_VERSION").into(),
         command,
@@ -301,7 +320,9 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
         layers: layers_in_force,
         missing_layers: layers_missing,
         env_removed: agent_env.removed.clone(),
-    }))?;
+        vcs_read_only: vcs.read_only.iter().map(|p| escape_path(p)).collect(),
+        vcs_pinned: vcs.pinned.iter().map(|p| escape_path(p)).collect(),
+    })))?;
 
     let (events_tx, events_rx) = mpsc::channel(1024);
     let (stop, stop_rx) = oneshot::channel();
@@ -428,6 +449,18 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
     let mut write_roots = opts.sandbox.write_roots;
     // The agent's own sockets go there (its $XDG_RUNTIME_DIR).
     write_roots.push(socket_dir.path().to_path_buf());
+    let agent_mounts: Vec<MountOp> = std::iter::once(MountOp::SocketDir {
+        path: socket_dir.path().to_path_buf(),
+        uid: user.uid,
+        gid: user.gid,
+    })
+    .chain(
+        unix_sockets::hidden_dirs(user.uid, &allowed_paths)
+            .into_iter()
+            .map(|path| MountOp::Hide { path }),
+    )
+    .chain(vcs.mounts())
+    .collect();
     let spec = LaunchSpec {
         uid: user.uid,
         gid: user.gid,
@@ -437,8 +470,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
         denied_paths: protected,
         read_only_paths: opts.sandbox.read_only_paths,
         supervisor_pid: std::process::id(),
-        socket_dir: Some(socket_dir.path().to_path_buf()),
-        hidden_dirs: unix_sockets::hidden_dirs(user.uid, &allowed_paths),
+        mounts: agent_mounts,
     };
     let gate_stop = Arc::new(AtomicBool::new(false));
     let mut gate_thread = None;

@@ -270,6 +270,7 @@ pub fn sandbox(
             .iter()
             .map(|p| p.value.clone())
             .collect(),
+        protect_vcs_metadata: s.filesystem.protect_vcs_metadata.value,
         exec_policy: ExecPolicy::new(rules, builtin_rules),
     })
 }

@@ -36,7 +36,7 @@ pub struct Record {
 #[serde(tag = "kind")]
 pub enum Event {
     #[serde(rename = "session.start")]
-    SessionStart(SessionStart),
+    SessionStart(Box<SessionStart>),
     #[serde(rename = "exec")]
     Exec(Exec),
     #[serde(rename = "exec.request")]
@@ -214,6 +214,12 @@ pub struct SessionStart {
     /// the session may not reach.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub env_removed: Vec<String>,
+    /// VCS hooks and config made read-only in the session (escaped paths).
+    #[serde(default)]
+    pub vcs_read_only: Vec<String>,
+    /// Directories made mount points so that they cannot be renamed away (escaped paths).
+    #[serde(default)]
+    pub vcs_pinned: Vec<String>,
 }
 
 /// A new program image, seen before its first instruction.

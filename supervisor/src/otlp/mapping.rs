@@ -257,6 +257,8 @@ pub fn map(rec: &Record) -> Mapped {
             a.list("warden.settings_files", &s.settings_files);
             a.list("warden.layers", &s.layers);
             a.list("warden.missing_layers", &s.missing_layers);
+            a.list("warden.vcs_read_only", &s.vcs_read_only);
+            a.list("warden.vcs_pinned", &s.vcs_pinned);
             if !s.settings_warnings.is_empty() {
                 a.list("warden.settings_warnings", &s.settings_warnings);
                 severity = Severity::Warn;

@@ -218,7 +218,9 @@ mod tests {
             ("TMUX", "/tmp/tmux-1000/default,123,0"),
             ("PATH", "/usr/bin"),
         ];
-        let cases: &[(&[&str], &[&str], &[(&str, &str)])] = &[
+        // (allowed sockets, variables removed, variables set besides XDG_RUNTIME_DIR)
+        type Case<'a> = (&'a [&'a str], &'a [&'a str], &'a [(&'a str, &'a str)]);
+        let cases: &[Case] = &[
             (
                 &[],
                 &[

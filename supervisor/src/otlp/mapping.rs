@@ -259,6 +259,9 @@ pub fn map(rec: &Record) -> Mapped {
             a.list("warden.missing_layers", &s.missing_layers);
             a.list("warden.vcs_read_only", &s.vcs_read_only);
             a.list("warden.vcs_pinned", &s.vcs_pinned);
+            if !s.env_removed.is_empty() {
+                a.list("warden.env_removed", &s.env_removed);
+            }
             if !s.settings_warnings.is_empty() {
                 a.list("warden.settings_warnings", &s.settings_warnings);
                 severity = Severity::Warn;

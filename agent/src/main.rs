@@ -100,8 +100,12 @@ fn run(args: &[OsString]) -> Result<std::convert::Infallible, Failure> {
         fs_confinement::enforce(ruleset).map_err(fail("Landlock"))?;
     }
 
-    let filter = syscall_filter::build(spec.supervisor_pid, fs_confinement::landlock_abi())
-        .map_err(fail("building the seccomp filter"))?;
+    let filter = syscall_filter::build(
+        spec.supervisor_pid,
+        fs_confinement::landlock_abi(),
+        spec.allow_icmp,
+    )
+    .map_err(fail("building the seccomp filter"))?;
     filter.load().map_err(fail("loading the seccomp filter"))?;
     let listener = filter.get_notify_fd().map_err(fail("seccomp listener"))?;
     // SAFETY: fd 4 is the socket the supervisor gave us; it stays open for this call.

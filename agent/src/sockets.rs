@@ -4,7 +4,8 @@
 //! network allowlist (raw IP, packet, ICMP "ping" datagrams), or reaches something beyond the
 //! machine's IP stack (vsock to the hypervisor, TIPC, RDS, Bluetooth, CAN, XDP...). So the
 //! filter admits a short list and refuses everything else, including families added to
-//! kernels later.
+//! kernels later. Ping sockets join the list only when the network policy allows ICMP: then
+//! the cgroup egress program decides each ICMP packet's destination.
 
 /// The socket type without SOCK_NONBLOCK / SOCK_CLOEXEC.
 pub const SOCK_TYPE_MASK: u64 = 0xf;
@@ -19,61 +20,68 @@ const SOCK_DGRAM: u64 = 2;
 const SOCK_RAW: u64 = 3;
 const SOCK_SEQPACKET: u64 = 5;
 
+const IPPROTO_ICMP: u64 = 1;
 const IPPROTO_TCP: u64 = 6;
 const IPPROTO_UDP: u64 = 17;
+const IPPROTO_ICMPV6: u64 = 58;
 const NETLINK_ROUTE: u64 = 0;
 const NETLINK_SOCK_DIAG: u64 = 4;
 
 /// A family and, per type, the protocols allowed with it (0 is the type's default).
 pub struct Allowed {
     pub family: u64,
-    pub types: &'static [(u64, &'static [u64])],
+    pub types: Vec<(u64, Vec<u64>)>,
 }
 
-pub const ALLOWED: &[Allowed] = &[
-    // Local IPC; which peers it may reach is the UNIX-socket policy's business.
-    Allowed {
-        family: AF_UNIX,
-        types: &[
-            (SOCK_STREAM, &[0, 1]),
-            (SOCK_DGRAM, &[0, 1]),
-            (SOCK_SEQPACKET, &[0, 1]),
-        ],
-    },
-    // TCP and UDP: the cgroup connect and sendmsg programs see every destination.
-    Allowed {
-        family: AF_INET,
-        types: &[
-            (SOCK_STREAM, &[0, IPPROTO_TCP]),
-            (SOCK_DGRAM, &[0, IPPROTO_UDP]),
-        ],
-    },
-    Allowed {
-        family: AF_INET6,
-        types: &[
-            (SOCK_STREAM, &[0, IPPROTO_TCP]),
-            (SOCK_DGRAM, &[0, IPPROTO_UDP]),
-        ],
-    },
-    // What libc (getaddrinfo's address check, if_nameindex) and `ss` ask the kernel; both
-    // stay on the machine.
-    Allowed {
-        family: AF_NETLINK,
-        types: &[
-            (SOCK_RAW, &[NETLINK_ROUTE, NETLINK_SOCK_DIAG]),
-            (SOCK_DGRAM, &[NETLINK_ROUTE, NETLINK_SOCK_DIAG]),
-        ],
-    },
-];
+/// The allowlist; with `icmp`, ping sockets (ICMP echo datagrams) too.
+pub fn allowlist(icmp: bool) -> Vec<Allowed> {
+    let datagram = |ping| {
+        let mut p = vec![0, IPPROTO_UDP];
+        p.extend(icmp.then_some(ping));
+        (SOCK_DGRAM, p)
+    };
+    vec![
+        // Local IPC; which peers it may reach is the UNIX-socket policy's business.
+        Allowed {
+            family: AF_UNIX,
+            types: vec![
+                (SOCK_STREAM, vec![0, 1]),
+                (SOCK_DGRAM, vec![0, 1]),
+                (SOCK_SEQPACKET, vec![0, 1]),
+            ],
+        },
+        // TCP and UDP: the cgroup connect and sendmsg programs see every destination.
+        Allowed {
+            family: AF_INET,
+            types: vec![(SOCK_STREAM, vec![0, IPPROTO_TCP]), datagram(IPPROTO_ICMP)],
+        },
+        Allowed {
+            family: AF_INET6,
+            types: vec![
+                (SOCK_STREAM, vec![0, IPPROTO_TCP]),
+                datagram(IPPROTO_ICMPV6),
+            ],
+        },
+        // What libc (getaddrinfo's address check, if_nameindex) and `ss` ask the kernel; both
+        // stay on the machine.
+        Allowed {
+            family: AF_NETLINK,
+            types: vec![
+                (SOCK_RAW, vec![NETLINK_ROUTE, NETLINK_SOCK_DIAG]),
+                (SOCK_DGRAM, vec![NETLINK_ROUTE, NETLINK_SOCK_DIAG]),
+            ],
+        },
+    ]
+}
 
 /// Whether the kernel would create this socket under the allowlist (the filter's rule, for
 /// tests and for the supervisor's account of a refusal). Int arguments count by their low
 /// 32 bits, as the kernel reads them; high bits are refused outright by the filter.
-pub fn allowed(family: u64, kind: u64, protocol: u64) -> bool {
+pub fn allowed(family: u64, kind: u64, protocol: u64, icmp: bool) -> bool {
     if family > u64::from(u32::MAX) || protocol > u64::from(u32::MAX) {
         return false;
     }
-    ALLOWED.iter().any(|a| {
+    allowlist(icmp).iter().any(|a| {
         a.family == family
             && a.types
                 .iter()
@@ -222,9 +230,30 @@ mod tests {
         ];
         for &(family, kind, protocol, want) in cases {
             assert_eq!(
-                allowed(family, kind, protocol),
+                allowed(family, kind, protocol, false),
                 want,
                 "family {family:#x} type {kind:#x} protocol {protocol:#x}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_policy_that_allows_icmp_admits_ping_sockets_and_nothing_more() {
+        let ping: &[(u64, u64, u64, bool)] = &[
+            (AF_INET, SOCK_DGRAM, IPPROTO_ICMP, true),
+            (AF_INET6, SOCK_DGRAM, IPPROTO_ICMPV6, true),
+            // ICMPv6 on IPv4 and the other way round, raw ICMP, UDP-Lite between them
+            (AF_INET, SOCK_DGRAM, IPPROTO_ICMPV6, false),
+            (AF_INET6, SOCK_DGRAM, IPPROTO_ICMP, false),
+            (AF_INET, SOCK_RAW, IPPROTO_ICMP, false),
+            (AF_INET6, SOCK_DGRAM, 136, false),
+            (AF_INET, SOCK_DGRAM, IPPROTO_UDP, true),
+        ];
+        for &(family, kind, protocol, want) in ping {
+            assert_eq!(
+                allowed(family, kind, protocol, true),
+                want,
+                "family {family} type {kind} protocol {protocol}"
             );
         }
     }

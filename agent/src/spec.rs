@@ -34,6 +34,9 @@ pub struct LaunchSpec {
     pub read_only_paths: Vec<PathBuf>,
     /// Signals to it, and tracing it, are refused.
     pub supervisor_pid: u32,
+    /// The network policy allows ICMP echo (ping sockets; the kernel decides destinations).
+    #[serde(default)]
+    pub allow_icmp: bool,
     /// Mounts made in the command's private mount namespace, in this order, before Landlock
     /// and before privileges are dropped (see `mount_ns`). Empty: no namespace of its own.
     #[serde(default)]

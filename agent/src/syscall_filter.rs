@@ -99,21 +99,22 @@ fn types_outside(allowed: &[u64]) -> impl Iterator<Item = ScmpArgCompare> + '_ {
 }
 
 /// `socket` and `socketpair` go to the supervisor (which refuses and records them) unless
-/// family, type and protocol are in [`sockets::ALLOWED`]: an allowlist, so that a family
+/// family, type and protocol are in [`sockets::allowlist`]: an allowlist, so that a family
 /// nobody thought of (vsock to the hypervisor, TIPC, RDS, SCTP, Bluetooth, CAN, XDP, ping
-/// sockets...) is refused too.
-fn socket_rules(f: &mut ScmpFilterContext, name: &str) -> Result<(), SeccompError> {
-    let families: Vec<u64> = sockets::ALLOWED.iter().map(|a| a.family).collect();
+/// sockets unless the policy allows ICMP...) is refused too.
+fn socket_rules(f: &mut ScmpFilterContext, name: &str, icmp: bool) -> Result<(), SeccompError> {
+    let allowlist = sockets::allowlist(icmp);
+    let families: Vec<u64> = allowlist.iter().map(|a| a.family).collect();
     for family in outside(0, &families) {
         rule(f, name, &[family])?;
     }
-    for allowed in sockets::ALLOWED {
+    for allowed in &allowlist {
         let family = int_arg(0, allowed.family);
         let types: Vec<u64> = allowed.types.iter().map(|(t, _)| *t).collect();
         for t in types_outside(&types) {
             rule(f, name, &[family, t])?;
         }
-        for (t, protocols) in allowed.types {
+        for (t, protocols) in &allowed.types {
             let t = ScmpArgCompare::new(1, ScmpCompareOp::MaskedEqual(SOCK_TYPE_MASK), *t);
             for protocol in outside(2, protocols) {
                 rule(f, name, &[family, t, protocol])?;
@@ -139,8 +140,13 @@ pub const LANDLOCK_TRUNCATE_ABI: u32 = 3;
 pub const LANDLOCK_SCOPE_ABI: u32 = 6;
 
 /// `landlock_abi`: what the kernel's Landlock offers; where it cannot confine a call, the
-/// filter refuses the call instead (see `KernelLayer` in the requirements crate).
-pub fn build(supervisor_pid: u32, landlock_abi: u32) -> Result<ScmpFilterContext, SeccompError> {
+/// filter refuses the call instead (see `KernelLayer` in the requirements crate). `icmp`: the
+/// network policy allows ICMP echo (ping sockets).
+pub fn build(
+    supervisor_pid: u32,
+    landlock_abi: u32,
+    icmp: bool,
+) -> Result<ScmpFilterContext, SeccompError> {
     let mut f = ScmpFilterContext::new(ScmpAction::Allow)?;
     // A binary tree of syscall numbers instead of a linear list: every call of the agent runs
     // this filter (except those the kernel's action cache already knows to allow).
@@ -159,7 +165,7 @@ pub fn build(supervisor_pid: u32, landlock_abi: u32) -> Result<ScmpFilterContext
         ScmpSyscall::from_name("clone3")?,
     )?;
     for name in ["socket", "socketpair"] {
-        socket_rules(&mut f, name)?;
+        socket_rules(&mut f, name, icmp)?;
     }
     // Typing into the terminal's input queue: the agent could answer its own approval
     // prompt (or command the shell that ran Warden).

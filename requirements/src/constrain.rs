@@ -139,6 +139,8 @@ pub struct NetworkSettings {
     pub loopback_ports: Vec<Resolved<u16>>,
     /// Canonical absolute paths, none of them denied by the requirements.
     pub allowed_unix_sockets: Vec<Resolved<PathBuf>>,
+    /// ICMP echo (ping) to the allowed addresses (default false).
+    pub allow_icmp: Resolved<bool>,
     /// Empty: use the system's resolvers.
     pub dns_upstream: Vec<Resolved<DnsUpstream>>,
     pub dns_ttl_floor_secs: Resolved<u32>,
@@ -663,10 +665,20 @@ impl Checker<'_> {
             &cli.loopback_ports,
         );
         let allowed_unix_sockets = self.unix_sockets(eff, cli);
+        let icmp = self.scalar(
+            "network.allow_icmp",
+            |u| u.network.allow_icmp.as_ref(),
+            flags::ALLOW_ICMP,
+            cli.allow_icmp,
+        );
+        let allow_icmp = self
+            .forced(icmp, "network.allow_icmp", eff.allow_icmp.as_ref())
+            .unwrap_or_else(|| Resolved::new(false, Source::Default));
         NetworkSettings {
             allowed_domains,
             denied_domains,
             allowed_unix_sockets,
+            allow_icmp,
             allowed_cidrs: self.within(
                 cidrs,
                 "network.allowed_cidrs",

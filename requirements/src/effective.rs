@@ -144,6 +144,7 @@ effective! {
     loopback_ports: Vec<u16> = "network.loopback_ports", network.loopback_ports;
     denied_unix_sockets: Vec<ConfigPath> = "network.denied_unix_sockets",
         network.denied_unix_sockets;
+    allow_icmp: bool = "network.allow_icmp", network.allow_icmp;
     dns_unique_names_per_session: u32 = "network.dns_budget.unique_names_per_session",
         network.dns_budget.unique_names_per_session;
     dns_unique_names_per_domain: u32 = "network.dns_budget.unique_names_per_domain",

@@ -60,6 +60,8 @@ pub struct NetworkRequirements {
     /// Pathname UNIX sockets (or directories of them) that users may never allow, e.g. the
     /// Docker socket.
     pub denied_unix_sockets: Option<Spanned<Vec<ConfigPath>>>,
+    /// Whether ICMP echo (ping) may reach the allowed addresses; users may only repeat it.
+    pub allow_icmp: Option<Spanned<bool>>,
     /// Ceilings of the DNS budgets: users may choose lower values, never higher.
     #[serde(default)]
     pub dns_budget: DnsBudget,

@@ -91,6 +91,8 @@ pub struct UserNetwork {
     /// Host services on pathname UNIX sockets the agent may reach (canonical absolute paths).
     #[serde(default)]
     pub allowed_unix_sockets: Vec<Spanned<ConfigPath>>,
+    /// ICMP echo (ping) to the allowed addresses.
+    pub allow_icmp: Option<Spanned<bool>>,
     #[serde(default)]
     pub dns_upstream: Vec<Spanned<DnsUpstream>>,
     pub dns_ttl_floor_secs: Option<Spanned<u32>>,
@@ -142,6 +144,7 @@ pub struct CliOverrides {
     pub allowed_cidrs: Vec<Cidr>,
     pub loopback_ports: Vec<u16>,
     pub allowed_unix_sockets: Vec<ConfigPath>,
+    pub allow_icmp: Option<bool>,
     pub dns_upstream: Vec<DnsUpstream>,
     pub dns_ttl_floor_secs: Option<u32>,
     pub exec_rules: Vec<ExecRule>,
@@ -165,6 +168,7 @@ pub mod flags {
     pub const ALLOW_CIDR: &str = "--allow-cidr";
     pub const LOOPBACK_PORT: &str = "--loopback-port";
     pub const ALLOW_UNIX_SOCKET: &str = "--allow-unix-socket";
+    pub const ALLOW_ICMP: &str = "--allow-icmp";
     pub const DNS_UPSTREAM: &str = "--dns-upstream";
     pub const DNS_TTL_FLOOR_SECS: &str = "--dns-ttl-floor-secs";
     pub const EXEC_RULE: &str = "--exec-rule";

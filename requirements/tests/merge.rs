@@ -33,6 +33,7 @@ fn fragment(key: &str, i: usize) -> String {
             format!("[network]\nmanaged_allowed_domains_only = {bool_value}")
         }
         "network.loopback_ports" => format!("[network]\nloopback_ports = [{}]", 8000 + i),
+        "network.allow_icmp" => format!("[network]\nallow_icmp = {bool_value}"),
         "network.denied_unix_sockets" => {
             format!("[network]\ndenied_unix_sockets = [\"/run/s{i}.sock\"]")
         }
@@ -148,7 +149,7 @@ fn every_key_follows_layer_precedence() {
             checked += 1;
         }
     }
-    assert_eq!(checked, 32 * 7 + 2 * 3);
+    assert_eq!(checked, 33 * 7 + 2 * 3);
 }
 
 #[test]

@@ -132,6 +132,7 @@ pub fn run_checks(state_dir: &Path) -> Vec<Check> {
                     ring_buffer_bytes: None,
                     verifier_log_dir: state_dir.join(crate::session::VERIFIER_LOGS),
                     net: Default::default(),
+                    icmp: true,
                 })
                 .map_err(|e| e.to_string())
             })

@@ -285,6 +285,10 @@ struct SettingsFlags {
     /// absolute paths outside the write roots only. Repeatable.
     #[arg(long = "allow-unix-socket", value_name = "PATH")]
     allow_unix_sockets: Vec<ConfigPath>,
+    /// Allow ICMP echo (ping) to the addresses the rest of the policy allows (resolved
+    /// allowed names, allowed CIDRs); refused by default, with every other ICMP socket.
+    #[arg(long)]
+    allow_icmp: bool,
     /// Leave out the built-in allowed domains (package registries and code hosts).
     #[arg(long)]
     no_default_domains: bool,
@@ -360,6 +364,7 @@ impl SettingsFlags {
             allowed_cidrs: self.allow_cidrs.clone(),
             loopback_ports: self.loopback_ports.clone(),
             allowed_unix_sockets: self.allow_unix_sockets.clone(),
+            allow_icmp: self.allow_icmp.then_some(true),
             dns_upstream: self.dns_upstreams.clone(),
             dns_ttl_floor_secs: self.dns_ttl_floor_secs,
             exec_rules: self.exec_rules.clone(),

@@ -231,6 +231,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
             _pad: 0,
             enforce: u32::from(policy.mode == NetworkMode::Enforce),
         },
+        icmp: policy.allow_icmp,
     })
     .context("loading the kernel programs")?;
     programs.add_session(cgroup.id())?;
@@ -470,6 +471,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
         denied_paths: protected,
         read_only_paths: opts.sandbox.read_only_paths,
         supervisor_pid: std::process::id(),
+        allow_icmp: policy.allow_icmp,
         mounts: agent_mounts,
     };
     let gate_stop = Arc::new(AtomicBool::new(false));

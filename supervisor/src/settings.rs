@@ -142,6 +142,7 @@ pub fn network(
     for p in &n.allowed_unix_sockets {
         policy.allow_unix_socket(p.value.clone(), &p.source);
     }
+    policy.allow_icmp = n.allow_icmp.value;
     let upstreams = if n.dns_upstream.is_empty() {
         let conf = Path::new(upstream::RESOLV_CONF);
         upstream::from_resolv_conf(conf)

@@ -428,29 +428,47 @@ fn create_owned(path: &Path, want: Kind, owner: Owner) -> io::Result<()> {
         .flags(OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC)
         .resolve(ResolveFlag::RESOLVE_NO_SYMLINKS);
     let dir = nix::fcntl::openat2(nix::fcntl::AT_FDCWD, parent, how)?;
+    match create_in(&dir, name, want) {
+        Ok(created) => nix::unistd::fchown(
+            created.as_fd(),
+            Some(nix::unistd::Uid::from_raw(owner.uid)),
+            Some(nix::unistd::Gid::from_raw(owner.gid)),
+        )
+        .map_err(io::Error::from),
+        // Another session starting in the same workspace made it first: fine if it is what
+        // we wanted, and not a link.
+        Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {
+            let st = nix::sys::stat::fstatat(&dir, name, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW)?;
+            let kind = st.st_mode & libc::S_IFMT;
+            let expected = match want {
+                Kind::Dir => libc::S_IFDIR,
+                Kind::File => libc::S_IFREG,
+            };
+            if kind == expected { Ok(()) } else { Err(e) }
+        }
+        Err(e) => Err(e),
+    }
+}
+
+fn create_in(dir: &OwnedFd, name: &std::ffi::OsStr, want: Kind) -> io::Result<OwnedFd> {
     let created: OwnedFd = match want {
         Kind::Dir => {
-            nix::sys::stat::mkdirat(&dir, name, Mode::from_bits_truncate(0o755))?;
+            nix::sys::stat::mkdirat(dir, name, Mode::from_bits_truncate(0o755))?;
             nix::fcntl::openat(
-                &dir,
+                dir,
                 name,
                 OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
                 Mode::empty(),
             )?
         }
         Kind::File => nix::fcntl::openat(
-            &dir,
+            dir,
             name,
             OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
             Mode::from_bits_truncate(0o644),
         )?,
     };
-    nix::unistd::fchown(
-        created.as_fd(),
-        Some(nix::unistd::Uid::from_raw(owner.uid)),
-        Some(nix::unistd::Gid::from_raw(owner.gid)),
-    )?;
-    Ok(())
+    Ok(created)
 }
 
 #[cfg(test)]

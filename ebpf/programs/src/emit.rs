@@ -42,6 +42,19 @@ pub fn count_lost(kind: EventKind) {
     }
 }
 
+/// For programs that run without the process (a packet leaving): pid and tid 0.
+#[inline(always)]
+pub fn header_without_task(kind: EventKind, cgroup_id: u64) -> EventHeader {
+    EventHeader {
+        kind: kind as u32,
+        pid: 0,
+        tid: 0,
+        _pad: 0,
+        cgroup_id,
+        boot_ns: unsafe { bpf_ktime_get_boot_ns() },
+    }
+}
+
 #[inline(always)]
 pub fn header(kind: EventKind, cgroup_id: u64) -> EventHeader {
     let pid_tgid = bpf_get_current_pid_tgid();

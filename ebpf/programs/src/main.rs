@@ -11,6 +11,7 @@ mod exec;
 mod exit;
 mod files;
 mod fork;
+mod icmp;
 mod maps;
 mod network;
 mod task;
@@ -18,8 +19,8 @@ mod unix_sockets;
 
 use aya_ebpf::{
     bindings::bpf_sock_addr,
-    macros::{cgroup_sock_addr, raw_tracepoint, tracepoint},
-    programs::{RawTracePointContext, SockAddrContext, TracePointContext},
+    macros::{cgroup_skb, cgroup_sock_addr, raw_tracepoint, tracepoint},
+    programs::{RawTracePointContext, SkBuffContext, SockAddrContext, TracePointContext},
 };
 use warden_common::{NET_OP_CONNECT, NET_OP_SENDMSG};
 
@@ -71,6 +72,12 @@ pub fn warden_recvmsg4(ctx: SockAddrContext) -> i32 {
 #[cgroup_sock_addr(recvmsg6)]
 pub fn warden_recvmsg6(ctx: SockAddrContext) -> i32 {
     network::on_recvmsg(&ctx, true)
+}
+
+// Attached only when the policy allows ICMP (and so ping sockets).
+#[cgroup_skb(egress)]
+pub fn warden_icmp_egress(ctx: SkBuffContext) -> i32 {
+    icmp::on_egress(&ctx)
 }
 
 // aya has no attach type for the UNIX socket hooks: these are compiled into sections it

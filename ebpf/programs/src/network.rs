@@ -15,7 +15,7 @@ use aya_ebpf::{
     programs::SockAddrContext,
 };
 use warden_common::{
-    AllowEntry, DnsOrigin, EventKind, NetEvent, RULE_DEFAULT_DENY, RULE_DNS_OVER_TLS,
+    AllowEntry, DnsOrigin, EventHeader, EventKind, NetEvent, RULE_DEFAULT_DENY, RULE_DNS_OVER_TLS,
     RULE_DNS_PROXY, VERDICT_ALLOW, VERDICT_DENY, VERDICT_REDIRECT,
 };
 
@@ -37,7 +37,7 @@ const V4_MAPPED: u32 = u32::from_ne_bytes([0, 0, 0xff, 0xff]);
 
 /// The destination of a socket operation, IPv4 or IPv6 (v4-mapped addresses count as IPv4).
 #[derive(Clone, Copy)]
-enum Dest {
+pub(crate) enum Dest {
     V4(u32),
     V6([u32; 4]),
 }
@@ -73,7 +73,7 @@ fn allowed_entry(entry: Option<&AllowEntry>) -> Option<u32> {
 
 /// Which rule allows `d:port`, if any.
 #[inline(always)]
-fn lookup(d: Dest, port: u16) -> Option<u32> {
+pub(crate) fn lookup(d: Dest, port: u16) -> Option<u32> {
     let exact = match d {
         Dest::V4(a) => allowed_entry(unsafe { ALLOW4.get(&a) }),
         Dest::V6(a) => allowed_entry(unsafe { ALLOW6.get(&a) }),
@@ -162,13 +162,27 @@ pub fn on_sock_addr(ctx: &SockAddrContext, v6: bool, op: u8) -> i32 {
     // Every connect is recorded; datagrams only when denied or redirected (a busy UDP flow to
     // an allowed peer would otherwise flood the log with identical records).
     if op == warden_common::NET_OP_CONNECT || verdict != VERDICT_ALLOW {
-        record(d, port, sa.protocol as u8, op, verdict, rule);
+        let header = emit::header(EventKind::Net, unsafe {
+            aya_ebpf::helpers::generated::bpf_get_current_cgroup_id()
+        });
+        let uid = bpf_get_current_uid_gid() as u32;
+        record(header, uid, d, port, sa.protocol as u8, op, verdict, rule);
     }
     if verdict == VERDICT_DENY { 0 } else { 1 }
 }
 
 #[inline(always)]
-fn record(d: Dest, port: u16, protocol: u8, op: u8, verdict: u8, rule: u32) {
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn record(
+    header: EventHeader,
+    uid: u32,
+    d: Dest,
+    port: u16,
+    protocol: u8,
+    op: u8,
+    verdict: u8,
+    rule: u32,
+) {
     let Some(mut entry) = emit::reserve::<NetEvent>(EventKind::Net) else {
         return;
     };
@@ -183,12 +197,9 @@ fn record(d: Dest, port: u16, protocol: u8, op: u8, verdict: u8, rule: u32) {
             core::mem::transmute::<[u32; 4], [u8; 16]>(a)
         }),
     };
-    let header = emit::header(EventKind::Net, unsafe {
-        aya_ebpf::helpers::generated::bpf_get_current_cgroup_id()
-    });
     entry.write(NetEvent {
         header,
-        uid: bpf_get_current_uid_gid() as u32,
+        uid,
         rule,
         family,
         port,

@@ -16,6 +16,8 @@
 //! UNIX sockets: `unix connect|send stream|dgram|seqpacket PATH` (send: an unconnected
 //! datagram to PATH), `unix-fd PATH` (connect through /proc/self/fd/N of an O_PATH
 //! descriptor of PATH), `unix-own PATH` (bind PATH, listen, connect to it), `unix-abstract NAME`.
+//! ICMP: `ping ADDR` (an echo request from a ping socket, unconnected; IPv4 or IPv6):
+//! `ok reply` or `ok noreply` (within a second) when it was sent.
 use std::{ffi::CString, io::Read};
 
 fn result(r: libc::c_long) -> String {
@@ -186,6 +188,40 @@ fn main() {
                     result(libc::sendto(fd, b"x".as_ptr().cast(), 1, 0, sa, len) as libc::c_long)
                 }
             }
+            "ping" => {
+                let addr: std::net::IpAddr = args[1].parse().expect("address");
+                // Type, code, checksum, id, sequence: the kernel fills in id and checksum.
+                let (family, protocol, request) = match addr {
+                    std::net::IpAddr::V4(_) => (libc::AF_INET, libc::IPPROTO_ICMP, 8u8),
+                    std::net::IpAddr::V6(_) => (libc::AF_INET6, libc::IPPROTO_ICMPV6, 128u8),
+                };
+                let packet = [request, 0, 0, 0, 0, 0, 0, 1, b'w', b'a', b'r', b'd'];
+                let fd = libc::socket(family, libc::SOCK_DGRAM, protocol);
+                if fd < 0 {
+                    result(-1)
+                } else {
+                    let sa = inet_addr(addr);
+                    let sent = libc::sendto(
+                        fd,
+                        packet.as_ptr().cast(),
+                        packet.len(),
+                        0,
+                        (&raw const sa.0).cast(),
+                        sa.1,
+                    );
+                    if sent < 0 {
+                        result(-1)
+                    } else {
+                        let mut pfd = libc::pollfd {
+                            fd,
+                            events: libc::POLLIN,
+                            revents: 0,
+                        };
+                        let ready = libc::poll(&mut pfd, 1, 1000);
+                        if ready == 1 { "ok reply" } else { "ok noreply" }.to_string()
+                    }
+                }
+            }
             "unix-fd" => {
                 let path = CString::new(args[1].as_bytes()).expect("path");
                 let o = libc::open(path.as_ptr(), libc::O_PATH);
@@ -256,4 +292,38 @@ fn sun(path: &[u8]) -> (libc::sockaddr_un, libc::socklen_t) {
         addr,
         (std::mem::size_of::<libc::sa_family_t>() + n) as libc::socklen_t,
     )
+}
+
+/// A `sockaddr_storage` holding `addr` (port 0) and its length.
+fn inet_addr(addr: std::net::IpAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
+    // SAFETY: all-zero is a valid sockaddr_storage, and both address types fit in it.
+    let mut ss: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let len = match addr {
+        std::net::IpAddr::V4(a) => {
+            let sin = libc::sockaddr_in {
+                sin_family: libc::AF_INET as libc::sa_family_t,
+                sin_port: 0,
+                sin_addr: libc::in_addr {
+                    s_addr: u32::from_ne_bytes(a.octets()),
+                },
+                sin_zero: [0; 8],
+            };
+            unsafe { std::ptr::write((&raw mut ss).cast(), sin) };
+            std::mem::size_of::<libc::sockaddr_in>()
+        }
+        std::net::IpAddr::V6(a) => {
+            let sin6 = libc::sockaddr_in6 {
+                sin6_family: libc::AF_INET6 as libc::sa_family_t,
+                sin6_port: 0,
+                sin6_flowinfo: 0,
+                sin6_addr: libc::in6_addr {
+                    s6_addr: a.octets(),
+                },
+                sin6_scope_id: 0,
+            };
+            unsafe { std::ptr::write((&raw mut ss).cast(), sin6) };
+            std::mem::size_of::<libc::sockaddr_in6>()
+        }
+    };
+    (ss, len as libc::socklen_t)
 }

@@ -125,8 +125,10 @@ pub fn decode(bytes: &[u8], labels: &dyn Labels) -> Result<Decoded, DecodeError>
 }
 
 const AF_INET: u16 = 2;
+const IPPROTO_ICMP: u8 = 1;
 const IPPROTO_TCP: u8 = 6;
 const IPPROTO_UDP: u8 = 17;
+const IPPROTO_ICMPV6: u8 = 58;
 
 fn network(e: &NetEvent, labels: &dyn Labels) -> Event {
     let ip = if e.family == AF_INET {
@@ -141,6 +143,8 @@ fn network(e: &NetEvent, labels: &dyn Labels) -> Event {
         transport: match e.protocol {
             IPPROTO_TCP => "tcp".into(),
             IPPROTO_UDP => "udp".into(),
+            IPPROTO_ICMP => "icmp".into(),
+            IPPROTO_ICMPV6 => "icmpv6".into(),
             p => format!("ip-proto-{p}"),
         },
         address: ip.to_string(),

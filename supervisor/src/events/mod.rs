@@ -383,7 +383,7 @@ pub enum Verdict {
 pub struct Network {
     pub pid: u32,
     pub uid: u32,
-    /// `tcp`, `udp`, or `ip-proto-N`.
+    /// `tcp`, `udp`, `icmp`, `icmpv6` (ping: the packet's record has pid 0), or `ip-proto-N`.
     pub transport: String,
     pub address: String,
     pub port: u16,

@@ -3,7 +3,8 @@ use aya::{
     Ebpf, EbpfLoader,
     maps::{HashMap, MapData, MapError, PerCpuArray, RingBuf},
     programs::{
-        CgroupAttachMode, CgroupSockAddr, ProgramError, RawTracePoint, TracePoint,
+        CgroupAttachMode, CgroupSkb, CgroupSkbAttachType, CgroupSockAddr, ProgramError,
+        RawTracePoint, TracePoint,
         links::{FdLink, PinnedLink},
     },
 };
@@ -230,7 +231,12 @@ pub struct LoadOptions {
     pub ring_buffer_bytes: Option<u32>,
     /// Where the whole log of a program the verifier refuses is saved.
     pub verifier_log_dir: std::path::PathBuf,
+    /// The policy allows ICMP echo: load the egress program that decides its destinations.
+    pub icmp: bool,
 }
+
+/// The cgroup skb program that keeps ICMP echo to allowed addresses.
+const ICMP_PROGRAM: &str = "warden_icmp_egress";
 
 /// Approved execs by thread id (see `warden_common::ExecToken`).
 pub type ExecTokens = HashMap<MapData, u32, warden_common::ExecToken>;
@@ -246,6 +252,8 @@ pub struct KernelPrograms {
     logger: Option<KernelLogger>,
     /// None on kernels without the UNIX socket hooks (before 6.7).
     unix: Option<UnixPrograms>,
+    /// The ICMP egress program is loaded (and attached with the network programs).
+    icmp: bool,
 }
 
 /// What the UNIX socket programs of a session enforce.
@@ -359,6 +367,10 @@ impl KernelPrograms {
             let p: &mut CgroupSockAddr = program(&mut ebpf, name)?;
             p.load().map_err(load_err(name, log_dir))?;
         }
+        if opts.icmp {
+            let p: &mut CgroupSkb = program(&mut ebpf, ICMP_PROGRAM)?;
+            p.load().map_err(load_err(ICMP_PROGRAM, log_dir))?;
+        }
 
         let map_err = |name| move |source| KernelError::Map { name, source };
         let take = |ebpf: &mut Ebpf, name: &'static str| {
@@ -377,6 +389,7 @@ impl KernelPrograms {
                 sessions,
                 logger,
                 unix,
+                icmp: opts.icmp,
             },
             EventSource {
                 ring,
@@ -436,11 +449,33 @@ impl KernelPrograms {
                 .map_err(prog_err(name))?
                 .try_into()
                 .map_err(|source| KernelError::Link { name, source })?;
-            let pinned = link
-                .pin(pin_dir.join(name))
-                .map_err(|source| KernelError::Pin { name, source })?;
-            self.pinned.push(pinned);
+            self.pin(link, name, pin_dir)?;
         }
+        if self.icmp {
+            let name = ICMP_PROGRAM;
+            let p: &mut CgroupSkb = program(&mut self.ebpf, name)?;
+            let id = p
+                .attach(
+                    &cgroup_fd,
+                    CgroupSkbAttachType::Egress,
+                    CgroupAttachMode::Single,
+                )
+                .map_err(prog_err(name))?;
+            let link: FdLink = p
+                .take_link(id)
+                .map_err(prog_err(name))?
+                .try_into()
+                .map_err(|source| KernelError::Link { name, source })?;
+            self.pin(link, name, pin_dir)?;
+        }
+        Ok(())
+    }
+
+    fn pin(&mut self, link: FdLink, name: &'static str, pin_dir: &Path) -> Result<(), KernelError> {
+        let pinned = link
+            .pin(pin_dir.join(name))
+            .map_err(|source| KernelError::Pin { name, source })?;
+        self.pinned.push(pinned);
         Ok(())
     }
 

@@ -68,6 +68,8 @@ pub struct NetworkPolicy {
     pub loopback_ports: Vec<(u16, u32)>,
     /// Pathname UNIX sockets outside the session that it may reach.
     pub unix_sockets: Vec<(PathBuf, u32)>,
+    /// ICMP echo (ping sockets) to the addresses the rest of the policy allows.
+    pub allow_icmp: bool,
     /// Policy rules by id - RULE_FIRST_POLICY.
     rules: Vec<Rule>,
 }
@@ -81,6 +83,7 @@ impl NetworkPolicy {
             cidrs: Vec::new(),
             loopback_ports: Vec::new(),
             unix_sockets: Vec::new(),
+            allow_icmp: false,
             rules: Vec::new(),
         }
     }

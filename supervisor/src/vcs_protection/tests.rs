@@ -280,3 +280,22 @@ fn parses_the_config_syntax_git_accepts() {
         want.map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string()))
     );
 }
+
+#[test]
+fn a_file_another_session_made_first_is_taken_but_a_link_is_not() {
+    let (_d, root) = tree(&[(".git/", "")]);
+    let hooks = root.join(".git/hooks");
+    let config = root.join(".git/included.cfg");
+    for _ in 0..2 {
+        create_owned(&hooks, Kind::Dir, me()).unwrap();
+        create_owned(&config, Kind::File, me()).unwrap();
+    }
+    assert!(hooks.is_dir() && config.is_file());
+    let link = root.join(".git/elsewhere");
+    std::os::unix::fs::symlink("/etc", &link).unwrap();
+    assert!(create_owned(&link, Kind::Dir, me()).is_err());
+    assert!(
+        create_owned(&hooks, Kind::File, me()).is_err(),
+        "a directory is not a file"
+    );
+}

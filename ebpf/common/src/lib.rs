@@ -406,9 +406,12 @@ pub struct UnixConfig {
     pub enforce: u32,
     /// 1 when Landlock scopes abstract sockets to the sandbox (else abstract ones are refused).
     pub abstract_scoped: u32,
-    /// The session's socket directory, without a trailing slash (`dir_len` bytes).
-    pub dir_len: u32,
-    pub dir: [u8; UNIX_PATH_MAX],
+    /// The session's socket directory and a slash (`prefix_len` bytes), and the mask that
+    /// selects those bytes: compared in one pass whose work does not depend on the length
+    /// (the verifier then checks the loop once per byte, not once per byte and length).
+    pub prefix_len: u32,
+    pub prefix: [u8; UNIX_PATH_MAX],
+    pub mask: [u8; UNIX_PATH_MAX],
 }
 
 /// Marks an optional tracepoint field that this kernel does not have.

@@ -67,9 +67,12 @@ pub fn on_unix(ctx: &SockAddrContext, op: u8) -> i32 {
         )
     };
     let len = if copied > 0 { copied as u32 - 1 } else { 0 };
-    let (verdict, rule) = if len == 0 || len > PATH_LIMIT || !canonical(&path) {
+    // Only two spellings are allowed: beneath the socket directory without a `..` (which
+    // would climb out of it), and an exact policy path (canonical, checked in user space). Any
+    // other spelling of the same file is refused; user space names why in the record.
+    let (verdict, rule) = if len == 0 || len > PATH_LIMIT {
         (VERDICT_DENY, RULE_UNIX_NOT_CANONICAL)
-    } else if under_dir(&path, len, cfg) {
+    } else if under_dir(&path, len, cfg) && !climbs(&path) {
         (VERDICT_ALLOW, RULE_UNIX_SESSION_DIR)
     } else if let Some(rule) = unsafe { UNIX_ALLOW.get(&path) } {
         (VERDICT_ALLOW, *rule)
@@ -110,37 +113,28 @@ fn at(path: &[u8; UNIX_PATH_MAX], i: usize) -> u8 {
     path.get(i).copied().unwrap_or(0)
 }
 
-/// Absolute, without empty, `.` or `..` components and without a trailing slash.
+/// Has a `..` component.
 #[inline(always)]
-fn canonical(path: &[u8; UNIX_PATH_MAX]) -> bool {
-    if path[0] != b'/' || path[1] == 0 {
-        return false;
-    }
-    for i in 0..UNIX_PATH_MAX - 1 {
-        if path[i] != b'/' {
-            continue;
-        }
-        let (a, b, c) = (at(path, i + 1), at(path, i + 2), at(path, i + 3));
-        let end = |x: u8| x == 0 || x == b'/';
-        if end(a) || (a == b'.' && end(b)) || (a == b'.' && b == b'.' && end(c)) {
-            return false;
+fn climbs(path: &[u8; UNIX_PATH_MAX]) -> bool {
+    for i in 0..UNIX_PATH_MAX - 2 {
+        if path[i] == b'/' && path[i + 1] == b'.' && path[i + 2] == b'.' {
+            let c = at(path, i + 3);
+            if c == 0 || c == b'/' {
+                return true;
+            }
         }
     }
-    true
+    false
 }
 
 /// Strictly beneath the session's socket directory.
 #[inline(always)]
 fn under_dir(path: &[u8; UNIX_PATH_MAX], len: u32, cfg: &UnixConfig) -> bool {
-    let dir_len = cfg.dir_len as usize;
-    if dir_len == 0 || len as usize <= dir_len + 1 {
+    if cfg.prefix_len == 0 || len <= cfg.prefix_len {
         return false;
     }
     for i in 0..UNIX_PATH_MAX {
-        if i < dir_len && path[i] != cfg.dir[i] {
-            return false;
-        }
-        if i == dir_len && path[i] != b'/' {
+        if path[i] & cfg.mask[i] != cfg.prefix[i] {
             return false;
         }
     }

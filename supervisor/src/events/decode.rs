@@ -1,12 +1,15 @@
 //! Ring-buffer bytes from the kernel programs into `Event`s.
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::{
+    net::{IpAddr, Ipv4Addr, Ipv6Addr},
+    os::unix::ffi::OsStrExt,
+};
 
 use warden_common::{
     EXEC_ARGV_TRUNCATED, EXEC_ARGV_UNREADABLE, EXEC_FILENAME_TRUNCATED, EXEC_TOKEN_MISMATCH,
     EXEC_TOKEN_MISSING, EventHeader, EventKind, ExecEvent, ExitEvent, FILE_PATH_MAX,
     FILE_PATH_TRUNCATED, FILE_PATH_UNREADABLE, FILE_PATH2_MAX, FILE_PATH2_TRUNCATED, FileEvent,
-    ForkEvent, NET_OP_CONNECT, NetEvent, UNIX_ADDR_ABSTRACT, UNIX_PATH_MAX, UnixEvent,
-    VERDICT_ALLOW, VERDICT_DENY,
+    ForkEvent, NET_OP_CONNECT, NetEvent, RULE_DEFAULT_DENY, RULE_UNIX_NOT_CANONICAL,
+    UNIX_ADDR_ABSTRACT, UNIX_PATH_MAX, UnixEvent, VERDICT_ALLOW, VERDICT_DENY,
 };
 
 use super::{
@@ -176,7 +179,17 @@ fn unix_socket(e: &UnixEvent, labels: &dyn Labels) -> Event {
     } else {
         &e.path[..len]
     };
-    let (rule, rule_source) = labels.rule(e.rule);
+    let (mut rule, rule_source) = labels.rule(e.rule);
+    // The kernel refuses every spelling it has no rule for; say when the spelling itself was
+    // the reason (relative, `.`, `..`, `//`, a trailing `/`).
+    if e.rule == RULE_DEFAULT_DENY
+        && !abstract_name
+        && !warden_requirements::constrain::is_canonical_absolute(std::path::Path::new(
+            std::ffi::OsStr::from_bytes(name),
+        ))
+    {
+        rule = labels.rule(RULE_UNIX_NOT_CANONICAL).0;
+    }
     let u = UnixSocket {
         pid: e.header.pid,
         uid: e.uid,

@@ -497,14 +497,18 @@ impl KernelPrograms {
         };
         let btf = Btf::from_file(btf::VMLINUX)?;
         let member = |m| btf.member_offset("bpf_sock_addr_kern", m).map(|o| o as u32);
-        let dir = unix_key(settings.dir)?;
+        let prefix = settings.dir.join("");
+        let prefix_len = prefix.as_os_str().len();
+        let mut mask = [0u8; UNIX_PATH_MAX];
+        mask[..prefix_len.min(UNIX_PATH_MAX)].fill(0xff);
         let config = UnixConfig {
             uaddr_offset: member("uaddr")?,
             uaddrlen_offset: member("uaddrlen")?,
             enforce: u32::from(settings.enforce),
             abstract_scoped: u32::from(settings.abstract_scoped),
-            dir_len: settings.dir.as_os_str().len() as u32,
-            dir,
+            prefix_len: prefix_len as u32,
+            prefix: unix_key(&prefix)?,
+            mask,
         };
         let map_err = |name| move |source| KernelError::Map { name, source };
         let mut cfg: aya::maps::Array<_, UnixConfig> = aya::maps::Array::try_from(

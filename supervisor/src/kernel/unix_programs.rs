@@ -241,7 +241,6 @@ fn prog_load(
     log_dir: &Path,
 ) -> Result<Option<OwnedFd>, UnixProgramError> {
     let license = c"GPL";
-    let mut log = vec![0u8; LOG_BYTES];
     let mut prog_name = [0u8; 16];
     // The kernel keeps 15 bytes of a name.
     for (d, s) in prog_name.iter_mut().zip(name.bytes().take(15)) {
@@ -252,13 +251,18 @@ fn prog_load(
         insn_cnt: insns.len() as u32,
         insns: insns.as_ptr() as u64,
         license: license.as_ptr() as u64,
-        log_level: 1,
-        log_size: log.len() as u32,
-        log_buf: log.as_mut_ptr() as u64,
         prog_name,
         expected_attach_type: attach_type,
         ..Default::default()
     };
+    // Without a log first: writing one makes the verifier several times slower.
+    if let Ok(fd) = bpf(bpf_cmd::BPF_PROG_LOAD, &mut attr) {
+        return Ok(Some(owned(fd)));
+    }
+    let mut log = vec![0u8; LOG_BYTES];
+    attr.log_level = 1;
+    attr.log_size = log.len() as u32;
+    attr.log_buf = log.as_mut_ptr() as u64;
     match bpf(bpf_cmd::BPF_PROG_LOAD, &mut attr) {
         Ok(fd) => Ok(Some(owned(fd))),
         Err(e) => {

@@ -240,9 +240,12 @@ impl DnsBudget {
     pub fn admit(&mut self, q: &Lookup) -> Result<(), Exceeded> {
         self.check(q)?;
         let key = self.key(q.name);
-        self.session.names.insert(key);
-        self.use_domain(q).names.insert(key);
-        self.count_bytes(q);
+        // A name looked up before carries no new data: only new names spend bytes (a client
+        // without a cache, asking for its API host on every request, is not a tunnel).
+        if self.session.names.insert(key) {
+            self.use_domain(q).names.insert(key);
+            self.count_bytes(q);
+        }
         Ok(())
     }
 
@@ -285,8 +288,11 @@ impl DnsBudget {
             }
         }
         let key = self.key(q.name);
+        if self.session.names.contains(&key) {
+            return Ok(());
+        }
         let domain = self.domains.get_mut(q.domain);
-        if !self.session.names.contains(&key) {
+        {
             let in_domain = domain.as_ref().map_or(0, |d| d.names.len()) as u64 + 1;
             if in_domain > u64::from(l.unique_names_per_domain) {
                 return Err(over(
@@ -495,8 +501,14 @@ mod tests {
             ),
             (
                 &[("a.x.test", "x.test", 500, 0)],
-                ("a.x.test", "x.test", 101, 1),
+                ("b.x.test", "x.test", 101, 1),
                 Some(exceeded(QueryBytesPerMinute, Domain, 600, 601, "x.test")),
+            ),
+            // Asking again for a name already seen spends nothing.
+            (
+                &[("a.x.test", "x.test", 500, 0)],
+                ("a.x.test", "x.test", 500, 1),
+                None,
             ),
             (
                 &[

@@ -6,7 +6,10 @@
 //! arguments stay the same; the file does not.
 use std::{
     ffi::OsStr,
-    os::{fd::AsRawFd, unix::ffi::OsStrExt},
+    os::{
+        fd::{AsRawFd, OwnedFd},
+        unix::ffi::OsStrExt,
+    },
     path::{Path, PathBuf},
 };
 
@@ -26,19 +29,44 @@ pub struct ExeIdentity {
     pub ino: u64,
 }
 
+/// A file opened (O_PATH) for the gate: the kernel's one lookup of it, what `/proc/self/fd`
+/// says its path is, and its status. The gate's checks share it rather than look it up again
+/// (each system call of the supervisor pays the syscall tracepoints too).
+pub struct Opened {
+    pub fd: OwnedFd,
+    pub resolved: Option<PathBuf>,
+    pub st: Option<nix::sys::stat::FileStat>,
+}
+
+impl Opened {
+    pub fn open(path: &Path) -> Option<Self> {
+        let fd = nix::fcntl::open(
+            path,
+            nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+        .ok()?;
+        let resolved = std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd())).ok();
+        let st = nix::sys::stat::fstat(&fd).ok();
+        Some(Self { fd, resolved, st })
+    }
+
+    /// `/proc/self/fd/N` of it, to open it for reading.
+    pub fn fd_path(&self) -> PathBuf {
+        PathBuf::from(format!("/proc/self/fd/{}", self.fd.as_raw_fd()))
+    }
+}
+
 /// The identity of the file at `path`; None when it cannot be opened (the exec then gets an
 /// identity no file has: it is killed if the kernel runs something after all).
 pub fn of(path: &Path) -> Option<ExeIdentity> {
-    let fd = nix::fcntl::open(
-        path,
-        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC,
-        nix::sys::stat::Mode::empty(),
-    )
-    .ok()?;
-    let st = nix::sys::stat::fstat(&fd).ok()?;
-    let link = std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd())).ok()?;
-    let name = dentry_name(&link, st.st_ino);
-    let fs = nix::sys::statfs::fstatfs(&fd).ok()?;
+    of_opened(&Opened::open(path)?)
+}
+
+pub fn of_opened(opened: &Opened) -> Option<ExeIdentity> {
+    let (link, st) = (opened.resolved.as_ref()?, opened.st.as_ref()?);
+    let name = dentry_name(link, st.st_ino);
+    let fs = nix::sys::statfs::fstatfs(&opened.fd).ok()?;
     let ino = if SAME_INODE_NUMBERS.contains(&(fs.filesystem_type().0 as i64)) {
         st.st_ino
     } else {
@@ -60,14 +88,6 @@ fn dentry_name(link: &Path, ino: u64) -> Vec<u8> {
 
 fn same_file(path: &Path, ino: u64) -> bool {
     nix::sys::stat::stat(path).is_ok_and(|st| st.st_ino == ino)
-}
-
-/// Where an exec's final program can be opened: the last interpreter's path, else the file.
-pub fn final_path(pid: u32, exec_path: &Path, last_interpreter: Option<&[u8]>) -> PathBuf {
-    match last_interpreter {
-        Some(p) => super::interpreters::open_path(pid, p),
-        None => exec_path.to_path_buf(),
-    }
 }
 
 #[cfg(test)]

@@ -316,7 +316,8 @@ impl Gate {
         if notify_id_valid(fd, req.id).is_err() {
             return Handled::Now(deny);
         }
-        let (program, resolved) = self.identify(&exec.open_path, &exec.filename);
+        let opened = exe_identity::Opened::open(&exec.open_path);
+        let (program, resolved) = self.identify(opened.as_ref(), &exec.filename);
         let argv: Vec<String> = exec
             .argv
             .iter()
@@ -329,9 +330,12 @@ impl Gate {
                 return Handled::Now(deny);
             }
         };
-        let last = chain.last().map(|(link, _)| link.path.as_slice());
-        let exe = exe_identity::of(&exe_identity::final_path(req.pid, &exec.open_path, last))
-            .unwrap_or_default();
+        // What the kernel runs last: the last interpreter, else the file itself.
+        let exe = match chain.last() {
+            Some((link, _)) => exe_identity::of(&interpreters::open_path(req.pid, &link.path)),
+            None => opened.as_ref().and_then(exe_identity::of_opened),
+        }
+        .unwrap_or_default();
         let links: Vec<interpreters::Link> = chain.iter().map(|(l, _)| l.clone()).collect();
         let mut levels = interpreters::levels(&exec.argv, &links);
         let lossy = |a: &[Vec<u8>]| -> Vec<String> {
@@ -493,36 +497,28 @@ impl Gate {
         resp
     }
 
-    /// The program's name for the rules and the resolved path of the file at `open_path`
-    /// (named `filename` by the caller).
-    fn identify(&self, open_path: &Path, filename: &[u8]) -> (String, Option<PathBuf>) {
-        // One lookup, by the kernel; the descriptor then gives the canonical path and the
-        // size (a memfd's "path" is `/memfd:name (deleted)`).
-        let opened = nix::fcntl::open(
-            open_path,
-            nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC,
-            nix::sys::stat::Mode::empty(),
-        )
-        .ok();
-        let fd_path = opened
-            .as_ref()
-            .map(|fd| PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd())));
-        let resolved = fd_path.as_ref().and_then(|p| std::fs::read_link(p).ok());
+    /// The program's name for the rules and the resolved path of the `opened` file (named
+    /// `filename` by the caller). One lookup, by the kernel; the descriptor then gives the
+    /// canonical path and the size (a memfd's "path" is `/memfd:name (deleted)`).
+    fn identify(
+        &self,
+        opened: Option<&exe_identity::Opened>,
+        filename: &[u8],
+    ) -> (String, Option<PathBuf>) {
+        let resolved = opened.and_then(|o| o.resolved.clone());
         let base = |p: &Path| p.file_name().map(|n| n.to_string_lossy().into_owned());
         let by_name = resolved
             .as_deref()
             .and_then(base)
             .or_else(|| base(Path::new(OsStr::from_bytes(filename))))
             .unwrap_or_default();
-        let by_content = opened
-            .as_ref()
-            .and_then(|fd| nix::sys::stat::fstat(fd).ok())
-            .and_then(|st| {
-                self.policy
-                    .identities
-                    .identify(st.st_size as u64, || File::open(fd_path.as_ref()?).ok())
-                    .map(str::to_string)
-            });
+        let by_content = opened.and_then(|o| {
+            let st = o.st.as_ref()?;
+            self.policy
+                .identities
+                .identify(st.st_size as u64, || File::open(o.fd_path()).ok())
+                .map(str::to_string)
+        });
         (by_content.unwrap_or(by_name), resolved)
     }
 
@@ -546,7 +542,8 @@ impl Gate {
             .into_iter()
             .map(|link| {
                 let at = interpreters::open_path(pid, &link.path);
-                let (program, _) = self.identify(&at, &link.path);
+                let opened = exe_identity::Opened::open(&at);
+                let (program, _) = self.identify(opened.as_ref(), &link.path);
                 let record = Interpreter {
                     path: escape_bytes(&link.path),
                     program,

@@ -268,6 +268,15 @@ pub fn assert_nothing_left(start: &SessionStart) {
     );
 }
 
+/// The value of a `LABEL=value` line that a session's script printed (what an attempt got).
+pub fn status_of(s: &Session, label: &str) -> String {
+    s.stdout
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{label}=")))
+        .unwrap_or_else(|| panic!("{label} not reported:\n{}\n{}", s.stdout, s.stderr))
+        .to_string()
+}
+
 /// Reads `name=value` lines a test's shell printed about itself (`echo sh=$$`): ground truth
 /// for process trees.
 pub fn reported_pid(stdout: &str, name: &str) -> u32 {

@@ -90,15 +90,6 @@ fn name_approval<'a>(s: &'a Session, name: &str) -> &'a Approval {
     found[0]
 }
 
-/// `LABEL=value` lines printed by the session's script.
-fn said(s: &Session, label: &str) -> String {
-    s.stdout
-        .lines()
-        .find_map(|l| l.strip_prefix(&format!("{label}=")))
-        .unwrap_or_else(|| panic!("{label} not reported:\n{}\n{}", s.stdout, s.stderr))
-        .to_string()
-}
-
 fn run(flags: &[&str], script: &str) -> Session {
     let s = run_session(flags, &["sh", "-c", script]);
     assert!(s.status.success(), "{}\n{}", s.stdout, s.stderr);
@@ -112,12 +103,12 @@ fn never_denies_what_needs_approval_without_asking() {
         "/usr/bin/printf 'RAN\\n'; echo PRINTF=$?; ls / >/dev/null; echo LS=$?",
     );
     assert_eq!(
-        said(&s, "PRINTF"),
+        status_of(&s, "PRINTF"),
         "126",
         "EPERM from execve: the shell says 126"
     );
     assert!(!s.stdout.contains("RAN"));
-    assert_eq!(said(&s, "LS"), "0", "nothing else needs approval");
+    assert_eq!(status_of(&s, "LS"), "0", "nothing else needs approval");
     let a = approval_of(&s, "printf");
     assert_eq!(
         (a.verdict, a.source),
@@ -156,14 +147,14 @@ fn auto_review_approves_low_risk_and_refuses_critical_risk() {
             ws = ws.path().display()
         ),
     );
-    assert_eq!(said(&s, "PRINTF"), "0");
+    assert_eq!(status_of(&s, "PRINTF"), "0");
     let a = approval_of(&s, "printf");
     assert_eq!(
         (a.verdict, a.source),
         (Verdict::Allow, DecisionSource::AutoReview)
     );
     assert!(a.reason.starts_with("low risk"), "{}", a.reason);
-    assert_eq!(said(&s, "CAT"), "126");
+    assert_eq!(status_of(&s, "CAT"), "126");
     assert!(!s.stdout.contains("SECRET"));
     let a = approval_of(&s, "cat");
     assert_eq!(
@@ -173,7 +164,7 @@ fn auto_review_approves_low_risk_and_refuses_critical_risk() {
     assert!(a.reason.contains("critical risk"), "{}", a.reason);
     assert!(a.reason.contains("protected path"), "{}", a.reason);
     // High risk needs a person, and this session has none.
-    assert_eq!(said(&s, "CP"), "126");
+    assert_eq!(status_of(&s, "CP"), "126");
     let a = approval_of(&s, "cp");
     assert_eq!(
         (a.verdict, a.source),
@@ -213,10 +204,14 @@ fn untrusted_runs_only_known_safe_commands_without_asking() {
         &script,
     );
     assert_eq!(
-        [said(&s, "LS"), said(&s, "PIPE"), said(&s, "TOUCH")],
+        [
+            status_of(&s, "LS"),
+            status_of(&s, "PIPE"),
+            status_of(&s, "TOUCH")
+        ],
         ["0", "0", "0"]
     );
-    assert_eq!(said(&s, "TOOL"), "126");
+    assert_eq!(status_of(&s, "TOOL"), "126");
     assert!(!s.stdout.contains("TOOL\n"));
     for known in ["ls", "cat", "grep"] {
         assert!(!execs_of(&s, known).is_empty(), "{known}: {}", s.stderr);
@@ -258,8 +253,8 @@ fn untrusted_runs_only_known_safe_commands_without_asking() {
         ],
         &script,
     );
-    assert_eq!(said(&s, "LS"), "0");
-    assert_eq!(said(&s, "TOUCH"), "126");
+    assert_eq!(status_of(&s, "LS"), "0");
+    assert_eq!(status_of(&s, "TOUCH"), "126");
     assert!(!ws.path().join("made").exists());
     let touch = approval_of(&s, "touch");
     assert_eq!(
@@ -302,10 +297,14 @@ fn unknown_domains_go_to_the_reviewer_and_approved_ones_open_their_addresses() {
         ],
         &script,
     );
-    assert!(said(&s, "DOCS").starts_with("ok hello"), "{}", s.stdout);
-    assert!(said(&s, "UNKNOWN").starts_with("err"), "{}", s.stdout);
-    assert!(said(&s, "TUNNEL").starts_with("err"), "{}", s.stdout);
-    assert_eq!(said(&s, "DIRECT"), "err EPERM");
+    assert!(
+        status_of(&s, "DOCS").starts_with("ok hello"),
+        "{}",
+        s.stdout
+    );
+    assert!(status_of(&s, "UNKNOWN").starts_with("err"), "{}", s.stdout);
+    assert!(status_of(&s, "TUNNEL").starts_with("err"), "{}", s.stdout);
+    assert_eq!(status_of(&s, "DIRECT"), "err EPERM");
     let docs = name_approval(&s, "docs.rs");
     assert_eq!(
         (docs.verdict, docs.source),
@@ -356,7 +355,7 @@ fn unknown_domains_go_to_the_reviewer_and_approved_ones_open_their_addresses() {
         ],
         &script,
     );
-    assert!(said(&s, "DOCS").starts_with("err"), "{}", s.stdout);
+    assert!(status_of(&s, "DOCS").starts_with("err"), "{}", s.stdout);
     let docs = name_approval(&s, "docs.rs");
     assert_eq!(
         (docs.verdict, docs.source),
@@ -480,11 +479,23 @@ fn a_person_approves_from_another_terminal_and_approve_for_session_is_remembered
     );
     let s = live.finish();
     assert_eq!(
-        [said(&s, "FIRST"), said(&s, "SECOND"), said(&s, "THIRD")],
+        [
+            status_of(&s, "FIRST"),
+            status_of(&s, "SECOND"),
+            status_of(&s, "THIRD")
+        ],
         ["0", "0", "126"]
     );
-    assert!(said(&s, "NET1").starts_with("ok hello"), "{}", s.stdout);
-    assert!(said(&s, "NET2").starts_with("ok hello"), "{}", s.stdout);
+    assert!(
+        status_of(&s, "NET1").starts_with("ok hello"),
+        "{}",
+        s.stdout
+    );
+    assert!(
+        status_of(&s, "NET2").starts_with("ok hello"),
+        "{}",
+        s.stdout
+    );
     let printfs = execs_of(&s, "printf");
     assert_eq!(printfs.len(), 3);
     assert!(printfs[..2].iter().all(|e| e.verdict == Verdict::Allow
@@ -590,8 +601,8 @@ fn other_users_and_the_session_itself_cannot_answer() {
             .success()
     );
     let s = live.finish();
-    assert_ne!(said(&s, "SELF"), "0");
-    assert_eq!(said(&s, "PRINTF"), "0");
+    assert_ne!(status_of(&s, "SELF"), "0");
+    assert_eq!(status_of(&s, "PRINTF"), "0");
     let refused = refusals(&s);
     let nobody = refused
         .iter()
@@ -634,7 +645,7 @@ fn a_request_nobody_answers_is_denied_after_the_timeout() {
         "/usr/bin/printf 'RAN\\n'; echo PRINTF=$?",
     );
     assert!(started.elapsed() >= Duration::from_secs(1));
-    assert_eq!(said(&s, "PRINTF"), "126");
+    assert_eq!(status_of(&s, "PRINTF"), "126");
     let a = approval_of(&s, "printf");
     assert_eq!(
         (a.verdict, a.source),
@@ -705,7 +716,7 @@ fn the_reviewer_command_decides_and_fails_closed() {
             "/usr/bin/printf 'RAN\\n'; echo PRINTF=$?",
         );
         assert!(started.elapsed() < Duration::from_secs(8), "{reviewer}");
-        assert_eq!(said(&s, "PRINTF"), status, "{reviewer}");
+        assert_eq!(status_of(&s, "PRINTF"), status, "{reviewer}");
         let a = approval_of(&s, "printf");
         assert_eq!(a.source, source, "{reviewer}: {a:#?}");
         assert!(a.reason.contains(reason), "{reviewer}: {}", a.reason);
@@ -1004,7 +1015,7 @@ fn every_policy_with_every_reviewer_on_execs_and_names() {
             }
             let ran = expect.is_none_or(|(_, allowed)| allowed);
             assert_eq!(
-                said(&s, status),
+                status_of(&s, status),
                 if ran { "0" } else { "126" },
                 "{case}: {program}"
             );
@@ -1018,7 +1029,7 @@ fn every_policy_with_every_reviewer_on_execs_and_names() {
             (source, allowed),
             "{case}: name"
         );
-        let answer = said(&s, "NAME");
+        let answer = status_of(&s, "NAME");
         if allowed {
             assert!(
                 answer.starts_with("ok NoError") && answer.ends_with("127.0.16.10"),

@@ -61,14 +61,6 @@ fn unix_records(s: &Session) -> Vec<(&'static str, &UnixSocket)> {
         .collect()
 }
 
-fn status_of(s: &Session, label: &str) -> String {
-    s.stdout
-        .lines()
-        .find_map(|l| l.strip_prefix(&format!("{label}=")))
-        .unwrap_or_else(|| panic!("{label} not reported:\n{}\n{}", s.stdout, s.stderr))
-        .to_string()
-}
-
 fn hooks(s: &Session) -> bool {
     !s.start()
         .missing_layers

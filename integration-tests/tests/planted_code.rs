@@ -62,15 +62,6 @@ fn workspace() -> (tempfile::TempDir, PathBuf) {
     (d, ws)
 }
 
-/// `LABEL=status` lines printed by a session's script.
-fn status_of(s: &Session, label: &str) -> String {
-    s.stdout
-        .lines()
-        .find_map(|l| l.strip_prefix(&format!("{label}=")))
-        .unwrap_or_else(|| panic!("{label} not reported:\n{}\n{}", s.stdout, s.stderr))
-        .to_string()
-}
-
 fn file_events(s: &Session) -> Vec<(&'static str, &FileAccess)> {
     s.records
         .iter()

@@ -444,11 +444,7 @@ impl KernelPrograms {
             let id = p
                 .attach(&cgroup_fd, CgroupAttachMode::Single)
                 .map_err(prog_err(name))?;
-            let link: FdLink = p
-                .take_link(id)
-                .map_err(prog_err(name))?
-                .try_into()
-                .map_err(|source| KernelError::Link { name, source })?;
+            let link = p.take_link(id).map_err(prog_err(name))?;
             self.pin(link, name, pin_dir)?;
         }
         if self.icmp {
@@ -461,17 +457,21 @@ impl KernelPrograms {
                     CgroupAttachMode::Single,
                 )
                 .map_err(prog_err(name))?;
-            let link: FdLink = p
-                .take_link(id)
-                .map_err(prog_err(name))?
-                .try_into()
-                .map_err(|source| KernelError::Link { name, source })?;
+            let link = p.take_link(id).map_err(prog_err(name))?;
             self.pin(link, name, pin_dir)?;
         }
         Ok(())
     }
 
-    fn pin(&mut self, link: FdLink, name: &'static str, pin_dir: &Path) -> Result<(), KernelError> {
+    fn pin<L: TryInto<FdLink, Error = aya::programs::links::LinkError>>(
+        &mut self,
+        link: L,
+        name: &'static str,
+        pin_dir: &Path,
+    ) -> Result<(), KernelError> {
+        let link: FdLink = link
+            .try_into()
+            .map_err(|source| KernelError::Link { name, source })?;
         let pinned = link
             .pin(pin_dir.join(name))
             .map_err(|source| KernelError::Pin { name, source })?;

@@ -171,7 +171,15 @@ pub fn build(spec: &LaunchSpec) -> Result<Option<RulesetCreated>, ConfinementErr
         .iter()
         .filter_map(|p| std::fs::canonicalize(p).ok())
         .collect();
-    let readable = cover(Path::new("/"), &denied).map_err(path_err(Path::new("/")))?;
+    // /dev is readable only where DEVICES says: a block device holds every protected file's
+    // blocks, /dev/mem and /dev/kmsg the kernel's memory and log (open to an agent run as
+    // root, whose file permissions do not stop it).
+    let unreadable: BTreeSet<PathBuf> = denied
+        .iter()
+        .cloned()
+        .chain(std::iter::once(PathBuf::from("/dev")))
+        .collect();
+    let readable = cover(Path::new("/"), &unreadable).map_err(path_err(Path::new("/")))?;
     ruleset = grant(ruleset, readable, read)?;
     ruleset = ruleset.add_rule(PathBeneath::new(
         open_path(Path::new("/"))?,

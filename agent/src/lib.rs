@@ -6,6 +6,7 @@
 //!
 //! `api` is the agent API client: how the agent reports its prompts and tool calls.
 pub mod api;
+pub mod capabilities;
 pub mod fd_passing;
 pub mod fs_confinement;
 pub mod mount_ns;

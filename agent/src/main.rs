@@ -14,7 +14,7 @@ use std::{
 };
 
 use warden_agent::{
-    fd_passing,
+    capabilities, fd_passing,
     fs_confinement::{self},
     mount_ns::MountPlan,
     spec::{LaunchSpec, NOTIFY_SOCKET_FD, SPEC_FD},
@@ -95,6 +95,10 @@ fn run(args: &[OsString]) -> Result<std::convert::Infallible, Failure> {
     nix::unistd::setgroups(&groups).map_err(fail("setgroups"))?;
     nix::unistd::setgid(nix::unistd::Gid::from_raw(spec.gid)).map_err(fail("setgid"))?;
     nix::unistd::setuid(nix::unistd::Uid::from_raw(spec.uid)).map_err(fail("setuid"))?;
+    // Another user's capabilities went with setuid; root keeps its own unless cut.
+    if spec.uid == 0 {
+        capabilities::limit_to_keep().map_err(fail("limiting root's capabilities"))?;
+    }
     nix::sys::prctl::set_no_new_privs().map_err(fail("no_new_privs"))?;
     if let Some(ruleset) = ruleset {
         fs_confinement::enforce(ruleset).map_err(fail("Landlock"))?;

@@ -47,6 +47,8 @@ pub const REFUSED: &[&str] = &[
     "keyctl",
     "add_key",
     "request_key",
+    // a file by its handle, past every path rule (root's CAP_DAC_READ_SEARCH)
+    "open_by_handle_at",
 ];
 
 pub const EXEC: &[&str] = &["execve", "execveat"];
@@ -61,6 +63,9 @@ pub const SIGNALS: &[&str] = &[
 ];
 
 const CLONE_NEWUSER: u64 = 0x1000_0000;
+const S_IFMT: u64 = 0o170000;
+const S_IFCHR: u64 = 0o020000;
+const S_IFBLK: u64 = 0o060000;
 const TIOCSTI: u64 = 0x5412;
 const TIOCLINUX: u64 = 0x541c;
 const F_SETOWN: u64 = 8;
@@ -169,6 +174,14 @@ pub fn build(
     }
     // Typing into the terminal's input queue: the agent could answer its own approval
     // prompt (or command the shell that ran Warden).
+    // Device nodes made in a write root would open the disk or the kernel's memory past the
+    // rules on /dev (a root agent could make them).
+    for (name, mode) in [("mknod", 1), ("mknodat", 2)] {
+        for kind in [S_IFCHR, S_IFBLK] {
+            let cmp = ScmpArgCompare::new(mode, ScmpCompareOp::MaskedEqual(S_IFMT), kind);
+            rule(&mut f, name, &[cmp])?;
+        }
+    }
     for request in [TIOCSTI, TIOCLINUX] {
         rule(&mut f, "ioctl", &[int_arg(1, request)])?;
     }

@@ -646,6 +646,72 @@ fn only_tcp_udp_unix_and_libcs_netlink_sockets_can_be_made() {
     assert_eq!(denied.len(), REFUSED_SOCKETS.len(), "{denied:#?}");
 }
 
+/// The first block device node under /dev, if the machine has one (a VM guest may not).
+fn a_block_device() -> Option<String> {
+    use std::os::unix::fs::FileTypeExt;
+    std::fs::read_dir("/dev")
+        .ok()?
+        .filter_map(Result::ok)
+        .find(|e| e.file_type().is_ok_and(|t| t.is_block_device()))
+        .map(|e| e.path().display().to_string())
+}
+
+#[test]
+fn an_agent_run_as_root_reaches_neither_the_disk_nor_files_by_handle_nor_device_nodes() {
+    let tag = std::process::id();
+    std::fs::create_dir_all("/root/.ssh").unwrap();
+    let secret = format!("/root/.ssh/warden-handle-{tag}");
+    std::fs::write(&secret, "SECRET\n").unwrap();
+    let ws = tempfile::tempdir().unwrap();
+    let w = ws.path().display().to_string();
+    let block = a_block_device();
+    let e = bin("escape");
+    let script = format!(
+        "grep -E '^Cap(Eff|Bnd)' /proc/self/status | tr -d '\\t' | sed 's/:/=/'
+         head -c 16 {dev} >/dev/null 2>&1; echo DISK=$?
+         head -c 1 /dev/kmsg >/dev/null 2>&1; echo KMSG=$?
+         echo HANDLE=$({e} open-by-handle {secret})
+         echo MKNOD=$({e} mknod-block {w}/disk)
+         head -c 4 /dev/urandom | wc -c | sed 's/^/URANDOM=/'
+         touch {w}/mine && chown 65534 {w}/mine; echo CHOWN=$?",
+        dev = block.as_deref().unwrap_or("/dev/null-missing"),
+    );
+    let s = run_session(&["--workspace", &w], &["sh", "-c", &script]);
+    let _ = std::fs::remove_file(&secret);
+    assert!(s.status.success(), "{}", s.stderr);
+    // CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_FOWNER, CAP_FSETID, CAP_KILL, CAP_SETGID, CAP_SETUID,
+    // CAP_NET_BIND_SERVICE, CAP_AUDIT_WRITE, and no more, now and after any exec.
+    assert_eq!(status_of(&s, "CapEff"), "00000000200004fb");
+    assert_eq!(status_of(&s, "CapBnd"), "00000000200004fb");
+    match &block {
+        Some(dev) => {
+            assert_ne!(status_of(&s, "DISK"), "0", "read {dev}");
+            assert_refused(&s, "open", dev);
+        }
+        None => eprintln!("no block device on this machine: the raw disk read is not tried"),
+    }
+    assert_ne!(status_of(&s, "KMSG"), "0");
+    assert_refused(&s, "open", "/dev/kmsg");
+    assert_eq!(status_of(&s, "HANDLE"), "err EPERM");
+    assert_eq!(status_of(&s, "MKNOD"), "err EPERM");
+    let denied: Vec<String> = denied_syscalls(&s)
+        .iter()
+        .map(|d| d.syscall.clone())
+        .collect();
+    assert!(
+        denied.contains(&"open_by_handle_at".to_string()),
+        "{denied:?}"
+    );
+    assert!(
+        denied.contains(&"mknod".to_string()) || denied.contains(&"mknodat".to_string()),
+        "{denied:?}"
+    );
+    assert!(!ws.path().join("disk").exists());
+    // What ordinary work as root needs still works.
+    assert_eq!(status_of(&s, "URANDOM"), "4");
+    assert_eq!(status_of(&s, "CHOWN"), "0");
+}
+
 #[test]
 fn a_fork_bomb_stops_at_the_pids_limit_and_the_session_goes_on() {
     let s = run_session(

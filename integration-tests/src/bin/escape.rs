@@ -16,6 +16,8 @@
 //! UNIX sockets: `unix connect|send stream|dgram|seqpacket PATH` (send: an unconnected
 //! datagram to PATH), `unix-fd PATH` (connect through /proc/self/fd/N of an O_PATH
 //! descriptor of PATH), `unix-own PATH` (bind PATH, listen, connect to it), `unix-abstract NAME`.
+//! Root's reach: `open-by-handle PATH` (name_to_handle_at, then open_by_handle_at),
+//! `mknod-block PATH` (a block device node for the first loop device).
 //! ICMP: `ping ADDR` (an echo request from a ping socket, unconnected; IPv4 or IPv6):
 //! `ok reply` or `ok noreply` (within a second) when it was sent.
 use std::{ffi::CString, io::Read};
@@ -187,6 +189,39 @@ fn main() {
                 } else {
                     result(libc::sendto(fd, b"x".as_ptr().cast(), 1, 0, sa, len) as libc::c_long)
                 }
+            }
+            "open-by-handle" => {
+                let path = CString::new(args[1].as_bytes()).expect("path");
+                // struct file_handle with room for any file system's handle.
+                let mut handle = [0u8; 8 + 128];
+                handle[..4].copy_from_slice(&128u32.to_ne_bytes());
+                let mut mount_id = 0i32;
+                let named = libc::syscall(
+                    libc::SYS_name_to_handle_at,
+                    libc::AT_FDCWD,
+                    path.as_ptr(),
+                    handle.as_mut_ptr(),
+                    &mut mount_id,
+                    0,
+                );
+                if named < 0 {
+                    format!("name_to_handle_at {}", result(-1))
+                } else {
+                    let root = libc::open(c"/".as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY);
+                    result(libc::syscall(
+                        libc::SYS_open_by_handle_at,
+                        root,
+                        handle.as_mut_ptr(),
+                        libc::O_RDONLY,
+                    ))
+                }
+            }
+            "mknod-block" => {
+                let path = CString::new(args[1].as_bytes()).expect("path");
+                result(
+                    libc::mknod(path.as_ptr(), libc::S_IFBLK | 0o600, libc::makedev(7, 0))
+                        as libc::c_long,
+                )
             }
             "ping" => {
                 let addr: std::net::IpAddr = args[1].parse().expect("address");

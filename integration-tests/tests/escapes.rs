@@ -692,16 +692,22 @@ fn an_agent_run_as_root_reaches_neither_the_disk_nor_files_by_handle_nor_device_
     }
     assert_ne!(status_of(&s, "KMSG"), "0");
     assert_refused(&s, "open", "/dev/kmsg");
-    assert_eq!(status_of(&s, "HANDLE"), "err EPERM");
     assert_eq!(status_of(&s, "MKNOD"), "err EPERM");
     let denied: Vec<String> = denied_syscalls(&s)
         .iter()
         .map(|d| d.syscall.clone())
         .collect();
-    assert!(
-        denied.contains(&"open_by_handle_at".to_string()),
-        "{denied:?}"
-    );
+    // Some file systems give no handles (the VM guests' root): then there is nothing to open.
+    let handle = status_of(&s, "HANDLE");
+    if handle.starts_with("name_to_handle_at") {
+        eprintln!("this file system gives no file handles ({handle}): open_by_handle_at not tried");
+    } else {
+        assert_eq!(handle, "err EPERM");
+        assert!(
+            denied.contains(&"open_by_handle_at".to_string()),
+            "{denied:?}"
+        );
+    }
     assert!(
         denied.contains(&"mknod".to_string()) || denied.contains(&"mknodat".to_string()),
         "{denied:?}"

@@ -268,6 +268,22 @@ pub fn assert_nothing_left(start: &SessionStart) {
     );
 }
 
+/// The file calls the session recorded, each with its kind (`open`, `link`, `rename`...).
+pub fn file_events(s: &Session) -> Vec<(&'static str, &warden::events::FileAccess)> {
+    s.records
+        .iter()
+        .filter_map(|r| match &r.event {
+            Event::FileOpen(f) => Some(("open", f)),
+            Event::FileLink(f) => Some(("link", f)),
+            Event::FileRename(f) => Some(("rename", f)),
+            Event::FileUnlink(f) => Some(("unlink", f)),
+            Event::FileSymlink(f) => Some(("symlink", f)),
+            Event::FileTruncate(f) => Some(("truncate", f)),
+            _ => None,
+        })
+        .collect()
+}
+
 /// The value of a `LABEL=value` line that a session's script printed (what an attempt got).
 pub fn status_of(s: &Session, label: &str) -> String {
     s.stdout

@@ -1,24 +1,11 @@
 //! Escape attempts (docs/escape-attempts.md): each must fail, and the audit log must show it.
 use std::{os::unix::fs::PermissionsExt, path::Path};
 
-use warden::events::{ExecRequest, FileAccess, SyscallDenied, TokenProblem, Verdict};
+use warden::events::{ExecRequest, SyscallDenied, TokenProblem, Verdict};
 use warden_integration_tests::*;
 
 fn bin(name: &str) -> String {
     warden_bin().with_file_name(name).display().to_string()
-}
-
-fn file_events(s: &Session) -> Vec<(&'static str, &FileAccess)> {
-    s.records
-        .iter()
-        .filter_map(|r| match &r.event {
-            Event::FileOpen(f) => Some(("open", f)),
-            Event::FileLink(f) => Some(("link", f)),
-            Event::FileRename(f) => Some(("rename", f)),
-            Event::FileUnlink(f) => Some(("unlink", f)),
-            _ => None,
-        })
-        .collect()
 }
 
 /// A refused file call on `path` is in the log.

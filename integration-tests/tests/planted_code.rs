@@ -6,7 +6,6 @@ use std::{
     process::Command,
 };
 
-use warden::events::FileAccess;
 use warden_integration_tests::*;
 
 /// An ordinary user, as agents run: root's DAC overrides must not be what stops a write.
@@ -60,18 +59,6 @@ fn workspace() -> (tempfile::TempDir, PathBuf) {
         .unwrap();
     assert!(chown.success());
     (d, ws)
-}
-
-fn file_events(s: &Session) -> Vec<(&'static str, &FileAccess)> {
-    s.records
-        .iter()
-        .filter_map(|r| match &r.event {
-            Event::FileOpen(f) => Some(("open", f)),
-            Event::FileRename(f) => Some(("rename", f)),
-            Event::FileUnlink(f) => Some(("unlink", f)),
-            _ => None,
-        })
-        .collect()
 }
 
 /// A file call of `op` on a path ending in `suffix` failed with `errno`, in the log.

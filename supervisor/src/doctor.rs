@@ -16,6 +16,7 @@ use crate::{
         programs::{KernelPrograms, LoadOptions, PROBES_OBJECT, resolve_offsets},
         tracefs,
     },
+    kernel::hook_tier::{HookTier, TierReport},
     layers::{self, LayerState},
 };
 
@@ -35,8 +36,10 @@ pub struct Check {
     pub fix: &'static str,
 }
 
-/// `state_dir`: where a verifier refusal's whole log is saved.
-pub fn run_checks(state_dir: &Path) -> Vec<Check> {
+/// `state_dir`: where a verifier refusal's whole log is saved. Also returns the hook tier
+/// Warden's programs got, when they loaded.
+pub fn run_checks(state_dir: &Path) -> (Vec<Check>, Option<TierReport>) {
+    let mut tier = None;
     let mut checks = Vec::new();
     let mut add = |name, need, result, fix| {
         checks.push(Check {
@@ -133,10 +136,15 @@ pub fn run_checks(state_dir: &Path) -> Vec<Check> {
                     verifier_log_dir: state_dir.join(crate::session::VERIFIER_LOGS),
                     net: Default::default(),
                     icmp: true,
+                    hook_tier: Default::default(),
                 })
                 .map_err(|e| e.to_string())
             })
-            .map(|_| "load, pass the verifier and attach".into()),
+            .map(|(programs, _)| {
+                let t = programs.tier().tier;
+                tier = Some(programs.tier().clone());
+                format!("load, pass the verifier and attach (hook tier {t})")
+            }),
         "see the error; `warden doctor` output is worth attaching to a bug report",
     );
     add(
@@ -151,7 +159,37 @@ pub fn run_checks(state_dir: &Path) -> Vec<Check> {
         seccomp_notify(),
         "Linux 5.5 or newer with CONFIG_SECCOMP_FILTER=y",
     );
-    checks
+    (checks, tier)
+}
+
+/// The hook-tier section of `warden doctor`: the tier sessions get, what each tier gives, and
+/// what a better one needs.
+pub fn report_tiers(report: Option<&TierReport>) -> String {
+    let mut out = String::from(
+        "\nHook tiers (best first; sessions take the best one here, `warden run --hook-tier` \
+         names one):\n",
+    );
+    let width = HookTier::ALL
+        .iter()
+        .map(|t| t.as_str().len())
+        .max()
+        .unwrap_or(0);
+    for t in HookTier::ALL {
+        let state = match report {
+            None => "unknown (Warden's programs did not load)".to_string(),
+            Some(r) if r.tier == t => "IN USE".to_string(),
+            Some(r) => match r.unavailable.iter().find(|(u, _)| *u == t) {
+                Some((_, why)) => format!("not here: {why}"),
+                None => "available (a better tier is in use)".to_string(),
+            },
+        };
+        let _ = writeln!(out, "  {:width$}  {state}", t.as_str());
+        let _ = writeln!(out, "  {:width$}  gives: {}", "", t.gives());
+        if report.is_some_and(|r| r.unavailable.iter().any(|(u, _)| *u == t)) {
+            let _ = writeln!(out, "  {:width$}  needs: {}", "", t.needs());
+        }
+    }
+    out
 }
 
 /// The oldest kernel the VM matrix runs the suite on (Debian 12's 6.1). Older kernels are

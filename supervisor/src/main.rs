@@ -3,7 +3,8 @@ use std::{ffi::OsString, path::PathBuf, process::ExitCode};
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use warden::{
-    audit_log, doctor, log_view, network::policy::NetworkMode, otlp, recovery, replay, session,
+    audit_log, doctor,
+    kernel::hook_tier::TierChoice, log_view, network::policy::NetworkMode, otlp, recovery, replay, session,
     settings, signals, target_user, verify,
 };
 use warden_requirements::{
@@ -69,6 +70,13 @@ enum Command {
         /// collector has not acknowledged before it leaves the rest to `warden export`.
         #[arg(long, value_name = "SECS", default_value_t = 5)]
         export_grace_secs: u64,
+        /// How the kernel programs hook file calls: `auto` takes the best this kernel gives
+        /// (bpf_lsm: fexit observation and in-kernel denial by BPF LSM; fentry: fexit
+        /// observation; tracepoint: the syscall tracepoints, which slow every process of the
+        /// machine down while a session runs). Naming a tier refuses to start without it.
+        /// `warden doctor` shows which tiers this kernel gives.
+        #[arg(long, value_enum, value_name = "TIER", default_value_t = TierChoice::Auto)]
+        hook_tier: TierChoice,
         /// The command and its arguments.
         #[arg(required = true, last = true, value_name = "CMD")]
         command: Vec<OsString>,
@@ -518,6 +526,7 @@ fn dispatch(command: Command) -> anyhow::Result<i32> {
             ring_buffer_kib,
             max_pids,
             export_grace_secs,
+            hook_tier,
             command,
             approvals,
         } => {
@@ -577,6 +586,7 @@ fn dispatch(command: Command) -> anyhow::Result<i32> {
                 telemetry,
                 log_prompts: loaded.settings.telemetry.log_prompts.value,
                 required_layers: loaded.settings.required_layers.clone(),
+                hook_tier,
             }))
         }
         Command::Replay {
@@ -760,8 +770,10 @@ fn dispatch(command: Command) -> anyhow::Result<i32> {
             })
         }
         Command::Doctor { state } => {
-            let (table, ok) = doctor::report(&doctor::run_checks(&state.state_dir));
+            let (checks, tier) = doctor::run_checks(&state.state_dir);
+            let (table, ok) = doctor::report(&checks);
             print!("{table}");
+            print!("{}", doctor::report_tiers(tier.as_ref()));
             print!("{}", doctor::report_layers(&doctor::layers()));
             print!("{}", doctor::verdict(ok));
             Ok(if ok { 0 } else { 1 })

@@ -142,6 +142,8 @@ pub struct RunOptions {
     pub telemetry: Option<TelemetryOptions>,
     /// Prompts reported through the agent API are kept in the log (else redacted).
     pub log_prompts: bool,
+    /// Which hook tiers the kernel programs may use (`--hook-tier`).
+    pub hook_tier: crate::kernel::hook_tier::TierChoice,
     /// Kernel layers without which the session must not start (requirements).
     pub required_layers:
         Vec<warden_requirements::Resolved<warden_requirements::values::KernelLayer>>,
@@ -232,6 +234,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
             enforce: u32::from(policy.mode == NetworkMode::Enforce),
         },
         icmp: policy.allow_icmp,
+        hook_tier: opts.hook_tier,
     })
     .context("loading the kernel programs")?;
     programs.add_session(cgroup.id())?;
@@ -316,6 +319,8 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
             .map(|h| h.to_string_lossy().into_owned())
             .unwrap_or_default(),
         kernel_programs: programs.program_ids(),
+        hook_tier: programs.tier().tier.as_str().into(),
+        hook_tiers_unavailable: programs.tier().unavailable_lines(),
         settings_files: opts.settings_files,
         settings_warnings: opts.settings_warnings,
         layers: layers_in_force,

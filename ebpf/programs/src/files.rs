@@ -1,17 +1,20 @@
-//! File system calls of the session, on the raw `sys_enter`/`sys_exit` tracepoints: the
-//! supervisor describes which system call numbers are file operations (`FILE_SHAPES`), the
-//! arguments are kept at the call's start, and one record with the paths and the result is
-//! written at its return. Paths are read then because only then are they sure to be in
-//! memory (the kernel itself has just read them).
+//! File system calls of the session. The supervisor describes which system call numbers are
+//! file operations (`FILE_SHAPES`); one record with the paths and the result is written when
+//! the call returns. Paths are read then because only then are they sure to be in memory (the
+//! kernel itself has just read them).
 //!
-//! Every system call of the machine passes here, so the common case (not a file call) is an
-//! array lookup and a return.
+//! Two hook tiers write the same record:
+//! - `fexit` on the system call's own function (`__x64_sys_openat`...): one program per call,
+//!   run only for that call, arguments and result at hand. No cost to other system calls.
+//! - raw `sys_enter`/`sys_exit` where the kernel refuses fexit: every system call of the
+//!   machine passes there (and every task takes the slow system-call path), so the common case
+//!   (not a file call) is an array lookup and a return; arguments are kept at the start.
 use aya_ebpf::{
     helpers::{
         bpf_get_current_pid_tgid, bpf_probe_read_kernel, bpf_probe_read_user,
         bpf_probe_read_user_str_bytes,
     },
-    programs::RawTracePointContext,
+    programs::{FExitContext, RawTracePointContext},
 };
 use warden_common::{
     ARG_NONE, AT_FDCWD, EventKind, FILE_PATH_MAX, FILE_PATH_TRUNCATED, FILE_PATH_UNREADABLE,
@@ -38,15 +41,16 @@ fn arg(regs: *const u8, n: u8) -> u64 {
     unsafe { bpf_probe_read_kernel(regs.add(off as usize) as *const u64) }.unwrap_or(0)
 }
 
-/// `sys_enter(struct pt_regs *regs, long id)`.
+/// The system call number in the saved user registers.
 #[inline(always)]
-pub fn on_enter(ctx: &RawTracePointContext) {
-    let nr: u64 = ctx.arg(1);
-    let Some(s) = shape(nr) else { return };
-    let Some(cgroup_id) = maps::current_session() else {
-        return;
-    };
-    let regs: *const u8 = ctx.arg(0);
+fn syscall_nr(regs: *const u8) -> u64 {
+    let off = maps::offsets().regs_syscall_nr;
+    unsafe { bpf_probe_read_kernel(regs.add(off as usize) as *const u64) }.unwrap_or(u64::MAX)
+}
+
+/// The call's arguments, as `s` says where they are.
+#[inline(always)]
+fn call(regs: *const u8, s: FileShape, cgroup_id: u64) -> FileCall {
     let opt = |n: u8| {
         if n == ARG_NONE {
             None
@@ -61,18 +65,58 @@ pub fn on_enter(ctx: &RawTracePointContext) {
         Some(f) => f,
         None => 0,
     };
-    let call = FileCall {
+    FileCall {
         op: s.op as u32,
         cgroup_id,
         dfd: opt(s.dfd).map_or(AT_FDCWD, |d| d as i32),
         flags,
         path: arg(regs, s.path),
         path2: opt(s.path2).unwrap_or(0),
+    }
+}
+
+/// `sys_enter(struct pt_regs *regs, long id)`.
+#[inline(always)]
+pub fn on_enter(ctx: &RawTracePointContext) {
+    let nr: u64 = ctx.arg(1);
+    let Some(s) = shape(nr) else { return };
+    let Some(cgroup_id) = maps::current_session() else {
+        return;
     };
+    let call = call(ctx.arg(0), s, cgroup_id);
     let tid = bpf_get_current_pid_tgid() as u32;
     if FILE_CALLS.insert(&tid, &call, 0).is_err() {
         emit::count_lost(EventKind::File);
     }
+}
+
+/// `sys_exit(struct pt_regs *regs, long ret)`.
+#[inline(always)]
+pub fn on_exit(ctx: &RawTracePointContext) {
+    if shape(syscall_nr(ctx.arg(0))).is_none() {
+        return;
+    }
+    let tid = bpf_get_current_pid_tgid() as u32;
+    let call = match unsafe { FILE_CALLS.get(&tid) } {
+        Some(c) => *c,
+        None => return,
+    };
+    let _ = FILE_CALLS.remove(&tid);
+    record(&call, ctx.arg::<i64>(1));
+}
+
+/// fexit of `long __x64_sys_NAME(const struct pt_regs *regs)`: the arguments are still in
+/// the registers the call was made with.
+#[inline(always)]
+pub fn on_return(ctx: &FExitContext) {
+    let regs: *const u8 = ctx.arg(0);
+    let Some(s) = shape(syscall_nr(regs)) else {
+        return;
+    };
+    let Some(cgroup_id) = maps::current_session() else {
+        return;
+    };
+    record(&call(regs, s, cgroup_id), ctx.arg::<i64>(1));
 }
 
 /// Copies a user string; returns its length and the `truncated` bits to set.
@@ -86,32 +130,18 @@ fn user_str(ptr: u64, buf: &mut [u8], cut_bit: u32) -> (u16, u32) {
     }
 }
 
-/// `sys_exit(struct pt_regs *regs, long ret)`.
+/// Writes the record of a finished call.
 #[inline(always)]
-pub fn on_exit(ctx: &RawTracePointContext) {
-    let regs: *const u8 = ctx.arg(0);
-    let nr_off = maps::offsets().regs_syscall_nr;
-    let nr: u64 = unsafe { bpf_probe_read_kernel(regs.add(nr_off as usize) as *const u64) }
-        .unwrap_or(u64::MAX);
-    if shape(nr).is_none() {
-        return;
-    }
-    let tid = bpf_get_current_pid_tgid() as u32;
-    let call = match unsafe { FILE_CALLS.get(&tid) } {
-        Some(c) => *c,
-        None => return,
-    };
-    let _ = FILE_CALLS.remove(&tid);
-    let cgroup_id = call.cgroup_id;
+fn record(call: &FileCall, ret: i64) {
     let Some(mut entry) = emit::reserve::<FileEvent>(EventKind::File) else {
         return;
     };
     let ev = unsafe { &mut *entry.as_mut_ptr() };
-    ev.header = emit::header(EventKind::File, cgroup_id);
+    ev.header = emit::header(EventKind::File, call.cgroup_id);
     ev.op = call.op;
     ev.dfd = call.dfd;
     ev.flags = call.flags;
-    ev.ret = ctx.arg::<i64>(1);
+    ev.ret = ret;
     let (len, bits) = user_str(
         call.path,
         &mut ev.path[..FILE_PATH_MAX],

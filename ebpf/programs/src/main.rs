@@ -19,8 +19,10 @@ mod unix_sockets;
 
 use aya_ebpf::{
     bindings::bpf_sock_addr,
-    macros::{cgroup_skb, cgroup_sock_addr, raw_tracepoint, tracepoint},
-    programs::{RawTracePointContext, SkBuffContext, SockAddrContext, TracePointContext},
+    macros::{cgroup_skb, cgroup_sock_addr, fexit, raw_tracepoint, tracepoint},
+    programs::{
+        FExitContext, RawTracePointContext, SkBuffContext, SockAddrContext, TracePointContext,
+    },
 };
 use warden_common::{NET_OP_CONNECT, NET_OP_SENDMSG};
 
@@ -94,6 +96,36 @@ pub fn warden_sendmsg_unix(ctx: *mut bpf_sock_addr) -> i32 {
     unix_sockets::on_unix(&SockAddrContext::new(ctx), NET_OP_SENDMSG)
 }
 
+// The fexit tier of file observation: one program per system call (a program attaches to one
+// function), all alike; the supervisor attaches `warden_fexit_NAME` to the architecture's
+// `sys_NAME` function (`__x64_sys_openat`) and loads those it observes.
+macro_rules! file_fexit {
+    ($($name:ident),* $(,)?) => {$(
+        #[fexit]
+        pub fn $name(ctx: FExitContext) -> u32 {
+            files::on_return(&ctx);
+            0
+        }
+    )*};
+}
+file_fexit!(
+    warden_fexit_openat,
+    warden_fexit_openat2,
+    warden_fexit_linkat,
+    warden_fexit_renameat2,
+    warden_fexit_unlinkat,
+    warden_fexit_symlinkat,
+    warden_fexit_truncate,
+    warden_fexit_open,
+    warden_fexit_creat,
+    warden_fexit_link,
+    warden_fexit_rename,
+    warden_fexit_renameat,
+    warden_fexit_unlink,
+    warden_fexit_symlink,
+);
+
+// The tracepoint tier, where the kernel refuses fexit.
 #[raw_tracepoint(tracepoint = "sys_enter")]
 pub fn warden_sysenter(ctx: RawTracePointContext) -> u32 {
     files::on_enter(&ctx);

@@ -197,6 +197,13 @@ pub struct SessionStart {
     pub hostname: String,
     /// Kernel ids of the eBPF programs that observe this session.
     pub kernel_programs: Vec<u32>,
+    /// How the kernel programs hook file calls (`bpf_lsm`, `fentry`, `tracepoint`; see
+    /// `kernel::hook_tier`). Empty in logs from before hook tiers.
+    #[serde(default)]
+    pub hook_tier: String,
+    /// The better tiers this kernel did not give, each `TIER: why`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hook_tiers_unavailable: Vec<String>,
     /// The requirement and configuration files the session's settings came from.
     #[serde(default)]
     pub settings_files: Vec<String>,

@@ -67,11 +67,12 @@ pub fn line(rec: &Record) -> String {
                 )
             };
             format!(
-                "session {} user {} ({}) cgroup {}{missing}: {}",
+                "session {} user {} ({}) cgroup {} hooks {}{missing}: {}",
                 rec.session,
                 for_terminal(&s.user),
                 s.uid,
                 for_terminal(&s.cgroup),
+                for_terminal(&s.hook_tier),
                 command_line(&s.command)
             )
         }

@@ -2,6 +2,8 @@
 //! loading and attaching Warden's programs, and reading their maps.
 pub mod bpffs;
 pub mod btf;
+pub mod file_hooks;
+pub mod hook_tier;
 mod mount_once;
 pub mod programs;
 pub mod tracefs;

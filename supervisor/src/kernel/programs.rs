@@ -10,20 +10,22 @@ use aya::{
 };
 use std::{os::fd::AsFd, path::Path};
 use warden_common::{
-    EventKind, FileShape, KernelOffsets, NetConfig, OFFSET_ABSENT, UNIX_PATH_MAX, UnixConfig,
+    EventKind, KernelOffsets, NetConfig, OFFSET_ABSENT, UNIX_PATH_MAX, UnixConfig,
 };
 
 use crate::network::allowlist::NetworkMaps;
 
 use super::{
     btf::{self, Btf, BtfError},
+    file_hooks,
+    hook_tier::{HookTier, TierChoice, TierReport},
     tracefs::{self, Format, TracefsError},
     unix_programs::{UnixProgramError, UnixPrograms},
     verifier::Refusal,
 };
 
 /// The compiled kernel programs, built by build.rs.
-static PROGRAMS_OBJECT: &[u8] =
+pub(super) static PROGRAMS_OBJECT: &[u8] =
     aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/warden-ebpf"));
 /// One trivial program per type, for `warden doctor`.
 pub static PROBES_OBJECT: &[u8] =
@@ -47,46 +49,6 @@ fn syscall_registers(btf: &Btf) -> Result<(u32, [u32; 6]), KernelError> {
     Ok((nr, out))
 }
 
-/// The file system calls observed, by number, and which arguments are what.
-fn file_shapes() -> Vec<(libc::c_long, FileShape)> {
-    use warden_common::{
-        ARG_NONE as N, FILE_OP_LINK, FILE_OP_OPEN, FILE_OP_RENAME, FILE_OP_SYMLINK,
-        FILE_OP_TRUNCATE, FILE_OP_UNLINK,
-    };
-    let s = |op: u32, dfd: u8, path: u8, path2: u8, flags: u8, flags_deref: u8| FileShape {
-        op: op as u8,
-        dfd,
-        path,
-        path2,
-        flags,
-        flags_deref,
-        _pad: [0; 2],
-    };
-    let mut v = vec![
-        (libc::SYS_openat, s(FILE_OP_OPEN, 0, 1, N, 2, 0)),
-        (libc::SYS_openat2, s(FILE_OP_OPEN, 0, 1, N, 2, 1)),
-        (libc::SYS_linkat, s(FILE_OP_LINK, 0, 1, 3, 4, 0)),
-        (libc::SYS_renameat2, s(FILE_OP_RENAME, 0, 1, 3, 4, 0)),
-        (libc::SYS_unlinkat, s(FILE_OP_UNLINK, 0, 1, N, 2, 0)),
-        // symlinkat(target, newdirfd, linkpath): the new name is the path.
-        (libc::SYS_symlinkat, s(FILE_OP_SYMLINK, 1, 2, 0, N, 0)),
-        (libc::SYS_truncate, s(FILE_OP_TRUNCATE, N, 0, N, N, 0)),
-    ];
-    // Legacy calls that newer architectures do not have.
-    #[cfg(target_arch = "x86_64")]
-    v.extend([
-        (libc::SYS_open, s(FILE_OP_OPEN, N, 0, N, 1, 0)),
-        // creat(path, mode) is open(path, O_CREAT|O_WRONLY|O_TRUNC, mode).
-        (libc::SYS_creat, s(FILE_OP_OPEN, N, 0, N, N, 0)),
-        (libc::SYS_link, s(FILE_OP_LINK, N, 0, 1, N, 0)),
-        (libc::SYS_rename, s(FILE_OP_RENAME, N, 0, 1, N, 0)),
-        (libc::SYS_renameat, s(FILE_OP_RENAME, 0, 1, 3, N, 0)),
-        (libc::SYS_unlink, s(FILE_OP_UNLINK, N, 0, N, N, 0)),
-        (libc::SYS_symlink, s(FILE_OP_SYMLINK, N, 1, 0, N, 0)),
-    ]);
-    v
-}
-
 /// The cgroup sock_addr programs (network allowlist and DNS redirection), attached to the
 /// session cgroup and pinned under bpffs.
 const NETWORK_PROGRAMS: [&str; 6] = [
@@ -108,6 +70,11 @@ pub enum KernelError {
     Load(#[from] aya::EbpfError),
     #[error("{0}")]
     Refused(Refusal),
+    #[error("the kernel refuses program {name} before verifying it: {errno}")]
+    TypeRefused {
+        name: &'static str,
+        errno: std::io::Error,
+    },
     #[error("program {name}: {source}")]
     Program {
         name: &'static str,
@@ -139,6 +106,47 @@ pub enum KernelError {
     Unix(#[from] UnixProgramError),
     #[error("UNIX socket path {0} is longer than a socket address holds")]
     UnixPathTooLong(std::path::PathBuf),
+    #[error("no hook tier loads on this kernel: {0}")]
+    NoTier(String),
+    #[error("hook tier {tier} asked for, but this kernel does not give it: {why}")]
+    TierUnavailable { tier: HookTier, why: String },
+}
+
+/// Attaches file observation at the best tier of `choice` that the kernel gives.
+fn observe_files(
+    ebpf: &mut Ebpf,
+    choice: TierChoice,
+    log_dir: &Path,
+) -> Result<(Vec<Attached>, TierReport), KernelError> {
+    let mut unavailable = Vec::new();
+    let candidates = choice.candidates();
+    for tier in candidates.iter().copied() {
+        let attempt = match tier {
+            HookTier::BpfLsm => Err("not built yet".to_string()),
+            HookTier::Fentry => aya::Btf::from_sys_fs()
+                .map_err(|e| format!("reading BTF: {e}"))
+                .and_then(|btf| {
+                    file_hooks::attach_fexit(ebpf, &btf, log_dir).map_err(|e| e.to_string())
+                }),
+            HookTier::Tracepoint => file_hooks::attach_tracepoints(ebpf, log_dir)
+                .map_err(|e| e.to_string()),
+        };
+        match attempt {
+            Ok(links) => return Ok((links, TierReport { tier, unavailable })),
+            Err(why) if candidates.len() == 1 => {
+                return Err(KernelError::TierUnavailable { tier, why });
+            }
+            Err(why) => unavailable.push((tier, why)),
+        }
+    }
+    Err(KernelError::NoTier(
+        TierReport {
+            tier: HookTier::Tracepoint,
+            unavailable,
+        }
+        .unavailable_lines()
+        .join("; "),
+    ))
 }
 
 /// Field offsets of this kernel, from tracefs formats and BTF.
@@ -172,13 +180,22 @@ pub fn resolve_offsets() -> Result<KernelOffsets, KernelError> {
     })
 }
 
-fn prog_err(name: &'static str) -> impl FnOnce(ProgramError) -> KernelError {
+pub(super) fn prog_err(name: &'static str) -> impl FnOnce(ProgramError) -> KernelError {
     move |source| KernelError::Program { name, source }
 }
 
 /// For `load()`: a verifier refusal is reported by its cause, with the whole log in `log_dir`.
-fn load_err(name: &'static str, log_dir: &Path) -> impl FnOnce(ProgramError) -> KernelError {
+pub(super) fn load_err(name: &'static str, log_dir: &Path) -> impl FnOnce(ProgramError) -> KernelError {
     move |source| match source {
+        // Refused before the verifier ran (this program type is not allowed here): there is
+        // no log worth keeping.
+        ProgramError::LoadError {
+            io_error,
+            verifier_log,
+        } if verifier_log.to_string().trim().is_empty() => KernelError::TypeRefused {
+            name,
+            errno: io_error,
+        },
         ProgramError::LoadError {
             io_error,
             verifier_log,
@@ -192,7 +209,7 @@ fn load_err(name: &'static str, log_dir: &Path) -> impl FnOnce(ProgramError) -> 
     }
 }
 
-fn program<'a, T>(ebpf: &'a mut Ebpf, name: &'static str) -> Result<&'a mut T, KernelError>
+pub(super) fn program<'a, T>(ebpf: &'a mut Ebpf, name: &'static str) -> Result<&'a mut T, KernelError>
 where
     &'a mut T: TryFrom<&'a mut aya::programs::Program, Error = ProgramError>,
 {
@@ -218,7 +235,7 @@ fn attach_tracepoint(
 }
 
 /// An attachment, held only to be dropped: dropping it detaches the program.
-type Attached = Box<dyn Send>;
+pub(super) type Attached = Box<dyn Send>;
 
 /// Ring-buffer size when none is given: a few thousand exec records of burst.
 pub const DEFAULT_RING_BYTES: u32 = 16 << 20;
@@ -233,6 +250,8 @@ pub struct LoadOptions {
     pub verifier_log_dir: std::path::PathBuf,
     /// The policy allows ICMP echo: load the egress program that decides its destinations.
     pub icmp: bool,
+    /// Which hook tiers may be tried.
+    pub hook_tier: TierChoice,
 }
 
 /// The cgroup skb program that keeps ICMP echo to allowed addresses.
@@ -254,6 +273,7 @@ pub struct KernelPrograms {
     unix: Option<UnixPrograms>,
     /// The ICMP egress program is loaded (and attached with the network programs).
     icmp: bool,
+    tier: TierReport,
 }
 
 /// What the UNIX socket programs of a session enforce.
@@ -337,31 +357,9 @@ impl KernelPrograms {
             "sched_process_exit",
             log_dir,
         )?);
-        let mut shapes: aya::maps::Array<_, FileShape> = aya::maps::Array::try_from(
-            ebpf.map_mut("FILE_SHAPES")
-                .ok_or(KernelError::MissingMap("FILE_SHAPES"))?,
-        )
-        .map_err(|source| KernelError::Map {
-            name: "FILE_SHAPES",
-            source,
-        })?;
-        for (nr, shape) in file_shapes() {
-            shapes
-                .set(nr as u32, shape, 0)
-                .map_err(|source| KernelError::Map {
-                    name: "FILE_SHAPES",
-                    source,
-                })?;
-        }
-        for (name, tp) in [
-            ("warden_sysenter", "sys_enter"),
-            ("warden_sysexit", "sys_exit"),
-        ] {
-            let p: &mut RawTracePoint = program(&mut ebpf, name)?;
-            p.load().map_err(load_err(name, log_dir))?;
-            let id = p.attach(tp).map_err(prog_err(name))?;
-            links.push(Box::new(p.take_link(id).map_err(prog_err(name))?));
-        }
+        file_hooks::describe_calls(&mut ebpf)?;
+        let (file_links, tier) = observe_files(&mut ebpf, opts.hook_tier, log_dir)?;
+        links.extend(file_links);
 
         for name in NETWORK_PROGRAMS {
             let p: &mut CgroupSockAddr = program(&mut ebpf, name)?;
@@ -390,6 +388,7 @@ impl KernelPrograms {
                 logger,
                 unix,
                 icmp: opts.icmp,
+                tier,
             },
             EventSource {
                 ring,
@@ -477,6 +476,11 @@ impl KernelPrograms {
             .map_err(|source| KernelError::Pin { name, source })?;
         self.pinned.push(pinned);
         Ok(())
+    }
+
+    /// The hook tier the programs run at, and why better ones were passed over.
+    pub fn tier(&self) -> &TierReport {
+        &self.tier
     }
 
     /// Whether this kernel runs the UNIX socket programs.

@@ -257,6 +257,10 @@ pub fn map(rec: &Record) -> Mapped {
             a.list("warden.settings_files", &s.settings_files);
             a.list("warden.layers", &s.layers);
             a.list("warden.missing_layers", &s.missing_layers);
+            a.str("warden.hook_tier", s.hook_tier.clone());
+            if !s.hook_tiers_unavailable.is_empty() {
+                a.list("warden.hook_tiers_unavailable", &s.hook_tiers_unavailable);
+            }
             a.list("warden.vcs_read_only", &s.vcs_read_only);
             a.list("warden.vcs_pinned", &s.vcs_pinned);
             if !s.env_removed.is_empty() {

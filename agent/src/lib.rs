@@ -13,3 +13,4 @@ pub mod mount_ns;
 pub mod sockets;
 pub mod spec;
 pub mod syscall_filter;
+pub mod test_layers;

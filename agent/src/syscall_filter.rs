@@ -156,7 +156,11 @@ pub fn build(
     // A binary tree of syscall numbers instead of a linear list: every call of the agent runs
     // this filter (except those the kernel's action cache already knows to allow).
     f.set_filter_attr(libseccomp::ScmpFilterAttr::CtlOptimize, 2)?;
-    for name in EXEC.iter().chain(REFUSED) {
+    for name in EXEC.iter().chain(
+        REFUSED
+            .iter()
+            .filter(|n| !crate::test_layers::without(&format!("refuse:{n}"))),
+    ) {
         rule(&mut f, name, &[])?;
     }
     // New user namespaces (they give the agent root-like powers in a fresh namespace).
@@ -187,7 +191,12 @@ pub fn build(
     }
     let pid = int_arg(0, u64::from(supervisor_pid));
     rule(&mut f, "pidfd_open", &[pid])?;
-    for name in SIGNALS {
+    let signal_rules = if crate::test_layers::without("signal-rules") {
+        &[][..]
+    } else {
+        SIGNALS
+    };
+    for name in signal_rules {
         if landlock_abi < LANDLOCK_SCOPE_ABI {
             // No signal scoping in the kernel: the supervisor sees every signal and lets
             // through those whose every target is in the session (not the supervisor's

@@ -11,12 +11,12 @@ use aya::{
 
 use crate::{
     cgroup::{self, SessionCgroup},
+    kernel::hook_tier::{HookTier, TierReport},
     kernel::{
         bpffs, btf,
         programs::{KernelPrograms, LoadOptions, PROBES_OBJECT, resolve_offsets},
         tracefs,
     },
-    kernel::hook_tier::{HookTier, TierReport},
     layers::{self, LayerState},
 };
 
@@ -137,6 +137,7 @@ pub fn run_checks(state_dir: &Path) -> (Vec<Check>, Option<TierReport>) {
                     net: Default::default(),
                     icmp: true,
                     hook_tier: Default::default(),
+                    protected: Vec::new(),
                 })
                 .map_err(|e| e.to_string())
             })

@@ -3,9 +3,8 @@ use std::{ffi::OsString, path::PathBuf, process::ExitCode};
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use warden::{
-    audit_log, doctor,
-    kernel::hook_tier::TierChoice, log_view, network::policy::NetworkMode, otlp, recovery, replay, session,
-    settings, signals, target_user, verify,
+    audit_log, doctor, kernel::hook_tier::TierChoice, log_view, network::policy::NetworkMode, otlp,
+    recovery, replay, session, settings, signals, target_user, verify,
 };
 use warden_requirements::{
     CliOverrides, bundle, layers,

@@ -192,13 +192,14 @@ impl Pipeline {
             return Ok(());
         }
         tracing::warn!(
-            "kernel events lost: exec {} fork {} exit {} network {} file {} unix {}, undecodable {undecodable}",
+            "kernel events lost: exec {} fork {} exit {} network {} file {} unix {} lsm {}, undecodable {undecodable}",
             delta.exec,
             delta.fork,
             delta.exit,
             delta.network,
             delta.file,
-            delta.unix
+            delta.unix,
+            delta.lsm
         );
         self.append(Event::EventsLost(EventsLost {
             exec: delta.exec,
@@ -207,6 +208,7 @@ impl Pipeline {
             network: delta.network,
             file: delta.file,
             unix: delta.unix,
+            lsm: delta.lsm,
             undecodable,
             total: now.total() + self.undecodable,
         }))?;

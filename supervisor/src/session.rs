@@ -35,7 +35,7 @@ use crate::{
     launch::{self, Launched},
     layers,
     network::{
-        NetLabels,
+        SessionLabels,
         allowlist::Allowlist,
         dns_budget::{self, DnsBudget},
         dns_proxy::{self, Proxy, Unlisted},
@@ -222,6 +222,19 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
         None => None,
     };
 
+    let protected = protected_paths(&user.home, &opts.state_dir, &opts.run_dir)
+        .into_iter()
+        .chain(opts.sandbox.denied_paths)
+        .collect::<Vec<_>>();
+    // What the LSM layer refuses to open: what Landlock denies, as Landlock resolves it.
+    let lsm_protected: Vec<PathBuf> = if opts.sandbox.mode == SandboxMode::DangerFullAccess {
+        Vec::new()
+    } else {
+        protected
+            .iter()
+            .filter_map(|p| std::fs::canonicalize(p).ok())
+            .collect()
+    };
     let proxy_sockets = dns_proxy::bind().context("binding the DNS proxy")?;
     let policy = Arc::new(opts.network.policy);
     let (mut programs, source) = KernelPrograms::load(LoadOptions {
@@ -235,6 +248,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
         },
         icmp: policy.allow_icmp,
         hook_tier: opts.hook_tier,
+        protected: lsm_protected.clone(),
     })
     .context("loading the kernel programs")?;
     programs.add_session(cgroup.id())?;
@@ -299,9 +313,10 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
         opts.command.iter().map(|a| a.as_encoded_bytes()),
         warden_common::ARGV_MAX,
     );
-    let labels = Arc::new(NetLabels {
+    let labels = Arc::new(SessionLabels {
         policy: policy.clone(),
         allowlist: allowlist.clone(),
+        protected: lsm_protected.iter().map(|p| escape_path(p)).collect(),
     });
     let mut pipeline = Pipeline::new(writer, opts.live, labels);
     pipeline.append(Event::SessionStart(Box::new(SessionStart {
@@ -353,10 +368,6 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
     // Taken by the gate if it starts; dropped otherwise, so the pipeline knows no more comes.
     let mut gate_events = Some(events_tx.clone());
     let events_tx_watch = events_tx.clone();
-    let protected = protected_paths(&user.home, &opts.state_dir, &opts.run_dir)
-        .into_iter()
-        .chain(opts.sandbox.denied_paths)
-        .collect::<Vec<_>>();
     let broker = Broker::new(
         approvals::Config {
             session: id.clone(),

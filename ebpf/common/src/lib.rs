@@ -22,16 +22,19 @@ pub enum EventKind {
     File = 5,
     /// A connect or datagram to a UNIX socket address, and its decision.
     Unix = 6,
+    /// A denial by a BPF LSM program (the `bpf_lsm` hook tier).
+    Lsm = 7,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 6] = [
+    pub const ALL: [EventKind; 7] = [
         EventKind::Exec,
         EventKind::Fork,
         EventKind::Exit,
         EventKind::Net,
         EventKind::File,
         EventKind::Unix,
+        EventKind::Lsm,
     ];
 
     pub fn from_u32(v: u32) -> Option<Self> {
@@ -42,6 +45,7 @@ impl EventKind {
             4 => Some(Self::Net),
             5 => Some(Self::File),
             6 => Some(Self::Unix),
+            7 => Some(Self::Lsm),
             _ => None,
         }
     }
@@ -204,7 +208,79 @@ pub struct KernelOffsets {
     /// `dentry.d_name.name`.
     pub dentry_name: u64,
     pub inode_ino: u64,
+    // For the BPF LSM programs:
+    pub dentry_inode: u64,
+    pub dentry_parent: u64,
+    pub inode_sb: u64,
+    /// `super_block.s_dev` (the kernel's `(major << 20) | minor`).
+    pub sb_dev: u64,
+    pub task_cgroups: u64,
+    /// `css_set.dfl_cgrp`: the task's cgroup v2.
+    pub css_set_dfl_cgrp: u64,
+    pub cgroup_kn: u64,
+    pub cgroup_level: u64,
+    /// `cgroup.self`: where a cgroup's own css starts (what `parent` points to).
+    pub cgroup_self: u64,
+    /// `cgroup.self.parent`: the parent's `self` css, which is where the parent cgroup starts.
+    pub cgroup_parent: u64,
+    /// `kernfs_node.id`: the cgroup id.
+    pub kn_id: u64,
 }
+
+/// `LsmEvent::hook`: which BPF LSM hook denied.
+pub const LSM_FILE_OPEN: u32 = 1;
+pub const LSM_TASK_KILL: u32 = 2;
+pub const LSM_PTRACE: u32 = 3;
+pub const LSM_BPF: u32 = 4;
+
+/// A denial by a BPF LSM program.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct LsmEvent {
+    pub header: EventHeader,
+    pub hook: u32,
+    /// The error returned (positive errno).
+    pub errno: u32,
+    /// task_kill, ptrace: the target's pid (thread-group id).
+    pub target_pid: u32,
+    /// task_kill: the signal; ptrace: the access mode; bpf: the command.
+    pub arg: u32,
+    /// file_open: the protected path matched (`PROTECTED`'s value: its index in the
+    /// supervisor's list).
+    pub rule: u32,
+    pub _pad: u32,
+}
+
+/// A file or directory by the kernel's identity (`PROTECTED`'s key).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct InodeKey {
+    pub dev: u32,
+    pub _pad: u32,
+    pub ino: u64,
+}
+
+/// Protected files are registered by the file_open program itself while the supervisor opens
+/// them, so that the key is the kernel's own identity of the file on every file system
+/// (`stat` numbers differ on overlayfs and btrfs). `CALIBRATION`'s one entry.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Calibration {
+    /// The supervisor thread that opens the protected paths (0: none).
+    pub tid: u32,
+    /// The protected path it opens now, or `CALIBRATION_COUNT_ONLY`.
+    pub rule: u32,
+    /// Opens the program saw from that thread (the self-test: BPF LSM runs here).
+    pub seen: u32,
+    pub _pad: u32,
+}
+
+/// `Calibration::rule` of an open that only counts (the self-test), registering nothing.
+pub const CALIBRATION_COUNT_ONLY: u32 = u32::MAX;
+
+/// How many parent directories the file_open program checks (a deeper protected ancestor
+/// is not found: Landlock still holds it).
+pub const PROTECTED_DEPTH: u32 = 32;
 
 /// Path bytes copied per file event (first path, second path); longer ones are marked.
 pub const FILE_PATH_MAX: usize = 512;
@@ -466,4 +542,6 @@ mod user {
     unsafe impl aya::Pod for super::ExecToken {}
     unsafe impl aya::Pod for super::FileShape {}
     unsafe impl aya::Pod for super::UnixConfig {}
+    unsafe impl aya::Pod for super::InodeKey {}
+    unsafe impl aya::Pod for super::Calibration {}
 }

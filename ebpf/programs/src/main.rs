@@ -12,6 +12,7 @@ mod exit;
 mod files;
 mod fork;
 mod icmp;
+mod lsm;
 mod maps;
 mod network;
 mod task;
@@ -19,9 +20,10 @@ mod unix_sockets;
 
 use aya_ebpf::{
     bindings::bpf_sock_addr,
-    macros::{cgroup_skb, cgroup_sock_addr, fexit, raw_tracepoint, tracepoint},
+    macros::{cgroup_skb, cgroup_sock_addr, fexit, lsm, raw_tracepoint, tracepoint},
     programs::{
-        FExitContext, RawTracePointContext, SkBuffContext, SockAddrContext, TracePointContext,
+        FExitContext, LsmContext, RawTracePointContext, SkBuffContext, SockAddrContext,
+        TracePointContext,
     },
 };
 use warden_common::{NET_OP_CONNECT, NET_OP_SENDMSG};
@@ -124,6 +126,27 @@ file_fexit!(
     warden_fexit_unlink,
     warden_fexit_symlink,
 );
+
+// The bpf_lsm tier's denial layer (see lsm.rs).
+#[lsm(hook = "file_open")]
+pub fn warden_lsm_file_open(ctx: LsmContext) -> i32 {
+    lsm::file_open(&ctx)
+}
+
+#[lsm(hook = "task_kill")]
+pub fn warden_lsm_task_kill(ctx: LsmContext) -> i32 {
+    lsm::task_kill(&ctx)
+}
+
+#[lsm(hook = "ptrace_access_check")]
+pub fn warden_lsm_ptrace(ctx: LsmContext) -> i32 {
+    lsm::ptrace_access_check(&ctx)
+}
+
+#[lsm(hook = "bpf")]
+pub fn warden_lsm_bpf(ctx: LsmContext) -> i32 {
+    lsm::bpf(&ctx)
+}
 
 // The tracepoint tier, where the kernel refuses fexit.
 #[raw_tracepoint(tracepoint = "sys_enter")]

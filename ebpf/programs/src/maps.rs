@@ -4,8 +4,9 @@ use aya_ebpf::{
     maps::{Array, HashMap, LpmTrie, LruHashMap, PerCpuArray, RingBuf},
 };
 use warden_common::{
-    AllowEntry, DnsOrigin, EXE_NAME_MAX, ExecToken, FileCall, FileShape, KernelOffsets, LOST_SLOTS,
-    MAX_SYSCALL_NR, NetConfig, TOKEN_TAIL_MAX, UNIX_PATH_MAX, UnixConfig,
+    AllowEntry, Calibration, DnsOrigin, EXE_NAME_MAX, ExecToken, FileCall, FileShape, InodeKey,
+    KernelOffsets, LOST_SLOTS, MAX_SYSCALL_NR, NetConfig, TOKEN_TAIL_MAX, UNIX_PATH_MAX,
+    UnixConfig,
 };
 
 /// Session cgroup ids (the value is reserved for a per-session slot).
@@ -67,6 +68,13 @@ pub static UNIX_CONFIG: Array<UnixConfig> = Array::with_max_entries(1, 0);
 #[map]
 pub static UNIX_ALLOW: HashMap<[u8; UNIX_PATH_MAX], u32> = HashMap::with_max_entries(256, 0);
 
+/// Protected files and directories by identity (value: the path's index in the supervisor's
+/// list), registered through `CALIBRATION` (see `lsm.rs`).
+#[map]
+pub static PROTECTED: HashMap<InodeKey, u32> = HashMap::with_max_entries(1024, 0);
+#[map]
+pub static CALIBRATION: Array<Calibration> = Array::with_max_entries(1, 0);
+
 #[unsafe(no_mangle)]
 static NET_CONFIG: NetConfig = NetConfig {
     dns_proxy_port: 0,
@@ -100,6 +108,17 @@ static OFFSETS: KernelOffsets = KernelOffsets {
     file_inode: 0,
     dentry_name: 0,
     inode_ino: 0,
+    dentry_inode: 0,
+    dentry_parent: 0,
+    inode_sb: 0,
+    sb_dev: 0,
+    task_cgroups: 0,
+    css_set_dfl_cgrp: 0,
+    cgroup_kn: 0,
+    cgroup_level: 0,
+    cgroup_self: 0,
+    cgroup_parent: 0,
+    kn_id: 0,
 };
 
 /// Depth of session cgroups below the cgroup v2 root (set by the supervisor).
@@ -130,13 +149,19 @@ pub fn offsets() -> KernelOffsets {
     unsafe { core::ptr::read_volatile(&raw const OFFSETS) }
 }
 
+/// Depth of session cgroups below the cgroup v2 root.
+#[inline(always)]
+pub fn session_level() -> u32 {
+    unsafe { core::ptr::read_volatile(&raw const SESSION_CGROUP_LEVEL) }
+}
+
 /// The session cgroup the current task belongs to, if any.
 ///
 /// Looks at the ancestor at the sessions' depth rather than the task's own cgroup, so a
 /// process that creates a child cgroup under its session and moves into it stays in scope.
 #[inline(always)]
 pub fn current_session() -> Option<u64> {
-    let level = unsafe { core::ptr::read_volatile(&raw const SESSION_CGROUP_LEVEL) };
+    let level = session_level();
     let id =
         unsafe { aya_ebpf::helpers::generated::bpf_get_current_ancestor_cgroup_id(level as i32) };
     if id != 0 && unsafe { SESSIONS.get(&id) }.is_some() {

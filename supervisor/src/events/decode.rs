@@ -8,12 +8,14 @@ use warden_common::{
     EXEC_ARGV_TRUNCATED, EXEC_ARGV_UNREADABLE, EXEC_FILENAME_TRUNCATED, EXEC_TOKEN_MISMATCH,
     EXEC_TOKEN_MISSING, EventHeader, EventKind, ExecEvent, ExitEvent, FILE_PATH_MAX,
     FILE_PATH_TRUNCATED, FILE_PATH_UNREADABLE, FILE_PATH2_MAX, FILE_PATH2_TRUNCATED, FileEvent,
-    ForkEvent, NET_OP_CONNECT, NetEvent, RULE_DEFAULT_DENY, RULE_UNIX_NOT_CANONICAL,
-    UNIX_ADDR_ABSTRACT, UNIX_PATH_MAX, UnixEvent, VERDICT_ALLOW, VERDICT_DENY,
+    ForkEvent, LSM_BPF, LSM_FILE_OPEN, LSM_PTRACE, LSM_TASK_KILL, LsmEvent, NET_OP_CONNECT,
+    NetEvent, RULE_DEFAULT_DENY, RULE_UNIX_NOT_CANONICAL, UNIX_ADDR_ABSTRACT, UNIX_PATH_MAX,
+    UnixEvent, VERDICT_ALLOW, VERDICT_DENY,
 };
 
 use super::{
-    Event, Exec, Exit, Fork, Network, TokenProblem, UnixSocket, Verdict, escape::escape_bytes,
+    Event, Exec, Exit, Fork, LsmDenied, LsmHook, Network, TokenProblem, UnixSocket, Verdict,
+    escape::escape_bytes,
 };
 
 /// What the kernel only knows by number: rule ids, and which name an address came from.
@@ -21,6 +23,8 @@ pub trait Labels {
     /// The rule's recorded name and where it came from.
     fn rule(&self, id: u32) -> (String, Option<String>);
     fn domain(&self, ip: &IpAddr) -> Option<String>;
+    /// The protected path with this index (escaped), as the LSM file_open program knows it.
+    fn protected_path(&self, index: u32) -> Option<String>;
 }
 
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -29,6 +33,8 @@ pub enum DecodeError {
     Short(usize),
     #[error("unknown event kind {0}")]
     UnknownKind(u32),
+    #[error("unknown BPF LSM hook {0}")]
+    UnknownHook(u32),
     #[error("{kind:?} record of {len} bytes, expected {expected}")]
     Size {
         kind: EventKind,
@@ -123,8 +129,37 @@ pub fn decode(bytes: &[u8], labels: &dyn Labels) -> Result<Decoded, DecodeError>
             let e: UnixEvent = read(kind, bytes)?;
             (e.header.boot_ns, unix_socket(&e, labels))
         }
+        EventKind::Lsm => {
+            let e: LsmEvent = read(kind, bytes)?;
+            (e.header.boot_ns, Event::LsmDenied(lsm_denied(&e, labels)?))
+        }
     };
     Ok(Decoded::Event(boot_ns, event))
+}
+
+fn lsm_denied(e: &LsmEvent, labels: &dyn Labels) -> Result<LsmDenied, DecodeError> {
+    let hook = match e.hook {
+        LSM_FILE_OPEN => LsmHook::FileOpen,
+        LSM_TASK_KILL => LsmHook::TaskKill,
+        LSM_PTRACE => LsmHook::PtraceAccessCheck,
+        LSM_BPF => LsmHook::Bpf,
+        other => return Err(DecodeError::UnknownHook(other)),
+    };
+    let errno = nix::errno::Errno::from_raw(e.errno as i32);
+    let targeted = matches!(hook, LsmHook::TaskKill | LsmHook::PtraceAccessCheck);
+    Ok(LsmDenied {
+        pid: e.header.pid,
+        hook,
+        errno: format!("{errno:?}"),
+        rule: hook.rule().into(),
+        protected: (hook == LsmHook::FileOpen)
+            .then(|| labels.protected_path(e.rule))
+            .flatten(),
+        target_pid: targeted.then_some(e.target_pid),
+        signal: (hook == LsmHook::TaskKill).then_some(e.arg),
+        ptrace_mode: (hook == LsmHook::PtraceAccessCheck).then_some(e.arg),
+        bpf_cmd: (hook == LsmHook::Bpf).then_some(e.arg),
+    })
 }
 
 const AF_INET: u16 = 2;
@@ -256,6 +291,9 @@ mod tests {
         }
         fn domain(&self, ip: &IpAddr) -> Option<String> {
             (ip.to_string() == "127.0.0.10").then(|| "allowed.test".into())
+        }
+        fn protected_path(&self, index: u32) -> Option<String> {
+            (index == 3).then(|| "/home/u/.ssh".into())
         }
     }
 

@@ -57,6 +57,8 @@ pub enum Event {
     UnixSend(UnixSocket),
     #[serde(rename = "dns.query")]
     DnsQuery(Box<DnsQuery>),
+    #[serde(rename = "lsm.denied")]
+    LsmDenied(LsmDenied),
     #[serde(rename = "file.open")]
     FileOpen(FileAccess),
     #[serde(rename = "file.link")]
@@ -106,6 +108,7 @@ impl Event {
             Event::UnixConnect(_) => "unix.connect",
             Event::UnixSend(_) => "unix.send",
             Event::DnsQuery(_) => "dns.query",
+            Event::LsmDenied(_) => "lsm.denied",
             Event::FileOpen(_) => "file.open",
             Event::FileLink(_) => "file.link",
             Event::FileRename(_) => "file.rename",
@@ -148,6 +151,7 @@ impl Event {
             Event::Exit(e) => Some(e.pid),
             Event::NetConnect(e) | Event::NetSend(e) => Some(e.pid),
             Event::UnixConnect(e) | Event::UnixSend(e) => Some(e.pid),
+            Event::LsmDenied(e) => Some(e.pid),
             Event::FileOpen(e)
             | Event::FileLink(e)
             | Event::FileRename(e)
@@ -431,6 +435,63 @@ pub struct UnixSocket {
     pub rule_source: Option<String>,
 }
 
+/// Something a BPF LSM program refused in the kernel (the `bpf_lsm` hook tier).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LsmDenied {
+    pub pid: u32,
+    pub hook: LsmHook,
+    /// The error the call got (`EPERM`, `EACCES`).
+    pub errno: String,
+    /// Why: `protected-path`, `signal-outside-session`, `ptrace-outside-session`,
+    /// `bpf-in-session`.
+    pub rule: String,
+    /// file_open: the protected path the file is (or lies beneath), escaped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protected: Option<String>,
+    /// task_kill, ptrace: the process outside the session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_pid: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signal: Option<u32>,
+    /// ptrace: the access mode (`PTRACE_MODE_*` bits).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ptrace_mode: Option<u32>,
+    /// bpf: the command.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bpf_cmd: Option<u32>,
+}
+
+/// The BPF LSM hook that denied.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LsmHook {
+    FileOpen,
+    TaskKill,
+    PtraceAccessCheck,
+    Bpf,
+}
+
+impl LsmHook {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            LsmHook::FileOpen => "file_open",
+            LsmHook::TaskKill => "task_kill",
+            LsmHook::PtraceAccessCheck => "ptrace_access_check",
+            LsmHook::Bpf => "bpf",
+        }
+    }
+
+    /// The rule name a denial by this hook records.
+    pub const fn rule(self) -> &'static str {
+        match self {
+            LsmHook::FileOpen => "protected-path",
+            LsmHook::TaskKill => "signal-outside-session",
+            LsmHook::PtraceAccessCheck => "ptrace-outside-session",
+            LsmHook::Bpf => "bpf-in-session",
+        }
+    }
+}
+
 fn one() -> u64 {
     1
 }
@@ -685,6 +746,9 @@ pub struct EventsLost {
     /// UNIX socket decisions.
     #[serde(default)]
     pub unix: u64,
+    /// BPF LSM denials (the denial itself still happened).
+    #[serde(default)]
+    pub lsm: u64,
     /// Kernel records Warden could not decode (a Warden bug; counted, never dropped silently).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub undecodable: u64,

@@ -154,6 +154,20 @@ pub fn line(rec: &Record) -> String {
             ),
             (None, None) => format!("pid {}", x.pid),
         },
+        Event::LsmDenied(d) => {
+            let what = match (&d.protected, d.target_pid) {
+                (Some(p), _) => format!(" {}", for_terminal(p)),
+                (None, Some(t)) => format!(" target pid {t}"),
+                (None, None) => String::new(),
+            };
+            format!(
+                "pid {} {}{what} DENIED by {} ({})",
+                d.pid,
+                d.hook.as_str(),
+                d.rule,
+                d.errno
+            )
+        }
         Event::UnixConnect(u) | Event::UnixSend(u) => format!(
             "pid {} unix {}{} {} by {}",
             u.pid,

@@ -124,9 +124,7 @@ impl TierReport {
 pub fn active_lsms() -> std::io::Result<Vec<String>> {
     const SECURITYFS: &str = "/sys/kernel/security";
     let file = Path::new(SECURITYFS).join("lsm");
-    super::mount_once::mount_once("securityfs", Path::new(SECURITYFS), None, || {
-        file.exists()
-    })?;
+    super::mount_once::mount_once("securityfs", Path::new(SECURITYFS), None, || file.exists())?;
     Ok(parse_lsm_list(&std::fs::read_to_string(&file)?))
 }
 
@@ -175,7 +173,10 @@ mod tests {
     #[test]
     fn lsm_lists() {
         for (text, want) in [
-            ("lockdown,capability,landlock,bpf\n", &["lockdown", "capability", "landlock", "bpf"][..]),
+            (
+                "lockdown,capability,landlock,bpf\n",
+                &["lockdown", "capability", "landlock", "bpf"][..],
+            ),
             ("capability,yama", &["capability", "yama"]),
             ("\n", &[]),
         ] {

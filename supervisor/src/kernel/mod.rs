@@ -4,6 +4,7 @@ pub mod bpffs;
 pub mod btf;
 pub mod file_hooks;
 pub mod hook_tier;
+pub mod lsm;
 mod mount_once;
 pub mod programs;
 pub mod tracefs;

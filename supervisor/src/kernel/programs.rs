@@ -8,7 +8,10 @@ use aya::{
         links::{FdLink, PinnedLink},
     },
 };
-use std::{os::fd::AsFd, path::Path};
+use std::{
+    os::fd::AsFd,
+    path::{Path, PathBuf},
+};
 use warden_common::{
     EventKind, KernelOffsets, NetConfig, OFFSET_ABSENT, UNIX_PATH_MAX, UnixConfig,
 };
@@ -19,6 +22,7 @@ use super::{
     btf::{self, Btf, BtfError},
     file_hooks,
     hook_tier::{HookTier, TierChoice, TierReport},
+    lsm,
     tracefs::{self, Format, TracefsError},
     unix_programs::{UnixProgramError, UnixPrograms},
     verifier::Refusal,
@@ -112,24 +116,32 @@ pub enum KernelError {
     TierUnavailable { tier: HookTier, why: String },
 }
 
-/// Attaches file observation at the best tier of `choice` that the kernel gives.
-fn observe_files(
+/// Attaches file observation (and on the bpf_lsm tier the LSM programs) at the best tier of
+/// `choice` that the kernel gives.
+fn attach_tier(
     ebpf: &mut Ebpf,
     choice: TierChoice,
+    protected: &[PathBuf],
     log_dir: &Path,
 ) -> Result<(Vec<Attached>, TierReport), KernelError> {
     let mut unavailable = Vec::new();
     let candidates = choice.candidates();
+    let btf = aya::Btf::from_sys_fs().map_err(|e| format!("reading BTF: {e}"));
     for tier in candidates.iter().copied() {
         let attempt = match tier {
-            HookTier::BpfLsm => Err("not built yet".to_string()),
-            HookTier::Fentry => aya::Btf::from_sys_fs()
-                .map_err(|e| format!("reading BTF: {e}"))
-                .and_then(|btf| {
-                    file_hooks::attach_fexit(ebpf, &btf, log_dir).map_err(|e| e.to_string())
-                }),
-            HookTier::Tracepoint => file_hooks::attach_tracepoints(ebpf, log_dir)
-                .map_err(|e| e.to_string()),
+            HookTier::BpfLsm => btf.clone().and_then(|btf| {
+                let mut links = lsm::attach(ebpf, &btf, protected, log_dir)?;
+                links.extend(
+                    file_hooks::attach_fexit(ebpf, &btf, log_dir).map_err(|e| e.to_string())?,
+                );
+                Ok(links)
+            }),
+            HookTier::Fentry => btf.clone().and_then(|btf| {
+                file_hooks::attach_fexit(ebpf, &btf, log_dir).map_err(|e| e.to_string())
+            }),
+            HookTier::Tracepoint => {
+                file_hooks::attach_tracepoints(ebpf, log_dir).map_err(|e| e.to_string())
+            }
         };
         match attempt {
             Ok(links) => return Ok((links, TierReport { tier, unavailable })),
@@ -177,6 +189,18 @@ pub fn resolve_offsets() -> Result<KernelOffsets, KernelError> {
         file_inode: btf.member_offset("file", "f_inode")?,
         dentry_name: btf.member_offset("dentry", "d_name")? + btf.member_offset("qstr", "name")?,
         inode_ino: btf.member_offset("inode", "i_ino")?,
+        dentry_inode: btf.member_offset("dentry", "d_inode")?,
+        dentry_parent: btf.member_offset("dentry", "d_parent")?,
+        inode_sb: btf.member_offset("inode", "i_sb")?,
+        sb_dev: btf.member_offset("super_block", "s_dev")?,
+        task_cgroups: task("cgroups")?,
+        css_set_dfl_cgrp: btf.member_offset("css_set", "dfl_cgrp")?,
+        cgroup_kn: btf.member_offset("cgroup", "kn")?,
+        cgroup_level: btf.member_offset("cgroup", "level")?,
+        cgroup_self: btf.member_offset("cgroup", "self")?,
+        cgroup_parent: btf.member_offset("cgroup", "self")?
+            + btf.member_offset("cgroup_subsys_state", "parent")?,
+        kn_id: btf.member_offset("kernfs_node", "id")?,
     })
 }
 
@@ -185,7 +209,10 @@ pub(super) fn prog_err(name: &'static str) -> impl FnOnce(ProgramError) -> Kerne
 }
 
 /// For `load()`: a verifier refusal is reported by its cause, with the whole log in `log_dir`.
-pub(super) fn load_err(name: &'static str, log_dir: &Path) -> impl FnOnce(ProgramError) -> KernelError {
+pub(super) fn load_err(
+    name: &'static str,
+    log_dir: &Path,
+) -> impl FnOnce(ProgramError) -> KernelError {
     move |source| match source {
         // Refused before the verifier ran (this program type is not allowed here): there is
         // no log worth keeping.
@@ -209,7 +236,10 @@ pub(super) fn load_err(name: &'static str, log_dir: &Path) -> impl FnOnce(Progra
     }
 }
 
-pub(super) fn program<'a, T>(ebpf: &'a mut Ebpf, name: &'static str) -> Result<&'a mut T, KernelError>
+pub(super) fn program<'a, T>(
+    ebpf: &'a mut Ebpf,
+    name: &'static str,
+) -> Result<&'a mut T, KernelError>
 where
     &'a mut T: TryFrom<&'a mut aya::programs::Program, Error = ProgramError>,
 {
@@ -252,6 +282,9 @@ pub struct LoadOptions {
     pub icmp: bool,
     /// Which hook tiers may be tried.
     pub hook_tier: TierChoice,
+    /// Files and directories no session process may open (the bpf_lsm tier; their index is
+    /// what its records name).
+    pub protected: Vec<PathBuf>,
 }
 
 /// The cgroup skb program that keeps ICMP echo to allowed addresses.
@@ -358,7 +391,7 @@ impl KernelPrograms {
             log_dir,
         )?);
         file_hooks::describe_calls(&mut ebpf)?;
-        let (file_links, tier) = observe_files(&mut ebpf, opts.hook_tier, log_dir)?;
+        let (file_links, tier) = attach_tier(&mut ebpf, opts.hook_tier, &opts.protected, log_dir)?;
         links.extend(file_links);
 
         for name in NETWORK_PROGRAMS {
@@ -629,6 +662,7 @@ pub struct LostCounts {
     pub network: u64,
     pub file: u64,
     pub unix: u64,
+    pub lsm: u64,
 }
 
 impl LostCounts {
@@ -640,11 +674,12 @@ impl LostCounts {
             EventKind::Net => &mut self.network,
             EventKind::File => &mut self.file,
             EventKind::Unix => &mut self.unix,
+            EventKind::Lsm => &mut self.lsm,
         }
     }
 
     pub fn total(&self) -> u64 {
-        self.exec + self.fork + self.exit + self.network + self.file + self.unix
+        self.exec + self.fork + self.exit + self.network + self.file + self.unix + self.lsm
     }
 
     /// What was lost since `earlier`.
@@ -656,6 +691,7 @@ impl LostCounts {
             network: self.network - earlier.network,
             file: self.file - earlier.file,
             unix: self.unix - earlier.unix,
+            lsm: self.lsm - earlier.lsm,
         }
     }
 }

@@ -16,12 +16,16 @@ use std::{
 use crate::events::decode::Labels;
 
 /// Names for what the kernel reports by number: rule ids and resolved addresses.
-pub struct NetLabels {
+/// What the session's kernel records name by number: network rules and allowed names, and
+/// the protected paths of the LSM file_open program.
+pub struct SessionLabels {
     pub policy: Arc<policy::NetworkPolicy>,
     pub allowlist: Arc<Mutex<allowlist::Allowlist>>,
+    /// Escaped, by index.
+    pub protected: Vec<String>,
 }
 
-impl Labels for NetLabels {
+impl Labels for SessionLabels {
     fn rule(&self, id: u32) -> (String, Option<String>) {
         (
             self.policy.rule_name(id),
@@ -35,5 +39,9 @@ impl Labels for NetLabels {
             .expect("allowlist lock")
             .name_of(ip)
             .map(str::to_string)
+    }
+
+    fn protected_path(&self, index: u32) -> Option<String> {
+        self.protected.get(index as usize).cloned()
     }
 }

@@ -59,6 +59,7 @@ pub fn event_name(event: &Event) -> &'static str {
         Event::UnixConnect(_) => "warden.unix.connect",
         Event::UnixSend(_) => "warden.unix.send",
         Event::DnsQuery(_) => "warden.dns.query",
+        Event::LsmDenied(_) => "warden.lsm.denied",
         Event::FileOpen(_) => "warden.file.open",
         Event::FileLink(_) => "warden.file.link",
         Event::FileRename(_) => "warden.file.rename",
@@ -370,6 +371,27 @@ pub fn map(rec: &Record) -> Mapped {
                 severity = Severity::Warn;
             }
         }
+        Event::LsmDenied(d) => {
+            a.int("process.pid", d.pid);
+            a.str("warden.lsm.hook", d.hook.as_str());
+            a.str("error.type", d.errno.clone());
+            a.decision("deny", "policy");
+            a.str("warden.rule.id", d.rule.clone());
+            a.opt_str("file.path", d.protected.as_ref());
+            if let Some(pid) = d.target_pid {
+                a.int("warden.target.pid", pid);
+            }
+            if let Some(sig) = d.signal {
+                a.int("warden.signal", sig);
+            }
+            if let Some(mode) = d.ptrace_mode {
+                a.int("warden.ptrace.mode", mode);
+            }
+            if let Some(cmd) = d.bpf_cmd {
+                a.int("warden.bpf.cmd", cmd);
+            }
+            severity = Severity::Warn;
+        }
         Event::DnsQuery(q) => {
             a.str("dns.question.name", q.name.clone());
             a.str("warden.dns.qtype", q.qtype.clone());
@@ -436,6 +458,7 @@ pub fn map(rec: &Record) -> Mapped {
             a.int("warden.lost.network", l.network);
             a.int("warden.lost.file", l.file);
             a.int("warden.lost.unix", l.unix);
+            a.int("warden.lost.lsm", l.lsm);
             a.int("warden.lost.undecodable", l.undecodable);
             a.int("warden.lost.total", l.total);
             severity = Severity::Warn;

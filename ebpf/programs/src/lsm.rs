@@ -1,0 +1,190 @@
+//! BPF LSM programs (the `bpf_lsm` hook tier): in-kernel denial beside Landlock and seccomp,
+//! decided on the kernel's own objects, so that no spelling, race or other door gets around
+//! them.
+//!
+//! Threats, each also held by another layer where the kernel has it:
+//! - signals (every door: kill, tgkill, sigqueue, pidfd) and ptrace-mode access (ptrace,
+//!   /proc/PID/mem and environ) to tasks outside the session: decided on the target task's
+//!   cgroup, not on a pid that could be reused (Landlock scoping holds them from 6.12, the
+//!   supervisor's seccomp decision below that);
+//! - bpf() from the session (seccomp refuses it);
+//! - opening a protected file (credentials, Warden's state), found by the identity of the
+//!   file and its parent directories, whatever path, bind mount or link reached it (Landlock
+//!   holds them by path).
+//!
+//! A program returns 0 to allow or a negative errno; the first program that denies decides.
+use aya_ebpf::{helpers::bpf_get_current_pid_tgid, programs::LsmContext};
+use warden_common::{
+    CALIBRATION_COUNT_ONLY, EventKind, InodeKey, LSM_BPF, LSM_FILE_OPEN, LSM_PTRACE, LSM_TASK_KILL,
+    LsmEvent, PROTECTED_DEPTH,
+};
+
+use crate::{
+    emit,
+    maps::{self, CALIBRATION, PROTECTED},
+    task::read,
+};
+
+const EPERM: i32 = 1;
+const EACCES: i32 = 13;
+
+/// The session cgroup `task` belongs to (its ancestor at the sessions' depth), or 0.
+#[inline(always)]
+fn session_of(task: *const u8) -> u64 {
+    let off = maps::offsets();
+    let want = maps::session_level();
+    unsafe {
+        let Some(css_set) = read::<*const u8>(task, off.task_cgroups) else {
+            return 0;
+        };
+        let Some(mut cgrp) = read::<*const u8>(css_set, off.css_set_dfl_cgrp) else {
+            return 0;
+        };
+        let Some(mut level) = read::<i32>(cgrp, off.cgroup_level) else {
+            return 0;
+        };
+        if level < want as i32 {
+            return 0;
+        }
+        // Sessions sit a few levels down; what the agent nests below them is bounded by the
+        // kernel's cgroup depth, and deeper nesting is denied (fails closed).
+        for _ in 0..16 {
+            if level == want as i32 {
+                break;
+            }
+            let Some(parent_css) = read::<*const u8>(cgrp, off.cgroup_parent) else {
+                return 0;
+            };
+            cgrp = parent_css.wrapping_sub(off.cgroup_self as usize);
+            level -= 1;
+        }
+        if level != want as i32 {
+            return 0;
+        }
+        let Some(kn) = read::<*const u8>(cgrp, off.cgroup_kn) else {
+            return 0;
+        };
+        read::<u64>(kn, off.kn_id).unwrap_or(0)
+    }
+}
+
+#[inline(always)]
+fn deny(hook: u32, errno: i32, cgroup_id: u64, target_pid: u32, arg: u32, rule: u32) -> i32 {
+    if let Some(mut entry) = emit::reserve::<LsmEvent>(EventKind::Lsm) {
+        entry.write(LsmEvent {
+            header: emit::header(EventKind::Lsm, cgroup_id),
+            hook,
+            errno: errno as u32,
+            target_pid,
+            arg,
+            rule,
+            _pad: 0,
+        });
+        emit::submit(entry);
+    }
+    -errno
+}
+
+/// A task of the session reaching `target` outside it.
+#[inline(always)]
+fn outside(target: *const u8) -> Option<(u64, u32)> {
+    let session = maps::current_session()?;
+    if session_of(target) == session {
+        return None;
+    }
+    let tgid = unsafe { read::<u32>(target, maps::offsets().task_tgid) }.unwrap_or(0);
+    Some((session, tgid))
+}
+
+/// `task_kill(struct task_struct *p, struct kernel_siginfo *info, int sig, const struct cred *)`.
+#[inline(always)]
+pub fn task_kill(ctx: &LsmContext) -> i32 {
+    let target: *const u8 = ctx.arg(0);
+    let sig: i32 = ctx.arg(2);
+    match outside(target) {
+        Some((session, pid)) => deny(LSM_TASK_KILL, EPERM, session, pid, sig as u32, 0),
+        None => 0,
+    }
+}
+
+/// `ptrace_access_check(struct task_struct *child, unsigned int mode)`.
+#[inline(always)]
+pub fn ptrace_access_check(ctx: &LsmContext) -> i32 {
+    let target: *const u8 = ctx.arg(0);
+    let mode: u32 = ctx.arg(1);
+    match outside(target) {
+        Some((session, pid)) => deny(LSM_PTRACE, EPERM, session, pid, mode, 0),
+        None => 0,
+    }
+}
+
+/// `bpf(int cmd, union bpf_attr *attr, unsigned int size, ...)`.
+#[inline(always)]
+pub fn bpf(ctx: &LsmContext) -> i32 {
+    let cmd: i32 = ctx.arg(0);
+    match maps::current_session() {
+        Some(session) => deny(LSM_BPF, EPERM, session, 0, cmd as u32, 0),
+        None => 0,
+    }
+}
+
+/// The kernel's identity of the inode behind `dentry`.
+#[inline(always)]
+fn inode_key(dentry: *const u8) -> Option<InodeKey> {
+    let off = maps::offsets();
+    unsafe {
+        let inode = read::<*const u8>(dentry, off.dentry_inode)?;
+        if inode.is_null() {
+            return None;
+        }
+        let sb = read::<*const u8>(inode, off.inode_sb)?;
+        Some(InodeKey {
+            dev: read::<u32>(sb, off.sb_dev)?,
+            _pad: 0,
+            ino: read::<u64>(inode, off.inode_ino)?,
+        })
+    }
+}
+
+/// `file_open(struct file *file)`.
+#[inline(always)]
+pub fn file_open(ctx: &LsmContext) -> i32 {
+    let file: *const u8 = ctx.arg(0);
+    let off = maps::offsets();
+    let Some(dentry) = (unsafe { read::<*const u8>(file, off.file_dentry) }) else {
+        return 0;
+    };
+    if let Some(cal) = CALIBRATION.get_ptr_mut(0) {
+        let cal = unsafe { &mut *cal };
+        if cal.tid != 0 && cal.tid == bpf_get_current_pid_tgid() as u32 {
+            cal.seen += 1;
+            if cal.rule != CALIBRATION_COUNT_ONLY
+                && let Some(key) = inode_key(dentry)
+            {
+                let _ = PROTECTED.insert(&key, &cal.rule, 0);
+            }
+            return 0;
+        }
+    }
+    let Some(session) = maps::current_session() else {
+        return 0;
+    };
+    // The file, then each directory above it on its file system.
+    let mut d = dentry;
+    for _ in 0..PROTECTED_DEPTH {
+        let Some(key) = inode_key(d) else {
+            return 0;
+        };
+        if let Some(rule) = unsafe { PROTECTED.get(&key) } {
+            return deny(LSM_FILE_OPEN, EACCES, session, 0, 0, *rule);
+        }
+        let Some(parent) = (unsafe { read::<*const u8>(d, off.dentry_parent) }) else {
+            return 0;
+        };
+        if parent == d {
+            return 0;
+        }
+        d = parent;
+    }
+    0
+}

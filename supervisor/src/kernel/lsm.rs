@@ -1,0 +1,103 @@
+//! The bpf_lsm tier's denial layer (`ebpf/programs/src/lsm.rs`): loading and attaching the
+//! LSM programs, proving that the kernel runs them, and registering the protected files.
+//!
+//! An LSM program loads and attaches on a kernel built with BPF LSM even where `bpf` is not
+//! in the active LSM list, and then never runs: the tier is only trusted after the file_open
+//! program has been seen running (the self-test). Protected files are registered the same
+//! way: the supervisor opens each one while the program watches its thread, so the program
+//! records the file by the identity it will check later (device and inode as the kernel sees
+//! them, which `stat` does not always show: overlayfs, btrfs subvolumes).
+use std::{
+    os::unix::fs::OpenOptionsExt as _,
+    path::{Path, PathBuf},
+};
+
+use aya::{Btf, Ebpf, maps::Array, programs::Lsm};
+use warden_common::{CALIBRATION_COUNT_ONLY, Calibration};
+
+use super::{
+    hook_tier,
+    programs::{Attached, load_err, prog_err, program},
+};
+
+/// The programs and the hooks they attach to.
+const PROGRAMS: [(&str, &str); 4] = [
+    ("warden_lsm_file_open", "file_open"),
+    ("warden_lsm_task_kill", "task_kill"),
+    ("warden_lsm_ptrace", "ptrace_access_check"),
+    ("warden_lsm_bpf", "bpf"),
+];
+
+/// Attaches the LSM programs and registers `protected` (by index). Errors are reasons the
+/// tier is not available, as `warden doctor` and `session.start` show them.
+pub fn attach(
+    ebpf: &mut Ebpf,
+    btf: &Btf,
+    protected: &[PathBuf],
+    log_dir: &Path,
+) -> Result<Vec<Attached>, String> {
+    let active = hook_tier::active_lsms()
+        .map_err(|e| format!("reading the kernel's active LSM list: {e}"))?;
+    if !active.iter().any(|l| l == "bpf") {
+        return Err(format!(
+            "`bpf` is not in the kernel's active LSM list ({})",
+            active.join(",")
+        ));
+    }
+    let mut links: Vec<Attached> = Vec::new();
+    for (name, hook) in PROGRAMS {
+        let p: &mut Lsm = program(ebpf, name).map_err(|e| e.to_string())?;
+        p.load(hook, btf)
+            .map_err(|e| load_err(name, log_dir)(e).to_string())?;
+        let id = p.attach().map_err(|e| prog_err(name)(e).to_string())?;
+        links.push(Box::new(
+            p.take_link(id).map_err(|e| prog_err(name)(e).to_string())?,
+        ));
+    }
+    let mut calibration: Array<_, Calibration> = Array::try_from(
+        ebpf.map_mut("CALIBRATION")
+            .ok_or("map CALIBRATION missing from the eBPF object")?,
+    )
+    .map_err(|e| format!("map CALIBRATION: {e}"))?;
+    if !opened_while_watched(&mut calibration, Path::new("/"), CALIBRATION_COUNT_ONLY)? {
+        return Err(format!(
+            "the BPF LSM programs attach, but the kernel does not run them (self-test: an \
+             open was not seen; active LSMs: {})",
+            active.join(",")
+        ));
+    }
+    for (index, path) in protected.iter().enumerate() {
+        if !opened_while_watched(&mut calibration, path, index as u32)? {
+            // Landlock still holds it; missing files cannot be opened anyway.
+            tracing::debug!("{}: not registered with the LSM layer", path.display());
+        }
+    }
+    calibration
+        .set(0, Calibration::default(), 0)
+        .map_err(|e| format!("map CALIBRATION: {e}"))?;
+    Ok(links)
+}
+
+/// Opens `path` while the file_open program watches this thread; whether it saw the open.
+fn opened_while_watched(
+    calibration: &mut Array<&mut aya::maps::MapData, Calibration>,
+    path: &Path,
+    rule: u32,
+) -> Result<bool, String> {
+    let map_err = |e: aya::maps::MapError| format!("map CALIBRATION: {e}");
+    let watch = Calibration {
+        tid: nix::unistd::gettid().as_raw() as u32,
+        rule,
+        seen: 0,
+        _pad: 0,
+    };
+    calibration.set(0, watch, 0).map_err(map_err)?;
+    // Without following a final link: the canonical path is what Landlock protects too. A
+    // FIFO must not block, a terminal must not become ours.
+    let opened = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path);
+    let seen = calibration.get(&0, 0).map_err(map_err)?.seen;
+    Ok(opened.is_ok() && seen > 0)
+}

@@ -10,8 +10,50 @@ pub struct KnownKernel {
     pub bpf_lsm: bool,
     pub fentry: bool,
     pub kprobe: bool,
-    /// `KernelLayer` names `warden doctor` and `session.start` must report missing.
-    pub missing_layers: &'static [&'static str],
+    /// bpf() runs the LSM `bpf` hook before refusing an unprivileged caller (6.9's per-command
+    /// checks); before that the caller is refused first and the hook never sees the call.
+    pub lsm_bpf_hook_first: bool,
+    /// `KernelLayer` names `warden doctor` and `session.start` must report missing, but for
+    /// `bpf_lsm`, which depends on the boot (see `missing_layers`).
+    pub missing: &'static [&'static str],
+}
+
+impl KnownKernel {
+    /// The hook tier Warden takes here: `bpf_lsm` where `bpf` is an active LSM of this boot
+    /// (the VM matrix boots one kernel without it, as Ubuntu ships).
+    pub fn best_tier(&self) -> &'static str {
+        if self.bpf_lsm && bpf_lsm_active() {
+            "bpf_lsm"
+        } else if self.fentry {
+            "fentry"
+        } else {
+            "tracepoint"
+        }
+    }
+
+    /// Every layer this boot does not give, in `KernelLayer` order.
+    pub fn missing_layers(&self) -> Vec<&'static str> {
+        let mut v = self.missing.to_vec();
+        if self.best_tier() != "bpf_lsm" {
+            v.push("bpf_lsm");
+        }
+        v
+    }
+}
+
+/// `bpf` is in this boot's active LSM list (securityfs; Warden mounts it where nothing did).
+pub fn bpf_lsm_active() -> bool {
+    let list = std::path::Path::new("/sys/kernel/security/lsm");
+    if !list.exists() {
+        let _ = nix::mount::mount(
+            Some("securityfs"),
+            "/sys/kernel/security",
+            Some("securityfs"),
+            nix::mount::MsFlags::empty(),
+            None::<&str>,
+        );
+    }
+    std::fs::read_to_string(list).is_ok_and(|l| l.trim().split(',').any(|m| m == "bpf"))
 }
 
 const LANDLOCK_3_AND_LATER_AND_UNIX_HOOKS: &[&str] = &[
@@ -30,7 +72,8 @@ pub const KNOWN: &[KnownKernel] = &[
         bpf_lsm: false,
         fentry: false,
         kprobe: false,
-        missing_layers: &[],
+        lsm_bpf_hook_first: true,
+        missing: &[],
     },
     // Debian 12's own kernel.
     KnownKernel {
@@ -39,7 +82,8 @@ pub const KNOWN: &[KnownKernel] = &[
         bpf_lsm: true,
         fentry: true,
         kprobe: true,
-        missing_layers: LANDLOCK_3_AND_LATER_AND_UNIX_HOOKS,
+        lsm_bpf_hook_first: false,
+        missing: LANDLOCK_3_AND_LATER_AND_UNIX_HOOKS,
     },
     // Debian 12's backported 6.12.
     KnownKernel {
@@ -48,7 +92,8 @@ pub const KNOWN: &[KnownKernel] = &[
         bpf_lsm: true,
         fentry: true,
         kprobe: true,
-        missing_layers: &[],
+        lsm_bpf_hook_first: true,
+        missing: &[],
     },
 ];
 

@@ -241,11 +241,21 @@ pub fn assert_nothing_left(start: &SessionStart) {
     } else {
         2
     };
+    // File calls: the two syscall tracepoints, or an fexit program per call (14 on x86-64),
+    // and on the bpf_lsm tier 4 LSM programs.
+    let (file, lsm) = match start.hook_tier.as_str() {
+        "tracepoint" => (2, 0),
+        "fentry" => (14, 0),
+        "bpf_lsm" => (14, 4),
+        other => panic!("unknown hook tier {other:?}"),
+    };
     // One more, the ICMP egress program, where the policy allows ICMP.
     let n = start.kernel_programs.len();
+    let base = 3 + file + lsm + 6 + unix;
     assert!(
-        n == 11 + unix || n == 12 + unix,
-        "3 process, 2 file-call, 6 network, {unix} UNIX socket programs (and ICMP's): {n}"
+        n == base || n == base + 1,
+        "3 process, {file} file-call, {lsm} LSM, 6 network, {unix} UNIX socket programs (and \
+         ICMP's): {n}"
     );
     // The kernel frees a program after an RCU grace period once its last fd is closed, so a
     // program can show for a moment after Warden exits; a leaked one stays.

@@ -57,11 +57,47 @@ fn reports_this_kernel_truthfully() {
         line("Landlock").contains(&format!("ABI {}", kernel.landlock_abi)),
         "{text}"
     );
+    // The hook tiers: the best this kernel gives is in use; the better ones say why not and
+    // what they need.
+    let section = |heading: &str| -> Vec<String> {
+        text.lines()
+            .skip_while(|l| !l.starts_with(heading))
+            .skip(1)
+            .take_while(|l| !l.is_empty())
+            .map(str::to_string)
+            .collect()
+    };
+    let tiers = section("Hook tiers");
+    let tier_line = |t: &str| {
+        tiers
+            .iter()
+            .find(|l| l.trim_start().starts_with(&format!("{t} ")))
+            .unwrap_or_else(|| panic!("no hook tier {t} in:\n{text}"))
+            .clone()
+    };
+    let best = kernel.best_tier();
+    assert!(tier_line(best).ends_with("IN USE"), "{best}: {text}");
+    let order = ["bpf_lsm", "fentry", "tracepoint"];
+    let at = order.iter().position(|t| *t == best).unwrap();
+    for better in &order[..at] {
+        assert!(tier_line(better).contains("not here: "), "{better}: {text}");
+    }
+    for worse in &order[at + 1..] {
+        assert!(tier_line(worse).contains("available"), "{worse}: {text}");
+    }
+    assert!(
+        line("Warden's kernel programs").contains(&format!("(hook tier {best})")),
+        "{text}"
+    );
     // Every layer is listed; exactly the measured ones are missing, each saying what Warden
     // does instead.
+    let layers = section("Confinement layers");
     for layer in warden_requirements::values::KernelLayer::ALL {
-        let l = line(&format!("{layer} "));
-        if kernel.missing_layers.contains(&layer.as_str()) {
+        let l = layers
+            .iter()
+            .find(|l| l.trim_start().starts_with(&format!("{layer} ")))
+            .unwrap_or_else(|| panic!("no layer {layer} in:\n{text}"));
+        if kernel.missing_layers().contains(&layer.as_str()) {
             assert!(l.contains("not here: needs "), "{l}");
         } else {
             assert!(l.ends_with("in force"), "{l}");

@@ -25,7 +25,7 @@ fn session_start_records_the_layers_of_this_kernel() {
     all.sort();
     assert_eq!(both, all, "every layer is either in force or missing");
     if let Some(kernel) = kernels::this_kernel() {
-        assert_eq!(start.missing_layers, kernel.missing_layers);
+        assert_eq!(start.missing_layers, kernel.missing_layers());
     }
     // The person who started the session is told, not only the log.
     let told = s
@@ -59,7 +59,7 @@ fn a_required_layer_the_kernel_lacks_refuses_the_session_naming_the_requirement(
     let Some(kernel) = kernels::this_kernel() else {
         return;
     };
-    match kernel.missing_layers.first() {
+    match kernel.missing_layers().first() {
         None => {
             assert_eq!(out.status.code(), Some(0), "every layer is here: {err}");
             assert!(the_log(state.path()).is_some());

@@ -23,8 +23,9 @@ usage() {
     cat <<EOF
 
 Options:
-  --kernel PKG          only this kernel package (repeatable; default: every line of
-                        integration-tests/vm/kernels)
+  --kernel TARGET       only this target: a kernel package, or a line of
+                        integration-tests/vm/kernels such as 'PKG lsm=LIST' (repeatable;
+                        default: every line of that file)
   --test NAME[:FILTER]  only this integration-test target, optionally only tests whose name
                         contains FILTER (repeatable; default: integration-tests/vm/suite)
   --shell-command CMD   run CMD (sh -c, in the repo, target/debug on PATH) instead of tests
@@ -66,6 +67,17 @@ for tool in qemu-system-x86_64 cpio busybox; do
     command -v "$tool" >/dev/null \
         || die "$tool is missing: scripts/setup.sh installs it (qemu-system-x86, cpio, busybox-static)"
 done
+
+# A target is a line of integration-tests/vm/kernels: a kernel package, optionally with the
+# LSM list to boot it with (default: Debian's, which has bpf). Its label names its output.
+DEFAULT_LSM=lockdown,capability,landlock,yama,bpf
+pkg_of() { echo "${1%% *}"; }
+lsm_of() {
+    case "$1" in *" lsm="*) echo "${1##* lsm=}" ;; *) echo "$DEFAULT_LSM" ;; esac
+}
+label_of() {
+    case "$1" in *" lsm="*) echo "$(pkg_of "$1")+lsm=$(lsm_of "$1")" ;; *) echo "$1" ;; esac
+}
 
 # The kernel package, unpacked: boot/vmlinuz-* and lib/modules/<release>/.
 fetch_kernel() {
@@ -201,7 +213,9 @@ write_guest_script() {
 
 # Boots one kernel and runs the guest script; leaves console.log and verdict in its folder.
 boot() {
-    local pkg=$1 dir="$cache/$1" out="$out_root/$1"
+    local pkg label dir out lsm
+    pkg=$(pkg_of "$1") label=$(label_of "$1") lsm=$(lsm_of "$1")
+    dir="$cache/$pkg" out="$out_root/$label"
     local vmlinuz initrd
     vmlinuz=$(ls "$dir"/boot/vmlinuz-*)
     initrd=$(build_initrd "$pkg")
@@ -212,7 +226,7 @@ boot() {
     timeout --kill-after=10 "$timeout_secs" qemu-system-x86_64 \
         -accel tcg,thread=single -cpu max -smp 2 -m 4G \
         -kernel "$vmlinuz" -initrd "$initrd" \
-        -append "console=ttyS0 lsm=lockdown,capability,landlock,yama,bpf panic=-1 quiet warden.script=$out/guest.sh" \
+        -append "console=ttyS0 lsm=$lsm panic=-1 quiet warden.script=$out/guest.sh" \
         -virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap \
         -nodefaults -display none -no-reboot -serial "file:$out/console.log" -monitor none \
         </dev/null >"$out/qemu.log" 2>&1 || echo "qemu exited $? (timeout: ${timeout_secs}s)" >>"$out/qemu.log"
@@ -221,8 +235,9 @@ boot() {
 
 # Reads a guest's console into: per test target, pass/fail and counts.
 verdict() {
-    local pkg=$1 out="$out_root/$1"
-    python3 - "$out/console.log" "$pkg" "$(cat "$out/seconds")" <<'EOF'
+    local label out
+    label=$(label_of "$1") out="$out_root/$(label_of "$1")"
+    python3 - "$out/console.log" "$label" "$(cat "$out/seconds")" <<'EOF'
 import re, sys
 path, pkg, secs = sys.argv[1], sys.argv[2], sys.argv[3]
 text = open(path, "rb").read().decode("utf-8", "replace").replace("\r", "")
@@ -275,16 +290,16 @@ EOF
 
 if [ -n "$fetch_only" ]; then
     for k in "${kernels[@]}"; do
-        fetch_kernel "$k"
-        log "$k: $(build_initrd "$k")"
+        fetch_kernel "$(pkg_of "$k")"
+        log "$k: $(build_initrd "$(pkg_of "$k")")"
     done
     exit 0
 fi
 [ -n "$shell_command" ] || find_test_binaries
 for k in "${kernels[@]}"; do
-    fetch_kernel "$k"
-    mkdir -p "$out_root/$k"
-    write_guest_script "$out_root/$k/guest.sh"
+    fetch_kernel "$(pkg_of "$k")"
+    mkdir -p "$out_root/$(label_of "$k")"
+    write_guest_script "$out_root/$(label_of "$k")/guest.sh"
 done
 
 log "booting ${#kernels[@]} kernel(s), $jobs at a time: ${kernels[*]}"
@@ -308,8 +323,9 @@ for k in "${kernels[@]}"; do
     total_pass=$((total_pass + p))
     total_fail=$((total_fail + f))
     if [ -n "$shell_command" ] || [ "$f" -gt 0 ]; then
-        log "$k: console: $out_root/$k/console.log"
-        [ -z "$shell_command" ] || sed -n '/^WARDEN-VM-TEST-START/,/^WARDEN-VM-TEST-END/p' "$out_root/$k/console.log"
+        console="$out_root/$(label_of "$k")/console.log"
+        log "$k: console: $console"
+        [ -z "$shell_command" ] || sed -n '/^WARDEN-VM-TEST-START/,/^WARDEN-VM-TEST-END/p' "$console"
     fi
 done
 echo "matrix: $total_pass passed, $total_fail failed"

@@ -156,6 +156,10 @@ string_enum! {
         /// cgroup connect_unix/sendmsg_unix programs (Linux 6.7): pathname UNIX sockets outside
         /// the session are refused in the kernel unless the policy allows them.
         UnixSocketHooks = "unix_socket_hooks",
+        /// BPF LSM programs (`bpf` in the kernel's active LSM list, the `bpf_lsm` hook tier):
+        /// signals and ptrace-mode access outside the session, bpf() and protected files are
+        /// also refused in the kernel by the objects themselves.
+        BpfLsm = "bpf_lsm",
     }
 }
 

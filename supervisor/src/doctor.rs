@@ -363,13 +363,15 @@ fn pids_controller(root: Option<&Path>) -> bool {
     cg.limit_pids(1024).is_ok() && cg.pids_limited()
 }
 
-/// The kernel-dependent layers, each in force or with what Warden does without it.
-pub fn layers() -> Vec<LayerState> {
+/// The kernel-dependent layers, each in force or with what Warden does without it; `tier`:
+/// what Warden's programs got (`run_checks`).
+pub fn layers(tier: Option<&TierReport>) -> Vec<LayerState> {
     let root = cgroup::find_cgroup2_mount().ok();
     layers::on_kernel(layers::KernelFacts {
         landlock_abi: warden_agent::fs_confinement::landlock_abi(),
         pids_controller: pids_controller(root.as_deref()),
         unix_socket_hooks: crate::kernel::unix_programs::kernel_has_hooks(),
+        bpf_lsm: tier.is_some_and(|t| t.tier == HookTier::BpfLsm),
     })
 }
 

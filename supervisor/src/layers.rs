@@ -12,6 +12,8 @@ pub struct KernelFacts {
     pub pids_controller: bool,
     /// The cgroup connect_unix/sendmsg_unix hooks exist.
     pub unix_socket_hooks: bool,
+    /// The BPF LSM programs run (the session's hook tier is `bpf_lsm`).
+    pub bpf_lsm: bool,
 }
 
 /// One layer on this kernel.
@@ -40,7 +42,7 @@ fn landlock_abi_for(layer: KernelLayer) -> Option<u32> {
         LandlockScopeSignal | LandlockScopeAbstractUnix => {
             Some(warden_agent::syscall_filter::LANDLOCK_SCOPE_ABI)
         }
-        PidsLimit | UnixSocketHooks => None,
+        PidsLimit | UnixSocketHooks | BpfLsm => None,
     }
 }
 
@@ -85,6 +87,11 @@ fn without(layer: KernelLayer) -> Missing {
              user's runtime directory (/run/user/UID), which the agent's mount namespace hides; \
              the variables naming host sockets are still not passed on",
         ),
+        BpfLsm => (
+            "`bpf` in the kernel's active LSM list (append it to the current lsm= list; \
+             `warden doctor` shows the hook tiers)",
+            "Landlock, seccomp and the supervisor's decisions hold alone",
+        ),
     };
     Missing { needs, instead }
 }
@@ -97,6 +104,7 @@ pub fn on_kernel(facts: KernelFacts) -> Vec<LayerState> {
             let present = match (layer, landlock_abi_for(layer)) {
                 (_, Some(abi)) => facts.landlock_abi >= abi,
                 (KernelLayer::UnixSocketHooks, None) => facts.unix_socket_hooks,
+                (KernelLayer::BpfLsm, None) => facts.bpf_lsm,
                 (_, None) => facts.pids_controller,
             };
             LayerState {
@@ -171,10 +179,19 @@ mod tests {
             landlock_abi,
             pids_controller,
             unix_socket_hooks,
+            bpf_lsm: true,
         };
         let cases: &[(KernelFacts, &[KernelLayer])] = &[
-            // This host (6.18) and Debian's 6.12.
+            // Debian's 6.12 with `bpf` in its LSM list.
             (k(7, true, true), &[]),
+            // This host (6.18): no BPF LSM.
+            (
+                KernelFacts {
+                    bpf_lsm: false,
+                    ..k(7, true, true)
+                },
+                &[BpfLsm],
+            ),
             (k(6, false, true), &[PidsLimit]),
             // Debian 12's 6.1.
             (
@@ -223,6 +240,7 @@ mod tests {
             landlock_abi: 5,
             pids_controller: true,
             unix_socket_hooks: true,
+            bpf_lsm: true,
         });
         let (present, missing) = names(&states);
         assert_eq!(

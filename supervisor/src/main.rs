@@ -773,7 +773,7 @@ fn dispatch(command: Command) -> anyhow::Result<i32> {
             let (table, ok) = doctor::report(&checks);
             print!("{table}");
             print!("{}", doctor::report_tiers(tier.as_ref()));
-            print!("{}", doctor::report_layers(&doctor::layers()));
+            print!("{}", doctor::report_layers(&doctor::layers(tier.as_ref())));
             print!("{}", doctor::verdict(ok));
             Ok(if ok { 0 } else { 1 })
         }

@@ -30,6 +30,7 @@ use crate::{
     exec_policy::ExecPolicy,
     kernel::{
         bpffs,
+        hook_tier::HookTier,
         programs::{KernelPrograms, LoadOptions, UnixSettings, forward_kernel_log},
     },
     launch::{self, Launched},
@@ -198,30 +199,14 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
             vcs_protection::Protection::default()
         };
     let id = new_session_id();
-    // The cgroup first: a session refused for a missing layer leaves no log behind.
+    // The cgroup and the programs first: a session refused for a missing layer leaves no log
+    // behind.
     let root = match &opts.cgroup_root {
         Some(r) => r.clone(),
         None => cgroup::find_cgroup2_mount()?,
     };
     let mut cgroup = SessionCgroup::create(&root, &id)?;
     cgroup.limit_pids(opts.max_pids)?;
-    let layer_states = layers::on_kernel(layers::KernelFacts {
-        landlock_abi: warden_agent::fs_confinement::landlock_abi(),
-        pids_controller: cgroup.pids_limited(),
-        unix_socket_hooks: crate::kernel::unix_programs::kernel_has_hooks(),
-    });
-    layers::check_required(&layer_states, &opts.required_layers)?;
-    let (layers_in_force, layers_missing) = layers::names(&layer_states);
-    let dir = opts.state_dir.join("sessions").join(&id);
-    create_private_dir(&dir)?;
-    let log_path = dir.join(audit_log::FILE_NAME);
-    let writer = AuditWriter::create(&log_path, &id, Clock::new())
-        .with_context(|| format!("creating {}", log_path.display()))?;
-    let telemetry = match &opts.telemetry {
-        Some(t) => Some(otlp::live::LiveExport::start(t, &opts.state_dir, &dir)?),
-        None => None,
-    };
-
     let protected = protected_paths(&user.home, &opts.state_dir, &opts.run_dir)
         .into_iter()
         .chain(opts.sandbox.denied_paths)
@@ -251,6 +236,24 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
         protected: lsm_protected.clone(),
     })
     .context("loading the kernel programs")?;
+    let layer_states = layers::on_kernel(layers::KernelFacts {
+        landlock_abi: warden_agent::fs_confinement::landlock_abi(),
+        pids_controller: cgroup.pids_limited(),
+        unix_socket_hooks: crate::kernel::unix_programs::kernel_has_hooks(),
+        bpf_lsm: programs.tier().tier == HookTier::BpfLsm,
+    });
+    layers::check_required(&layer_states, &opts.required_layers)?;
+    let (layers_in_force, layers_missing) = layers::names(&layer_states);
+    let dir = opts.state_dir.join("sessions").join(&id);
+    create_private_dir(&dir)?;
+    let log_path = dir.join(audit_log::FILE_NAME);
+    let writer = AuditWriter::create(&log_path, &id, Clock::new())
+        .with_context(|| format!("creating {}", log_path.display()))?;
+    let telemetry = match &opts.telemetry {
+        Some(t) => Some(otlp::live::LiveExport::start(t, &opts.state_dir, &dir)?),
+        None => None,
+    };
+
     programs.add_session(cgroup.id())?;
     let kernel_log = programs
         .take_logger()

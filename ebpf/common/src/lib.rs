@@ -339,6 +339,10 @@ pub struct FileShape {
 }
 
 pub const ARG_NONE: u8 = u8::MAX;
+/// `FileShape::flags` of creat(2): no flags argument, always `CREAT_FLAGS`.
+pub const ARG_CREAT_FLAGS: u8 = u8::MAX - 1;
+/// O_WRONLY | O_CREAT | O_TRUNC, what creat(2) opens with.
+pub const CREAT_FLAGS: u64 = 0o1101;
 /// System call numbers below this can be described in `FILE_SHAPES`.
 pub const MAX_SYSCALL_NR: u32 = 1024;
 

@@ -17,8 +17,9 @@ use aya_ebpf::{
     programs::{FExitContext, RawTracePointContext},
 };
 use warden_common::{
-    ARG_NONE, AT_FDCWD, EventKind, FILE_PATH_MAX, FILE_PATH_TRUNCATED, FILE_PATH_UNREADABLE,
-    FILE_PATH2_MAX, FILE_PATH2_TRUNCATED, FileCall, FileEvent, FileShape, MAX_SYSCALL_NR,
+    ARG_CREAT_FLAGS, ARG_NONE, AT_FDCWD, CREAT_FLAGS, EventKind, FILE_PATH_MAX,
+    FILE_PATH_TRUNCATED, FILE_PATH_UNREADABLE, FILE_PATH2_MAX, FILE_PATH2_TRUNCATED, FileCall,
+    FileEvent, FileShape, MAX_SYSCALL_NR,
 };
 
 use crate::{
@@ -58,12 +59,15 @@ fn call(regs: *const u8, s: FileShape, cgroup_id: u64) -> FileCall {
             Some(arg(regs, n))
         }
     };
-    let flags = match opt(s.flags) {
-        Some(f) if s.flags_deref != 0 => {
-            unsafe { bpf_probe_read_user(f as *const u64) }.unwrap_or(0)
-        }
-        Some(f) => f,
-        None => 0,
+    let flags = match s.flags {
+        ARG_CREAT_FLAGS => CREAT_FLAGS,
+        n => match opt(n) {
+            Some(f) if s.flags_deref != 0 => {
+                unsafe { bpf_probe_read_user(f as *const u64) }.unwrap_or(0)
+            }
+            Some(f) => f,
+            None => 0,
+        },
     };
     FileCall {
         op: s.op as u32,

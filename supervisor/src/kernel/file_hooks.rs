@@ -44,8 +44,9 @@ macro_rules! file_syscall {
 /// The file system calls observed, and which arguments are what.
 pub fn file_syscalls() -> Vec<FileSyscall> {
     use warden_common::{
-        ARG_NONE as N, FILE_OP_LINK as LINK, FILE_OP_OPEN as OPEN, FILE_OP_RENAME as RENAME,
-        FILE_OP_SYMLINK as SYMLINK, FILE_OP_TRUNCATE as TRUNCATE, FILE_OP_UNLINK as UNLINK,
+        ARG_CREAT_FLAGS as CREAT, ARG_NONE as N, FILE_OP_LINK as LINK, FILE_OP_OPEN as OPEN,
+        FILE_OP_RENAME as RENAME, FILE_OP_SYMLINK as SYMLINK, FILE_OP_TRUNCATE as TRUNCATE,
+        FILE_OP_UNLINK as UNLINK,
     };
     #[rustfmt::skip]
     let mut v = vec![
@@ -64,7 +65,7 @@ pub fn file_syscalls() -> Vec<FileSyscall> {
     v.extend([
         file_syscall!(libc::SYS_open, "open", OPEN, dfd: N, path: 0, path2: N, flags: 1, flags_deref: 0),
         // creat(path, mode) is open(path, O_CREAT|O_WRONLY|O_TRUNC, mode).
-        file_syscall!(libc::SYS_creat, "creat", OPEN, dfd: N, path: 0, path2: N, flags: N, flags_deref: 0),
+        file_syscall!(libc::SYS_creat, "creat", OPEN, dfd: N, path: 0, path2: N, flags: CREAT, flags_deref: 0),
         file_syscall!(libc::SYS_link, "link", LINK, dfd: N, path: 0, path2: 1, flags: N, flags_deref: 0),
         file_syscall!(libc::SYS_rename, "rename", RENAME, dfd: N, path: 0, path2: 1, flags: N, flags_deref: 0),
         file_syscall!(libc::SYS_renameat, "renameat", RENAME, dfd: 0, path: 1, path2: 3, flags: N, flags_deref: 0),
@@ -99,13 +100,25 @@ pub fn attach_fexit(
     log_dir: &std::path::Path,
 ) -> Result<Vec<Attached>, KernelError> {
     let mut links: Vec<Attached> = Vec::new();
-    for call in file_syscalls() {
-        let name = call.program;
-        let p: &mut FExit = program(ebpf, name)?;
-        p.load(&syscall_function(call.name), btf)
-            .map_err(load_err(name, log_dir))?;
-        let id = p.attach().map_err(prog_err(name))?;
-        links.push(Box::new(p.take_link(id).map_err(prog_err(name))?));
+    let mut attach_all = || -> Result<(), KernelError> {
+        for call in file_syscalls() {
+            let name = call.program;
+            let p: &mut FExit = program(ebpf, name)?;
+            p.load(&syscall_function(call.name), btf)
+                .map_err(load_err(name, log_dir))?;
+            let id = p.attach().map_err(prog_err(name))?;
+            links.push(Box::new(p.take_link(id).map_err(prog_err(name))?));
+        }
+        Ok(())
+    };
+    if let Err(e) = attach_all() {
+        drop(links);
+        for call in file_syscalls() {
+            if let Ok(p) = program::<FExit>(ebpf, call.program) {
+                let _ = p.unload();
+            }
+        }
+        return Err(e);
     }
     Ok(links)
 }

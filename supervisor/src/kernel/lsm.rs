@@ -44,6 +44,25 @@ pub fn attach(
             active.join(",")
         ));
     }
+    let attached = attach_programs(ebpf, btf, protected, log_dir, &active);
+    if attached.is_err() {
+        // Not left loaded (unused) beside the tier that takes over.
+        for (name, _) in PROGRAMS {
+            if let Ok(p) = program::<Lsm>(ebpf, name) {
+                let _ = p.unload();
+            }
+        }
+    }
+    attached
+}
+
+fn attach_programs(
+    ebpf: &mut Ebpf,
+    btf: &Btf,
+    protected: &[PathBuf],
+    log_dir: &Path,
+    active: &[String],
+) -> Result<Vec<Attached>, String> {
     let mut links: Vec<Attached> = Vec::new();
     for (name, hook) in PROGRAMS {
         let p: &mut Lsm = program(ebpf, name).map_err(|e| e.to_string())?;

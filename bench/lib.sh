@@ -41,3 +41,73 @@ report() {
     -v p="$(paired_ratio "${native[*]}" "${supervised[*]}")" \
     'BEGIN {printf "  %s%s %.1f ms  %s %.1f ms  ratio of medians %.3fx  median of round ratios %.3fx\n", l, a, n/1e6, b, s/1e6, s/n, p}'
 }
+
+# interleave_sides ROUNDS FN...: runs each function once per round, rotating which goes first,
+# and keeps what each printed (a duration in ns) in `side_0`, `side_1`, ... (space-separated).
+interleave_sides() {
+  local rounds=$1 r i k n
+  shift
+  n=$#
+  local fns=("$@")
+  for ((i = 0; i < n; i++)); do eval "side_$i=''"; done
+  for ((r = 0; r < rounds; r++)); do
+    for ((k = 0; k < n; k++)); do
+      i=$(((r + k) % n))
+      eval "side_$i=\"\$side_$i $(${fns[i]})\""
+    done
+  done
+}
+
+# report_sides LABEL NAME...: the median of each side and its ratios to side 0 (the ratio of
+# the medians, and the median of the per-round ratios), one line per side.
+report_sides() {
+  local label=$1 i n0 s
+  shift
+  local names=("$@")
+  eval "n0=\$side_0"
+  echo "$label"
+  for ((i = 0; i < ${#names[@]}; i++)); do
+    eval "s=\$side_$i"
+    # shellcheck disable=SC2086
+    awk -v name="${names[i]}" -v m0="$(median $n0)" -v m="$(median $s)" \
+      -v p="$(paired_ratio "$n0" "$s")" \
+      'BEGIN {printf "  %-12s %10.1f ms  %.3fx  (median of round ratios %.3fx)\n", name, m/1e6, m/m0, p}'
+  done
+}
+
+# make_build_crate DIR: a small crate using serde (with derive) and serde_json from this
+# machine's registry cache, and DIR/build.sh CRATE, which prints the time of
+# `cargo clean; cargo build --offline` of it (the clean is not timed).
+make_build_crate() {
+  local dir=$1
+  mkdir -p "$dir/crate/src"
+  cat >"$dir/crate/Cargo.toml" <<'TOML'
+[package]
+name = "bench-build"
+version = "0.1.0"
+edition = "2021"
+
+[dependencies]
+serde = { version = "1", features = ["derive"] }
+serde_json = "1"
+TOML
+  cat >"$dir/crate/src/main.rs" <<'RS'
+#[derive(serde::Serialize, serde::Deserialize, Debug)]
+struct Point { x: i64, y: i64, label: String }
+fn main() {
+    let p: Point = serde_json::from_str(r#"{"x":1,"y":2,"label":"a"}"#).unwrap();
+    println!("{}", serde_json::to_string(&p).unwrap());
+}
+RS
+  (cd "$dir/crate" && cargo generate-lockfile --offline -q)
+  cat >"$dir/build.sh" <<'SH'
+#!/bin/sh
+set -e
+cd "$1"
+cargo clean -q
+t0=$(date +%s%N)
+cargo build --offline -q
+echo $(($(date +%s%N) - t0))
+SH
+  chmod +x "$dir/build.sh"
+}

@@ -31,10 +31,17 @@ impl KnownKernel {
         }
     }
 
-    /// Every layer this boot does not give, in `KernelLayer` order.
+    /// Every layer this boot does not give, in `KernelLayer` order. On the bpf_lsm tier the
+    /// LSM socket hooks stand in for missing cgroup UNIX socket hooks.
     pub fn missing_layers(&self) -> Vec<&'static str> {
-        let mut v = self.missing.to_vec();
-        if self.best_tier() != "bpf_lsm" {
+        let lsm = self.best_tier() == "bpf_lsm";
+        let mut v: Vec<&str> = self
+            .missing
+            .iter()
+            .copied()
+            .filter(|l| !(lsm && *l == "unix_socket_hooks"))
+            .collect();
+        if !lsm {
             v.push("bpf_lsm");
         }
         v

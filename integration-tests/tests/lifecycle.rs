@@ -122,7 +122,9 @@ fn interrupt(signal: Signal) {
             .filter_map(|l| l.parse().ok())
             .collect()
     };
-    assert!(wait_for(Duration::from_secs(10), || read_pids().len() == 3));
+    // The session's start: seconds under emulation, with other tests' sessions starting and
+    // ending (fexit detaches wait for RCU grace periods) beside it.
+    assert!(wait_for(Duration::from_secs(60), || read_pids().len() == 3));
     let session_pids = read_pids();
     assert!(session_pids.iter().all(|&p| alive(p)));
     nix::sys::signal::kill(Pid::from_raw(child.id() as i32), signal).unwrap();

@@ -77,7 +77,8 @@ fn losses_are_counted_exactly_when_the_ring_buffer_overflows() {
     .spawn()
     .unwrap();
     let warden = Pid::from_raw(child.id() as i32);
-    assert!(wait_for(Duration::from_secs(10), || ready.exists()));
+    // The session's start: seconds under emulation beside other tests' sessions.
+    assert!(wait_for(Duration::from_secs(60), || ready.exists()));
     nix::sys::signal::kill(warden, Signal::SIGSTOP).unwrap();
     std::thread::sleep(Duration::from_millis(2000));
     nix::sys::signal::kill(warden, Signal::SIGCONT).unwrap();

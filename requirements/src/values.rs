@@ -153,8 +153,9 @@ string_enum! {
         LandlockScopeAbstractUnix = "landlock.scope_abstract_unix",
         /// The cgroup pids controller: `max_pids` bounds fork bombs.
         PidsLimit = "pids_limit",
-        /// cgroup connect_unix/sendmsg_unix programs (Linux 6.7): pathname UNIX sockets outside
-        /// the session are refused in the kernel unless the policy allows them.
+        /// cgroup connect_unix/sendmsg_unix programs (Linux 6.7), or the BPF LSM socket hooks
+        /// before that: pathname UNIX sockets outside the session are refused in the kernel
+        /// unless the policy allows them.
         UnixSocketHooks = "unix_socket_hooks",
         /// BPF LSM programs (`bpf` in the kernel's active LSM list, the `bpf_lsm` hook tier):
         /// signals and ptrace-mode access outside the session, bpf() and protected files are

@@ -163,6 +163,17 @@ pub fn run_checks(state_dir: &Path) -> (Vec<Check>, Option<TierReport>) {
     (checks, tier)
 }
 
+/// The `lsm=` value that turns BPF LSM on and keeps every active LSM: the active list with
+/// `bpf` appended (None when it is there already, or the list cannot be read).
+fn lsm_with_bpf() -> Option<String> {
+    let active = crate::kernel::hook_tier::active_lsms().ok()?;
+    (!active.iter().any(|l| l == "bpf")).then(|| {
+        let mut v = active;
+        v.push("bpf".into());
+        v.join(",")
+    })
+}
+
 /// The hook-tier section of `warden doctor`: the tier sessions get, what each tier gives, and
 /// what a better one needs.
 pub fn report_tiers(report: Option<&TierReport>) -> String {
@@ -188,6 +199,16 @@ pub fn report_tiers(report: Option<&TierReport>) -> String {
         let _ = writeln!(out, "  {:width$}  gives: {}", "", t.gives());
         if report.is_some_and(|r| r.unavailable.iter().any(|(u, _)| *u == t)) {
             let _ = writeln!(out, "  {:width$}  needs: {}", "", t.needs());
+            if t == HookTier::BpfLsm
+                && let Some(value) = lsm_with_bpf()
+            {
+                let _ = writeln!(
+                    out,
+                    "  {:width$}  on this machine: lsm={value} on the kernel command line \
+                     (the active list with bpf appended; docs/kernels.md)",
+                    ""
+                );
+            }
         }
     }
     out
@@ -370,7 +391,8 @@ pub fn layers(tier: Option<&TierReport>) -> Vec<LayerState> {
     layers::on_kernel(layers::KernelFacts {
         landlock_abi: warden_agent::fs_confinement::landlock_abi(),
         pids_controller: pids_controller(root.as_deref()),
-        unix_socket_hooks: crate::kernel::unix_programs::kernel_has_hooks(),
+        unix_socket_hooks: crate::kernel::unix_programs::kernel_has_hooks()
+            || tier.is_some_and(|t| crate::kernel::lsm::decides_unix_sockets(t.tier)),
         bpf_lsm: tier.is_some_and(|t| t.tier == HookTier::BpfLsm),
     })
 }

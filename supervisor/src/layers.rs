@@ -82,7 +82,8 @@ fn without(layer: KernelLayer) -> Missing {
             "the session's process count is not limited",
         ),
         UnixSocketHooks => (
-            "cgroup connect_unix/sendmsg_unix programs (Linux 6.7)",
+            "cgroup connect_unix/sendmsg_unix programs (Linux 6.7), or BPF LSM (the bpf_lsm \
+             hook tier) before that",
             "pathname UNIX sockets outside the session stay reachable, except those in the \
              user's runtime directory (/run/user/UID), which the agent's mount namespace hides; \
              the variables naming host sockets are still not passed on",

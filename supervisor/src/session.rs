@@ -239,7 +239,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
     let layer_states = layers::on_kernel(layers::KernelFacts {
         landlock_abi: warden_agent::fs_confinement::landlock_abi(),
         pids_controller: cgroup.pids_limited(),
-        unix_socket_hooks: crate::kernel::unix_programs::kernel_has_hooks(),
+        unix_socket_hooks: programs.unix_enforced(),
         bpf_lsm: programs.tier().tier == HookTier::BpfLsm,
     });
     layers::check_required(&layer_states, &opts.required_layers)?;

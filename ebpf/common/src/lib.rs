@@ -211,9 +211,7 @@ pub struct KernelOffsets {
     // For the BPF LSM programs:
     pub dentry_inode: u64,
     pub dentry_parent: u64,
-    pub inode_sb: u64,
-    /// `super_block.s_dev` (the kernel's `(major << 20) | minor`).
-    pub sb_dev: u64,
+    pub inode_mode: u64,
     pub task_cgroups: u64,
     /// `css_set.dfl_cgrp`: the task's cgroup v2.
     pub css_set_dfl_cgrp: u64,
@@ -225,6 +223,9 @@ pub struct KernelOffsets {
     pub cgroup_parent: u64,
     /// `kernfs_node.id`: the cgroup id.
     pub kn_id: u64,
+    /// `msghdr.msg_name`, `msghdr.msg_namelen`.
+    pub msghdr_name: u64,
+    pub msghdr_namelen: u64,
 }
 
 /// `LsmEvent::hook`: which BPF LSM hook denied.
@@ -251,18 +252,11 @@ pub struct LsmEvent {
     pub _pad: u32,
 }
 
-/// A file or directory by the kernel's identity (`PROTECTED`'s key).
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub struct InodeKey {
-    pub dev: u32,
-    pub _pad: u32,
-    pub ino: u64,
-}
-
 /// Protected files are registered by the file_open program itself while the supervisor opens
-/// them, so that the key is the kernel's own identity of the file on every file system
-/// (`stat` numbers differ on overlayfs and btrfs). `CALIBRATION`'s one entry.
+/// them: the key is the address of the file's inode, which the kernel compares (device and
+/// inode numbers are not unique on overlayfs without xino, and `stat` shows other numbers on
+/// btrfs subvolumes). The supervisor keeps each one open for the session, so the inode stays
+/// in memory and its address means that file alone. `CALIBRATION`'s one entry.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Calibration {
@@ -546,6 +540,5 @@ mod user {
     unsafe impl aya::Pod for super::ExecToken {}
     unsafe impl aya::Pod for super::FileShape {}
     unsafe impl aya::Pod for super::UnixConfig {}
-    unsafe impl aya::Pod for super::InodeKey {}
     unsafe impl aya::Pod for super::Calibration {}
 }

@@ -8,6 +8,8 @@
 //!   cgroup, not on a pid that could be reused (Landlock scoping holds them from 6.12, the
 //!   supervisor's seccomp decision below that);
 //! - bpf() from the session (seccomp refuses it);
+//! - pathname UNIX sockets outside the session on kernels without the cgroup UNIX hooks
+//!   (before 6.7), decided as those decide (`unix_sockets.rs`), with the same records;
 //! - opening a protected file (credentials, Warden's state), found by the identity of the
 //!   file and its parent directories, whatever path, bind mount or link reached it (Landlock
 //!   holds them by path).
@@ -15,8 +17,8 @@
 //! A program returns 0 to allow or a negative errno; the first program that denies decides.
 use aya_ebpf::{helpers::bpf_get_current_pid_tgid, programs::LsmContext};
 use warden_common::{
-    CALIBRATION_COUNT_ONLY, EventKind, InodeKey, LSM_BPF, LSM_FILE_OPEN, LSM_PTRACE, LSM_TASK_KILL,
-    LsmEvent, PROTECTED_DEPTH,
+    CALIBRATION_COUNT_ONLY, EventKind, LSM_BPF, LSM_FILE_OPEN, LSM_PTRACE, LSM_TASK_KILL, LsmEvent,
+    NET_OP_CONNECT, NET_OP_SENDMSG, PROTECTED_DEPTH,
 };
 
 use crate::{
@@ -128,22 +130,36 @@ pub fn bpf(ctx: &LsmContext) -> i32 {
     }
 }
 
-/// The kernel's identity of the inode behind `dentry`.
+/// `socket_connect(struct socket *sock, struct sockaddr *address, int addrlen)`.
 #[inline(always)]
-fn inode_key(dentry: *const u8) -> Option<InodeKey> {
+pub fn socket_connect(ctx: &LsmContext) -> i32 {
+    crate::unix_sockets::on_lsm(ctx.arg(1), ctx.arg(2), NET_OP_CONNECT)
+}
+
+/// `socket_sendmsg(struct socket *sock, struct msghdr *msg, int size)`: the destination of
+/// an unconnected datagram (a connected socket's peer was decided at connect).
+#[inline(always)]
+pub fn socket_sendmsg(ctx: &LsmContext) -> i32 {
+    let msg: *const u8 = ctx.arg(1);
     let off = maps::offsets();
-    unsafe {
-        let inode = read::<*const u8>(dentry, off.dentry_inode)?;
-        if inode.is_null() {
-            return None;
-        }
-        let sb = read::<*const u8>(inode, off.inode_sb)?;
-        Some(InodeKey {
-            dev: read::<u32>(sb, off.sb_dev)?,
-            _pad: 0,
-            ino: read::<u64>(inode, off.inode_ino)?,
-        })
-    }
+    let Some(name) = (unsafe { read::<*const u8>(msg, off.msghdr_name) }) else {
+        return 0;
+    };
+    let len = unsafe { read::<i32>(msg, off.msghdr_namelen) }.unwrap_or(0);
+    crate::unix_sockets::on_lsm(name, len, NET_OP_SENDMSG)
+}
+
+/// The inode behind `dentry` (null for a negative dentry).
+#[inline(always)]
+fn inode_of(dentry: *const u8) -> *const u8 {
+    unsafe { read::<*const u8>(dentry, maps::offsets().dentry_inode) }.unwrap_or(core::ptr::null())
+}
+
+#[inline(always)]
+fn is_dir(inode: *const u8) -> bool {
+    const S_IFMT: u16 = 0o170000;
+    const S_IFDIR: u16 = 0o040000;
+    unsafe { read::<u16>(inode, maps::offsets().inode_mode) }.is_some_and(|m| m & S_IFMT == S_IFDIR)
 }
 
 /// `file_open(struct file *file)`.
@@ -158,10 +174,9 @@ pub fn file_open(ctx: &LsmContext) -> i32 {
         let cal = unsafe { &mut *cal };
         if cal.tid != 0 && cal.tid == bpf_get_current_pid_tgid() as u32 {
             cal.seen += 1;
-            if cal.rule != CALIBRATION_COUNT_ONLY
-                && let Some(key) = inode_key(dentry)
-            {
-                let _ = PROTECTED.insert(&key, &cal.rule, 0);
+            let inode = inode_of(dentry);
+            if cal.rule != CALIBRATION_COUNT_ONLY && !inode.is_null() {
+                let _ = PROTECTED.insert(&(inode as u64), &cal.rule, 0);
             }
             return 0;
         }
@@ -169,13 +184,19 @@ pub fn file_open(ctx: &LsmContext) -> i32 {
     let Some(session) = maps::current_session() else {
         return 0;
     };
+    // Directories may be listed everywhere, protected ones and those beneath them included
+    // (their names are visible, as under Landlock); no other file beneath them may be opened.
+    if is_dir(inode_of(dentry)) {
+        return 0;
+    }
     // The file, then each directory above it on its file system.
     let mut d = dentry;
     for _ in 0..PROTECTED_DEPTH {
-        let Some(key) = inode_key(d) else {
+        let inode = inode_of(d);
+        if inode.is_null() {
             return 0;
-        };
-        if let Some(rule) = unsafe { PROTECTED.get(&key) } {
+        }
+        if let Some(rule) = unsafe { PROTECTED.get(&(inode as u64)) } {
             return deny(LSM_FILE_OPEN, EACCES, session, 0, 0, *rule);
         }
         let Some(parent) = (unsafe { read::<*const u8>(d, off.dentry_parent) }) else {

@@ -148,6 +148,17 @@ pub fn warden_lsm_bpf(ctx: LsmContext) -> i32 {
     lsm::bpf(&ctx)
 }
 
+// Attached only on kernels without the cgroup UNIX socket hooks.
+#[lsm(hook = "socket_connect")]
+pub fn warden_lsm_socket_connect(ctx: LsmContext) -> i32 {
+    lsm::socket_connect(&ctx)
+}
+
+#[lsm(hook = "socket_sendmsg")]
+pub fn warden_lsm_socket_sendmsg(ctx: LsmContext) -> i32 {
+    lsm::socket_sendmsg(&ctx)
+}
+
 // The tracepoint tier, where the kernel refuses fexit.
 #[raw_tracepoint(tracepoint = "sys_enter")]
 pub fn warden_sysenter(ctx: RawTracePointContext) -> u32 {

@@ -4,7 +4,7 @@ use aya_ebpf::{
     maps::{Array, HashMap, LpmTrie, LruHashMap, PerCpuArray, RingBuf},
 };
 use warden_common::{
-    AllowEntry, Calibration, DnsOrigin, EXE_NAME_MAX, ExecToken, FileCall, FileShape, InodeKey,
+    AllowEntry, Calibration, DnsOrigin, EXE_NAME_MAX, ExecToken, FileCall, FileShape,
     KernelOffsets, LOST_SLOTS, MAX_SYSCALL_NR, NetConfig, TOKEN_TAIL_MAX, UNIX_PATH_MAX,
     UnixConfig,
 };
@@ -68,10 +68,10 @@ pub static UNIX_CONFIG: Array<UnixConfig> = Array::with_max_entries(1, 0);
 #[map]
 pub static UNIX_ALLOW: HashMap<[u8; UNIX_PATH_MAX], u32> = HashMap::with_max_entries(256, 0);
 
-/// Protected files and directories by identity (value: the path's index in the supervisor's
-/// list), registered through `CALIBRATION` (see `lsm.rs`).
+/// Protected files and directories by the address of their inode (value: the path's index in
+/// the supervisor's list), registered through `CALIBRATION` (see `lsm.rs`).
 #[map]
-pub static PROTECTED: HashMap<InodeKey, u32> = HashMap::with_max_entries(1024, 0);
+pub static PROTECTED: HashMap<u64, u32> = HashMap::with_max_entries(1024, 0);
 #[map]
 pub static CALIBRATION: Array<Calibration> = Array::with_max_entries(1, 0);
 
@@ -110,8 +110,7 @@ static OFFSETS: KernelOffsets = KernelOffsets {
     inode_ino: 0,
     dentry_inode: 0,
     dentry_parent: 0,
-    inode_sb: 0,
-    sb_dev: 0,
+    inode_mode: 0,
     task_cgroups: 0,
     css_set_dfl_cgrp: 0,
     cgroup_kn: 0,
@@ -119,6 +118,8 @@ static OFFSETS: KernelOffsets = KernelOffsets {
     cgroup_self: 0,
     cgroup_parent: 0,
     kn_id: 0,
+    msghdr_name: 0,
+    msghdr_namelen: 0,
 };
 
 /// Depth of session cgroups below the cgroup v2 root (set by the supervisor).

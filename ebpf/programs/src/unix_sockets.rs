@@ -1,4 +1,5 @@
-//! cgroup connect_unix and sendmsg_unix (Linux 6.7+): which UNIX sockets the session reaches.
+//! cgroup connect_unix and sendmsg_unix (Linux 6.7+), or the BPF LSM socket hooks before
+//! that: which UNIX sockets the session reaches.
 //!
 //! The threat: a host service listening on a pathname socket (Docker, the D-Bus buses,
 //! ssh-agent, X11) runs what it is asked outside the sandbox. The decision is made on the
@@ -29,7 +30,7 @@ const FAMILY_LEN: u32 = 2;
 /// fills the buffer is known to be too long, never taken for a shorter name.
 const PATH_LIMIT: u32 = UNIX_PATH_MAX as u32 - 2;
 
-/// 1 lets the operation proceed, 0 fails it with EPERM.
+/// cgroup connect_unix/sendmsg_unix: 1 lets the operation proceed, 0 fails it with EPERM.
 #[inline(always)]
 pub fn on_unix(ctx: &SockAddrContext, op: u8) -> i32 {
     let Some(cfg) = UNIX_CONFIG.get(0) else {
@@ -38,9 +39,42 @@ pub fn on_unix(ctx: &SockAddrContext, op: u8) -> i32 {
     let Some((sun_path, given)) = address(ctx, cfg) else {
         return 0;
     };
+    i32::from(allowed(cfg, sun_path, given, op))
+}
+
+/// The BPF LSM `socket_connect`/`socket_sendmsg` hooks, on kernels without the cgroup UNIX
+/// hooks (before 6.7): the same decision on the kernel's copy of `address` (`len` bytes, the
+/// family included), for the session's processes. 0 allows, -EPERM refuses.
+#[inline(always)]
+pub fn on_lsm(address: *const u8, len: i32, op: u8) -> i32 {
+    const AF_UNIX: u16 = 1;
+    if address.is_null() || len < FAMILY_LEN as i32 {
+        return 0;
+    }
+    if unsafe { bpf_probe_read_kernel(address.cast::<u16>()) }.unwrap_or(0) != AF_UNIX {
+        return 0;
+    }
+    if crate::maps::current_session().is_none() {
+        return 0;
+    }
+    let Some(cfg) = UNIX_CONFIG.get(0) else {
+        return 0;
+    };
+    let given = (len as u32 - FAMILY_LEN).min(UNIX_PATH_MAX as u32);
+    let sun_path = unsafe { address.add(FAMILY_LEN as usize) };
+    if allowed(cfg, sun_path, given, op) {
+        0
+    } else {
+        -1
+    }
+}
+
+/// Decides (and records) a UNIX socket address: `given` bytes of `sun_path`.
+#[inline(always)]
+fn allowed(cfg: &UnixConfig, sun_path: *const u8, given: u32, op: u8) -> bool {
     if given == 0 {
         // Unnamed: nothing to reach by name.
-        return 1;
+        return true;
     }
     let mut path = [0u8; UNIX_PATH_MAX];
     let first: u8 = unsafe { bpf_probe_read_kernel(sun_path) }.unwrap_or(0);
@@ -86,12 +120,8 @@ pub fn on_unix(ctx: &SockAddrContext, op: u8) -> i32 {
 }
 
 #[inline(always)]
-fn decide(cfg: &UnixConfig, verdict: u8) -> i32 {
-    if verdict == VERDICT_DENY && cfg.enforce == 1 {
-        0
-    } else {
-        1
-    }
+fn decide(cfg: &UnixConfig, verdict: u8) -> bool {
+    verdict != VERDICT_DENY || cfg.enforce != 1
 }
 
 /// Where `sun_path` is in the kernel's copy of the address, and how many of its bytes the

@@ -5,8 +5,8 @@
 //! in the active LSM list, and then never runs: the tier is only trusted after the file_open
 //! program has been seen running (the self-test). Protected files are registered the same
 //! way: the supervisor opens each one while the program watches its thread, so the program
-//! records the file by the identity it will check later (device and inode as the kernel sees
-//! them, which `stat` does not always show: overlayfs, btrfs subvolumes).
+//! records the file by the identity it will check later (the address of its inode; device and
+//! inode numbers collide on overlayfs), and keeps it open so that the address stays its own.
 use std::{
     os::unix::fs::OpenOptionsExt as _,
     path::{Path, PathBuf},
@@ -16,8 +16,9 @@ use aya::{Btf, Ebpf, maps::Array, programs::Lsm};
 use warden_common::{CALIBRATION_COUNT_ONLY, Calibration};
 
 use super::{
-    hook_tier,
+    hook_tier::{self, HookTier},
     programs::{Attached, load_err, prog_err, program},
+    unix_programs,
 };
 
 /// The programs and the hooks they attach to.
@@ -27,6 +28,27 @@ const PROGRAMS: [(&str, &str); 4] = [
     ("warden_lsm_ptrace", "ptrace_access_check"),
     ("warden_lsm_bpf", "bpf"),
 ];
+
+/// On kernels without the cgroup UNIX socket hooks: the same decisions from the socket hooks.
+const UNIX_PROGRAMS: [(&str, &str); 2] = [
+    ("warden_lsm_socket_connect", "socket_connect"),
+    ("warden_lsm_socket_sendmsg", "socket_sendmsg"),
+];
+
+/// Whether the LSM programs decide UNIX socket addresses on `tier` (they do where the cgroup
+/// hooks, which are pinned and so outlive the supervisor, do not exist).
+pub fn decides_unix_sockets(tier: HookTier) -> bool {
+    tier == HookTier::BpfLsm && !unix_programs::kernel_has_hooks()
+}
+
+/// The programs this kernel gets.
+fn programs() -> Vec<(&'static str, &'static str)> {
+    let mut v = PROGRAMS.to_vec();
+    if decides_unix_sockets(HookTier::BpfLsm) {
+        v.extend(UNIX_PROGRAMS);
+    }
+    v
+}
 
 /// Attaches the LSM programs and registers `protected` (by index). Errors are reasons the
 /// tier is not available, as `warden doctor` and `session.start` show them.
@@ -47,7 +69,7 @@ pub fn attach(
     let attached = attach_programs(ebpf, btf, protected, log_dir, &active);
     if attached.is_err() {
         // Not left loaded (unused) beside the tier that takes over.
-        for (name, _) in PROGRAMS {
+        for (name, _) in programs() {
             if let Ok(p) = program::<Lsm>(ebpf, name) {
                 let _ = p.unload();
             }
@@ -64,7 +86,7 @@ fn attach_programs(
     active: &[String],
 ) -> Result<Vec<Attached>, String> {
     let mut links: Vec<Attached> = Vec::new();
-    for (name, hook) in PROGRAMS {
+    for (name, hook) in programs() {
         let p: &mut Lsm = program(ebpf, name).map_err(|e| e.to_string())?;
         p.load(hook, btf)
             .map_err(|e| load_err(name, log_dir)(e).to_string())?;
@@ -78,7 +100,7 @@ fn attach_programs(
             .ok_or("map CALIBRATION missing from the eBPF object")?,
     )
     .map_err(|e| format!("map CALIBRATION: {e}"))?;
-    if !opened_while_watched(&mut calibration, Path::new("/"), CALIBRATION_COUNT_ONLY)? {
+    if opened_while_watched(&mut calibration, Path::new("/"), CALIBRATION_COUNT_ONLY)?.is_none() {
         return Err(format!(
             "the BPF LSM programs attach, but the kernel does not run them (self-test: an \
              open was not seen; active LSMs: {})",
@@ -86,9 +108,12 @@ fn attach_programs(
         ));
     }
     for (index, path) in protected.iter().enumerate() {
-        if !opened_while_watched(&mut calibration, path, index as u32)? {
+        match opened_while_watched(&mut calibration, path, index as u32)? {
+            // Kept open for the session: the inode stays in memory, so its address (the key)
+            // names this file alone until the programs are gone.
+            Some(file) => links.push(Box::new(file)),
             // Landlock still holds it; missing files cannot be opened anyway.
-            tracing::debug!("{}: not registered with the LSM layer", path.display());
+            None => tracing::debug!("{}: not registered with the LSM layer", path.display()),
         }
     }
     calibration
@@ -97,12 +122,13 @@ fn attach_programs(
     Ok(links)
 }
 
-/// Opens `path` while the file_open program watches this thread; whether it saw the open.
+/// Opens `path` while the file_open program watches this thread; the file, if the program
+/// saw it opened.
 fn opened_while_watched(
     calibration: &mut Array<&mut aya::maps::MapData, Calibration>,
     path: &Path,
     rule: u32,
-) -> Result<bool, String> {
+) -> Result<Option<std::fs::File>, String> {
     let map_err = |e: aya::maps::MapError| format!("map CALIBRATION: {e}");
     let watch = Calibration {
         tid: nix::unistd::gettid().as_raw() as u32,
@@ -118,5 +144,5 @@ fn opened_while_watched(
         .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY)
         .open(path);
     let seen = calibration.get(&0, 0).map_err(map_err)?.seen;
-    Ok(opened.is_ok() && seen > 0)
+    Ok(opened.ok().filter(|_| seen > 0))
 }

@@ -191,8 +191,7 @@ pub fn resolve_offsets() -> Result<KernelOffsets, KernelError> {
         inode_ino: btf.member_offset("inode", "i_ino")?,
         dentry_inode: btf.member_offset("dentry", "d_inode")?,
         dentry_parent: btf.member_offset("dentry", "d_parent")?,
-        inode_sb: btf.member_offset("inode", "i_sb")?,
-        sb_dev: btf.member_offset("super_block", "s_dev")?,
+        inode_mode: btf.member_offset("inode", "i_mode")?,
         task_cgroups: task("cgroups")?,
         css_set_dfl_cgrp: btf.member_offset("css_set", "dfl_cgrp")?,
         cgroup_kn: btf.member_offset("cgroup", "kn")?,
@@ -201,6 +200,8 @@ pub fn resolve_offsets() -> Result<KernelOffsets, KernelError> {
         cgroup_parent: btf.member_offset("cgroup", "self")?
             + btf.member_offset("cgroup_subsys_state", "parent")?,
         kn_id: btf.member_offset("kernfs_node", "id")?,
+        msghdr_name: btf.member_offset("msghdr", "msg_name")?,
+        msghdr_namelen: btf.member_offset("msghdr", "msg_namelen")?,
     })
 }
 
@@ -264,7 +265,8 @@ fn attach_tracepoint(
     Ok(Box::new(tp.take_link(id).map_err(prog_err(name))?))
 }
 
-/// An attachment, held only to be dropped: dropping it detaches the program.
+/// An attachment, held only to be dropped: dropping it detaches the program (or, for the
+/// protected files the LSM layer keeps open, closes them).
 pub(super) type Attached = Box<dyn Send>;
 
 /// Ring-buffer size when none is given: a few thousand exec records of burst.
@@ -516,31 +518,39 @@ impl KernelPrograms {
         &self.tier
     }
 
-    /// Whether this kernel runs the UNIX socket programs.
-    pub fn has_unix_hooks(&self) -> bool {
-        self.unix.is_some()
+    /// Whether UNIX socket addresses are decided in the kernel: by the cgroup hooks (6.7+), or
+    /// on the bpf_lsm tier by the LSM socket hooks.
+    pub fn unix_enforced(&self) -> bool {
+        self.unix.is_some() || lsm::decides_unix_sockets(self.tier.tier)
     }
 
-    /// Configures the UNIX socket programs and attaches them to the session cgroup, pinned
-    /// beside the network programs. Without the hooks, does nothing.
+    /// Configures the UNIX socket programs and attaches the cgroup ones to the session cgroup,
+    /// pinned beside the network programs (the LSM ones are attached already). Without either,
+    /// does nothing.
     pub fn attach_unix(
         &mut self,
         cgroup: &Path,
         pin_dir: &Path,
         settings: &UnixSettings<'_>,
     ) -> Result<(), KernelError> {
-        let Some(unix) = self.unix.as_mut() else {
+        if !self.unix_enforced() {
             return Ok(());
+        }
+        // Where the cgroup programs find the address (the LSM programs are handed it).
+        let (uaddr_offset, uaddrlen_offset) = if self.unix.is_some() {
+            let btf = Btf::from_file(btf::VMLINUX)?;
+            let member = |m| btf.member_offset("bpf_sock_addr_kern", m).map(|o| o as u32);
+            (member("uaddr")?, member("uaddrlen")?)
+        } else {
+            (0, 0)
         };
-        let btf = Btf::from_file(btf::VMLINUX)?;
-        let member = |m| btf.member_offset("bpf_sock_addr_kern", m).map(|o| o as u32);
         let prefix = settings.dir.join("");
         let prefix_len = prefix.as_os_str().len();
         let mut mask = [0u8; UNIX_PATH_MAX];
         mask[..prefix_len.min(UNIX_PATH_MAX)].fill(0xff);
         let config = UnixConfig {
-            uaddr_offset: member("uaddr")?,
-            uaddrlen_offset: member("uaddrlen")?,
+            uaddr_offset,
+            uaddrlen_offset,
             enforce: u32::from(settings.enforce),
             abstract_scoped: u32::from(settings.abstract_scoped),
             prefix_len: prefix_len as u32,
@@ -570,8 +580,10 @@ impl KernelPrograms {
             path: cgroup.to_path_buf(),
             source,
         };
-        let cgroup_fd = std::fs::File::open(cgroup).map_err(io_err)?;
-        unix.attach(cgroup_fd.as_fd(), pin_dir)?;
+        if let Some(unix) = self.unix.as_mut() {
+            let cgroup_fd = std::fs::File::open(cgroup).map_err(io_err)?;
+            unix.attach(cgroup_fd.as_fd(), pin_dir)?;
+        }
         Ok(())
     }
 

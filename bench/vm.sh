@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs bench/hook_tiers.sh inside a VM booted with a stock kernel (integration-tests/vm/), so
 # that the tiers this machine's kernel refuses (bpf_lsm, fentry) are measured against each
-# other and against native, side by side in one run. Software emulation (TCG) inflates
-# absolute times; the ratios of one run are what count.
+# other and against native, side by side in one run. Software emulation (TCG, one host thread
+# per guest CPU) inflates absolute times; the ratios of one run are what count. Nothing else
+# should run on the machine meanwhile.
 #
 #   sudo bench/vm.sh                       # every workload, with small counts (about an hour)
 #   sudo bench/vm.sh "opens 20000 5"       # one: hook_tiers.sh's arguments
@@ -21,5 +22,7 @@ script=
 for w in "$@"; do
   script+="WARDEN_BENCH_ARGS='${WARDEN_BENCH_ARGS:-}' bash bench/hook_tiers.sh $w; "
 done
-bash integration-tests/vm/run.sh --kernel "$kernel" --timeout 7200 --shell-command "$script" \
+# Two host threads for the guest's two CPUs: the supervisor's own work runs beside the
+# workload, as on a 2-core machine, rather than taking turns with it on one emulated thread.
+bash integration-tests/vm/run.sh --kernel "$kernel" --tcg-multi --timeout 7200 --shell-command "$script" \
   | sed -n '/^WARDEN-VM-TEST-START/,/^WARDEN-VM-TEST-END/p' | grep -v '^WARDEN-VM-TEST'

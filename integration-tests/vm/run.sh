@@ -31,6 +31,9 @@ Options:
   --shell-command CMD   run CMD (sh -c, in the repo, target/debug on PATH) instead of tests
   --timeout SECS        per kernel, boot to power-off (default 2400)
   --jobs N              kernels booted at once (default 2: one emulated CPU thread each)
+  --tcg-multi           emulate the guest's two CPUs on two host threads (as a 2-core
+                        machine runs; for benchmarks: code patching while programs attach
+                        can oops the guest, see below)
   --fetch-only          download and unpack the kernels, build their initramfs, and stop
 EOF
 }
@@ -46,6 +49,7 @@ tests=()
 shell_command=
 timeout_secs=2400
 jobs=2
+tcg_thread=single
 fetch_only=
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -55,6 +59,7 @@ while [ $# -gt 0 ]; do
     --timeout) timeout_secs=$2; shift 2 ;;
     --jobs) jobs=$2; shift 2 ;;
     --fetch-only) fetch_only=1; shift ;;
+    --tcg-multi) tcg_thread=multi; shift ;;
     -h | --help) usage; exit 0 ;;
     *) usage >&2; die "unknown argument: $1" ;;
     esac
@@ -224,7 +229,7 @@ boot() {
     # One emulated CPU thread: with multi-threaded TCG the code patching of a static key while
     # syscall tracepoints attach or detach oopsed the guest (3 of ~260 sessions on 6.12).
     timeout --kill-after=10 "$timeout_secs" qemu-system-x86_64 \
-        -accel tcg,thread=single -cpu max -smp 2 -m 4G \
+        -accel "tcg,thread=$tcg_thread" -cpu max -smp 2 -m 4G \
         -kernel "$vmlinuz" -initrd "$initrd" \
         -append "console=ttyS0 lsm=$lsm panic=-1 quiet warden.script=$out/guest.sh" \
         -virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap \

@@ -188,6 +188,11 @@ pub struct KernelOffsets {
     pub exit_group_dead: u32,
     /// sched_process_exec: `pid_t old_pid` (the thread that called exec).
     pub exec_old_pid: u32,
+    /// syscalls:sys_enter_NAME: `int __syscall_nr` and the first argument (the others follow,
+    /// 8 bytes each); syscalls:sys_exit_NAME: `long ret`.
+    pub sc_enter_nr: u32,
+    pub sc_enter_args: u32,
+    pub sc_exit_ret: u32,
     /// `struct pt_regs`: where the system call number is kept (orig_ax on x86-64).
     pub regs_syscall_nr: u32,
     /// `struct pt_regs`: the six system call argument registers.

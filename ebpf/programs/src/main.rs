@@ -159,19 +159,19 @@ pub fn warden_lsm_socket_sendmsg(ctx: LsmContext) -> i32 {
     lsm::socket_sendmsg(&ctx)
 }
 
-// The tracepoint tier, where the kernel refuses fexit.
-#[raw_tracepoint(tracepoint = "sys_enter")]
-pub fn warden_sysenter(ctx: RawTracePointContext) -> u32 {
-    files::on_enter(&ctx);
+// The tracepoint tier, where the kernel refuses fexit: attached to the observed calls'
+// `syscalls:sys_enter_NAME`/`sys_exit_NAME` tracepoints.
+#[tracepoint]
+pub fn warden_sysenter_file(ctx: TracePointContext) -> u32 {
+    files::on_syscall_enter(&ctx);
     0
 }
 
-#[raw_tracepoint(tracepoint = "sys_exit")]
-pub fn warden_sysexit(ctx: RawTracePointContext) -> u32 {
-    files::on_exit(&ctx);
+#[tracepoint]
+pub fn warden_sysexit_file(ctx: TracePointContext) -> u32 {
+    files::on_syscall_exit(&ctx);
     0
 }
-
 #[cfg(not(test))]
 #[panic_handler]
 fn panic(_info: &core::panic::PanicInfo) -> ! {

@@ -1,9 +1,9 @@
 //! Attaching file observation at a hook tier: fexit programs on the file system calls' own
-//! functions, or the raw `sys_enter`/`sys_exit` tracepoints. Both write the same record
+//! functions, or their syscall tracepoints. Both write the same record
 //! (`ebpf/programs/src/files.rs`), described by the same table of call shapes.
 use aya::{
     Btf, Ebpf,
-    programs::{FExit, RawTracePoint},
+    programs::{FExit, TracePoint},
 };
 use warden_common::FileShape;
 
@@ -123,20 +123,25 @@ pub fn attach_fexit(
     Ok(links)
 }
 
-/// Loads and attaches the raw syscall tracepoint programs.
+/// Loads and attaches the syscall tracepoint programs, to the observed calls' own
+/// `syscalls:sys_enter_NAME`/`sys_exit_NAME` tracepoints (CONFIG_FTRACE_SYSCALLS).
 pub fn attach_tracepoints(
     ebpf: &mut Ebpf,
     log_dir: &std::path::Path,
 ) -> Result<Vec<Attached>, KernelError> {
     let mut links: Vec<Attached> = Vec::new();
-    for (name, tp) in [
-        ("warden_sysenter", "sys_enter"),
-        ("warden_sysexit", "sys_exit"),
+    for (name, prefix) in [
+        ("warden_sysenter_file", "sys_enter_"),
+        ("warden_sysexit_file", "sys_exit_"),
     ] {
-        let p: &mut RawTracePoint = program(ebpf, name)?;
+        let p: &mut TracePoint = program(ebpf, name)?;
         p.load().map_err(load_err(name, log_dir))?;
-        let id = p.attach(tp).map_err(prog_err(name))?;
-        links.push(Box::new(p.take_link(id).map_err(prog_err(name))?));
+        for call in file_syscalls() {
+            let id = p
+                .attach("syscalls", &format!("{prefix}{}", call.name))
+                .map_err(prog_err(name))?;
+            links.push(Box::new(p.take_link(id).map_err(prog_err(name))?));
+        }
     }
     Ok(links)
 }

@@ -17,7 +17,7 @@ pub enum HookTier {
     BpfLsm,
     /// File calls observed with fexit on the system calls' own functions.
     Fentry,
-    /// File calls observed on the raw `sys_enter`/`sys_exit` tracepoints.
+    /// File calls observed on their `syscalls:sys_enter_*`/`sys_exit_*` tracepoints.
     Tracepoint,
 }
 
@@ -51,9 +51,9 @@ impl HookTier {
                  other processes); denial by Landlock and seccomp only"
             }
             HookTier::Tracepoint => {
-                "file calls observed on the sys_enter/sys_exit tracepoints: every system call \
-                 of every process on the machine takes the kernel's slow path while a session \
-                 runs; denial by Landlock and seccomp only"
+                "file calls observed on their syscall tracepoints: every system call of every \
+                 process on the machine takes the kernel's slow path while a session runs; \
+                 denial by Landlock and seccomp only"
             }
         }
     }
@@ -67,7 +67,7 @@ impl HookTier {
                  kernel command line; an lsm= without the current entries turns those off"
             }
             HookTier::Fentry => "BPF trampolines (CONFIG_BPF_JIT, CONFIG_FUNCTION_TRACER, BTF)",
-            HookTier::Tracepoint => "CONFIG_BPF_EVENTS",
+            HookTier::Tracepoint => "CONFIG_BPF_EVENTS and CONFIG_FTRACE_SYSCALLS",
         }
     }
 }

@@ -166,6 +166,14 @@ pub fn resolve_offsets() -> Result<KernelOffsets, KernelError> {
     let root = tracefs::ensure_mounted()?;
     let exec = Format::read(&root, "sched", "sched_process_exec")?;
     let exit = Format::read(&root, "sched", "sched_process_exit")?;
+    // Without CONFIG_FTRACE_SYSCALLS the tracepoint tier cannot attach (and says so).
+    let sc_enter = Format::read(&root, "syscalls", "sys_enter_openat").ok();
+    let sc_exit = Format::read(&root, "syscalls", "sys_exit_openat").ok();
+    let sc = |f: &Option<Format>, field| {
+        f.as_ref()
+            .and_then(|f| f.offset(field))
+            .unwrap_or(OFFSET_ABSENT)
+    };
     let btf = Btf::from_file(btf::VMLINUX)?;
     let regs = syscall_registers(&btf)?;
     let task = |m| btf.member_offset("task_struct", m);
@@ -174,6 +182,10 @@ pub fn resolve_offsets() -> Result<KernelOffsets, KernelError> {
         exec_filename_loc: exec.require("filename")?,
         exit_group_dead: exit.offset("group_dead").unwrap_or(OFFSET_ABSENT),
         exec_old_pid: exec.require("old_pid")?,
+        sc_enter_nr: sc(&sc_enter, "__syscall_nr"),
+        // openat's first argument: every sys_enter record has its arguments there.
+        sc_enter_args: sc(&sc_enter, "dfd"),
+        sc_exit_ret: sc(&sc_exit, "ret"),
         regs_syscall_nr: regs.0,
         regs_args: regs.1,
         task_seccomp_mode: task("seccomp")? + btf.member_offset("seccomp", "mode")?,

@@ -186,8 +186,9 @@ impl Drop for Victim {
 }
 
 /// The attempts, each printing `NAME=result`, run as `nobody` like the victim: a protected
-/// file (through its path, a symlink to it and /proc/self/root), a signal and a ptrace-mode
-/// read of the victim, and bpf(); the session's own child stays reachable.
+/// file (read through its path, a symlink to it and /proc/self/root; a file planted beside
+/// it; hard-linked, moved and removed), a signal and a ptrace-mode read of the victim, and
+/// bpf(); the session's own child stays reachable.
 fn attempts(secret: &str, victim: u32, workspace: &str) -> String {
     let e = bin("escape");
     format!(
@@ -198,6 +199,10 @@ fn attempts(secret: &str, victim: u32, workspace: &str) -> String {
          echo KILL=$({e} kill {victim})
          head -c1 /proc/{victim}/environ >/dev/null 2>&1; echo ENVIRON=$?
          echo BPF=$({e} bpf)
+         touch {secret}-planted 2>/dev/null; echo PLANT=$?
+         ln {secret} hard 2>/dev/null; echo HARDLINK=$?
+         mv {secret} moved 2>/dev/null; echo MOVE=$?
+         rm -f {secret}; echo REMOVE=$?
          sleep 30 & kill $!; wait $!; echo OWN=$?"
     )
 }
@@ -267,9 +272,16 @@ fn the_lsm_layer_and_the_others_each_hold_alone() {
         );
         let got = |what: &str| status_of(&s, what);
         let case = format!("{tier} without [{without}]: {}", s.stdout);
-        for what in ["READ", "LINK", "PROCROOT", "ENVIRON"] {
+        for what in [
+            "READ", "LINK", "PROCROOT", "ENVIRON", "PLANT", "MOVE", "REMOVE",
+        ] {
             assert_eq!(got(what), "1", "{what}: {case}");
         }
+        assert_ne!(got("HARDLINK"), "0", "{case}");
+        assert!(
+            std::fs::read_to_string(&secret).is_ok_and(|k| k == "k"),
+            "the secret is still there, unchanged: {case}"
+        );
         assert_eq!(got("KILL"), "err EPERM", "{case}");
         assert_eq!(got("BPF"), "err EPERM", "{case}");
         assert_eq!(got("OWN"), "143", "the session's own child: {case}");
@@ -283,15 +295,17 @@ fn the_lsm_layer_and_the_others_each_hold_alone() {
             continue;
         }
         let hooks = |hook: &str| denied.iter().filter(|d| d.hook.as_str() == hook).count();
-        assert_eq!(
-            hooks("file_open"),
-            3,
-            "each spelling of the secret: {denied:#?}"
+        assert!(
+            hooks("file_open") >= 3,
+            "each spelling of the secret (and mv's copy): {denied:#?}"
         );
+        for hook in ["inode_create", "inode_link", "inode_rename", "inode_unlink"] {
+            assert_eq!(hooks(hook), 1, "{hook}: {denied:#?}");
+        }
         assert!(
             denied
                 .iter()
-                .filter(|d| d.hook.as_str() == "file_open")
+                .filter(|d| d.hook.about_files())
                 .all(|d| d.protected.as_deref() == Some(deny.as_str()) && d.errno == "EACCES"),
             "{denied:#?}"
         );

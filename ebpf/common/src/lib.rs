@@ -238,6 +238,10 @@ pub const LSM_FILE_OPEN: u32 = 1;
 pub const LSM_TASK_KILL: u32 = 2;
 pub const LSM_PTRACE: u32 = 3;
 pub const LSM_BPF: u32 = 4;
+pub const LSM_INODE_CREATE: u32 = 5;
+pub const LSM_INODE_LINK: u32 = 6;
+pub const LSM_INODE_UNLINK: u32 = 7;
+pub const LSM_INODE_RENAME: u32 = 8;
 
 /// A denial by a BPF LSM program.
 #[repr(C)]

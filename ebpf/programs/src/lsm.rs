@@ -11,14 +11,16 @@
 //! - pathname UNIX sockets outside the session on kernels without the cgroup UNIX hooks
 //!   (before 6.7), decided as those decide (`unix_sockets.rs`), with the same records;
 //! - opening a protected file (credentials, Warden's state), found by the identity of the
-//!   file and its parent directories, whatever path, bind mount or link reached it (Landlock
-//!   holds them by path).
+//!   file and its parent directories, whatever path, bind mount or link reached it, and
+//!   creating, linking, removing or renaming names beneath a protected path (Landlock holds
+//!   them by path).
 //!
 //! A program returns 0 to allow or a negative errno; the first program that denies decides.
 use aya_ebpf::{helpers::bpf_get_current_pid_tgid, programs::LsmContext};
 use warden_common::{
-    CALIBRATION_COUNT_ONLY, EventKind, LSM_BPF, LSM_FILE_OPEN, LSM_PTRACE, LSM_TASK_KILL, LsmEvent,
-    NET_OP_CONNECT, NET_OP_SENDMSG, PROTECTED_DEPTH,
+    CALIBRATION_COUNT_ONLY, EventKind, LSM_BPF, LSM_FILE_OPEN, LSM_INODE_CREATE, LSM_INODE_LINK,
+    LSM_INODE_RENAME, LSM_INODE_UNLINK, LSM_PTRACE, LSM_TASK_KILL, LsmEvent, NET_OP_CONNECT,
+    NET_OP_SENDMSG, PROTECTED_DEPTH,
 };
 
 use crate::{
@@ -189,23 +191,75 @@ pub fn file_open(ctx: &LsmContext) -> i32 {
     if is_dir(inode_of(dentry)) {
         return 0;
     }
-    // The file, then each directory above it on its file system.
+    match protected(dentry) {
+        Some(rule) => deny(LSM_FILE_OPEN, EACCES, session, 0, 0, rule),
+        None => 0,
+    }
+}
+
+/// The protected path `dentry` is or lies beneath: its inode (a negative dentry has none),
+/// then each directory above it on its file system.
+#[inline(always)]
+fn protected(dentry: *const u8) -> Option<u32> {
+    let parent_off = maps::offsets().dentry_parent;
     let mut d = dentry;
     for _ in 0..PROTECTED_DEPTH {
         let inode = inode_of(d);
-        if inode.is_null() {
-            return 0;
+        if !inode.is_null()
+            && let Some(rule) = unsafe { PROTECTED.get(&(inode as u64)) }
+        {
+            return Some(*rule);
         }
-        if let Some(rule) = unsafe { PROTECTED.get(&(inode as u64)) } {
-            return deny(LSM_FILE_OPEN, EACCES, session, 0, 0, *rule);
-        }
-        let Some(parent) = (unsafe { read::<*const u8>(d, off.dentry_parent) }) else {
-            return 0;
-        };
+        let parent = unsafe { read::<*const u8>(d, parent_off) }?;
         if parent == d {
-            return 0;
+            return None;
         }
         d = parent;
     }
-    0
+    None
+}
+
+/// A change to the name space beneath a protected path: `dentry` is the name made, linked
+/// from, removed or renamed. Planting a file in `~/.ssh`, moving a key out of it, or linking
+/// it elsewhere (where the open would not pass beneath the protected directory).
+#[inline(always)]
+fn name_change(hook: u32, dentry: *const u8) -> i32 {
+    let Some(session) = maps::current_session() else {
+        return 0;
+    };
+    match protected(dentry) {
+        Some(rule) => deny(hook, EACCES, session, 0, 0, rule),
+        None => 0,
+    }
+}
+
+/// `inode_create(struct inode *dir, struct dentry *dentry, umode_t mode)`.
+#[inline(always)]
+pub fn inode_create(ctx: &LsmContext) -> i32 {
+    name_change(LSM_INODE_CREATE, ctx.arg(1))
+}
+
+/// `inode_link(struct dentry *old_dentry, struct inode *dir, struct dentry *new_dentry)`.
+#[inline(always)]
+pub fn inode_link(ctx: &LsmContext) -> i32 {
+    match name_change(LSM_INODE_LINK, ctx.arg(0)) {
+        0 => name_change(LSM_INODE_LINK, ctx.arg(2)),
+        denied => denied,
+    }
+}
+
+/// `inode_unlink(struct inode *dir, struct dentry *dentry)`.
+#[inline(always)]
+pub fn inode_unlink(ctx: &LsmContext) -> i32 {
+    name_change(LSM_INODE_UNLINK, ctx.arg(1))
+}
+
+/// `inode_rename(struct inode *old_dir, struct dentry *old_dentry, struct inode *new_dir,
+/// struct dentry *new_dentry)`: out of, or into, a protected directory.
+#[inline(always)]
+pub fn inode_rename(ctx: &LsmContext) -> i32 {
+    match name_change(LSM_INODE_RENAME, ctx.arg(1)) {
+        0 => name_change(LSM_INODE_RENAME, ctx.arg(3)),
+        denied => denied,
+    }
 }

@@ -133,6 +133,26 @@ pub fn warden_lsm_file_open(ctx: LsmContext) -> i32 {
     lsm::file_open(&ctx)
 }
 
+#[lsm(hook = "inode_create")]
+pub fn warden_lsm_inode_create(ctx: LsmContext) -> i32 {
+    lsm::inode_create(&ctx)
+}
+
+#[lsm(hook = "inode_link")]
+pub fn warden_lsm_inode_link(ctx: LsmContext) -> i32 {
+    lsm::inode_link(&ctx)
+}
+
+#[lsm(hook = "inode_unlink")]
+pub fn warden_lsm_inode_unlink(ctx: LsmContext) -> i32 {
+    lsm::inode_unlink(&ctx)
+}
+
+#[lsm(hook = "inode_rename")]
+pub fn warden_lsm_inode_rename(ctx: LsmContext) -> i32 {
+    lsm::inode_rename(&ctx)
+}
+
 #[lsm(hook = "task_kill")]
 pub fn warden_lsm_task_kill(ctx: LsmContext) -> i32 {
     lsm::task_kill(&ctx)

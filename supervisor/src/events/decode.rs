@@ -8,9 +8,10 @@ use warden_common::{
     EXEC_ARGV_TRUNCATED, EXEC_ARGV_UNREADABLE, EXEC_FILENAME_TRUNCATED, EXEC_TOKEN_MISMATCH,
     EXEC_TOKEN_MISSING, EventHeader, EventKind, ExecEvent, ExitEvent, FILE_PATH_MAX,
     FILE_PATH_TRUNCATED, FILE_PATH_UNREADABLE, FILE_PATH2_MAX, FILE_PATH2_TRUNCATED, FileEvent,
-    ForkEvent, LSM_BPF, LSM_FILE_OPEN, LSM_PTRACE, LSM_TASK_KILL, LsmEvent, NET_OP_CONNECT,
-    NetEvent, RULE_DEFAULT_DENY, RULE_UNIX_NOT_CANONICAL, UNIX_ADDR_ABSTRACT, UNIX_PATH_MAX,
-    UnixEvent, VERDICT_ALLOW, VERDICT_DENY,
+    ForkEvent, LSM_BPF, LSM_FILE_OPEN, LSM_INODE_CREATE, LSM_INODE_LINK, LSM_INODE_RENAME,
+    LSM_INODE_UNLINK, LSM_PTRACE, LSM_TASK_KILL, LsmEvent, NET_OP_CONNECT, NetEvent,
+    RULE_DEFAULT_DENY, RULE_UNIX_NOT_CANONICAL, UNIX_ADDR_ABSTRACT, UNIX_PATH_MAX, UnixEvent,
+    VERDICT_ALLOW, VERDICT_DENY,
 };
 
 use super::{
@@ -140,6 +141,10 @@ pub fn decode(bytes: &[u8], labels: &dyn Labels) -> Result<Decoded, DecodeError>
 fn lsm_denied(e: &LsmEvent, labels: &dyn Labels) -> Result<LsmDenied, DecodeError> {
     let hook = match e.hook {
         LSM_FILE_OPEN => LsmHook::FileOpen,
+        LSM_INODE_CREATE => LsmHook::InodeCreate,
+        LSM_INODE_LINK => LsmHook::InodeLink,
+        LSM_INODE_UNLINK => LsmHook::InodeUnlink,
+        LSM_INODE_RENAME => LsmHook::InodeRename,
         LSM_TASK_KILL => LsmHook::TaskKill,
         LSM_PTRACE => LsmHook::PtraceAccessCheck,
         LSM_BPF => LsmHook::Bpf,
@@ -152,7 +157,8 @@ fn lsm_denied(e: &LsmEvent, labels: &dyn Labels) -> Result<LsmDenied, DecodeErro
         hook,
         errno: format!("{errno:?}"),
         rule: hook.rule().into(),
-        protected: (hook == LsmHook::FileOpen)
+        protected: hook
+            .about_files()
             .then(|| labels.protected_path(e.rule))
             .flatten(),
         target_pid: targeted.then_some(e.target_pid),

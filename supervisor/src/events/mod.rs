@@ -445,7 +445,8 @@ pub struct LsmDenied {
     /// Why: `protected-path`, `signal-outside-session`, `ptrace-outside-session`,
     /// `bpf-in-session`.
     pub rule: String,
-    /// file_open: the protected path the file is (or lies beneath), escaped.
+    /// file_open and the inode hooks: the protected path the file is (or lies beneath),
+    /// escaped.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub protected: Option<String>,
     /// task_kill, ptrace: the process outside the session.
@@ -466,6 +467,10 @@ pub struct LsmDenied {
 #[serde(rename_all = "snake_case")]
 pub enum LsmHook {
     FileOpen,
+    InodeCreate,
+    InodeLink,
+    InodeUnlink,
+    InodeRename,
     TaskKill,
     PtraceAccessCheck,
     Bpf,
@@ -475,16 +480,29 @@ impl LsmHook {
     pub const fn as_str(self) -> &'static str {
         match self {
             LsmHook::FileOpen => "file_open",
+            LsmHook::InodeCreate => "inode_create",
+            LsmHook::InodeLink => "inode_link",
+            LsmHook::InodeUnlink => "inode_unlink",
+            LsmHook::InodeRename => "inode_rename",
             LsmHook::TaskKill => "task_kill",
             LsmHook::PtraceAccessCheck => "ptrace_access_check",
             LsmHook::Bpf => "bpf",
         }
     }
 
+    /// A hook about protected files (its denials name the protected path).
+    pub fn about_files(self) -> bool {
+        self.rule() == LsmHook::FileOpen.rule()
+    }
+
     /// The rule name a denial by this hook records.
     pub const fn rule(self) -> &'static str {
         match self {
-            LsmHook::FileOpen => "protected-path",
+            LsmHook::FileOpen
+            | LsmHook::InodeCreate
+            | LsmHook::InodeLink
+            | LsmHook::InodeUnlink
+            | LsmHook::InodeRename => "protected-path",
             LsmHook::TaskKill => "signal-outside-session",
             LsmHook::PtraceAccessCheck => "ptrace-outside-session",
             LsmHook::Bpf => "bpf-in-session",

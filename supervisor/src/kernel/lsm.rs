@@ -22,8 +22,12 @@ use super::{
 };
 
 /// The programs and the hooks they attach to.
-const PROGRAMS: [(&str, &str); 4] = [
+const PROGRAMS: [(&str, &str); 8] = [
     ("warden_lsm_file_open", "file_open"),
+    ("warden_lsm_inode_create", "inode_create"),
+    ("warden_lsm_inode_link", "inode_link"),
+    ("warden_lsm_inode_unlink", "inode_unlink"),
+    ("warden_lsm_inode_rename", "inode_rename"),
     ("warden_lsm_task_kill", "task_kill"),
     ("warden_lsm_ptrace", "ptrace_access_check"),
     ("warden_lsm_bpf", "bpf"),

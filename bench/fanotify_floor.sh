@@ -35,10 +35,10 @@ static long long now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &
 int main(int argc, char **argv) {
     int n = atoi(argv[1]); const char *path = argv[2]; int watch = atoi(argv[3]);
     int p[2]; pipe(p);
-    if (unshare(CLONE_NEWNS)) { perror("unshare"); return 1; }
-    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL);
     int fan = -1;
     if (watch) {
+        if (unshare(CLONE_NEWNS)) { perror("unshare"); return 1; }
+        mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL);
         fan = fanotify_init(FAN_CLASS_NOTIF | FAN_NONBLOCK | FAN_CLOEXEC, O_RDONLY);
         if (fan < 0) { perror("fanotify_init"); return 1; }
         // The mount that holds the file, in this namespace only.

@@ -45,15 +45,16 @@ report() {
 # interleave_sides ROUNDS FN...: runs each function once per round, rotating which goes first,
 # and keeps what each printed (a duration in ns) in `side_0`, `side_1`, ... (space-separated).
 interleave_sides() {
-  local rounds=$1 r i k n
+  # Underscored names: the functions it calls see the caller's variables, not these.
+  local _rounds=$1 _r _i _k _n
   shift
-  n=$#
-  local fns=("$@")
-  for ((i = 0; i < n; i++)); do eval "side_$i=''"; done
-  for ((r = 0; r < rounds; r++)); do
-    for ((k = 0; k < n; k++)); do
-      i=$(((r + k) % n))
-      eval "side_$i=\"\$side_$i $(${fns[i]})\""
+  _n=$#
+  local _fns=("$@")
+  for ((_i = 0; _i < _n; _i++)); do eval "side_$_i=''"; done
+  for ((_r = 0; _r < _rounds; _r++)); do
+    for ((_k = 0; _k < _n; _k++)); do
+      _i=$(((_r + _k) % _n))
+      eval "side_$_i=\"\$side_$_i $(${_fns[_i]})\""
     done
   done
 }

@@ -627,9 +627,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
         cgroup.remove()?;
         return Err(err.context("the audit log failed; the session was killed"));
     }
-    // Every exit tracepoint has fired by now: the final drain sees them all, and the
-    // programs can go while it runs.
-    let detaching = programs.detach();
+    // Every exit tracepoint has fired by now: the final drain sees them all.
     let _ = proxy_task.await;
     let _ = watch_task.await;
     let _ = stop.send(());
@@ -674,8 +672,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
     if let Some(task) = kernel_log {
         task.abort();
     }
-    let _ = detaching.join();
-    drop(programs);
+    programs.release();
     // Last: the session is over and deregistered (recovery must not end it again) while the
     // exporter gets its grace.
     if let Some(t) = telemetry {

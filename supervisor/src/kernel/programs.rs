@@ -617,20 +617,30 @@ impl KernelPrograms {
         }
     }
 
-    /// Detaches every program, all at once, in the background.
+    /// Lets the programs go without making the session wait for the kernel to detach them.
     ///
-    /// Each detach waits for an RCU grace period in the kernel (about 80 ms here); done one
-    /// after the other they dominated the end of a session. Maps stay usable until `self` is
-    /// dropped, so the final drain can run meanwhile.
-    pub fn detach(&mut self) -> std::thread::JoinHandle<()> {
-        let links = std::mem::take(&mut self.links);
-        std::thread::spawn(move || {
-            std::thread::scope(|scope| {
-                for link in links {
-                    scope.spawn(move || drop(link));
+    /// Detaching waits for RCU grace periods: one per syscall tracepoint (28 on the
+    /// tracepoint tier, about 1 s here, serialized by the kernel) and an RCU-tasks grace
+    /// period per fexit or LSM trampoline. A child process takes the last references and
+    /// exits; the kernel detaches them while it closes its descriptors, after `warden run`
+    /// has returned. Where fork fails they are dropped here, which waits.
+    pub fn release(self) {
+        // SAFETY: the child of this multi-threaded process only closes descriptors and exits
+        // (async-signal-safe); it closes the standard ones first so that nothing reading
+        // Warden's output waits for it.
+        match unsafe { nix::unistd::fork() } {
+            Ok(nix::unistd::ForkResult::Child) => unsafe {
+                for fd in 0..3 {
+                    libc::close(fd);
                 }
-            })
-        })
+                libc::_exit(0)
+            },
+            Ok(nix::unistd::ForkResult::Parent { .. }) => drop(self),
+            Err(e) => {
+                tracing::debug!("detaching in the foreground (fork: {e})");
+                drop(self)
+            }
+        }
     }
 
     /// The reader of kernel-side diagnostics; someone must drain it (see `forward_kernel_log`).

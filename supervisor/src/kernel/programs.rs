@@ -310,7 +310,8 @@ pub type ExecTokens = HashMap<MapData, u32, warden_common::ExecToken>;
 /// The loaded and attached programs. Dropping this detaches them.
 pub struct KernelPrograms {
     ebpf: Ebpf,
-    links: Vec<Attached>,
+    /// Held, never read: the programs stay attached until these are dropped (`release`).
+    _links: Vec<Attached>,
     /// Network links pinned in bpffs, and where.
     pinned: Vec<PinnedLink>,
     pin_dir: Option<std::path::PathBuf>,
@@ -428,7 +429,7 @@ impl KernelPrograms {
         Ok((
             Self {
                 ebpf,
-                links,
+                _links: links,
                 pinned: Vec::new(),
                 pin_dir: None,
                 sessions,

@@ -37,7 +37,7 @@ pub enum Message {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Reply {
+pub struct Ack {
     pub ok: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -94,11 +94,11 @@ impl Client {
             read?;
             return Err(ApiError::Protocol("warden closed the connection".into()));
         }
-        let reply: Reply =
+        let reply: Ack =
             serde_json::from_str(&reply).map_err(|e| ApiError::Protocol(e.to_string()))?;
         match reply {
-            Reply { ok: true, .. } => Ok(()),
-            Reply { error, .. } => Err(ApiError::Refused(error.unwrap_or_default())),
+            Ack { ok: true, .. } => Ok(()),
+            Ack { error, .. } => Err(ApiError::Refused(error.unwrap_or_default())),
         }
     }
 
@@ -155,7 +155,7 @@ mod tests {
                 let mut line = String::new();
                 r.read_line(&mut line).unwrap();
                 got.push(serde_json::from_str::<Message>(&line).unwrap());
-                let reply = Reply {
+                let reply = Ack {
                     ok,
                     error: (!ok).then(|| "no".into()),
                 };

@@ -16,6 +16,25 @@ pub mod net;
 
 pub use warden::events::{Event, Exec, Exit, Record, SessionEnd, SessionStart};
 
+/// What a session recorded, picked by the records' events and mapped: the one record query of
+/// the tests. `picked!(s, Event::Approval(a) => a.as_ref())` gives every approval;
+/// arms take guards and may be several; `picked!(record r in s, ...)` also binds the record.
+#[macro_export]
+macro_rules! picked {
+    (record $r:ident in $s:expr, $($pat:pat $(if $guard:expr)? => $out:expr),+ $(,)?) => {
+        $s.records
+            .iter()
+            .filter_map(|$r| match &$r.event {
+                $($pat $(if $guard)? => Some($out),)+
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+    };
+    ($s:expr, $($pat:pat $(if $guard:expr)? => $out:expr),+ $(,)?) => {
+        $crate::picked!(record record in $s, $($pat $(if $guard)? => $out),+)
+    };
+}
+
 /// The `warden` binary of this build (built by `cargo build --bins` before the tests).
 pub fn warden_bin() -> PathBuf {
     // target/<profile>/deps/<test binary> -> target/<profile>/warden
@@ -66,23 +85,11 @@ impl Session {
     }
 
     pub fn execs(&self) -> Vec<&Exec> {
-        self.records
-            .iter()
-            .filter_map(|r| match &r.event {
-                Event::Exec(e) => Some(e),
-                _ => None,
-            })
-            .collect()
+        picked!(self, Event::Exec(e) => e)
     }
 
     pub fn exits(&self) -> Vec<&Exit> {
-        self.records
-            .iter()
-            .filter_map(|r| match &r.event {
-                Event::Exit(e) => Some(e),
-                _ => None,
-            })
-            .collect()
+        picked!(self, Event::Exit(e) => e)
     }
 
     pub fn count(&self, kind: &str) -> usize {
@@ -283,14 +290,9 @@ pub fn assert_nothing_left(start: &SessionStart) {
 pub fn file_events(s: &Session) -> Vec<(&'static str, &warden::events::FileAccess)> {
     s.records
         .iter()
-        .filter_map(|r| match &r.event {
-            Event::FileOpen(f) => Some(("open", f)),
-            Event::FileLink(f) => Some(("link", f)),
-            Event::FileRename(f) => Some(("rename", f)),
-            Event::FileUnlink(f) => Some(("unlink", f)),
-            Event::FileSymlink(f) => Some(("symlink", f)),
-            Event::FileTruncate(f) => Some(("truncate", f)),
-            _ => None,
+        .filter_map(|r| {
+            let kind = r.event.kind().strip_prefix("file.")?;
+            Some((kind, r.event.file_access()?))
         })
         .collect()
 }

@@ -14,13 +14,7 @@ fn reporter() -> String {
 }
 
 fn prompts(s: &Session) -> Vec<&AgentPrompt> {
-    s.records
-        .iter()
-        .filter_map(|r| match &r.event {
-            Event::AgentPrompt(p) => Some(p),
-            _ => None,
-        })
-        .collect()
+    picked!(s, Event::AgentPrompt(p) => p)
 }
 
 #[test]
@@ -42,14 +36,8 @@ fn kernel_events_of_a_tool_call_carry_its_id() {
         s.stdout
     );
     let tagged = |r: &Record| r.tool_call_id.as_deref() == Some("call-7");
-    let calls: Vec<(&Record, &AgentToolCall)> = s
-        .records
-        .iter()
-        .filter_map(|r| match &r.event {
-            Event::AgentToolCall(c) => Some((r, c)),
-            _ => None,
-        })
-        .collect();
+    let calls: Vec<(&Record, &AgentToolCall)> =
+        picked!(record r in s, Event::AgentToolCall(c) => (r, c));
     assert_eq!(calls.len(), 2);
     let (start, end) = (calls[0], calls[1]);
     assert_eq!(

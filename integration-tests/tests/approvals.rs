@@ -19,44 +19,20 @@ use warden::{
 use warden_integration_tests::{net::*, *};
 
 fn approvals(s: &Session) -> Vec<&Approval> {
-    s.records
-        .iter()
-        .filter_map(|r| match &r.event {
-            Event::Approval(a) => Some(a.as_ref()),
-            _ => None,
-        })
-        .collect()
+    picked!(s, Event::Approval(a) => a.as_ref())
 }
 
 fn requests(s: &Session) -> Vec<&ApprovalRequest> {
-    s.records
-        .iter()
-        .filter_map(|r| match &r.event {
-            Event::ApprovalRequest(a) => Some(a.as_ref()),
-            _ => None,
-        })
-        .collect()
+    picked!(s, Event::ApprovalRequest(a) => a.as_ref())
 }
 
 fn refusals(s: &Session) -> Vec<&ApprovalRefused> {
-    s.records
-        .iter()
-        .filter_map(|r| match &r.event {
-            Event::ApprovalRefused(a) => Some(a),
-            _ => None,
-        })
-        .collect()
+    picked!(s, Event::ApprovalRefused(a) => a)
 }
 
 /// The exec.request records of the program `name`.
 fn execs_of<'a>(s: &'a Session, name: &str) -> Vec<&'a ExecRequest> {
-    s.records
-        .iter()
-        .filter_map(|r| match &r.event {
-            Event::ExecRequest(e) if e.program == name => Some(e),
-            _ => None,
-        })
-        .collect()
+    picked!(s, Event::ExecRequest(e) if e.program == name => e)
 }
 
 /// The decision on running the program `name`: one request, decided once (a shell's retries
@@ -869,14 +845,8 @@ fn the_terminal_prompt_answers_and_the_agent_cannot_type_the_answer() {
             (Verdict::Deny, Scope::Once, Some("the terminal")),
         ]
     );
-    let injected: Vec<&SyscallDenied> = s
-        .records
-        .iter()
-        .filter_map(|r| match &r.event {
-            Event::SyscallDenied(d) if d.syscall == "ioctl" => Some(d),
-            _ => None,
-        })
-        .collect();
+    let injected: Vec<&SyscallDenied> =
+        picked!(s, Event::SyscallDenied(d) if d.syscall == "ioctl" => d);
     assert_eq!(injected.len(), 1, "the TIOCSTI attempt is recorded");
     assert_eq!(injected[0].args[1], "0x5412");
 }

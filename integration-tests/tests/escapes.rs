@@ -21,23 +21,11 @@ fn assert_refused(s: &Session, op: &str, path: &str) {
 }
 
 fn exec_requests(s: &Session) -> Vec<&ExecRequest> {
-    s.records
-        .iter()
-        .filter_map(|r| match &r.event {
-            Event::ExecRequest(e) => Some(e),
-            _ => None,
-        })
-        .collect()
+    picked!(s, Event::ExecRequest(e) => e)
 }
 
 fn denied_syscalls(s: &Session) -> Vec<&SyscallDenied> {
-    s.records
-        .iter()
-        .filter_map(|r| match &r.event {
-            Event::SyscallDenied(d) => Some(d),
-            _ => None,
-        })
-        .collect()
+    picked!(s, Event::SyscallDenied(d) => d)
 }
 
 #[test]

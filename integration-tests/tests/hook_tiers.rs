@@ -153,13 +153,7 @@ fn a_tier_the_kernel_does_not_give_is_refused_before_anything_starts() {
 }
 
 fn lsm_denials(s: &Session) -> Vec<&LsmDenied> {
-    s.records
-        .iter()
-        .filter_map(|r| match &r.event {
-            Event::LsmDenied(d) => Some(d),
-            _ => None,
-        })
-        .collect()
+    picked!(s, Event::LsmDenied(d) => d)
 }
 
 /// A process of `nobody` outside any session, for the session to try to reach.

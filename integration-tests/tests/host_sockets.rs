@@ -51,14 +51,7 @@ impl Drop for HostService {
 }
 
 fn unix_records(s: &Session) -> Vec<(&'static str, &UnixSocket)> {
-    s.records
-        .iter()
-        .filter_map(|r| match &r.event {
-            Event::UnixConnect(u) => Some(("connect", u)),
-            Event::UnixSend(u) => Some(("send", u)),
-            _ => None,
-        })
-        .collect()
+    picked!(s, Event::UnixConnect(u) => ("connect", u), Event::UnixSend(u) => ("send", u))
 }
 
 fn hooks(s: &Session) -> bool {

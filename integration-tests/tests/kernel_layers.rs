@@ -96,14 +96,8 @@ fn truncate_by_path_is_confined_by_landlock_or_refused_by_seccomp() {
         ],
     );
     assert!(s.status.success(), "{}", s.stderr);
-    let denied: Vec<&SyscallDenied> = s
-        .records
-        .iter()
-        .filter_map(|r| match &r.event {
-            Event::SyscallDenied(d) if d.syscall == "truncate" => Some(d),
-            _ => None,
-        })
-        .collect();
+    let denied: Vec<&SyscallDenied> =
+        picked!(s, Event::SyscallDenied(d) if d.syscall == "truncate" => d);
     let landlock_truncate = !s
         .start()
         .missing_layers

@@ -55,24 +55,11 @@ fn probe(label: &str, args: &str) -> String {
 }
 
 fn dns_queries(s: &Session) -> Vec<&DnsQuery> {
-    s.records
-        .iter()
-        .filter_map(|r| match &r.event {
-            Event::DnsQuery(q) => Some(q.as_ref()),
-            _ => None,
-        })
-        .collect()
+    picked!(s, Event::DnsQuery(q) => q.as_ref())
 }
 
 fn net_events(s: &Session) -> Vec<(&'static str, &Network)> {
-    s.records
-        .iter()
-        .filter_map(|r| match &r.event {
-            Event::NetConnect(n) => Some(("connect", n)),
-            Event::NetSend(n) => Some(("send", n)),
-            _ => None,
-        })
-        .collect()
+    picked!(s, Event::NetConnect(n) => ("connect", n), Event::NetSend(n) => ("send", n))
 }
 
 fn find_net<'a>(s: &'a Session, op: &str, addr: &str, port: u16) -> &'a Network {

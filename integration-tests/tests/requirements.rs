@@ -8,13 +8,7 @@ use warden_integration_tests::{net::*, *};
 use warden_integration_tests::requirements_file as requirements;
 
 fn dns_queries(s: &Session) -> Vec<&DnsQuery> {
-    s.records
-        .iter()
-        .filter_map(|r| match &r.event {
-            Event::DnsQuery(q) => Some(q.as_ref()),
-            _ => None,
-        })
-        .collect()
+    picked!(s, Event::DnsQuery(q) => q.as_ref())
 }
 
 #[test]
@@ -401,14 +395,8 @@ fn requirement_changes_during_a_session_are_recorded_valid_or_refused() {
     )
     .unwrap();
     let s = finish(state, child.wait_with_output().unwrap());
-    let changes: Vec<&warden::events::RequirementsChange> = s
-        .records
-        .iter()
-        .filter_map(|r| match &r.event {
-            Event::RequirementsChanged(c) => Some(c),
-            _ => None,
-        })
-        .collect();
+    let changes: Vec<&warden::events::RequirementsChange> =
+        picked!(s, Event::RequirementsChanged(c) => c);
     assert_eq!(changes.len(), 2, "{changes:?}");
     assert!(changes[0].accepted && changes[0].error.is_none());
     assert!(!changes[1].accepted);

@@ -25,13 +25,7 @@ fn spawn_exporting(
 }
 
 fn backlog_records(s: &Session) -> Vec<&warden::events::ExportBacklog> {
-    s.records
-        .iter()
-        .filter_map(|r| match &r.event {
-            Event::ExportBacklog(b) => Some(b),
-            _ => None,
-        })
-        .collect()
+    picked!(s, Event::ExportBacklog(b) => b)
 }
 
 fn exported_session(transport: &str, collector: &Collector) -> Session {

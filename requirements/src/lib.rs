@@ -39,3 +39,4 @@ pub use live::LiveRequirements;
 pub use schema::Requirements;
 pub use source::ParseError;
 pub use user_config::{CliOverrides, UserConfig};
+pub use values::{InvalidValue, ParseVisitor};

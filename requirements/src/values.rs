@@ -19,10 +19,11 @@ use serde::{Deserialize, Serialize};
 pub struct InvalidValue(pub String);
 
 /// Deserializes a string through `FromStr`, reporting the `InvalidValue` text as the error.
-pub(crate) struct ParseVisitor<T>(&'static str, PhantomData<T>);
+#[doc(hidden)]
+pub struct ParseVisitor<T>(&'static str, PhantomData<T>);
 
 impl<T> ParseVisitor<T> {
-    pub(crate) fn new(what: &'static str) -> Self {
+    pub fn new(what: &'static str) -> Self {
         Self(what, PhantomData)
     }
 }
@@ -40,11 +41,12 @@ impl<T: FromStr<Err = InvalidValue>> Visitor<'_> for ParseVisitor<T> {
 }
 
 /// serde support through `FromStr` and `Display`, for types written as one string.
+#[macro_export]
 macro_rules! serde_via_str {
     ($name:ty, $what:literal) => {
         impl<'de> ::serde::Deserialize<'de> for $name {
             fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                d.deserialize_str($crate::values::ParseVisitor::<Self>::new($what))
+                d.deserialize_str($crate::ParseVisitor::<Self>::new($what))
             }
         }
 
@@ -55,9 +57,10 @@ macro_rules! serde_via_str {
         }
     };
 }
-pub(crate) use serde_via_str;
-
-/// An enum spelled as one of a fixed set of strings.
+/// An enum spelled as one of a fixed set of strings: every name that leaves the process (the
+/// audit log, OTLP, requirement files, the terminal) is written once, in its invocation, and
+/// `as_str`, `Display`, `FromStr`, serde and `ALL` all come from it.
+#[macro_export]
 macro_rules! string_enum {
     (
         $(#[$meta:meta])* $name:ident, $what:literal {
@@ -73,7 +76,7 @@ macro_rules! string_enum {
         impl $name {
             pub const ALL: &[Self] = &[$(Self::$variant),+];
 
-            pub fn as_str(self) -> &'static str {
+            pub const fn as_str(self) -> &'static str {
                 match self {
                     $(Self::$variant => $text),+
                 }
@@ -87,12 +90,12 @@ macro_rules! string_enum {
         }
 
         impl ::std::str::FromStr for $name {
-            type Err = $crate::values::InvalidValue;
+            type Err = $crate::InvalidValue;
 
             fn from_str(s: &str) -> Result<Self, Self::Err> {
                 Self::ALL.iter().copied().find(|v| v.as_str() == s).ok_or_else(|| {
                     let names: Vec<String> = Self::ALL.iter().map(|v| format!("`{v}`")).collect();
-                    $crate::values::InvalidValue(format!(
+                    $crate::InvalidValue(format!(
                         "unknown {} `{s}`, expected one of {}",
                         $what,
                         names.join(", ")
@@ -101,11 +104,9 @@ macro_rules! string_enum {
             }
         }
 
-        $crate::values::serde_via_str!($name, $what);
+        $crate::serde_via_str!($name, $what);
     };
 }
-pub(crate) use string_enum;
-
 string_enum! {
     /// How much of the file system the sandboxed agent may write.
     SandboxMode, "sandbox mode" {

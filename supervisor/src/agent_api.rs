@@ -14,7 +14,7 @@ use tokio::{
     sync::mpsc,
     task::JoinHandle,
 };
-use warden_agent::api::{MAX_MESSAGE, Message, Reply};
+use warden_agent::api::{Ack, MAX_MESSAGE, Message};
 
 use crate::{
     audit_log::hex,
@@ -102,7 +102,7 @@ fn bounded(s: &str, max: usize) -> String {
     escape_bytes(&bytes[..bytes.len().min(max)])
 }
 
-async fn reply(stream: &mut tokio::net::unix::OwnedWriteHalf, reply: Reply) -> bool {
+async fn reply(stream: &mut tokio::net::unix::OwnedWriteHalf, reply: Ack) -> bool {
     let mut line = serde_json::to_vec(&reply).unwrap_or_default();
     line.push(b'\n');
     stream.write_all(&line).await.is_ok()
@@ -118,7 +118,7 @@ async fn connection(stream: UnixStream, session: std::sync::Arc<Session>) {
         tracing::warn!("agent API: refused pid {pid}, which is not a process of this session");
         reply(
             &mut write,
-            Reply {
+            Ack {
                 ok: false,
                 error: Some("not a process of this session".into()),
             },
@@ -146,7 +146,7 @@ async fn connection(stream: UnixStream, session: std::sync::Arc<Session>) {
             };
             reply(
                 &mut write,
-                Reply {
+                Ack {
                     ok: false,
                     error: Some(error.into()),
                 },
@@ -158,17 +158,17 @@ async fn connection(stream: UnixStream, session: std::sync::Arc<Session>) {
             Ok(message) => {
                 let event = session.event(pid, message);
                 match session.events.send((clock::boot_ns(), event)).await {
-                    Ok(()) => Reply {
+                    Ok(()) => Ack {
                         ok: true,
                         error: None,
                     },
-                    Err(_) => Reply {
+                    Err(_) => Ack {
                         ok: false,
                         error: Some("the session is ending".into()),
                     },
                 }
             }
-            Err(e) => Reply {
+            Err(e) => Ack {
                 ok: false,
                 error: Some(format!("not an agent API message: {e}")),
             },

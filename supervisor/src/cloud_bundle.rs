@@ -21,28 +21,10 @@ pub enum Refresh {
     Unreachable(String),
 }
 
-/// A TLS configuration that trusts only the CA certificates (PEM) in `ca` (also used by the
-/// OTLP/HTTP exporter).
-pub fn trust_only(ca: &Path) -> Result<ureq::tls::TlsConfig, String> {
-    let pem = std::fs::read(ca).map_err(|e| format!("{}: {e}", ca.display()))?;
-    let certs: Vec<ureq::tls::Certificate<'static>> = ureq::tls::parse_pem(&pem)
-        .filter_map(|item| match item {
-            Ok(ureq::tls::PemItem::Certificate(c)) => Some(c.to_owned()),
-            _ => None,
-        })
-        .collect();
-    if certs.is_empty() {
-        return Err(format!("{}: no PEM certificate in it", ca.display()));
-    }
-    Ok(ureq::tls::TlsConfig::builder()
-        .root_certs(ureq::tls::RootCerts::new_with_certs(&certs))
-        .build())
-}
-
 fn agent(ca_file: Option<&Path>) -> Result<ureq::Agent, String> {
     let mut config = ureq::Agent::config_builder().timeout_global(Some(TIMEOUT));
     if let Some(ca) = ca_file {
-        config = config.tls_config(trust_only(ca)?);
+        config = config.tls_config(crate::tls::trust_only(ca)?);
     }
     Ok(ureq::Agent::new_with_config(config.build()))
 }

@@ -186,7 +186,7 @@ pub fn report_tiers(report: Option<&TierReport>) -> String {
         .map(|t| t.as_str().len())
         .max()
         .unwrap_or(0);
-    for t in HookTier::ALL {
+    for &t in HookTier::ALL {
         let state = match report {
             None => "unknown (Warden's programs did not load)".to_string(),
             Some(r) if r.tier == t => "IN USE".to_string(),

@@ -31,6 +31,7 @@ pub mod session;
 pub mod settings;
 pub mod signals;
 pub mod target_user;
+pub mod tls;
 pub mod tool_calls;
 pub mod vcs_protection;
 pub mod verify;

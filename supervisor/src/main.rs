@@ -53,9 +53,8 @@ enum Command {
         cgroup_root: Option<PathBuf>,
         #[command(flatten)]
         settings: Box<SettingsFlags>,
-        /// Where live sessions register (so that one left by a dead supervisor can be ended).
-        #[arg(long, env = "WARDEN_RUN_DIR", default_value = recovery::RUN_DIR, value_name = "DIR")]
-        run_dir: PathBuf,
+        #[command(flatten)]
+        run_dir: RunDir,
         /// Most processes and threads the session may have at once (a fork bomb stops there).
         #[arg(long, value_name = "N", default_value_t = 4096)]
         max_pids: u32,
@@ -164,8 +163,8 @@ enum Command {
     /// no longer recorded. Its processes are killed and its log gets a `session.end` record
     /// with reason `supervisor_lost`.
     Recover {
-        #[arg(long, env = "WARDEN_RUN_DIR", default_value = recovery::RUN_DIR, value_name = "DIR")]
-        run_dir: PathBuf,
+        #[command(flatten)]
+        run_dir: RunDir,
     },
 }
 
@@ -206,8 +205,8 @@ enum ApprovalsCommand {
     List {
         #[arg(long)]
         json: bool,
-        #[arg(long, env = "WARDEN_RUN_DIR", default_value = recovery::RUN_DIR, value_name = "DIR")]
-        run_dir: PathBuf,
+        #[command(flatten)]
+        run_dir: RunDir,
     },
     /// Approve request ID (as `list` shows it): once, or with --session for the rest of the
     /// session (identical requests are then approved without asking).
@@ -218,8 +217,8 @@ enum ApprovalsCommand {
         /// Recorded with the decision.
         #[arg(long)]
         reason: Option<String>,
-        #[arg(long, env = "WARDEN_RUN_DIR", default_value = recovery::RUN_DIR, value_name = "DIR")]
-        run_dir: PathBuf,
+        #[command(flatten)]
+        run_dir: RunDir,
     },
     /// Deny request ID.
     Deny {
@@ -227,8 +226,8 @@ enum ApprovalsCommand {
         /// Recorded with the decision.
         #[arg(long)]
         reason: Option<String>,
-        #[arg(long, env = "WARDEN_RUN_DIR", default_value = recovery::RUN_DIR, value_name = "DIR")]
-        run_dir: PathBuf,
+        #[command(flatten)]
+        run_dir: RunDir,
     },
     /// The terminal prompt's helper (started by `warden run`).
     #[command(hide = true)]
@@ -429,8 +428,9 @@ enum RequirementsCommand {
     },
     /// Print every requirement key, its value and the layer, file and line it came from.
     Show {
-        /// Merge the layers (the only view for now; kept for clarity).
-        #[arg(long)]
+        /// Accepted for scripts written when other views were planned: the merged view is
+        /// the only one.
+        #[arg(long, hide = true)]
         effective: bool,
         #[arg(long)]
         json: bool,
@@ -458,6 +458,14 @@ enum RequirementsCommand {
         #[arg(long, value_name = "DIR")]
         store: Option<PathBuf>,
     },
+}
+
+#[derive(clap::Args)]
+struct RunDir {
+    /// Where live sessions register (so that one left by a dead supervisor can be ended, and
+    /// `warden approvals` finds them).
+    #[arg(long, env = "WARDEN_RUN_DIR", default_value = recovery::RUN_DIR, value_name = "DIR")]
+    run_dir: PathBuf,
 }
 
 #[derive(clap::Args)]
@@ -574,7 +582,7 @@ fn dispatch(command: Command) -> anyhow::Result<i32> {
                 state_dir: state.state_dir,
                 cgroup_root,
                 ring_buffer_bytes: Some(ring_buffer_kib * 1024),
-                run_dir,
+                run_dir: run_dir.run_dir,
                 network,
                 sandbox,
                 approvals,
@@ -733,18 +741,18 @@ fn dispatch(command: Command) -> anyhow::Result<i32> {
         Command::Approvals(cmd) => {
             use warden::approvals_cli as a;
             match cmd {
-                ApprovalsCommand::List { json, run_dir } => a::list(&run_dir, json),
+                ApprovalsCommand::List { json, run_dir } => a::list(&run_dir.run_dir, json),
                 ApprovalsCommand::Approve {
                     id,
                     session,
                     reason,
                     run_dir,
-                } => a::answer(&run_dir, &id, true, session, reason),
+                } => a::answer(&run_dir.run_dir, &id, true, session, reason),
                 ApprovalsCommand::Deny {
                     id,
                     reason,
                     run_dir,
-                } => a::answer(&run_dir, &id, false, false, reason),
+                } => a::answer(&run_dir.run_dir, &id, false, false, reason),
                 ApprovalsCommand::Prompt => {
                     warden::approvals::terminal::prompt_main()?;
                     Ok(0)
@@ -752,7 +760,7 @@ fn dispatch(command: Command) -> anyhow::Result<i32> {
             }
         }
         Command::Recover { run_dir } => {
-            let ended = recovery::recover(&run_dir);
+            let ended = recovery::recover(&run_dir.run_dir);
             for r in &ended {
                 match &r.error {
                     None => println!("ended session {}: {} processes killed", r.id, r.killed),

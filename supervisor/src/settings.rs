@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, anyhow};
 use warden_requirements::{
     BundleCache, CliOverrides, Layer, LayerPaths, Settings, TrustPolicy, UserConfig,
-    bundle::DEFAULT_BUNDLE_CACHE_DIR,
     constrain::Source,
     load_local_layers, merge, resolve,
     values::{Decision, OtlpProtocol, SandboxMode},
@@ -33,17 +32,6 @@ pub struct Sources {
     pub bundle_ca: Option<PathBuf>,
     /// The user's configuration file (it need not exist).
     pub user_config: PathBuf,
-}
-
-impl Sources {
-    pub fn defaults(home: &Path) -> Self {
-        Self {
-            layers: LayerPaths::default(),
-            bundle_cache: DEFAULT_BUNDLE_CACHE_DIR.into(),
-            bundle_ca: None,
-            user_config: warden_requirements::user_config::default_user_config_path(home),
-        }
-    }
 }
 
 /// The resolved settings, the files they came from, and what went wrong on the way without
@@ -85,8 +73,9 @@ pub fn layers(sources: &Sources, warnings: &mut Vec<String>) -> anyhow::Result<V
         })? {
             Some(bundle) => layers.insert(0, bundle.layer().clone()),
             None => anyhow::bail!(
-                "requirements name a cloud bundle ({}) and no verified copy is cached in {}: \\
-                 fetching bundles is not implemented yet; place a signed bundle there with \\
+                "requirements name a cloud bundle ({}) and no verified copy is cached in {}: \
+                 it could not be fetched or was refused (see above), and sessions do not start \
+                 without it; fix the URL or the network, or place a signed bundle there with \
                  `warden requirements verify --store`",
                 cloud.bundle_url.value,
                 cache.path().display()
@@ -233,7 +222,7 @@ pub fn sandbox(
     };
     if mode == warden_agent::spec::SandboxMode::WorkspaceWrite && workspace == Path::new("/") {
         anyhow::bail!(
-            "the workspace would be / (the whole file system): run from a project directory, \\
+            "the workspace would be / (the whole file system): run from a project directory, \
              or give --workspace DIR"
         );
     }

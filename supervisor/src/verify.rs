@@ -12,29 +12,31 @@ use std::{
 };
 
 use serde::Serialize;
+use warden_requirements::string_enum;
 
 use crate::{
     audit_log::{self, chain_seed, line_hash},
     events::{Event, Record},
 };
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Damage {
-    /// A record's content differs from what the next record chained to.
-    Changed,
-    /// Records are missing from the middle or the start.
-    Removed,
-    /// Records are in another order than written.
-    Reordered,
-    /// Records are missing from the end.
-    Truncated,
-    /// The last line has no newline: a torn write, or a cut in the middle of a line.
-    PartialLine,
-    /// A line is not a Warden record at all.
-    NotARecord,
-    /// The log has no hash chain (written by a Warden before it existed).
-    Unchained,
+string_enum! {
+    /// How a log is damaged, as `--verify` reports it.
+    Damage, "damage" {
+        /// A record's content differs from what the next record chained to.
+        Changed = "changed",
+        /// Records are missing from the middle or the start.
+        Removed = "removed",
+        /// Records are in another order than written.
+        Reordered = "reordered",
+        /// Records are missing from the end.
+        Truncated = "truncated",
+        /// The last line has no newline: a torn write, or a cut in the middle of a line.
+        PartialLine = "partial_line",
+        /// A line is not a Warden record at all.
+        NotARecord = "not_a_record",
+        /// The log has no hash chain (written by a Warden before it existed).
+        Unchained = "unchained",
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

@@ -285,7 +285,8 @@ pub struct Broker {
     terminal: Mutex<Option<mpsc::UnboundedSender<String>>>,
 }
 
-enum Route {
+/// What happens to a request: decided now, or asked of someone.
+enum NextStep {
     Decide(Verdict, DecisionSource, String),
     Ask(DecisionSource),
 }
@@ -372,7 +373,7 @@ impl Broker {
             .then(|| self.classify(&request.facts, st.history));
         let route = self.route(risk.as_ref());
         match route {
-            Route::Decide(verdict, source, reason) => {
+            NextStep::Decide(verdict, source, reason) => {
                 let answer = Answer {
                     id,
                     verdict,
@@ -386,7 +387,7 @@ impl Broker {
                 self.record(&request, risk, &answer, started);
                 Review::Decided(answer)
             }
-            Route::Ask(asked) => {
+            NextStep::Ask(asked) => {
                 let (tx, rx) = oneshot::channel();
                 let answered = Arc::new(Notify::new());
                 let timeout = if asked == DecisionSource::Reviewer {
@@ -460,9 +461,9 @@ impl Broker {
         }
     }
 
-    fn route(&self, risk: Option<&Risk>) -> Route {
+    fn route(&self, risk: Option<&Risk>) -> NextStep {
         if self.cfg.policy == ApprovalPolicy::Never {
-            return Route::Decide(
+            return NextStep::Decide(
                 Verdict::Deny,
                 DecisionSource::Policy,
                 "approval policy `never`: what needs approval is denied".into(),
@@ -471,23 +472,23 @@ impl Broker {
         let reasons = |r: &Risk| r.reasons.join("; ");
         let mut nobody = DecisionSource::Policy;
         match (self.cfg.reviewer, risk) {
-            (Reviewer::External, _) => return Route::Ask(DecisionSource::Reviewer),
+            (Reviewer::External, _) => return NextStep::Ask(DecisionSource::Reviewer),
             (Reviewer::AutoReview, Some(r)) if r.level == RiskLevel::Low => {
-                return Route::Decide(
+                return NextStep::Decide(
                     Verdict::Allow,
                     DecisionSource::AutoReview,
                     format!("low risk: {}", reasons(r)),
                 );
             }
             (Reviewer::AutoReview, Some(r)) if r.level == RiskLevel::Critical => {
-                return Route::Decide(
+                return NextStep::Decide(
                     Verdict::Deny,
                     DecisionSource::AutoReview,
                     format!("critical risk: {}", reasons(r)),
                 );
             }
             (Reviewer::AutoReview, _) if self.cfg.reviewer_command.is_some() => {
-                return Route::Ask(DecisionSource::Reviewer);
+                return NextStep::Ask(DecisionSource::Reviewer);
             }
             (Reviewer::AutoReview, _) => nobody = DecisionSource::AutoReview,
             _ => {}
@@ -502,9 +503,9 @@ impl Broker {
                 .to_lowercase(),
                 None => "needs a person's approval, and the session is unattended".into(),
             };
-            return Route::Decide(Verdict::Deny, nobody, why);
+            return NextStep::Decide(Verdict::Deny, nobody, why);
         }
-        Route::Ask(DecisionSource::User)
+        NextStep::Ask(DecisionSource::User)
     }
 
     /// Starts what ends the wait: the timeout, the reviewer command, the terminal prompt.

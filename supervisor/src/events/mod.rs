@@ -2,10 +2,13 @@
 //!
 //! The JSON shape is the audit-log schema documented in docs/audit-log.md; change both together.
 pub mod decode;
+#[cfg(test)]
+mod docs_agree;
 pub mod escape;
 pub mod render;
 
 use serde::{Deserialize, Serialize};
+use warden_requirements::string_enum;
 
 /// Version of the record schema, written into every `session.start`.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -32,102 +35,69 @@ pub struct Record {
     pub event: Event,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind")]
-pub enum Event {
-    #[serde(rename = "session.start")]
-    SessionStart(Box<SessionStart>),
-    #[serde(rename = "exec")]
-    Exec(Exec),
-    #[serde(rename = "exec.request")]
-    ExecRequest(ExecRequest),
-    #[serde(rename = "syscall.denied")]
-    SyscallDenied(SyscallDenied),
-    #[serde(rename = "fork")]
-    Fork(Fork),
-    #[serde(rename = "exit")]
-    Exit(Exit),
-    #[serde(rename = "network.connect")]
-    NetConnect(Network),
-    #[serde(rename = "network.send")]
-    NetSend(Network),
-    #[serde(rename = "unix.connect")]
-    UnixConnect(UnixSocket),
-    #[serde(rename = "unix.send")]
-    UnixSend(UnixSocket),
-    #[serde(rename = "dns.query")]
-    DnsQuery(Box<DnsQuery>),
-    #[serde(rename = "lsm.denied")]
-    LsmDenied(LsmDenied),
-    #[serde(rename = "file.open")]
-    FileOpen(FileAccess),
-    #[serde(rename = "file.link")]
-    FileLink(FileAccess),
-    #[serde(rename = "file.rename")]
-    FileRename(FileAccess),
-    #[serde(rename = "file.unlink")]
-    FileUnlink(FileAccess),
-    #[serde(rename = "file.symlink")]
-    FileSymlink(FileAccess),
-    #[serde(rename = "file.truncate")]
-    FileTruncate(FileAccess),
-    #[serde(rename = "approval.request")]
-    ApprovalRequest(Box<ApprovalRequest>),
-    #[serde(rename = "approval")]
-    Approval(Box<Approval>),
-    #[serde(rename = "approval.refused")]
-    ApprovalRefused(ApprovalRefused),
-    #[serde(rename = "requirements.changed")]
-    RequirementsChanged(RequirementsChange),
-    #[serde(rename = "limit.reached")]
-    LimitReached(LimitReached),
-    #[serde(rename = "events.lost")]
-    EventsLost(EventsLost),
-    #[serde(rename = "agent.prompt")]
-    AgentPrompt(AgentPrompt),
-    #[serde(rename = "agent.tool_call")]
-    AgentToolCall(AgentToolCall),
-    #[serde(rename = "export.backlog")]
-    ExportBacklog(ExportBacklog),
-    #[serde(rename = "session.end")]
-    SessionEnd(SessionEnd),
+/// Defines [`Event`] with each kind's name written once: the `kind` of the log, `Event::kind`,
+/// the OTLP event name (`warden.<kind>`) and [`KINDS`] all come from it.
+macro_rules! events {
+    ($($variant:ident($payload:ty) = $kind:literal,)+) => {
+        #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+        #[serde(tag = "kind")]
+        pub enum Event {
+            $(#[serde(rename = $kind)] $variant($payload),)+
+        }
+
+        /// Every record kind, as written in the log.
+        pub const KINDS: &[&str] = &[$($kind),+];
+
+        impl Event {
+            /// The record's `kind` as written in the log.
+            pub fn kind(&self) -> &'static str {
+                match self {
+                    $(Event::$variant(_) => $kind,)+
+                }
+            }
+
+            /// The name of the OTLP log event that carries this record.
+            pub fn otlp_name(&self) -> &'static str {
+                match self {
+                    $(Event::$variant(_) => concat!("warden.", $kind),)+
+                }
+            }
+        }
+    };
+}
+
+events! {
+    SessionStart(Box<SessionStart>) = "session.start",
+    Exec(Exec) = "exec",
+    ExecRequest(ExecRequest) = "exec.request",
+    SyscallDenied(SyscallDenied) = "syscall.denied",
+    Fork(Fork) = "fork",
+    Exit(Exit) = "exit",
+    NetConnect(Network) = "network.connect",
+    NetSend(Network) = "network.send",
+    UnixConnect(UnixSocket) = "unix.connect",
+    UnixSend(UnixSocket) = "unix.send",
+    DnsQuery(Box<DnsQuery>) = "dns.query",
+    LsmDenied(LsmDenied) = "lsm.denied",
+    FileOpen(FileAccess) = "file.open",
+    FileLink(FileAccess) = "file.link",
+    FileRename(FileAccess) = "file.rename",
+    FileUnlink(FileAccess) = "file.unlink",
+    FileSymlink(FileAccess) = "file.symlink",
+    FileTruncate(FileAccess) = "file.truncate",
+    ApprovalRequest(Box<ApprovalRequest>) = "approval.request",
+    Approval(Box<Approval>) = "approval",
+    ApprovalRefused(ApprovalRefused) = "approval.refused",
+    RequirementsChanged(RequirementsChange) = "requirements.changed",
+    LimitReached(LimitReached) = "limit.reached",
+    EventsLost(EventsLost) = "events.lost",
+    AgentPrompt(AgentPrompt) = "agent.prompt",
+    AgentToolCall(AgentToolCall) = "agent.tool_call",
+    ExportBacklog(ExportBacklog) = "export.backlog",
+    SessionEnd(SessionEnd) = "session.end",
 }
 
 impl Event {
-    /// The record's `kind` as written in the log.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Event::SessionStart(_) => "session.start",
-            Event::Exec(_) => "exec",
-            Event::ExecRequest(_) => "exec.request",
-            Event::SyscallDenied(_) => "syscall.denied",
-            Event::Fork(_) => "fork",
-            Event::Exit(_) => "exit",
-            Event::NetConnect(_) => "network.connect",
-            Event::NetSend(_) => "network.send",
-            Event::UnixConnect(_) => "unix.connect",
-            Event::UnixSend(_) => "unix.send",
-            Event::DnsQuery(_) => "dns.query",
-            Event::LsmDenied(_) => "lsm.denied",
-            Event::FileOpen(_) => "file.open",
-            Event::FileLink(_) => "file.link",
-            Event::FileRename(_) => "file.rename",
-            Event::FileUnlink(_) => "file.unlink",
-            Event::FileSymlink(_) => "file.symlink",
-            Event::FileTruncate(_) => "file.truncate",
-            Event::ApprovalRequest(_) => "approval.request",
-            Event::Approval(_) => "approval",
-            Event::ApprovalRefused(_) => "approval.refused",
-            Event::RequirementsChanged(_) => "requirements.changed",
-            Event::LimitReached(_) => "limit.reached",
-            Event::EventsLost(_) => "events.lost",
-            Event::AgentPrompt(_) => "agent.prompt",
-            Event::AgentToolCall(_) => "agent.tool_call",
-            Event::ExportBacklog(_) => "export.backlog",
-            Event::SessionEnd(_) => "session.end",
-        }
-    }
-
     /// The file call, for the `file.*` kinds.
     pub fn file_access(&self) -> Option<&FileAccess> {
         match self {
@@ -260,11 +230,11 @@ pub struct Exec {
     pub killed_for_token: Option<TokenProblem>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TokenProblem {
-    Missing,
-    Mismatch,
+string_enum! {
+    TokenProblem, "exec token problem" {
+        Missing = "missing",
+        Mismatch = "mismatch",
+    }
 }
 
 /// An exec held by the exec gate, and what was decided before it could go on.
@@ -379,13 +349,13 @@ impl Exit {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Verdict {
-    Allow,
-    Deny,
-    /// A DNS query, sent to Warden's proxy instead of where it was addressed.
-    Redirect,
+string_enum! {
+    Verdict, "verdict" {
+        Allow = "allow",
+        Deny = "deny",
+        /// A DNS query, sent to Warden's proxy instead of where it was addressed.
+        Redirect = "redirect",
+    }
 }
 
 /// A connect (`network.connect`) or an unconnected datagram (`network.send`), as the kernel
@@ -462,34 +432,21 @@ pub struct LsmDenied {
     pub bpf_cmd: Option<u32>,
 }
 
-/// The BPF LSM hook that denied.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum LsmHook {
-    FileOpen,
-    InodeCreate,
-    InodeLink,
-    InodeUnlink,
-    InodeRename,
-    TaskKill,
-    PtraceAccessCheck,
-    Bpf,
+string_enum! {
+    /// The BPF LSM hook that denied.
+    LsmHook, "LSM hook" {
+        FileOpen = "file_open",
+        InodeCreate = "inode_create",
+        InodeLink = "inode_link",
+        InodeUnlink = "inode_unlink",
+        InodeRename = "inode_rename",
+        TaskKill = "task_kill",
+        PtraceAccessCheck = "ptrace_access_check",
+        Bpf = "bpf",
+    }
 }
 
 impl LsmHook {
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            LsmHook::FileOpen => "file_open",
-            LsmHook::InodeCreate => "inode_create",
-            LsmHook::InodeLink => "inode_link",
-            LsmHook::InodeUnlink => "inode_unlink",
-            LsmHook::InodeRename => "inode_rename",
-            LsmHook::TaskKill => "task_kill",
-            LsmHook::PtraceAccessCheck => "ptrace_access_check",
-            LsmHook::Bpf => "bpf",
-        }
-    }
-
     /// A hook about protected files (its denials name the protected path).
     pub fn about_files(self) -> bool {
         self.rule() == LsmHook::FileOpen.rule()
@@ -589,64 +546,51 @@ pub struct FileAccess {
     pub last_boot_ns: Option<u64>,
 }
 
-/// Who or what took a decision.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DecisionSource {
-    /// An administrator's requirement.
-    Requirements,
-    /// The session's policy: rules chosen by the user within the requirements, the built-in
-    /// defaults, the approval policy.
-    #[default]
-    Policy,
-    /// The deterministic risk classifier.
-    AutoReview,
-    /// A person: at the terminal or through `warden approvals`.
-    User,
-    /// The external reviewer command.
-    Reviewer,
-    /// Nobody answered in time.
-    Timeout,
-}
-
-impl DecisionSource {
-    /// The name used in the log, in OTLP attributes and on the terminal.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Requirements => "requirements",
-            Self::Policy => "policy",
-            Self::AutoReview => "auto_review",
-            Self::User => "user",
-            Self::Reviewer => "reviewer",
-            Self::Timeout => "timeout",
-        }
+string_enum! {
+    /// Who or what took a decision.
+    #[derive(Default)]
+    DecisionSource, "decision source" {
+        /// An administrator's requirement.
+        Requirements = "requirements",
+        /// The session's policy: rules chosen by the user within the requirements, the built-in
+        /// defaults, the approval policy.
+        #[default]
+        Policy = "policy",
+        /// The deterministic risk classifier.
+        AutoReview = "auto_review",
+        /// A person: at the terminal or through `warden approvals`.
+        User = "user",
+        /// The external reviewer command.
+        Reviewer = "reviewer",
+        /// Nobody answered in time.
+        Timeout = "timeout",
     }
 }
 
-/// How far an approval reaches.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Scope {
-    /// This request only.
-    Once,
-    /// Identical requests for the rest of the session.
-    Session,
+string_enum! {
+    /// How far an approval reaches.
+    Scope, "approval scope" {
+        /// This request only.
+        Once = "once",
+        /// Identical requests for the rest of the session.
+        Session = "session",
+    }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RequestKind {
-    Exec,
-    Dns,
+string_enum! {
+    RequestKind, "request kind" {
+        Exec = "exec",
+        Dns = "dns",
+    }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RiskLevel {
-    Low,
-    Medium,
-    High,
-    Critical,
+string_enum! {
+    RiskLevel, "risk level" {
+        Low = "low",
+        Medium = "medium",
+        High = "high",
+        Critical = "critical",
+    }
 }
 
 /// The auto-reviewer's assessment of a request.
@@ -796,11 +740,11 @@ pub struct AgentPrompt {
 /// Most bytes of a prompt kept in the log when prompts may be logged.
 pub const PROMPT_MAX: usize = 16 * 1024;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ToolCallPhase {
-    Start,
-    End,
+string_enum! {
+    ToolCallPhase, "tool call phase" {
+        Start = "start",
+        End = "end",
+    }
 }
 
 /// The agent started or finished a tool call. Between the two, every kernel event of the
@@ -822,15 +766,15 @@ pub struct AgentToolCall {
     pub processes: Option<u64>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum BacklogAction {
-    /// The session's processes were frozen: the backlog reached its limit.
-    Paused,
-    /// They run again: the backlog drained (or the session is ending).
-    Resumed,
-    /// Records were skipped by the exporter (they stay in this log).
-    Dropped,
+string_enum! {
+    BacklogAction, "backlog action" {
+        /// The session's processes were frozen: the backlog reached its limit.
+        Paused = "paused",
+        /// They run again: the backlog drained (or the session is ending).
+        Resumed = "resumed",
+        /// Records were skipped by the exporter (they stay in this log).
+        Dropped = "dropped",
+    }
 }
 
 /// Telemetry waiting for the collector reached its limit (`telemetry.max_export_backlog_mib`),
@@ -850,17 +794,17 @@ pub struct ExportBacklog {
     pub records: Option<u64>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum EndReason {
-    /// The command ended by itself.
-    Exited,
-    /// Warden received a signal and ended the session.
-    Interrupted,
-    /// The command could not be started.
-    SpawnFailed,
-    /// The supervisor died; a later Warden ended the session (`status` is then -1).
-    SupervisorLost,
+string_enum! {
+    EndReason, "end reason" {
+        /// The command ended by itself.
+        Exited = "exited",
+        /// Warden received a signal and ended the session.
+        Interrupted = "interrupted",
+        /// The command could not be started.
+        SpawnFailed = "spawn_failed",
+        /// The supervisor died; a later Warden ended the session (`status` is then -1).
+        SupervisorLost = "supervisor_lost",
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -246,7 +246,7 @@ pub fn line(rec: &Record) -> String {
                 for_terminal(&a.why)
             );
             if let Some(r) = &a.risk {
-                s.push_str(&format!(" [risk {:?}]", r.level).to_lowercase());
+                s.push_str(&format!(" [risk {}]", r.level));
             }
             s
         }
@@ -314,7 +314,7 @@ pub fn line(rec: &Record) -> String {
         Event::ExportBacklog(b) => {
             let mut s = format!(
                 "{} at {} of {} bytes waiting for the collector",
-                format!("{:?}", b.action).to_uppercase(),
+                b.action.as_str().to_uppercase(),
                 b.backlog_bytes,
                 b.limit_bytes
             );
@@ -325,7 +325,7 @@ pub fn line(rec: &Record) -> String {
         }
         Event::SessionEnd(e) => {
             let mut s = format!(
-                "{:?} status {} killed {} records {} lost {} after {:.3}s",
+                "{} status {} killed {} records {} lost {} after {:.3}s",
                 e.reason,
                 e.status,
                 e.killed,
@@ -393,5 +393,25 @@ mod tests {
     fn exit_line_names_the_signal() {
         let l = line(&rec(Event::Exit(Exit::from_wait_status(5, 1, 9))));
         assert!(l.ends_with("pid 5 killed by SIGKILL"), "{l}");
+    }
+
+    /// The line is OTLP's body too: values in it are the log's spellings.
+    #[test]
+    fn end_line_spells_the_reason_as_the_log() {
+        for &reason in crate::events::EndReason::ALL {
+            let end = crate::events::SessionEnd {
+                reason,
+                exit_code: None,
+                signal: None,
+                status: 1,
+                killed: 0,
+                duration_ms: 5,
+                records: 3,
+                lost: 0,
+                error: None,
+            };
+            let l = line(&rec(Event::SessionEnd(end)));
+            assert!(l.contains(&format!(" {reason} status 1 killed 0 ")), "{l}");
+        }
     }
 }

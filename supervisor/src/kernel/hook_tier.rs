@@ -7,36 +7,24 @@
 //! observation differs, and what it costs differs a lot: a program on the syscall tracepoints
 //! puts every task of the machine on the slow system-call path; fexit programs run only for
 //! the calls they are attached to.
-use std::{fmt, path::Path};
+use std::path::Path;
 
-/// A hook tier, best first.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum HookTier {
-    /// BPF LSM programs deny in the kernel (beside Landlock and seccomp); file calls are
-    /// observed with fexit.
-    BpfLsm,
-    /// File calls observed with fexit on the system calls' own functions.
-    Fentry,
-    /// File calls observed on their `syscalls:sys_enter_*`/`sys_exit_*` tracepoints.
-    Tracepoint,
+use warden_requirements::string_enum;
+
+string_enum! {
+    /// A hook tier, best first.
+    HookTier, "hook tier" {
+        /// BPF LSM programs deny in the kernel (beside Landlock and seccomp); file calls are
+        /// observed with fexit.
+        BpfLsm = "bpf_lsm",
+        /// File calls observed with fexit on the system calls' own functions.
+        Fentry = "fentry",
+        /// File calls observed on their `syscalls:sys_enter_*`/`sys_exit_*` tracepoints.
+        Tracepoint = "tracepoint",
+    }
 }
 
 impl HookTier {
-    pub const ALL: [HookTier; 3] = [HookTier::BpfLsm, HookTier::Fentry, HookTier::Tracepoint];
-
-    /// The name in `session.start`, OTLP and `--hook-tier`.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            HookTier::BpfLsm => "bpf_lsm",
-            HookTier::Fentry => "fentry",
-            HookTier::Tracepoint => "tracepoint",
-        }
-    }
-
-    pub fn from_name(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|t| t.as_str() == name)
-    }
-
     /// What a user gets on this tier (for `warden doctor`).
     pub const fn gives(self) -> &'static str {
         match self {
@@ -72,22 +60,13 @@ impl HookTier {
     }
 }
 
-impl fmt::Display for HookTier {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
 /// `--hook-tier`: the best the kernel gives, or exactly one tier (a session fails to start
 /// when the kernel does not give it).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum TierChoice {
     #[default]
     Auto,
-    #[value(name = "bpf_lsm")]
-    BpfLsm,
-    Fentry,
-    Tracepoint,
+    Only(HookTier),
 }
 
 impl TierChoice {
@@ -95,10 +74,27 @@ impl TierChoice {
     pub fn candidates(self) -> Vec<HookTier> {
         match self {
             TierChoice::Auto => HookTier::ALL.to_vec(),
-            TierChoice::BpfLsm => vec![HookTier::BpfLsm],
-            TierChoice::Fentry => vec![HookTier::Fentry],
-            TierChoice::Tracepoint => vec![HookTier::Tracepoint],
+            TierChoice::Only(t) => vec![t],
         }
+    }
+}
+
+/// `auto` and the tiers' own names, spelled once (by [`HookTier`]).
+impl clap::ValueEnum for TierChoice {
+    fn value_variants<'a>() -> &'a [Self] {
+        &[
+            TierChoice::Auto,
+            TierChoice::Only(HookTier::BpfLsm),
+            TierChoice::Only(HookTier::Fentry),
+            TierChoice::Only(HookTier::Tracepoint),
+        ]
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(match self {
+            TierChoice::Auto => "auto",
+            TierChoice::Only(t) => t.as_str(),
+        }))
     }
 }
 
@@ -151,23 +147,33 @@ mod tests {
 
     #[test]
     fn names_round_trip_and_order_is_best_first() {
-        for t in HookTier::ALL {
-            assert_eq!(HookTier::from_name(t.as_str()), Some(t));
+        for &t in HookTier::ALL {
+            assert_eq!(t.as_str().parse(), Ok(t));
         }
         assert!(HookTier::BpfLsm < HookTier::Fentry && HookTier::Fentry < HookTier::Tracepoint);
-        assert_eq!(HookTier::from_name("kprobe"), None);
+        assert!("kprobe".parse::<HookTier>().is_err());
     }
 
     #[test]
     fn choices_name_their_candidates() {
         for (choice, want) in [
             (TierChoice::Auto, HookTier::ALL.to_vec()),
-            (TierChoice::BpfLsm, vec![HookTier::BpfLsm]),
-            (TierChoice::Fentry, vec![HookTier::Fentry]),
-            (TierChoice::Tracepoint, vec![HookTier::Tracepoint]),
+            (TierChoice::Only(HookTier::BpfLsm), vec![HookTier::BpfLsm]),
+            (TierChoice::Only(HookTier::Fentry), vec![HookTier::Fentry]),
+            (
+                TierChoice::Only(HookTier::Tracepoint),
+                vec![HookTier::Tracepoint],
+            ),
         ] {
             assert_eq!(choice.candidates(), want, "{choice:?}");
         }
+        // `--hook-tier` takes `auto` and each tier's own name.
+        use clap::ValueEnum;
+        let names: Vec<String> = TierChoice::value_variants()
+            .iter()
+            .map(|c| c.to_possible_value().unwrap().get_name().to_string())
+            .collect();
+        assert_eq!(names, ["auto", "bpf_lsm", "fentry", "tracepoint"]);
     }
 
     #[test]

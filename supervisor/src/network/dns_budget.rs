@@ -25,7 +25,8 @@ use std::{
     time::Duration,
 };
 
-use serde::{Deserialize, Deserializer, Serialize, Serializer, de};
+use serde::{Deserialize, Serialize};
+use warden_requirements::string_enum;
 
 /// Registrable domains whose budgets are tracked at once.
 pub const MAX_DOMAINS: usize = 4096;
@@ -51,66 +52,23 @@ pub struct Limits {
     pub query_bytes_per_minute_per_domain: u32,
 }
 
-/// Gives an enum one wire name per variant, used by serde and by OTLP alike.
-macro_rules! wire_names {
-    ($ty:ident { $($variant:ident = $name:literal),+ $(,)? }) => {
-        impl $ty {
-            const ALL: &[$ty] = &[$($ty::$variant),+];
-            const NAMES: &[&str] = &[$($name),+];
-
-            pub fn as_str(self) -> &'static str {
-                match self {
-                    $($ty::$variant => $name),+
-                }
-            }
-        }
-
-        impl Serialize for $ty {
-            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                s.serialize_str(self.as_str())
-            }
-        }
-
-        impl<'de> Deserialize<'de> for $ty {
-            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                let name = String::deserialize(d)?;
-                $ty::ALL
-                    .iter()
-                    .copied()
-                    .find(|v| v.as_str() == name)
-                    .ok_or_else(|| de::Error::unknown_variant(&name, $ty::NAMES))
-            }
-        }
-    };
+string_enum! {
+    /// Which budget a lookup exceeded.
+    Budget, "DNS budget" {
+        UniqueNames = "unique_names",
+        LabelLength = "max_label_length",
+        LabelEntropy = "max_label_entropy_bits",
+        QueryBytesPerMinute = "query_bytes_per_minute",
+    }
 }
 
-/// Which budget a lookup exceeded.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Budget {
-    UniqueNames,
-    LabelLength,
-    LabelEntropy,
-    QueryBytesPerMinute,
+string_enum! {
+    /// Whose budget: the whole session's, or the registrable domain's.
+    Scope, "DNS budget scope" {
+        Session = "session",
+        Domain = "domain",
+    }
 }
-
-wire_names!(Budget {
-    UniqueNames = "unique_names",
-    LabelLength = "max_label_length",
-    LabelEntropy = "max_label_entropy_bits",
-    QueryBytesPerMinute = "query_bytes_per_minute",
-});
-
-/// Whose budget: the whole session's, or the registrable domain's.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Scope {
-    Session,
-    Domain,
-}
-
-wire_names!(Scope {
-    Session = "session",
-    Domain = "domain",
-});
 
 /// A limit or an observed value: a count (names, bytes) or bits per character.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]

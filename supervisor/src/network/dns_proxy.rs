@@ -118,7 +118,7 @@ pub enum Unlisted {
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Transport {
+enum DnsTransport {
     Udp,
     Tcp,
 }
@@ -147,7 +147,7 @@ impl Proxy {
             let query = buf[..n].to_vec();
             let (proxy, sock) = (self.clone(), sock.clone());
             tokio::spawn(async move {
-                if let Some(answer) = proxy.answer(&query, Transport::Udp, client).await
+                if let Some(answer) = proxy.answer(&query, DnsTransport::Udp, client).await
                     && let Err(e) = sock.send_to(&answer, client).await
                 {
                     tracing::warn!("DNS answer to {client}: {e}");
@@ -173,7 +173,7 @@ impl Proxy {
     async fn serve_tcp_client(&self, mut stream: TcpStream, client: SocketAddr) -> io::Result<()> {
         loop {
             let query = upstream::read_framed(&mut stream).await?;
-            let Some(answer) = self.answer(&query, Transport::Tcp, client).await else {
+            let Some(answer) = self.answer(&query, DnsTransport::Tcp, client).await else {
                 return Ok(());
             };
             let len = u16::try_from(answer.len()).map_err(io::Error::other)?;
@@ -186,7 +186,7 @@ impl Proxy {
     async fn answer(
         &self,
         query: &[u8],
-        transport: Transport,
+        transport: DnsTransport,
         client: SocketAddr,
     ) -> Option<Vec<u8>> {
         let started = Instant::now();
@@ -205,7 +205,7 @@ impl Proxy {
         let mut record = DnsQuery {
             name: String::new(),
             qtype: String::new(),
-            transport: if transport == Transport::Udp {
+            transport: if transport == DnsTransport::Udp {
                 "udp"
             } else {
                 "tcp"
@@ -382,15 +382,15 @@ impl Proxy {
     async fn resolve(
         &self,
         query: &[u8],
-        transport: Transport,
+        transport: DnsTransport,
         rule: u32,
         record: &mut DnsQuery,
     ) -> io::Result<Vec<u8>> {
         let mut last = io::Error::other("no DNS upstream configured");
         for &up in &self.upstreams {
             let result = match transport {
-                Transport::Udp => upstream::exchange_udp(query, up, UPSTREAM_TIMEOUT).await,
-                Transport::Tcp => upstream::exchange_tcp(query, up, UPSTREAM_TIMEOUT).await,
+                DnsTransport::Udp => upstream::exchange_udp(query, up, UPSTREAM_TIMEOUT).await,
+                DnsTransport::Tcp => upstream::exchange_tcp(query, up, UPSTREAM_TIMEOUT).await,
             };
             match result {
                 Ok(answer) => {

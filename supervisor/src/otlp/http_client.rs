@@ -19,7 +19,7 @@ impl UreqClient {
             .timeout_global(Some(config.timeout))
             .http_status_as_error(false);
         if let Some(path) = &config.ca_file {
-            let tls = crate::cloud_bundle::trust_only(path).map_err(ConfigError::Tls)?;
+            let tls = crate::tls::trust_only(path).map_err(ConfigError::Tls)?;
             builder = builder.tls_config(tls);
         }
         Ok(Self {

@@ -12,8 +12,8 @@ use opentelemetry::{
 };
 
 use crate::events::{
-    BacklogAction, DecisionSource, Event, FileAccess, Network, Record, RequestKind, Risk, Scope,
-    Subject, TokenProblem, ToolCallPhase, UnixSocket, Verdict, render,
+    DecisionSource, Event, FileAccess, Network, Record, RequestKind, Risk, Subject, UnixSocket,
+    Verdict, render,
 };
 use crate::network::dns_budget::Amount;
 
@@ -45,46 +45,12 @@ impl Mapped {
     }
 }
 
-/// The log record's name.
-pub fn event_name(event: &Event) -> &'static str {
-    match event {
-        Event::SessionStart(_) => "warden.session.start",
-        Event::Exec(_) => "warden.exec",
-        Event::ExecRequest(_) => "warden.exec.request",
-        Event::SyscallDenied(_) => "warden.syscall.denied",
-        Event::Fork(_) => "warden.fork",
-        Event::Exit(_) => "warden.exit",
-        Event::NetConnect(_) => "warden.network.connect",
-        Event::NetSend(_) => "warden.network.send",
-        Event::UnixConnect(_) => "warden.unix.connect",
-        Event::UnixSend(_) => "warden.unix.send",
-        Event::DnsQuery(_) => "warden.dns.query",
-        Event::LsmDenied(_) => "warden.lsm.denied",
-        Event::FileOpen(_) => "warden.file.open",
-        Event::FileLink(_) => "warden.file.link",
-        Event::FileRename(_) => "warden.file.rename",
-        Event::FileUnlink(_) => "warden.file.unlink",
-        Event::FileSymlink(_) => "warden.file.symlink",
-        Event::FileTruncate(_) => "warden.file.truncate",
-        Event::RequirementsChanged(_) => "warden.requirements.changed",
-        Event::LimitReached(_) => "warden.limit.reached",
-        Event::EventsLost(_) => "warden.events.lost",
-        Event::AgentPrompt(_) => "warden.agent.prompt",
-        Event::AgentToolCall(_) => "warden.agent.tool_call",
-        Event::ExportBacklog(_) => "warden.export.backlog",
-        Event::ApprovalRequest(_) => "warden.approval.request",
-        Event::Approval(_) => "warden.approval",
-        Event::ApprovalRefused(_) => "warden.approval.refused",
-        Event::SessionEnd(_) => "warden.session.end",
-    }
-}
-
 /// Who took a decision, from the rule's provenance: a requirement, or the user's policy
 /// (configuration, flags, built-in defaults).
 fn decision_source(rule_source: Option<&str>) -> &'static str {
     match rule_source {
-        Some(s) if s.starts_with("requirement") => "requirements",
-        _ => "policy",
+        Some(s) if s.starts_with("requirement") => DecisionSource::Requirements.as_str(),
+        _ => DecisionSource::Policy.as_str(),
     }
 }
 
@@ -97,13 +63,9 @@ fn source_of(source: DecisionSource, rule_source: Option<&str>) -> &'static str 
     }
 }
 
-fn verdict(v: Verdict) -> &'static str {
-    match v {
-        Verdict::Allow => "allow",
-        Verdict::Deny => "deny",
-        Verdict::Redirect => "redirect",
-    }
-}
+/// `warden.decision` of an exec whose image the kernel killed (the exec token did not match):
+/// an outcome of OTLP only, the log says it with `killed_for_token`.
+const KILLED: &str = "kill";
 
 struct Attrs(Vec<(Key, AnyValue)>);
 
@@ -153,15 +115,14 @@ impl Attrs {
 
     /// What an approval request is about: an exec (the process and its command) or a name.
     fn subject(&mut self, s: &Subject) {
+        self.str("warden.approval.request", s.request.as_str());
         match s.request {
             RequestKind::Exec => {
-                self.str("warden.approval.request", "exec");
                 self.int("process.pid", s.pid);
                 self.opt_str("warden.exec.program", s.program.as_ref());
                 self.list("process.command_args", &s.argv);
             }
             RequestKind::Dns => {
-                self.str("warden.approval.request", "dns");
                 self.opt_str("dns.question.name", s.name.as_ref());
                 self.opt_str("warden.dns.qtype", s.qtype.as_ref());
             }
@@ -170,7 +131,7 @@ impl Attrs {
 
     fn risk(&mut self, risk: Option<&Risk>) {
         if let Some(r) = risk {
-            self.str("warden.risk.level", format!("{:?}", r.level).to_lowercase());
+            self.str("warden.risk.level", r.level.as_str());
             self.list("warden.risk.reasons", &r.reasons);
         }
     }
@@ -186,7 +147,7 @@ impl Attrs {
             self.int("server.port", n.port);
         }
         self.decision(
-            verdict(n.verdict),
+            n.verdict.as_str(),
             decision_source(n.rule_source.as_deref()),
         );
         self.str("warden.rule.id", n.rule.clone());
@@ -203,7 +164,7 @@ impl Attrs {
         self.str("network.peer.address", u.path.clone());
         self.flag("warden.unix.abstract", u.abstract_name);
         self.decision(
-            verdict(u.verdict),
+            u.verdict.as_str(),
             decision_source(u.rule_source.as_deref()),
         );
         self.str("warden.rule.id", u.rule.clone());
@@ -285,14 +246,8 @@ pub fn map(rec: &Record) -> Mapped {
             a.flag("warden.argv_truncated", e.argv_truncated);
             a.flag("warden.argv_unreadable", e.argv_unreadable);
             if let Some(problem) = e.killed_for_token {
-                a.decision("kill", "policy");
-                a.str(
-                    "warden.killed_for_token",
-                    match problem {
-                        TokenProblem::Missing => "missing",
-                        TokenProblem::Mismatch => "mismatch",
-                    },
-                );
+                a.decision(KILLED, DecisionSource::Policy.as_str());
+                a.str("warden.killed_for_token", problem.as_str());
                 severity = Severity::Warn;
             }
         }
@@ -308,12 +263,12 @@ pub fn map(rec: &Record) -> Mapped {
             a.list("process.command_args", &r.argv);
             a.flag("warden.argv_truncated", r.argv_truncated);
             a.decision(
-                verdict(r.verdict),
+                r.verdict.as_str(),
                 source_of(r.source, r.rule_source.as_deref()),
             );
             a.opt_str("warden.approval.id", r.approval.as_ref());
             if let Some(d) = r.decision {
-                a.str("warden.rule.decision", format!("{d:?}").to_lowercase());
+                a.str("warden.rule.decision", d.as_str());
             }
             a.opt_str("warden.rule.id", r.rule.as_ref());
             a.opt_str("warden.rule.source", r.rule_source.as_ref());
@@ -339,7 +294,7 @@ pub fn map(rec: &Record) -> Mapped {
                 a.str("warden.socket.type", s.kind.clone());
                 a.str("warden.socket.protocol", s.protocol.clone());
             }
-            a.decision("deny", "policy");
+            a.decision(Verdict::Deny.as_str(), DecisionSource::Policy.as_str());
             a.str("warden.rule.id", d.rule.clone());
             severity = Severity::Warn;
         }
@@ -375,7 +330,7 @@ pub fn map(rec: &Record) -> Mapped {
             a.int("process.pid", d.pid);
             a.str("warden.lsm.hook", d.hook.as_str());
             a.str("error.type", d.errno.clone());
-            a.decision("deny", "policy");
+            a.decision(Verdict::Deny.as_str(), DecisionSource::Policy.as_str());
             a.str("warden.rule.id", d.rule.clone());
             a.opt_str("file.path", d.protected.as_ref());
             if let Some(pid) = d.target_pid {
@@ -398,7 +353,7 @@ pub fn map(rec: &Record) -> Mapped {
             a.str("network.transport", q.transport.clone());
             a.str("client.address", q.client.clone());
             a.decision(
-                verdict(q.verdict),
+                q.verdict.as_str(),
                 source_of(q.source, q.rule_source.as_deref()),
             );
             a.opt_str("warden.approval.id", q.approval.as_ref());
@@ -477,13 +432,7 @@ pub fn map(rec: &Record) -> Mapped {
             if rec.tool_call_id.is_none() {
                 a.str("warden.tool_call.id", t.id.clone());
             }
-            a.str(
-                "warden.tool_call.phase",
-                match t.phase {
-                    ToolCallPhase::Start => "start",
-                    ToolCallPhase::End => "end",
-                },
-            );
+            a.str("warden.tool_call.phase", t.phase.as_str());
             a.opt_str("warden.tool_call.name", t.name.as_ref());
             a.opt_str("warden.tool_call.status", t.status.as_ref());
             if let Some(n) = t.processes {
@@ -502,14 +451,8 @@ pub fn map(rec: &Record) -> Mapped {
         Event::Approval(r) => {
             a.subject(&r.subject);
             a.str("warden.approval.id", r.id.clone());
-            a.decision(verdict(r.verdict), r.source.as_str());
-            a.str(
-                "warden.approval.scope",
-                match r.scope {
-                    Scope::Once => "once",
-                    Scope::Session => "session",
-                },
-            );
+            a.decision(r.verdict.as_str(), r.source.as_str());
+            a.str("warden.approval.scope", r.scope.as_str());
             a.str("warden.reason", r.reason.clone());
             a.opt_str("warden.approval.by", r.by.as_ref());
             a.opt_str("warden.rule.id", r.rule.as_ref());
@@ -528,14 +471,7 @@ pub fn map(rec: &Record) -> Mapped {
             severity = Severity::Warn;
         }
         Event::ExportBacklog(b) => {
-            a.str(
-                "warden.backlog.action",
-                match b.action {
-                    BacklogAction::Paused => "paused",
-                    BacklogAction::Resumed => "resumed",
-                    BacklogAction::Dropped => "dropped",
-                },
-            );
+            a.str("warden.backlog.action", b.action.as_str());
             a.int("warden.backlog.bytes", b.backlog_bytes);
             a.int("warden.backlog.limit_bytes", b.limit_bytes);
             if let Some(v) = b.from_seq {
@@ -550,10 +486,7 @@ pub fn map(rec: &Record) -> Mapped {
             severity = Severity::Warn;
         }
         Event::SessionEnd(e) => {
-            a.str(
-                "warden.end.reason",
-                format!("{:?}", e.reason).to_lowercase(),
-            );
+            a.str("warden.end.reason", e.reason.as_str());
             if let Some(code) = e.exit_code {
                 a.int("process.exit.code", code);
             }
@@ -569,7 +502,7 @@ pub fn map(rec: &Record) -> Mapped {
         }
     }
     Mapped {
-        event_name: event_name(&rec.event),
+        event_name: rec.event.otlp_name(),
         timestamp: timestamp(rec),
         severity,
         body: render::line(rec),
@@ -580,7 +513,7 @@ pub fn map(rec: &Record) -> Mapped {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::events::{Exec, ExecRequest, Fork};
+    use crate::events::{Exec, ExecRequest, Fork, Scope};
 
     fn rec(seq: u64, event: Event) -> Record {
         Record {
@@ -828,7 +761,103 @@ mod tests {
             }),
         ];
         for e in kinds {
-            assert_eq!(event_name(&e), format!("warden.{}", e.kind()));
+            assert_eq!(e.otlp_name(), format!("warden.{}", e.kind()));
+        }
+    }
+
+    /// Every enum value that reaches OTLP is spelled as the log spells it: each value is put in
+    /// a record as the log writes it, read back, mapped, and the attribute compared.
+    #[test]
+    fn otlp_values_are_the_logs_spellings() {
+        use crate::events::{
+            BacklogAction, EndReason, LsmHook, RiskLevel, TokenProblem, ToolCallPhase,
+        };
+        use crate::exec_policy::ExecDecision;
+        use crate::network::dns_budget::{Budget, Scope as BudgetScope};
+        fn names<T: ToString>(all: &[T]) -> Vec<String> {
+            all.iter().map(T::to_string).collect()
+        }
+        const REQUEST: &str = r#""kind":"exec.request","pid":1,"syscall":"execve","filename":"x","program":"x","argv":[],"wait_us":1"#;
+        const DNS: &str = r#""kind":"dns.query","name":"a.test","qtype":"A","transport":"udp","client":"127.0.0.1:1","verdict":"deny","rule":"r","rcode":"REFUSED","duration_us":1"#;
+        const ASKED: &str =
+            r#""kind":"approval.request","id":"a","pid":1,"why":"w","timeout_ms":1"#;
+        const APPROVAL: &str = r#""kind":"approval","id":"a","request":"exec","pid":1,"verdict":"allow","source":"user","reason":"r","policy":"p","reviewer":"user","waited_us":1"#;
+        // (the record's fields, with @ where the value goes; the OTLP attribute; the values)
+        let cases = [
+            (
+                r#""kind":"session.end","reason":"@","status":0,"killed":0,"duration_ms":1,"records":1,"lost":0"#.to_string(),
+                "warden.end.reason",
+                names(EndReason::ALL),
+            ),
+            (format!(r#"{REQUEST},"verdict":"@","source":"user""#), "warden.decision", names(Verdict::ALL)),
+            (
+                format!(r#"{REQUEST},"verdict":"deny","source":"@""#),
+                "warden.decision.source",
+                names(DecisionSource::ALL),
+            ),
+            (
+                format!(r#"{REQUEST},"verdict":"deny","source":"user","decision":"@""#),
+                "warden.rule.decision",
+                names(ExecDecision::ALL),
+            ),
+            (
+                r#""kind":"exec","pid":1,"ppid":1,"uid":0,"gid":0,"cgroup_id":1,"filename":"x","argv":[],"argv_bytes":0,"killed_for_token":"@""#.to_string(),
+                "warden.killed_for_token",
+                names(TokenProblem::ALL),
+            ),
+            (
+                r#""kind":"lsm.denied","pid":1,"hook":"@","errno":"EPERM","rule":"r""#.to_string(),
+                "warden.lsm.hook",
+                names(LsmHook::ALL),
+            ),
+            (
+                format!(r#"{ASKED},"request":"@","asked":"user""#),
+                "warden.approval.request",
+                names(RequestKind::ALL),
+            ),
+            (
+                format!(r#"{ASKED},"request":"exec","asked":"@""#),
+                "warden.approval.asked",
+                names(DecisionSource::ALL),
+            ),
+            (
+                format!(r#"{ASKED},"request":"exec","asked":"user","risk":{{"level":"@","reasons":[]}}"#),
+                "warden.risk.level",
+                names(RiskLevel::ALL),
+            ),
+            (format!(r#"{APPROVAL},"scope":"@""#), "warden.approval.scope", names(Scope::ALL)),
+            (
+                r#""kind":"agent.tool_call","pid":1,"id":"c","phase":"@""#.to_string(),
+                "warden.tool_call.phase",
+                names(ToolCallPhase::ALL),
+            ),
+            (
+                r#""kind":"export.backlog","action":"@","backlog_bytes":1,"limit_bytes":2"#.to_string(),
+                "warden.backlog.action",
+                names(BacklogAction::ALL),
+            ),
+            (
+                format!(r#"{DNS},"budget":{{"budget":"@","scope":"session","limit":1,"value":2,"domain":"test"}}"#),
+                "warden.dns.budget",
+                names(Budget::ALL),
+            ),
+            (
+                format!(r#"{DNS},"budget":{{"budget":"unique_names","scope":"@","limit":1,"value":2,"domain":"test"}}"#),
+                "warden.dns.budget.scope",
+                names(BudgetScope::ALL),
+            ),
+        ];
+        for (fields, key, values) in cases {
+            assert!(!values.is_empty(), "{key}");
+            for value in values {
+                let line = format!(
+                    r#"{{"session":"s","seq":1,"time":"2026-12-06T00:00:00.000000000Z","boot_ns":1,{}}}"#,
+                    fields.replace('@', &value)
+                );
+                let record: Record =
+                    serde_json::from_str(&line).unwrap_or_else(|e| panic!("{line}: {e}"));
+                assert_eq!(map(&record).get_str(key), Some(value.as_str()), "{line}");
+            }
         }
     }
 }

@@ -1,0 +1,169 @@
+//! What a session holds in the kernel: its cgroup, its programs and their pins, its socket
+//! directory. Set up before anything is written, so that a session refused for a missing layer
+//! or a program the kernel rejects leaves no log behind; released last.
+use std::{
+    path::{Path, PathBuf},
+    sync::{Arc, Mutex},
+};
+
+use anyhow::Context as _;
+use tokio::task::JoinHandle;
+use warden_common::NetConfig;
+
+use super::{KILL_TIMEOUT, VERIFIER_LOGS};
+use crate::{
+    agent_api,
+    cgroup::{self, SessionCgroup},
+    kernel::{
+        bpffs,
+        hook_tier::{HookTier, TierChoice},
+        programs::{
+            EventSource, ExecTokens, KernelPrograms, LoadOptions, UnixSettings, forward_kernel_log,
+        },
+    },
+    layers,
+    network::{
+        allowlist::Allowlist,
+        policy::{NetworkMode, NetworkPolicy},
+        unix_sockets,
+    },
+    recovery::Registration,
+};
+
+/// What the kernel side is made from.
+pub struct KernelSetup<'a> {
+    pub id: &'a str,
+    pub cgroup_root: Option<PathBuf>,
+    pub max_pids: u32,
+    pub ring_buffer_bytes: Option<u32>,
+    pub state_dir: &'a Path,
+    pub dns_proxy_port: u16,
+    pub policy: &'a NetworkPolicy,
+    pub hook_tier: TierChoice,
+    /// What the LSM layer refuses to open.
+    pub lsm_protected: Vec<PathBuf>,
+    pub required_layers:
+        &'a [warden_requirements::Resolved<warden_requirements::values::KernelLayer>],
+}
+
+pub struct KernelSide {
+    pub cgroup: SessionCgroup,
+    pub programs: KernelPrograms,
+    pub pin_dir: PathBuf,
+    pub socket_dir: unix_sockets::MountPoint,
+    pub allowlist: Arc<Mutex<Allowlist>>,
+    /// Taken by the exec gate when the command starts.
+    pub exec_tokens: Option<ExecTokens>,
+    /// The kernel-dependent layers in force, and those this kernel lacks.
+    pub layers_in_force: Vec<String>,
+    pub layers_missing: Vec<String>,
+    kernel_log: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+/// The session's processes are gone (proof that [`KernelSide::empty`] ran).
+pub struct Emptied {
+    pub killed: u32,
+}
+
+impl KernelSide {
+    pub fn set_up(s: KernelSetup<'_>) -> anyhow::Result<(Self, EventSource)> {
+        let root = match s.cgroup_root {
+            Some(r) => r,
+            None => cgroup::find_cgroup2_mount()?,
+        };
+        let mut cgroup = SessionCgroup::create(&root, s.id)?;
+        cgroup.limit_pids(s.max_pids)?;
+        let (mut programs, source) = KernelPrograms::load(LoadOptions {
+            session_level: cgroup.level(),
+            ring_buffer_bytes: s.ring_buffer_bytes,
+            verifier_log_dir: s.state_dir.join(VERIFIER_LOGS),
+            net: NetConfig {
+                dns_proxy_port: s.dns_proxy_port,
+                _pad: 0,
+                enforce: u32::from(s.policy.mode == NetworkMode::Enforce),
+            },
+            icmp: s.policy.allow_icmp,
+            hook_tier: s.hook_tier,
+            protected: s.lsm_protected,
+        })
+        .context("loading the kernel programs")?;
+        let layer_states = layers::on_kernel(layers::KernelFacts {
+            landlock_abi: warden_agent::fs_confinement::landlock_abi(),
+            pids_controller: cgroup.pids_limited(),
+            unix_socket_hooks: programs.unix_enforced(),
+            bpf_lsm: programs.tier().tier == HookTier::BpfLsm,
+        });
+        layers::check_required(&layer_states, s.required_layers)?;
+        let (layers_in_force, layers_missing) = layers::names(&layer_states);
+
+        programs.add_session(cgroup.id())?;
+        let kernel_log = programs
+            .take_logger()
+            .map(|logger| tokio::spawn(forward_kernel_log(logger)));
+        let exec_tokens = Some(programs.take_exec_tokens()?);
+        let allowlist = Arc::new(Mutex::new(Allowlist::new(
+            programs.take_network_maps()?,
+            s.policy,
+        )?));
+        bpffs::ensure_mounted().context("mounting bpffs")?;
+        let pin_dir = bpffs::session_dir(s.id);
+        programs
+            .attach_network(cgroup.path(), &pin_dir)
+            .context("attaching the network programs")?;
+        let socket_dir = unix_sockets::MountPoint::create(unix_sockets::socket_dir(s.id))
+            .context("the session's socket directory")?;
+        let mut unix_allowed = s.policy.unix_sockets.clone();
+        unix_allowed.push((
+            agent_api::socket_path(Path::new(agent_api::SOCKET_DIR), s.id),
+            warden_common::RULE_UNIX_AGENT_API,
+        ));
+        programs
+            .attach_unix(
+                cgroup.path(),
+                &pin_dir,
+                &UnixSettings {
+                    dir: socket_dir.path(),
+                    allowed: &unix_allowed,
+                    enforce: s.policy.mode == NetworkMode::Enforce,
+                    abstract_scoped: warden_agent::fs_confinement::landlock_abi()
+                        >= warden_agent::syscall_filter::LANDLOCK_SCOPE_ABI,
+                },
+            )
+            .context("attaching the UNIX socket programs")?;
+        Ok((
+            Self {
+                cgroup,
+                programs,
+                pin_dir,
+                socket_dir,
+                allowlist,
+                exec_tokens,
+                layers_in_force,
+                layers_missing,
+                kernel_log,
+            },
+            source,
+        ))
+    }
+
+    /// Kills whatever the command left behind (daemons, background jobs) and waits until the
+    /// cgroup is empty: after this no process of the session makes another event.
+    pub fn empty(&mut self) -> anyhow::Result<Emptied> {
+        let killed = self.cgroup.kill_all()?;
+        self.cgroup.wait_empty(KILL_TIMEOUT)?;
+        Ok(Emptied { killed })
+    }
+
+    /// The end: the cgroup removed, then the session deregistered (recovery must not end it
+    /// again), then the programs detached.
+    pub fn release(mut self, registration: Registration) -> anyhow::Result<()> {
+        self.programs.unpin_network();
+        self.cgroup.remove()?;
+        drop(registration);
+        if let Some(task) = self.kernel_log.take() {
+            task.abort();
+        }
+        self.programs.release();
+        Ok(())
+    }
+}

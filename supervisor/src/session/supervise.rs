@@ -1,0 +1,163 @@
+//! The command's lifetime: started by the launcher (which confines it), then watched until it
+//! exits, Warden is told to stop, or the audit log fails. Returns how the session ended.
+use std::{ffi::OsString, io, os::unix::process::ExitStatusExt as _};
+
+use anyhow::anyhow;
+use tokio::{process::Child, task::JoinHandle};
+use warden_agent::spec::LaunchSpec;
+
+use super::services::{GateSetup, Services};
+use crate::{
+    cgroup::SessionCgroup,
+    events::{EndReason, SessionEnd},
+    launch::{self, Launched},
+    pipeline::Finished,
+    signals::Signals,
+    target_user::TargetUser,
+};
+
+/// How the session ended.
+pub enum Ending {
+    /// `end` says how (the command exited, was interrupted, or could not start); its counts
+    /// are filled in when the log is complete.
+    Ended(SessionEnd),
+    /// The audit log could not be written: the session was killed, as it must not go on
+    /// unrecorded.
+    LogFailed(anyhow::Error),
+}
+
+/// What starting the command needs.
+pub struct Start<'a> {
+    pub command: &'a [OsString],
+    pub user: &'a TargetUser,
+    pub spec: &'a LaunchSpec,
+    pub env: &'a [(&'a str, &'a std::ffi::OsStr)],
+    pub env_removed: &'a [String],
+    pub gate: GateSetup,
+}
+
+/// Starts the command and the exec gate on its launcher, and watches it to its end.
+pub async fn supervise(
+    start: Start<'_>,
+    cgroup: &SessionCgroup,
+    services: &mut Services,
+    signals: &mut Signals,
+) -> anyhow::Result<Ending> {
+    let launched = launch::spawn(
+        start.command,
+        start.user,
+        cgroup,
+        start.spec,
+        start.env,
+        start.env_removed,
+    )
+    .await;
+    let child = match launched {
+        Ok(Launched {
+            child,
+            listener: Some(listener),
+        }) => {
+            let gate = GateSetup {
+                launcher_pid: child.id(),
+                ..start.gate
+            };
+            services.start_gate(gate, listener);
+            child
+        }
+        Ok(Launched {
+            mut child,
+            listener: None,
+        }) => {
+            services.no_more_gate();
+            // The launcher said why on stderr; its status says what kind of failure.
+            let status = child.wait().await?;
+            let error = io::Error::other(format!(
+                "the launcher could not start the command ({status})"
+            ));
+            return Ok(spawn_failed(
+                start.command,
+                &error,
+                status.code().unwrap_or(126),
+            ));
+        }
+        Err(e) => {
+            services.no_more_gate();
+            let status = if e.kind() == io::ErrorKind::NotFound {
+                127
+            } else {
+                126
+            };
+            return Ok(spawn_failed(start.command, &e, status));
+        }
+    };
+    watch(child, cgroup, &mut services.pipeline, signals).await
+}
+
+fn spawn_failed(command: &[OsString], e: &io::Error, status: i32) -> Ending {
+    let error = format!("cannot run {}: {e}", command[0].to_string_lossy());
+    eprintln!("warden: {error}");
+    Ending::Ended(SessionEnd {
+        status,
+        error: Some(error),
+        ..end(EndReason::SpawnFailed)
+    })
+}
+
+fn end(reason: EndReason) -> SessionEnd {
+    SessionEnd {
+        reason,
+        exit_code: None,
+        signal: None,
+        status: 0,
+        killed: 0,
+        duration_ms: 0,
+        records: 0,
+        lost: 0,
+        error: None,
+    }
+}
+
+/// Until the command exits. A signal from a process (not the terminal) ends the session: its
+/// processes are killed and the command's exit follows. A failed log kills the session.
+async fn watch(
+    mut child: Child,
+    cgroup: &SessionCgroup,
+    pipeline: &mut JoinHandle<io::Result<Finished>>,
+    signals: &mut Signals,
+) -> anyhow::Result<Ending> {
+    let mut end = end(EndReason::Exited);
+    loop {
+        tokio::select! {
+            status = child.wait() => {
+                let status = status?;
+                end.exit_code = status.code();
+                end.signal = status.signal();
+                if end.reason == EndReason::Exited {
+                    end.status = status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(0));
+                }
+                return Ok(Ending::Ended(end));
+            }
+            received = signals.recv() => {
+                let received = received?;
+                if received.from_terminal {
+                    tracing::debug!("{} from the terminal: left to the command", received.signal);
+                    continue;
+                }
+                tracing::info!("{} from pid {}: ending the session", received.signal, received.sender_pid);
+                end.reason = EndReason::Interrupted;
+                end.status = 128 + received.signal as i32;
+                end.killed += cgroup.kill_all()?;
+            }
+            result = &mut *pipeline => {
+                let err = match result {
+                    Ok(Err(e)) => anyhow!(e),
+                    Ok(Ok(_)) => anyhow!("event pipeline stopped unexpectedly"),
+                    Err(e) => anyhow!(e),
+                };
+                cgroup.kill_all()?;
+                let _ = child.wait().await;
+                return Ok(Ending::LogFailed(err));
+            }
+        }
+    }
+}

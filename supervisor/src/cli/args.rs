@@ -1,0 +1,509 @@
+//! Every command, option and flag group of `warden`, declared once (clap derive); the
+//! commands themselves are in the sibling modules.
+use std::{ffi::OsString, path::PathBuf};
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use warden::{
+    kernel::hook_tier::TierChoice, log_view, network::policy::NetworkMode, otlp, recovery, replay,
+    settings,
+};
+use warden_requirements::{
+    CliOverrides, bundle, layers,
+    values::{
+        BacklogPolicy, Cidr, ConfigPath, DnsUpstream, DomainPattern, HttpUrl, OtlpHeader,
+        OtlpProtocol, SandboxMode,
+    },
+};
+
+/// Warden runs a command (typically an AI coding agent) in a session that the kernel watches:
+/// every exec, fork and exit of its whole process tree is recorded in an audit log.
+#[derive(Parser)]
+#[command(version, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+    /// Log filter for Warden's own diagnostics (e.g. `info`, `warden=debug`). Also RUST_LOG.
+    #[arg(long, global = true, env = "WARDEN_LOG", default_value = "warn")]
+    pub log: String,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Run CMD in a new supervised session (as root; CMD runs as the invoking user).
+    ///
+    /// CMD runs as the user who invoked sudo (SUDO_UID/SUDO_GID), or as --user. The terminal
+    /// is passed through. Warden exits with CMD's status, or 128+N if CMD was killed by signal
+    /// N. When CMD exits, every process it left behind is killed. SIGTERM, SIGHUP, or SIGINT
+    /// sent to Warden (not the terminal's Ctrl-C, which goes to CMD) ends the session.
+    ///
+    /// The audit log is written to STATE_DIR/sessions/<session id>/events.jsonl.
+    Run(RunArgs),
+    /// Print a recorded session: its process tree and its records.
+    Events(EventsArgs),
+    /// Replay a recorded session for an incident responder: its process tree, a timeline,
+    /// what one process reached; filters; JSON; verify the log; send it to a collector again.
+    Replay(ReplayArgs),
+    /// Send the telemetry of finished sessions that the collector has not acknowledged yet
+    /// (it was down, or a supervisor died), to the configured collector. For a timer or cron;
+    /// `warden run` does it too when it starts. Exits 1 if some is still pending.
+    Export(ExportArgs),
+    /// Check what Warden needs from this machine; exits 1 if something required is missing.
+    ///
+    /// Each line is a kernel feature, tried for real (programs are loaded and attached). A
+    /// layer the kernel lacks says what Warden does instead. A program the verifier refuses is
+    /// shown by its cause; its whole log is saved under STATE_DIR/verifier/.
+    Doctor(DoctorArgs),
+    /// Requirements: lint files, show the effective set, sign and verify cloud bundles.
+    #[command(subcommand)]
+    Requirements(RequirementsCommand),
+    /// Answer the approval requests of running sessions (from another terminal).
+    ///
+    /// Root, the session's user and members of the session's --approvers-group may answer;
+    /// processes inside a Warden session may not (the agent cannot approve itself).
+    #[command(subcommand)]
+    Approvals(ApprovalsCommand),
+    /// End sessions whose supervisor died (`warden run` also does this when it starts).
+    ///
+    /// Such a session stays confined until then (its network programs are pinned), but it is
+    /// no longer recorded. Its processes are killed and its log gets a `session.end` record
+    /// with reason `supervisor_lost`.
+    Recover(RecoverArgs),
+}
+
+#[derive(clap::Args)]
+pub struct RunArgs {
+    /// Run CMD as this user (name or uid) instead of the invoking user.
+    #[arg(long, value_name = "USER")]
+    pub user: Option<String>,
+    /// Also print every event to stderr as it happens.
+    #[arg(long)]
+    pub events: bool,
+    /// Do not print the session id line at start.
+    #[arg(long, short)]
+    pub quiet: bool,
+    #[command(flatten)]
+    pub state: StateDir,
+    /// cgroup v2 mount point (default: found in /proc/self/mountinfo).
+    #[arg(long, value_name = "DIR")]
+    pub cgroup_root: Option<PathBuf>,
+    #[command(flatten)]
+    pub settings: Box<SettingsFlags>,
+    #[command(flatten)]
+    pub run_dir: RunDir,
+    /// Most processes and threads the session may have at once (a fork bomb stops there).
+    #[arg(long, value_name = "N", default_value_t = 4096)]
+    pub max_pids: u32,
+    #[command(flatten)]
+    pub approvals: ApprovalFlags,
+    /// Size of the kernel-to-Warden event ring buffer in KiB (a power of two, at least 4).
+    /// Events that do not fit are counted and logged as `events.lost`.
+    #[arg(long, value_name = "KIB", default_value_t = 16384, value_parser = parse_ring_kib)]
+    pub ring_buffer_kib: u32,
+    /// With telemetry: how long, after the command ends, Warden keeps sending what the
+    /// collector has not acknowledged before it leaves the rest to `warden export`.
+    #[arg(long, value_name = "SECS", default_value_t = 5)]
+    pub export_grace_secs: u64,
+    /// How the kernel programs hook file calls: `auto` takes the best this kernel gives
+    /// (bpf_lsm: fexit observation and in-kernel denial by BPF LSM; fentry: fexit
+    /// observation; tracepoint: the syscall tracepoints, which slow every process of the
+    /// machine down while a session runs). Naming a tier refuses to start without it.
+    /// `warden doctor` shows which tiers this kernel gives.
+    #[arg(long, value_enum, value_name = "TIER", default_value_t = TierChoice::Auto)]
+    pub hook_tier: TierChoice,
+    /// The command and its arguments.
+    #[arg(required = true, last = true, value_name = "CMD")]
+    pub command: Vec<OsString>,
+}
+
+#[derive(clap::Args)]
+pub struct EventsArgs {
+    /// Session id (or a unique prefix of it), `last`, a session directory, or a log file.
+    pub session: String,
+    /// What to print.
+    #[arg(long, value_enum, default_value_t = log_view::View::Both)]
+    pub view: log_view::View,
+    /// Shorthand for --view json.
+    #[arg(long, conflicts_with = "view")]
+    pub json: bool,
+    #[command(flatten)]
+    pub state: StateDir,
+}
+
+#[derive(clap::Args)]
+pub struct ReplayArgs {
+    /// Session id (or a unique prefix of it), `last`, a session directory, or a log file.
+    pub session: String,
+    #[arg(long, value_enum, default_value_t = replay::ReplayView::Timeline)]
+    pub view: replay::ReplayView,
+    /// Shorthand for --view json.
+    #[arg(long, conflicts_with = "view")]
+    pub json: bool,
+    #[command(flatten)]
+    pub filter: replay::Filter,
+    /// Check the log's hash chain instead: names the line and seq of each changed,
+    /// removed or reordered record, a truncation or a partial line; exits 1 if damaged.
+    #[arg(long)]
+    pub verify: bool,
+    /// Send the recorded session to this OTLP collector (again), instead of printing it.
+    #[arg(long, value_name = "URL")]
+    pub otlp: Option<String>,
+    #[arg(long, value_enum, default_value_t = otlp::Transport::Grpc, requires = "otlp")]
+    pub protocol: otlp::Transport,
+    /// A header for --otlp, NAME=VALUE. Repeatable.
+    #[arg(long = "header", value_name = "NAME=VALUE", requires = "otlp")]
+    pub headers: Vec<OtlpHeader>,
+    /// Trust only this CA (PEM) for --otlp.
+    #[arg(long, value_name = "FILE", requires = "otlp")]
+    pub ca: Option<PathBuf>,
+    #[command(flatten)]
+    pub state: StateDir,
+}
+
+#[derive(clap::Args)]
+pub struct ExportArgs {
+    /// Give up on a session after trying this long.
+    #[arg(long, value_name = "SECS", default_value_t = 30)]
+    pub timeout_secs: u64,
+    #[command(flatten)]
+    pub state: StateDir,
+    #[command(flatten)]
+    pub telemetry: TelemetryFlags,
+    /// The user configuration file [default: ~/.config/warden/config.toml].
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub requirements: RequirementsPaths,
+}
+
+#[derive(clap::Args)]
+pub struct DoctorArgs {
+    #[command(flatten)]
+    pub state: StateDir,
+}
+
+#[derive(clap::Args)]
+pub struct RecoverArgs {
+    #[command(flatten)]
+    pub run_dir: RunDir,
+}
+
+/// When the agent wants to leave its sandbox (a `prompt` exec rule, a domain no rule names,
+/// under `untrusted` any command not known to be safe), the exec or the DNS answer is held
+/// until someone decides: with the reviewer `user`, a person at this terminal (a prompt:
+/// approve once, for the session, or deny) or with `warden approvals` from another one; with
+/// `auto-review`, a risk classifier approves low risk, refuses critical risk and sends the
+/// rest to the reviewer command (when the requirements name one) or to a person; with
+/// `external`, the requirements' reviewer command. No answer in time denies.
+#[derive(clap::Args)]
+pub struct ApprovalFlags {
+    /// untrusted (only known-safe commands run without asking) | on-request (default: ask
+    /// when an action leaves the sandbox) | never (never ask; what needs approval is denied).
+    #[arg(long, value_name = "POLICY")]
+    pub approval_policy: Option<warden_requirements::values::ApprovalPolicy>,
+    /// user (default) | auto-review | external.
+    #[arg(long, value_name = "REVIEWER")]
+    pub reviewer: Option<warden_requirements::values::Reviewer>,
+    /// How long a person has to answer before the request is denied.
+    #[arg(long, value_name = "SECS", default_value_t = 120)]
+    pub approval_timeout_secs: u64,
+    /// How long the reviewer command has to answer before the request is denied.
+    #[arg(long, value_name = "SECS", default_value_t = 30)]
+    pub reviewer_timeout_secs: u64,
+    /// Nobody will answer (no terminal prompt, no `warden approvals`): what needs a person's
+    /// approval is denied at once.
+    #[arg(long)]
+    pub unattended: bool,
+    /// Members of GROUP may answer this session's requests with `warden approvals`.
+    #[arg(long, value_name = "GROUP")]
+    pub approvers_group: Option<String>,
+}
+
+#[derive(Subcommand)]
+pub enum ApprovalsCommand {
+    /// List the requests waiting for an answer in every running session.
+    List {
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        run_dir: RunDir,
+    },
+    /// Approve request ID (as `list` shows it): once, or with --session for the rest of the
+    /// session (identical requests are then approved without asking).
+    Approve {
+        id: String,
+        #[arg(long)]
+        session: bool,
+        /// Recorded with the decision.
+        #[arg(long)]
+        reason: Option<String>,
+        #[command(flatten)]
+        run_dir: RunDir,
+    },
+    /// Deny request ID.
+    Deny {
+        id: String,
+        /// Recorded with the decision.
+        #[arg(long)]
+        reason: Option<String>,
+        #[command(flatten)]
+        run_dir: RunDir,
+    },
+    /// The terminal prompt's helper (started by `warden run`).
+    #[command(hide = true)]
+    Prompt,
+}
+
+/// What the session may do. Every value is checked against the requirements (cloud bundle,
+/// /etc/warden/managed.d/*.toml, /etc/warden/requirements.toml), which users cannot loosen;
+/// a value outside them is an error naming the requirement and where it is set. Values come
+/// from the user configuration (~/.config/warden/config.toml of the user the command runs as)
+/// and these flags, which win over it.
+///
+/// The sandbox: no_new_privs, Landlock (writes only beneath the write roots; protected paths
+/// such as ~/.ssh, ~/.aws, ~/.gnupg, browser profiles and Warden's own files neither readable
+/// nor writable), a seccomp filter (ptrace, bpf, mounts, modules, new user namespaces,
+/// io_uring, raw sockets and signals to Warden refused), and an exec gate: every exec is
+/// checked against the exec rules before it happens.
+///
+/// The network: names resolve through Warden's DNS proxy; an address is reachable only if an
+/// allowed name resolved to it (for the answer's TTL, at least the TTL floor), an allowed CIDR
+/// holds it, or it is loopback on an allowed port. Everything else fails with EPERM, and
+/// every decision is recorded with the rule that made it.
+#[derive(clap::Args)]
+pub struct SettingsFlags {
+    /// read-only | workspace-write (default) | danger-full-access.
+    #[arg(long, value_name = "MODE")]
+    pub sandbox_mode: Option<SandboxMode>,
+    /// The workspace, writable in workspace-write mode. Default: the current directory.
+    #[arg(long, value_name = "DIR")]
+    pub workspace: Option<PathBuf>,
+    /// Another writable directory (workspace-write mode). Repeatable.
+    #[arg(long = "write-root", value_name = "DIR")]
+    pub write_roots: Vec<ConfigPath>,
+    /// Another protected path (neither readable nor writable). Repeatable.
+    #[arg(long = "deny-read", value_name = "PATH")]
+    pub deny_reads: Vec<ConfigPath>,
+    /// An exec rule, DECISION=COMMAND: `forbidden=git push`, `prompt=npm publish`,
+    /// `allow=cargo`. The strictest matching rule decides; `prompt` holds the exec until it
+    /// is approved (see --reviewer). Repeatable.
+    #[arg(long = "exec-rule", value_name = "RULE", value_parser = settings::parse_exec_rule)]
+    pub exec_rules: Vec<warden_requirements::values::ExecRule>,
+    /// Leave out the built-in rules for dangerous commands (rm -rf /, sudo, mkfs, dd to a
+    /// device, git push --force, curl | sh, ...).
+    #[arg(long)]
+    pub no_default_exec_rules: bool,
+    /// Allow resolving NAME and reaching its addresses; `*.example.com` allows every name
+    /// below example.com (not example.com itself). Repeatable.
+    #[arg(long = "allow-domain", value_name = "NAME")]
+    pub allow_domains: Vec<DomainPattern>,
+    /// Refuse NAME (same patterns); a deny always wins over an allow. Repeatable.
+    #[arg(long = "deny-domain", value_name = "NAME")]
+    pub deny_domains: Vec<DomainPattern>,
+    /// Allow every address in CIDR (10.0.0.0/8, 2001:db8::/32, or one address). Repeatable.
+    #[arg(long = "allow-cidr", value_name = "CIDR")]
+    pub allow_cidrs: Vec<Cidr>,
+    /// Allow connecting to PORT on loopback addresses (none by default). Repeatable.
+    #[arg(long = "loopback-port", value_name = "PORT")]
+    pub loopback_ports: Vec<u16>,
+    /// Allow connecting to the pathname UNIX socket PATH, a host service outside the session
+    /// (none by default; the session's own sockets live in $XDG_RUNTIME_DIR). Canonical
+    /// absolute paths outside the write roots only. Repeatable.
+    #[arg(long = "allow-unix-socket", value_name = "PATH")]
+    pub allow_unix_sockets: Vec<ConfigPath>,
+    /// Allow ICMP echo (ping) to the addresses the rest of the policy allows (resolved
+    /// allowed names, allowed CIDRs); refused by default, with every other ICMP socket.
+    #[arg(long)]
+    pub allow_icmp: bool,
+    /// Leave out the built-in allowed domains (package registries and code hosts).
+    #[arg(long)]
+    pub no_default_domains: bool,
+    /// Upstream DNS server for allowed names (IP or IP:port), repeatable. Default: the
+    /// nameservers of /etc/resolv.conf.
+    #[arg(long = "dns-upstream", value_name = "ADDR")]
+    pub dns_upstreams: Vec<DnsUpstream>,
+    /// Shortest time, in seconds, that a resolved address stays allowed (default 60).
+    #[arg(long, value_name = "SECS")]
+    pub dns_ttl_floor_secs: Option<u32>,
+    /// `enforce` refuses what the allowlist does not name; `observe` only records it.
+    #[arg(long, value_enum, default_value_t = NetworkMode::Enforce)]
+    pub network: NetworkMode,
+    #[arg(skip)]
+    pub approval_policy: Option<warden_requirements::values::ApprovalPolicy>,
+    #[arg(skip)]
+    pub reviewer: Option<warden_requirements::values::Reviewer>,
+    /// The user configuration file [default: ~/.config/warden/config.toml of the user the
+    /// command runs as].
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub telemetry: TelemetryFlags,
+    #[command(flatten)]
+    pub requirements: RequirementsPaths,
+}
+
+/// Where the audit log is sent over OTLP (checked against the requirements, which may force
+/// it). Without an endpoint nothing is sent; the log is kept either way.
+#[derive(clap::Args)]
+pub struct TelemetryFlags {
+    /// The OTLP collector, e.g. http://127.0.0.1:4318 (http/protobuf: /v1/logs is added) or
+    /// http://127.0.0.1:4317 with --otlp-protocol grpc.
+    #[arg(long, value_name = "URL")]
+    pub otlp_endpoint: Option<HttpUrl>,
+    /// grpc | http/protobuf (default).
+    #[arg(long, value_name = "PROTOCOL")]
+    pub otlp_protocol: Option<OtlpProtocol>,
+    /// A header sent to the collector, NAME=VALUE (e.g. authorization=Bearer ...). Repeatable.
+    #[arg(long = "otlp-header", value_name = "NAME=VALUE")]
+    pub otlp_headers: Vec<OtlpHeader>,
+    /// Trust only this CA (PEM) for the collector's TLS certificate.
+    #[arg(long = "otlp-ca", value_name = "FILE")]
+    pub otlp_ca_file: Option<ConfigPath>,
+    /// Most telemetry (MiB of audit log) that may wait for the collector (default 256).
+    #[arg(long, value_name = "MIB")]
+    pub max_export_backlog_mib: Option<u32>,
+    /// At that limit: `pause` freezes the session until the backlog drains (default); `drop`
+    /// skips the backlog, with an export.backlog record saying which records.
+    #[arg(long, value_name = "POLICY")]
+    pub export_backlog_policy: Option<BacklogPolicy>,
+}
+
+impl TelemetryFlags {
+    pub fn apply(&self, o: &mut CliOverrides) {
+        o.otlp_endpoint = self.otlp_endpoint.clone();
+        o.otlp_protocol = self.otlp_protocol;
+        o.otlp_headers = self.otlp_headers.clone();
+        o.otlp_ca_file = self.otlp_ca_file.clone();
+        o.max_export_backlog_mib = self.max_export_backlog_mib;
+        o.export_backlog_policy = self.export_backlog_policy;
+    }
+}
+
+impl SettingsFlags {
+    pub fn overrides(&self) -> CliOverrides {
+        let mut o = CliOverrides {
+            sandbox_mode: self.sandbox_mode,
+            approval_policy: self.approval_policy,
+            reviewer: self.reviewer,
+            allowed_domains: self.allow_domains.clone(),
+            denied_domains: self.deny_domains.clone(),
+            allowed_cidrs: self.allow_cidrs.clone(),
+            loopback_ports: self.loopback_ports.clone(),
+            allowed_unix_sockets: self.allow_unix_sockets.clone(),
+            allow_icmp: self.allow_icmp.then_some(true),
+            dns_upstream: self.dns_upstreams.clone(),
+            dns_ttl_floor_secs: self.dns_ttl_floor_secs,
+            exec_rules: self.exec_rules.clone(),
+            write_roots: self.write_roots.clone(),
+            denied_reads: self.deny_reads.clone(),
+            ..CliOverrides::default()
+        };
+        self.telemetry.apply(&mut o);
+        o
+    }
+}
+
+/// Where requirements are read from (defaults: the system's).
+#[derive(clap::Args)]
+pub struct RequirementsPaths {
+    /// The local requirements file.
+    #[arg(long = "requirements", value_name = "FILE", default_value = layers::DEFAULT_LOCAL_FILE)]
+    pub local_file: PathBuf,
+    /// The managed preferences directory (*.toml, later files in lexical order win).
+    #[arg(long, value_name = "DIR", default_value = layers::DEFAULT_MANAGED_DIR)]
+    pub managed_dir: PathBuf,
+    /// Where the last verified cloud bundle is kept.
+    #[arg(long, value_name = "DIR", default_value = bundle::DEFAULT_BUNDLE_CACHE_DIR)]
+    pub bundle_cache: PathBuf,
+    /// Trust only this CA (PEM) for the cloud bundle's HTTPS server, e.g. a private PKI. (The
+    /// bundle's own signature is checked against the pinned key either way.)
+    #[arg(long, value_name = "FILE")]
+    pub bundle_ca: Option<PathBuf>,
+}
+
+impl RequirementsPaths {
+    pub fn sources(&self, user_config: PathBuf) -> anyhow::Result<settings::Sources> {
+        // Absolute, not canonical: the integrity checks must still see symlinks.
+        let abs = |p: &PathBuf| {
+            std::path::absolute(p).with_context(|| format!("the path {}", p.display()))
+        };
+        Ok(settings::Sources {
+            layers: warden_requirements::LayerPaths {
+                managed_dir: abs(&self.managed_dir)?,
+                local_file: abs(&self.local_file)?,
+            },
+            bundle_cache: abs(&self.bundle_cache)?,
+            bundle_ca: self.bundle_ca.clone(),
+            user_config,
+        })
+    }
+}
+
+#[derive(Subcommand)]
+pub enum RequirementsCommand {
+    /// Parse and validate requirements files (a linter for CI); exits 1 if one is invalid.
+    Check {
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+    },
+    /// Print every requirement key, its value and the layer, file and line it came from.
+    Show {
+        /// Accepted for scripts written when other views were planned: the merged view is
+        /// the only one.
+        #[arg(long, hide = true)]
+        effective: bool,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        paths: RequirementsPaths,
+    },
+    /// Make an ed25519 key pair for signing bundles: PREFIX.key and PREFIX.pub.
+    Keygen {
+        #[arg(value_name = "PREFIX")]
+        prefix: PathBuf,
+    },
+    /// Sign a bundle with a secret key: writes BUNDLE.sig.
+    Sign {
+        #[arg(long, value_name = "FILE")]
+        key: PathBuf,
+        bundle: PathBuf,
+    },
+    /// Verify BUNDLE and BUNDLE.sig against a public key (signature, version, expiry).
+    Verify {
+        #[arg(long, value_name = "FILE")]
+        public_key: PathBuf,
+        bundle: PathBuf,
+        /// Also cache the verified bundle here, for sessions to use (refuses a downgrade of
+        /// the version already cached).
+        #[arg(long, value_name = "DIR")]
+        store: Option<PathBuf>,
+    },
+}
+
+#[derive(clap::Args)]
+pub struct RunDir {
+    /// Where live sessions register (so that one left by a dead supervisor can be ended, and
+    /// `warden approvals` finds them).
+    #[arg(long, env = "WARDEN_RUN_DIR", default_value = recovery::RUN_DIR, value_name = "DIR")]
+    pub run_dir: PathBuf,
+}
+
+#[derive(clap::Args)]
+pub struct StateDir {
+    /// Where sessions are recorded.
+    #[arg(
+        long,
+        env = "WARDEN_STATE_DIR",
+        default_value = "/var/lib/warden",
+        value_name = "DIR"
+    )]
+    pub state_dir: PathBuf,
+}
+
+pub fn parse_ring_kib(s: &str) -> Result<u32, String> {
+    let kib: u32 = s.parse().map_err(|e| format!("{e}"))?;
+    if kib < 4 || !kib.is_power_of_two() || kib > 1 << 20 {
+        return Err(format!("{kib} is not a power of two between 4 and 1048576"));
+    }
+    Ok(kib)
+}

@@ -1,0 +1,80 @@
+//! `warden run`: the settings resolved, then one session.
+use anyhow::Context as _;
+use warden::{session, settings, signals, target_user};
+
+use super::args::RunArgs;
+
+pub fn run(args: RunArgs) -> anyhow::Result<i32> {
+    let RunArgs {
+        user,
+        events,
+        quiet,
+        state,
+        cgroup_root,
+        settings: flags,
+        run_dir,
+        ring_buffer_kib,
+        max_pids,
+        export_grace_secs,
+        hook_tier,
+        command,
+        approvals,
+    } = args;
+
+    let mut flags = flags;
+    flags.approval_policy = approvals.approval_policy;
+    flags.reviewer = approvals.reviewer;
+    let user = target_user::resolve(user.as_deref())?;
+    let user_config = flags
+        .config
+        .clone()
+        .unwrap_or_else(|| warden_requirements::user_config::default_user_config_path(&user.home));
+    let sources = flags.requirements.sources(user_config)?;
+    let loaded = settings::load(&sources, &flags.overrides(), &user.home)?;
+    let network = settings::network(&loaded.settings, flags.network, !flags.no_default_domains)?;
+    let workspace = match &flags.workspace {
+        Some(w) => w.clone(),
+        None => std::env::current_dir().context("the current directory (or give --workspace)")?,
+    };
+    let workspace = std::fs::canonicalize(&workspace)
+        .with_context(|| format!("workspace {}", workspace.display()))?;
+    let sandbox = settings::sandbox(&loaded.settings, workspace, !flags.no_default_exec_rules)?;
+    settings::check_unix_sockets(&network, &sandbox)?;
+    let approvals = settings::approvals(
+        &loaded.settings,
+        std::time::Duration::from_secs(approvals.approval_timeout_secs),
+        std::time::Duration::from_secs(approvals.reviewer_timeout_secs),
+        approvals.unattended,
+        approvals.approvers_group.as_deref(),
+    )?;
+    let telemetry = settings::telemetry(
+        &loaded.settings,
+        std::time::Duration::from_secs(export_grace_secs),
+    );
+    // Before any thread exists, so that every runtime thread inherits the mask.
+    signals::block().context("blocking signals")?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(session::run(session::RunOptions {
+        command,
+        user,
+        live: events,
+        quiet,
+        state_dir: state.state_dir,
+        cgroup_root,
+        ring_buffer_bytes: Some(ring_buffer_kib * 1024),
+        run_dir: run_dir.run_dir,
+        network,
+        sandbox,
+        approvals,
+        max_pids,
+        settings_files: loaded.files,
+        settings_warnings: loaded.warnings,
+        requirement_paths: sources.layers.clone(),
+        telemetry,
+        log_prompts: loaded.settings.telemetry.log_prompts.value,
+        required_layers: loaded.settings.required_layers.clone(),
+        hook_tier,
+    }))
+}

@@ -1,0 +1,94 @@
+//! The commands that fit in a screen: events, requirements, approvals, recover, doctor.
+use std::path::PathBuf;
+use warden::{audit_log, doctor, log_view, recovery};
+
+use super::args::{ApprovalsCommand, DoctorArgs, EventsArgs, RecoverArgs, RequirementsCommand};
+
+pub fn events(args: EventsArgs) -> anyhow::Result<i32> {
+    let EventsArgs {
+        session,
+        view,
+        json,
+        state,
+    } = args;
+
+    let path = log_view::locate(&session, &state.state_dir)?;
+    let records = audit_log::read(&path)?;
+    log_view::print(&records, if json { log_view::View::Json } else { view })?;
+    Ok(0)
+}
+
+pub fn requirements(cmd: RequirementsCommand) -> anyhow::Result<i32> {
+    use warden::requirements_cli as r;
+    match cmd {
+        RequirementsCommand::Check { files } => {
+            return Ok(if r::check(&files)? { 0 } else { 1 });
+        }
+        RequirementsCommand::Show { json, paths, .. } => {
+            // The user's configuration is not a requirement layer.
+            r::show_effective(&paths.sources(PathBuf::new())?, json)?
+        }
+        RequirementsCommand::Keygen { prefix } => r::keygen(&prefix)?,
+        RequirementsCommand::Sign { key, bundle } => r::sign_bundle(&key, &bundle)?,
+        RequirementsCommand::Verify {
+            public_key,
+            bundle,
+            store,
+        } => r::verify_bundle(&public_key, &bundle, store.as_deref())?,
+    }
+    Ok(0)
+}
+
+pub fn approvals(cmd: ApprovalsCommand) -> anyhow::Result<i32> {
+    use warden::approvals_cli as a;
+    match cmd {
+        ApprovalsCommand::List { json, run_dir } => a::list(&run_dir.run_dir, json),
+        ApprovalsCommand::Approve {
+            id,
+            session,
+            reason,
+            run_dir,
+        } => a::answer(&run_dir.run_dir, &id, true, session, reason),
+        ApprovalsCommand::Deny {
+            id,
+            reason,
+            run_dir,
+        } => a::answer(&run_dir.run_dir, &id, false, false, reason),
+        ApprovalsCommand::Prompt => {
+            warden::approvals::terminal::prompt_main()?;
+            Ok(0)
+        }
+    }
+}
+
+pub fn recover(args: RecoverArgs) -> anyhow::Result<i32> {
+    let RecoverArgs { run_dir } = args;
+
+    let ended = recovery::recover(&run_dir.run_dir);
+    for r in &ended {
+        match &r.error {
+            None => println!("ended session {}: {} processes killed", r.id, r.killed),
+            Some(e) => println!("session {}: {e}", r.id),
+        }
+    }
+    if ended.is_empty() {
+        println!("no orphaned session");
+    }
+    Ok(if ended.iter().any(|r| r.error.is_some()) {
+        1
+    } else {
+        0
+    })
+}
+
+pub fn doctor(args: DoctorArgs) -> anyhow::Result<i32> {
+    let DoctorArgs { state } = args;
+
+    let (checks, tier) = doctor::run_checks(&state.state_dir);
+    let (table, ok) = doctor::report(&checks);
+    print!("{table}");
+    print!("{}", doctor::report_tiers(tier.as_ref()));
+    print!("{}", doctor::report_layers(&doctor::layers(tier.as_ref())));
+    print!("{}", doctor::verdict(ok));
+    Ok(if ok { 0 } else { 1 })
+}

@@ -5,7 +5,8 @@ use warden_common::{
 };
 
 use crate::{
-    events::{Event, FileAccess, decode::FileCall, escape::escape_bytes},
+    decode::FileCall,
+    events::{Event, FileAccess, escape::escape_bytes},
     folding::{Folded, Window},
 };
 

@@ -2,15 +2,17 @@
 //!
 //! The binary (`src/main.rs`) is a thin CLI over these modules; integration tests use the
 //! record types and the process-tree builder directly.
+
+pub use warden_records::{audit_log, clock, events, process_tree, verify};
 pub mod agent_api;
 pub mod approvals;
 pub mod approvals_cli;
-pub mod audit_log;
 pub mod cgroup;
-pub mod clock;
 pub mod cloud_bundle;
+pub mod decode;
+#[cfg(test)]
+mod docs_agree;
 pub mod doctor;
-pub mod events;
 pub mod exec_gate;
 pub mod exec_policy;
 pub mod file_activity;
@@ -22,7 +24,6 @@ pub mod log_view;
 pub mod network;
 pub mod otlp;
 pub mod pipeline;
-pub mod process_tree;
 pub mod recovery;
 pub mod replay;
 pub mod requirements_cli;
@@ -34,4 +35,3 @@ pub mod target_user;
 pub mod tls;
 pub mod tool_calls;
 pub mod vcs_protection;
-pub mod verify;

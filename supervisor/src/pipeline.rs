@@ -14,11 +14,8 @@ use tokio::{
 use crate::{
     audit_log::AuditWriter,
     clock,
-    events::{
-        Event, EventsLost,
-        decode::{Decoded, Labels, decode},
-        render,
-    },
+    decode::{Decoded, Labels, decode},
+    events::{Event, EventsLost, render},
     file_activity::FileActivity,
     kernel::programs::{EventSource, LostCounts},
     network::connect_activity::ConnectActivity,

@@ -271,7 +271,17 @@ pub fn read(path: &std::path::Path) -> anyhow::Result<Vec<Record>> {
 mod tests {
     use super::*;
     use crate::events::{Exit, FileAccess, Fork, Network, Verdict};
-    use crate::process_tree::tests::exec;
+
+    /// An exec of `/bin/<argv[0]>`.
+    fn exec(pid: u32, ppid: u32, argv: &[&str]) -> Event {
+        Event::Exec(crate::events::Exec {
+            pid,
+            ppid,
+            filename: format!("/bin/{}", argv[0]),
+            argv: argv.iter().map(|s| s.to_string()).collect(),
+            ..Default::default()
+        })
+    }
 
     fn rec(seq: u64, event: Event) -> Record {
         Record {

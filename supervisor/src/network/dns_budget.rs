@@ -20,13 +20,9 @@
 //! its per-domain budget again, but the session budget, which is never forgotten, still holds.
 use std::{
     collections::{HashMap, HashSet},
-    fmt,
     hash::{BuildHasher, RandomState},
     time::Duration,
 };
-
-use serde::{Deserialize, Serialize};
-use warden_requirements::string_enum;
 
 /// Registrable domains whose budgets are tracked at once.
 pub const MAX_DOMAINS: usize = 4096;
@@ -52,66 +48,7 @@ pub struct Limits {
     pub query_bytes_per_minute_per_domain: u32,
 }
 
-string_enum! {
-    /// Which budget a lookup exceeded.
-    Budget, "DNS budget" {
-        UniqueNames = "unique_names",
-        LabelLength = "max_label_length",
-        LabelEntropy = "max_label_entropy_bits",
-        QueryBytesPerMinute = "query_bytes_per_minute",
-    }
-}
-
-string_enum! {
-    /// Whose budget: the whole session's, or the registrable domain's.
-    Scope, "DNS budget scope" {
-        Session = "session",
-        Domain = "domain",
-    }
-}
-
-/// A limit or an observed value: a count (names, bytes) or bits per character.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(untagged)]
-pub enum Amount {
-    Count(u64),
-    Bits(f64),
-}
-
-/// Why a lookup is over budget: the `budget` of a `dns.query` record.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Exceeded {
-    pub budget: Budget,
-    pub scope: Scope,
-    pub limit: Amount,
-    /// What this lookup would make it.
-    pub value: Amount,
-    /// The registrable domain the name counts under.
-    pub domain: String,
-}
-
-impl fmt::Display for Amount {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Amount::Count(n) => write!(f, "{n}"),
-            Amount::Bits(b) => write!(f, "{b:.2}"),
-        }
-    }
-}
-
-impl fmt::Display for Exceeded {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "over the {} budget {} of {}: {} > {}",
-            self.scope.as_str(),
-            self.budget.as_str(),
-            self.domain,
-            self.value,
-            self.limit
-        )
-    }
-}
+pub use warden_records::events::dns_budget::{Amount, Budget, Exceeded, Scope};
 
 /// A per-minute sliding window: the last full minute's total weighed by how much of it still
 /// lies within the last 60 s, plus this minute's (O(1) memory, at most 1/60 off per second).

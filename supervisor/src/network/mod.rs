@@ -13,7 +13,7 @@ use std::{
     sync::{Arc, Mutex},
 };
 
-use crate::events::decode::Labels;
+use crate::decode::Labels;
 
 /// Names for what the kernel reports by number: rule ids and resolved addresses.
 /// What the session's kernel records name by number: network rules and allowed names, and

@@ -1,9 +1,7 @@
 //! What Warden records: the audit-log record and the events it carries.
 //!
 //! The JSON shape is the audit-log schema documented in docs/audit-log.md; change both together.
-pub mod decode;
-#[cfg(test)]
-mod docs_agree;
+pub mod dns_budget;
 pub mod escape;
 pub mod render;
 
@@ -204,7 +202,7 @@ pub struct SessionStart {
 }
 
 /// A new program image, seen before its first instruction.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
 pub struct Exec {
     pub pid: u32,
     pub ppid: u32,
@@ -263,7 +261,7 @@ pub struct ExecRequest {
     pub approval: Option<String>,
     /// The rule's decision (`allow`, `prompt`, `forbidden`) when a rule matched.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub decision: Option<crate::exec_policy::ExecDecision>,
+    pub decision: Option<warden_requirements::values::Decision>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rule: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -511,7 +509,7 @@ pub struct DnsQuery {
     pub error: Option<String>,
     /// The DNS budget the lookup exceeded, when it did (then refused, or approved).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub budget: Option<crate::network::dns_budget::Exceeded>,
+    pub budget: Option<dns_budget::Exceeded>,
 }
 
 /// A file system call of the session, or identical calls of one process within a second.

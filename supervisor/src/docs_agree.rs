@@ -1,12 +1,12 @@
 //! docs/audit-log.md names every record kind and every value Warden writes, spelled as the
 //! code spells them: a query written from the docs finds what the log and OTLP carry.
-use super::*;
+use crate::events::*;
 use crate::exec_policy::ExecDecision;
 use crate::kernel::hook_tier::HookTier;
 use crate::network::dns_budget::{Budget, Scope as BudgetScope};
 use crate::verify::Damage;
 
-const DOC: &str = include_str!("../../../docs/audit-log.md");
+const DOC: &str = include_str!("../../docs/audit-log.md");
 
 /// The `### ` headings that describe kinds.
 fn headings() -> Vec<&'static str> {

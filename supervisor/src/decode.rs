@@ -14,7 +14,7 @@ use warden_common::{
     VERDICT_ALLOW, VERDICT_DENY,
 };
 
-use super::{
+use crate::events::{
     Event, Exec, Exit, Fork, LsmDenied, LsmHook, Network, TokenProblem, UnixSocket, Verdict,
     escape::escape_bytes,
 };

@@ -198,21 +198,14 @@ pub(crate) mod tests {
         }
     }
 
-    /// An exec of `/bin/<argv[0]>` (shared with other modules' tests).
-    pub(crate) fn exec(pid: u32, ppid: u32, argv: &[&str]) -> Event {
+    /// An exec of `/bin/<argv[0]>`.
+    fn exec(pid: u32, ppid: u32, argv: &[&str]) -> Event {
         Event::Exec(Exec {
             pid,
             ppid,
-            uid: 0,
-            gid: 0,
-            cgroup_id: 1,
             filename: format!("/bin/{}", argv[0]),
-            filename_truncated: false,
             argv: argv.iter().map(|s| s.to_string()).collect(),
-            argv_truncated: false,
-            argv_bytes: 0,
-            argv_unreadable: false,
-            killed_for_token: None,
+            ..Exec::default()
         })
     }
 

@@ -3,6 +3,7 @@
 //! The binary (`src/main.rs`) is a thin CLI over these modules; integration tests use the
 //! record types and the process-tree builder directly.
 
+pub use warden_policy::exec as exec_policy;
 pub use warden_records::{audit_log, clock, events, process_tree, verify};
 pub mod agent_api;
 pub mod approvals;
@@ -14,7 +15,6 @@ pub mod decode;
 mod docs_agree;
 pub mod doctor;
 pub mod exec_gate;
-pub mod exec_policy;
 pub mod file_activity;
 pub mod folding;
 pub mod kernel;

@@ -17,7 +17,7 @@
 //! rule that answers later identical requests at once. Every decision is an `approval`
 //! record; every request that waits for someone is first an `approval.request` record.
 pub mod reviewer_command;
-pub mod risk;
+pub use warden_policy::risk;
 pub mod socket;
 pub mod terminal;
 

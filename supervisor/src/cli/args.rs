@@ -326,7 +326,7 @@ pub struct SettingsFlags {
     #[arg(long, value_name = "SECS")]
     pub dns_ttl_floor_secs: Option<u32>,
     /// `enforce` refuses what the allowlist does not name; `observe` only records it.
-    #[arg(long, value_enum, default_value_t = NetworkMode::Enforce)]
+    #[arg(long, value_parser = network_mode(), default_value_t = NetworkMode::Enforce)]
     pub network: NetworkMode,
     #[arg(skip)]
     pub approval_policy: Option<warden_requirements::values::ApprovalPolicy>,
@@ -506,4 +506,11 @@ pub fn parse_ring_kib(s: &str) -> Result<u32, String> {
         return Err(format!("{kib} is not a power of two between 4 and 1048576"));
     }
     Ok(kib)
+}
+
+/// `--network`: the modes by their own names.
+fn network_mode() -> impl clap::builder::TypedValueParser<Value = NetworkMode> {
+    use clap::builder::TypedValueParser as _;
+    clap::builder::PossibleValuesParser::new(NetworkMode::ALL.iter().map(|m| m.as_str()))
+        .map(|name| name.parse().expect("one of the listed modes"))
 }

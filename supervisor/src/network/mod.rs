@@ -4,7 +4,7 @@ pub mod allowlist;
 pub mod connect_activity;
 pub mod dns_budget;
 pub mod dns_proxy;
-pub mod policy;
+pub use warden_policy::network as policy;
 pub mod unix_sockets;
 pub mod upstream;
 

@@ -52,11 +52,12 @@ pub enum NameVerdict {
     Deny(u32),
 }
 
-/// Whether unlisted destinations are refused (enforce) or only recorded (observe).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum NetworkMode {
-    Enforce,
-    Observe,
+warden_requirements::string_enum! {
+    /// Whether unlisted destinations are refused (enforce) or only recorded (observe).
+    NetworkMode, "network mode" {
+        Enforce = "enforce",
+        Observe = "observe",
+    }
 }
 
 #[derive(Clone, Debug)]

@@ -4,7 +4,7 @@
 //! gets the same answer, and the reasons say why.
 use std::path::{Component, Path, PathBuf};
 
-use crate::events::{Risk, RiskLevel};
+use warden_records::events::{Risk, RiskLevel};
 
 /// What the classifier knows about the session.
 #[derive(Clone, Debug)]

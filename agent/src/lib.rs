@@ -4,8 +4,8 @@
 //! The supervisor hands it a `LaunchSpec` on fd 3 and receives the seccomp notification
 //! listener back on fd 4, through which it decides every exec (and sees every denied call).
 //!
-//! `api` is the agent API client: how the agent reports its prompts and tool calls.
-pub mod api;
+//! The agent API client (how the agent reports its prompts and tool calls) is the
+//! `warden-agent-api` crate, so that an agent linking it does not pull in Landlock and seccomp.
 pub mod capabilities;
 pub mod fd_passing;
 pub mod fs_confinement;

@@ -157,7 +157,7 @@ fn a_process_outside_the_session_cannot_report() {
         socket.exists()
     }));
     // This test process is not in the session cgroup.
-    let err = warden_agent::api::Client::connect(&socket)
+    let err = warden_agent_api::Client::connect(&socket)
         .unwrap()
         .prompt("let me in")
         .unwrap_err();

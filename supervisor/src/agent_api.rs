@@ -1,4 +1,4 @@
-//! The session's end of the agent API (`warden_agent::api`): a Unix socket the agent reports
+//! The session's end of the agent API (`warden_agent_api`): a Unix socket the agent reports
 //! its prompts and tool calls to. The socket lives outside Warden's protected directories, so
 //! the sandbox can reach it, in a root-owned directory the agent cannot change; only processes
 //! of the session are heard (SO_PEERCRED pid, then its cgroup).
@@ -14,7 +14,7 @@ use tokio::{
     sync::mpsc,
     task::JoinHandle,
 };
-use warden_agent::api::{Ack, MAX_MESSAGE, Message};
+use warden_agent_api::{Ack, MAX_MESSAGE, Message};
 
 use crate::{
     audit_log::hex,

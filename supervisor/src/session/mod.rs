@@ -305,7 +305,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
     let mut signals = Signals::new()?;
     let api_socket = services.agent_api.path.clone();
     let mut env: Vec<(&str, &std::ffi::OsStr)> =
-        vec![(warden_agent::api::SOCKET_ENV, api_socket.as_os_str())];
+        vec![(warden_agent_api::SOCKET_ENV, api_socket.as_os_str())];
     env.extend(
         agent_env
             .set

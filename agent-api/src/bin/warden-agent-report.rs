@@ -13,7 +13,7 @@ use std::{
     process::{Command, ExitCode},
 };
 
-use warden_agent::api::{ApiError, Client};
+use warden_agent_api::{ApiError, Client};
 
 const USAGE: &str = "usage: warden-agent-report prompt [TEXT]\n       warden-agent-report tool-call ID [--name NAME] -- CMD [ARGS...]\n       warden-agent-report tool-end ID [STATUS]";
 

@@ -20,7 +20,7 @@ use crate::{
         policy::{NetworkMode, NetworkPolicy},
         upstream,
     },
-    otlp::{ExportConfig, TelemetryOptions, Transport},
+    otlp::{ExportConfig, TelemetryOptions},
     session::{NetworkOptions, SandboxOptions},
 };
 
@@ -188,10 +188,10 @@ fn dns_budget_limits(b: &warden_requirements::constrain::DnsBudgetSettings) -> d
 pub fn telemetry(s: &Settings, grace: std::time::Duration) -> Option<TelemetryOptions> {
     let t = &s.telemetry;
     let endpoint = t.otlp_endpoint.as_ref()?;
-    let transport = match t.otlp_protocol.as_ref().map(|p| p.value) {
-        Some(OtlpProtocol::Grpc) => Transport::Grpc,
-        Some(OtlpProtocol::HttpProtobuf) | None => Transport::Http,
-    };
+    let transport = t
+        .otlp_protocol
+        .as_ref()
+        .map_or(OtlpProtocol::HttpProtobuf, |p| p.value);
     let mut export = ExportConfig::new(endpoint.value.as_str(), transport);
     export.headers = t
         .otlp_headers

@@ -5,7 +5,7 @@ use std::{ffi::OsString, path::PathBuf};
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use warden::{
-    kernel::hook_tier::TierChoice, log_view, network::policy::NetworkMode, otlp, recovery, replay,
+    kernel::hook_tier::TierChoice, log_view, network::policy::NetworkMode, recovery, replay,
     settings,
 };
 use warden_requirements::{
@@ -148,8 +148,8 @@ pub struct ReplayArgs {
     /// Send the recorded session to this OTLP collector (again), instead of printing it.
     #[arg(long, value_name = "URL")]
     pub otlp: Option<String>,
-    #[arg(long, value_enum, default_value_t = otlp::Transport::Grpc, requires = "otlp")]
-    pub protocol: otlp::Transport,
+    #[arg(long, value_parser = otlp_protocol(), default_value_t = OtlpProtocol::Grpc, requires = "otlp")]
+    pub protocol: OtlpProtocol,
     /// A header for --otlp, NAME=VALUE. Repeatable.
     #[arg(long = "header", value_name = "NAME=VALUE", requires = "otlp")]
     pub headers: Vec<OtlpHeader>,
@@ -513,4 +513,67 @@ fn network_mode() -> impl clap::builder::TypedValueParser<Value = NetworkMode> {
     use clap::builder::TypedValueParser as _;
     clap::builder::PossibleValuesParser::new(NetworkMode::ALL.iter().map(|m| m.as_str()))
         .map(|name| name.parse().expect("one of the listed modes"))
+}
+
+/// `--protocol`: the protocols by their own names (`http` also names http/protobuf).
+fn otlp_protocol() -> impl clap::builder::TypedValueParser<Value = OtlpProtocol> {
+    use clap::builder::{PossibleValue, TypedValueParser as _};
+    clap::builder::PossibleValuesParser::new(OtlpProtocol::ALL.iter().map(|p| match p {
+        OtlpProtocol::HttpProtobuf => PossibleValue::new(p.as_str()).alias("http"),
+        OtlpProtocol::Grpc => PossibleValue::new(p.as_str()),
+    }))
+    .map(|name| match name.as_str() {
+        "http" => OtlpProtocol::HttpProtobuf,
+        name => name.parse().expect("one of the listed protocols"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_parse_by_their_wire_names() {
+        for (given, want) in [
+            ("grpc", OtlpProtocol::Grpc),
+            ("http/protobuf", OtlpProtocol::HttpProtobuf),
+            ("http", OtlpProtocol::HttpProtobuf),
+        ] {
+            let cli = Cli::try_parse_from([
+                "warden",
+                "replay",
+                "last",
+                "--otlp",
+                "u",
+                "--protocol",
+                given,
+            ])
+            .unwrap_or_else(|e| panic!("{given}: {e}"));
+            let Command::Replay(r) = cli.command else {
+                panic!("not replay")
+            };
+            assert_eq!(r.protocol, want, "{given}");
+        }
+        assert!(
+            Cli::try_parse_from([
+                "warden",
+                "replay",
+                "last",
+                "--otlp",
+                "u",
+                "--protocol",
+                "udp"
+            ])
+            .is_err()
+        );
+        for mode in NetworkMode::ALL {
+            let cli =
+                Cli::try_parse_from(["warden", "run", "--network", mode.as_str(), "--", "true"])
+                    .unwrap_or_else(|e| panic!("{mode}: {e}"));
+            let Command::Run(r) = cli.command else {
+                panic!("not run")
+            };
+            assert_eq!(r.settings.network, *mode);
+        }
+    }
 }

@@ -21,7 +21,7 @@ use std::{
 
 pub use cursor::Cursor;
 pub use delivery::{BacklogControl, Delivery, Outcome, SessionState};
-pub use transport::{ExportConfig, Exporter, Transport};
+pub use transport::{ExportConfig, Exporter};
 
 use warden_requirements::values::BacklogPolicy;
 

@@ -27,19 +27,13 @@ use opentelemetry_sdk::{
 
 use super::mapping::{self, Mapped};
 use crate::events::{Event, Record};
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum Transport {
-    Grpc,
-    /// HTTP/protobuf: the endpoint is the base URL; `/v1/logs` and `/v1/metrics` are added.
-    #[value(alias = "http/protobuf")]
-    Http,
-}
+use warden_requirements::values::OtlpProtocol;
 
 #[derive(Clone, Debug)]
 pub struct ExportConfig {
     pub endpoint: String,
-    pub transport: Transport,
+    /// With http/protobuf the endpoint is the base URL; `/v1/logs` and `/v1/metrics` are added.
+    pub transport: OtlpProtocol,
     /// Sent with every request (gRPC metadata or HTTP headers); names in lower case.
     pub headers: Vec<(String, String)>,
     /// Trust only this CA (PEM) for the collector's certificate.
@@ -51,7 +45,7 @@ pub struct ExportConfig {
 }
 
 impl ExportConfig {
-    pub fn new(endpoint: impl Into<String>, transport: Transport) -> Self {
+    pub fn new(endpoint: impl Into<String>, transport: OtlpProtocol) -> Self {
         Self {
             endpoint: endpoint.into(),
             transport,
@@ -163,7 +157,7 @@ macro_rules! exporter {
     ($kind:ident, $http_path:literal, $config:expr) => {{
         let config: &ExportConfig = $config;
         match config.transport {
-            Transport::Grpc => {
+            OtlpProtocol::Grpc => {
                 let mut b = $kind::builder()
                     .with_tonic()
                     .with_endpoint(&config.endpoint)
@@ -175,7 +169,7 @@ macro_rules! exporter {
                 }
                 b.build()
             }
-            Transport::Http => $kind::builder()
+            OtlpProtocol::HttpProtobuf => $kind::builder()
                 .with_http()
                 .with_endpoint(http_url(&config.endpoint, $http_path))
                 .with_protocol(Protocol::HttpBinary)
@@ -340,7 +334,7 @@ mod tests {
 
     #[test]
     fn bad_headers_and_ca_files_are_named() {
-        let mut c = ExportConfig::new("http://127.0.7.1:4700", Transport::Grpc);
+        let mut c = ExportConfig::new("http://127.0.7.1:4700", OtlpProtocol::Grpc);
         c.headers.push(("bad key".into(), "v".into()));
         assert!(metadata(&c).unwrap_err().to_string().contains("bad key"));
         c.headers.clear();

@@ -8,16 +8,7 @@ pub const SPEC_FD: i32 = 3;
 /// The launcher sends the seccomp notification listener back over this Unix socket.
 pub const NOTIFY_SOCKET_FD: i32 = 4;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum SandboxMode {
-    /// Reads allowed (except denied paths), no writes but to devices like /dev/null.
-    ReadOnly,
-    /// ReadOnly plus writes beneath the write roots (workspace, temp dirs...).
-    WorkspaceWrite,
-    /// No file-system confinement (still observed; syscall filter and exec rules still hold).
-    DangerFullAccess,
-}
+pub use warden_wire::SandboxMode;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LaunchSpec {

@@ -52,7 +52,7 @@ pub enum NameVerdict {
     Deny(u32),
 }
 
-warden_requirements::string_enum! {
+warden_wire::string_enum! {
     /// Whether unlisted destinations are refused (enforce) or only recorded (observe).
     NetworkMode, "network mode" {
         Enforce = "enforce",

@@ -12,7 +12,7 @@ use std::{
 };
 
 use serde::Serialize;
-use warden_requirements::string_enum;
+use warden_wire::string_enum;
 
 use crate::{
     audit_log::{self, chain_seed, line_hash},

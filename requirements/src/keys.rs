@@ -7,8 +7,8 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use ed25519_dalek::Signer;
 
-use crate::serde_via_str;
 use crate::values::InvalidValue;
+use warden_wire::serde_via_str;
 
 /// Decodes base64 (surrounding whitespace ignored, as in a file ending in a newline) into
 /// exactly `N` bytes.

@@ -12,7 +12,7 @@ use time::format_description::well_known::Rfc3339;
 use crate::integrity::{self, IntegrityError, TrustPolicy};
 use crate::schema::{BundleHeader, Requirements};
 use crate::source::{ParseError, SourceText};
-use crate::string_enum;
+use warden_wire::string_enum;
 
 /// The managed preferences directory.
 pub const DEFAULT_MANAGED_DIR: &str = "/etc/warden/managed.d";

@@ -37,9 +37,6 @@ pub use keys::{PublicKey, SecretKey, Signature};
 pub use layers::{Layer, LayerKind, LayerPaths, LoadError, load_local_layers, load_managed_dir};
 pub use live::LiveRequirements;
 pub use schema::Requirements;
-/// For `string_enum!` and `serde_via_str!` in other crates.
-#[doc(hidden)]
-pub use serde as __serde;
 pub use source::ParseError;
 pub use user_config::{CliOverrides, UserConfig};
-pub use values::{InvalidValue, ParseVisitor};
+pub use values::InvalidValue;

@@ -150,7 +150,7 @@ pub fn network(
 /// An allowed pathname socket beneath a write root could be replaced by the agent with a
 /// link to any other socket (the kernel's check sees only the spelling): refused.
 pub fn check_unix_sockets(net: &NetworkOptions, sandbox: &SandboxOptions) -> anyhow::Result<()> {
-    if sandbox.mode != warden_agent::spec::SandboxMode::WorkspaceWrite {
+    if sandbox.mode != SandboxMode::WorkspaceWrite {
         return Ok(());
     }
     for (path, id) in &net.policy.unix_sockets {
@@ -215,12 +215,8 @@ pub fn sandbox(
     workspace: PathBuf,
     builtin_rules: bool,
 ) -> anyhow::Result<SandboxOptions> {
-    let mode = match s.sandbox_mode.value {
-        SandboxMode::ReadOnly => warden_agent::spec::SandboxMode::ReadOnly,
-        SandboxMode::WorkspaceWrite => warden_agent::spec::SandboxMode::WorkspaceWrite,
-        SandboxMode::DangerFullAccess => warden_agent::spec::SandboxMode::DangerFullAccess,
-    };
-    if mode == warden_agent::spec::SandboxMode::WorkspaceWrite && workspace == Path::new("/") {
+    let mode = s.sandbox_mode.value;
+    if mode == SandboxMode::WorkspaceWrite && workspace == Path::new("/") {
         anyhow::bail!(
             "the workspace would be / (the whole file system): run from a project directory, \
              or give --workspace DIR"

@@ -3,7 +3,7 @@
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
-use warden_requirements::string_enum;
+use warden_wire::string_enum;
 
 string_enum! {
     /// Which budget a lookup exceeded.

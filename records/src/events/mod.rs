@@ -6,7 +6,7 @@ pub mod escape;
 pub mod render;
 
 use serde::{Deserialize, Serialize};
-use warden_requirements::string_enum;
+use warden_wire::string_enum;
 
 /// Version of the record schema, written into every `session.start`.
 pub const SCHEMA_VERSION: u32 = 1;

@@ -9,7 +9,7 @@
 //! the calls they are attached to.
 use std::path::Path;
 
-use warden_requirements::string_enum;
+use warden_wire::string_enum;
 
 string_enum! {
     /// A hook tier, best first.

@@ -2,6 +2,7 @@
 //! is decided and why. No kernel, no I/O but reading a binary to recognise it; table-driven
 //! unit tests. The supervisor applies the decisions (exec gate, approvals, DNS proxy, kernel
 //! maps).
+pub mod approval;
 pub mod exec;
 pub mod network;
 pub mod risk;

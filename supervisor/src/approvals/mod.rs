@@ -17,6 +17,7 @@
 //! rule that answers later identical requests at once. Every decision is an `approval`
 //! record; every request that waits for someone is first an `approval.request` record.
 pub mod reviewer_command;
+use warden_policy::approval::{self, NextStep};
 pub use warden_policy::risk;
 pub mod socket;
 pub mod terminal;
@@ -285,12 +286,6 @@ pub struct Broker {
     terminal: Mutex<Option<mpsc::UnboundedSender<String>>>,
 }
 
-/// What happens to a request: decided now, or asked of someone.
-enum NextStep {
-    Decide(Verdict, DecisionSource, String),
-    Ask(DecisionSource),
-}
-
 impl Broker {
     pub fn new(
         cfg: Config,
@@ -462,50 +457,15 @@ impl Broker {
     }
 
     fn route(&self, risk: Option<&Risk>) -> NextStep {
-        if self.cfg.policy == ApprovalPolicy::Never {
-            return NextStep::Decide(
-                Verdict::Deny,
-                DecisionSource::Policy,
-                "approval policy `never`: what needs approval is denied".into(),
-            );
-        }
-        let reasons = |r: &Risk| r.reasons.join("; ");
-        let mut nobody = DecisionSource::Policy;
-        match (self.cfg.reviewer, risk) {
-            (Reviewer::External, _) => return NextStep::Ask(DecisionSource::Reviewer),
-            (Reviewer::AutoReview, Some(r)) if r.level == RiskLevel::Low => {
-                return NextStep::Decide(
-                    Verdict::Allow,
-                    DecisionSource::AutoReview,
-                    format!("low risk: {}", reasons(r)),
-                );
-            }
-            (Reviewer::AutoReview, Some(r)) if r.level == RiskLevel::Critical => {
-                return NextStep::Decide(
-                    Verdict::Deny,
-                    DecisionSource::AutoReview,
-                    format!("critical risk: {}", reasons(r)),
-                );
-            }
-            (Reviewer::AutoReview, _) if self.cfg.reviewer_command.is_some() => {
-                return NextStep::Ask(DecisionSource::Reviewer);
-            }
-            (Reviewer::AutoReview, _) => nobody = DecisionSource::AutoReview,
-            _ => {}
-        }
-        if self.cfg.unattended {
-            let why = match risk {
-                Some(r) => format!(
-                    "{:?} risk ({}) needs a person, and the session is unattended",
-                    r.level,
-                    reasons(r)
-                )
-                .to_lowercase(),
-                None => "needs a person's approval, and the session is unattended".into(),
-            };
-            return NextStep::Decide(Verdict::Deny, nobody, why);
-        }
-        NextStep::Ask(DecisionSource::User)
+        approval::route(
+            approval::Answerers {
+                policy: self.cfg.policy,
+                reviewer: self.cfg.reviewer,
+                reviewer_command: self.cfg.reviewer_command.is_some(),
+                unattended: self.cfg.unattended,
+            },
+            risk,
+        )
     }
 
     /// Starts what ends the wait: the timeout, the reviewer command, the terminal prompt.

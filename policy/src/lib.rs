@@ -3,6 +3,7 @@
 //! unit tests. The supervisor applies the decisions (exec gate, approvals, DNS proxy, kernel
 //! maps).
 pub mod approval;
+pub mod environment;
 pub mod exec;
 pub mod network;
 pub mod risk;

@@ -255,11 +255,23 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
         }
     }
     let allowed_paths: Vec<PathBuf> = policy.unix_sockets.iter().map(|(p, _)| p.clone()).collect();
-    let agent_env = unix_sockets::agent_env(
+    let mut agent_env = unix_sockets::agent_env(
         std::env::vars_os(),
         kernel.socket_dir.path(),
         &allowed_paths,
     );
+    // Secrets are handed over deliberately, never inherited (a name that is not UTF-8 cannot
+    // be judged, nor removed by name).
+    let names: Vec<String> = std::env::vars_os()
+        .filter_map(|(k, _)| k.into_string().ok())
+        .collect();
+    agent_env
+        .removed
+        .extend(warden_policy::environment::secret_names(
+            names.iter().map(String::as_str),
+        ));
+    agent_env.removed.sort();
+    agent_env.removed.dedup();
     let labels = Arc::new(SessionLabels {
         policy: policy.clone(),
         allowlist: kernel.allowlist.clone(),

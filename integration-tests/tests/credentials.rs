@@ -55,3 +55,30 @@ fn secret_variables_are_not_inherited() {
         assert!(!log.contains(value), "{name}'s value is in the log");
     }
 }
+
+/// `--pass-env NAME` hands one such variable over on purpose; the others stay out.
+#[test]
+fn a_secret_variable_passes_only_when_named() {
+    let state = private_dir();
+    let mut c = warden_command(
+        state.path(),
+        &["--pass-env", "OPENAI_API_KEY"],
+        &[
+            "sh",
+            "-c",
+            "echo KEY=${OPENAI_API_KEY:-unset}; echo TOKEN=${GITHUB_TOKEN:-unset}",
+        ],
+    );
+    c.env("OPENAI_API_KEY", "sk-w4rd3nPassed0006")
+        .env("GITHUB_TOKEN", "ghp_w4rd3nKept0007");
+    let s = finish(state, c.output().expect("running warden"));
+    assert!(s.status.success(), "{}", s.stderr);
+    assert_eq!(status_of(&s, "KEY"), "sk-w4rd3nPassed0006");
+    assert_eq!(status_of(&s, "TOKEN"), "unset");
+    let removed = &s.start().env_removed;
+    assert!(removed.iter().any(|n| n == "GITHUB_TOKEN"), "{removed:?}");
+    assert!(
+        !removed.iter().any(|n| n == "OPENAI_API_KEY"),
+        "{removed:?}"
+    );
+}

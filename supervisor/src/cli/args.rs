@@ -111,6 +111,11 @@ pub struct RunArgs {
     /// `warden doctor` shows which tiers this kernel gives.
     #[arg(long, value_enum, value_name = "TIER", default_value_t = TierChoice::Auto)]
     pub hook_tier: TierChoice,
+    /// Pass this environment variable on although its name says it holds a secret
+    /// (`OPENAI_API_KEY` for an agent that needs it). Repeatable. Without it, variables such
+    /// as `*_TOKEN`, `*_API_KEY`, `*_SECRET*` and `*PASSWORD*` do not reach the command.
+    #[arg(long = "pass-env", value_name = "NAME")]
+    pub pass_env: Vec<String>,
     /// The command and its arguments.
     #[arg(required = true, last = true, value_name = "CMD")]
     pub command: Vec<OsString>,

@@ -17,6 +17,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<i32> {
         max_pids,
         export_grace_secs,
         hook_tier,
+        pass_env,
         command,
         approvals,
     } = args;
@@ -76,5 +77,6 @@ pub fn run(args: RunArgs) -> anyhow::Result<i32> {
         log_prompts: loaded.settings.telemetry.log_prompts.value,
         required_layers: loaded.settings.required_layers.clone(),
         hook_tier,
+        pass_env,
     }))
 }

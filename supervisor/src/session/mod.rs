@@ -141,6 +141,8 @@ pub struct RunOptions {
     pub log_prompts: bool,
     /// Which hook tiers the kernel programs may use (`--hook-tier`).
     pub hook_tier: crate::kernel::hook_tier::TierChoice,
+    /// Variables passed on although their names look secret (`--pass-env`).
+    pub pass_env: Vec<String>,
     /// Kernel layers without which the session must not start (requirements).
     pub required_layers:
         Vec<warden_requirements::Resolved<warden_requirements::values::KernelLayer>>,
@@ -194,6 +196,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
         log_prompts,
         hook_tier,
         required_layers,
+        pass_env,
     } = opts;
     // Before anything of the session exists: a repository Warden cannot protect stops it here.
     let vcs = plan_vcs(&sandbox, &user)?;
@@ -264,6 +267,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
     // be judged, nor removed by name).
     let names: Vec<String> = std::env::vars_os()
         .filter_map(|(k, _)| k.into_string().ok())
+        .filter(|k| !pass_env.contains(k))
         .collect();
     agent_env
         .removed

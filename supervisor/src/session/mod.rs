@@ -258,21 +258,22 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
         }
     }
     let allowed_paths: Vec<PathBuf> = policy.unix_sockets.iter().map(|(p, _)| p.clone()).collect();
+    // Read once: the socket variables and the secret-looking names are judged on one snapshot.
+    let inherited: Vec<(std::ffi::OsString, std::ffi::OsString)> = std::env::vars_os().collect();
     let mut agent_env = unix_sockets::agent_env(
-        std::env::vars_os(),
+        inherited.iter().cloned(),
         kernel.socket_dir.path(),
         &allowed_paths,
     );
     // Secrets are handed over deliberately, never inherited (a name that is not UTF-8 cannot
     // be judged, nor removed by name).
-    let names: Vec<String> = std::env::vars_os()
-        .filter_map(|(k, _)| k.into_string().ok())
-        .filter(|k| !pass_env.contains(k))
-        .collect();
     agent_env
         .removed
         .extend(warden_policy::environment::secret_names(
-            names.iter().map(String::as_str),
+            inherited
+                .iter()
+                .filter_map(|(k, _)| k.to_str())
+                .filter(|k| !pass_env.iter().any(|p| p == k)),
         ));
     agent_env.removed.sort();
     agent_env.removed.dedup();

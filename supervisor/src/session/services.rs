@@ -219,7 +219,6 @@ impl Services {
         }
         drop(self.broker);
         drop(self.gate_events);
-        let dns_evicted = self.dns_budget.lock().expect("budget lock").evicted();
         let finished = if pipeline_failed {
             None
         } else {
@@ -231,6 +230,8 @@ impl Services {
                 Err(e) => Err(anyhow::anyhow!(e)),
             })
         };
+        // Read once the proxy has ended (an aborted task may still be finishing a lookup).
+        let dns_evicted = self.dns_budget.lock().expect("budget lock").evicted();
         Stopped {
             finished,
             telemetry: self.telemetry,

@@ -22,6 +22,10 @@ APT_PACKAGES=(
 # initramfs. Without recommends: they pull in a desktop's worth of packages.
 VM_PACKAGES=(qemu-system-x86 busybox-static cpio xz-utils)
 
+# The credential store's keyrings: a Secret Service (gnome-keyring on a private D-Bus) and the
+# kernel's keyutils, with their command-line clients. Without recommends: a desktop again.
+KEYRING_PACKAGES=(dbus dbus-daemon gnome-keyring libsecret-tools keyutils)
+
 # Installs those of the packages named after `--` that are missing; OPTIONS go to apt-get.
 apt_install() {
   local what=$1 options=() missing=() p
@@ -41,6 +45,7 @@ apt_install() {
 }
 apt_install "build and test packages" -- "${APT_PACKAGES[@]}"
 apt_install "VM matrix packages" --no-install-recommends -- "${VM_PACKAGES[@]}"
+apt_install "keyring packages" --no-install-recommends -- "${KEYRING_PACKAGES[@]}"
 
 # rustup's cargo must come before Debian's /usr/bin/cargo.
 export PATH="$HOME/.cargo/bin:$PATH"

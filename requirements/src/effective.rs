@@ -14,9 +14,9 @@ use crate::layers::{Layer, LayerKind};
 use crate::schema::Requirements;
 use crate::source::Location;
 use crate::values::{
-    ApprovalPolicy, Argv, BacklogPolicy, Cidr, ConfigPath, CredentialsStore, DomainPattern,
-    EntropyBits, ExecRule, HttpUrl, HttpsUrl, KernelLayer, NonEmpty, OtlpHeader, OtlpProtocol,
-    RequiredDecision, Reviewer, SandboxMode,
+    ApprovalPolicy, Argv, BacklogPolicy, Cidr, ConfigPath, CredentialDelivery, CredentialsStore,
+    DomainPattern, EntropyBits, ExecRule, HttpUrl, HttpsUrl, KernelLayer, NonEmpty, OtlpHeader,
+    OtlpProtocol, RequiredDecision, Reviewer, SandboxMode,
 };
 
 /// Where an effective value was set: the layer, its file and the line.
@@ -177,6 +177,8 @@ effective! {
     export_backlog_policy: BacklogPolicy = "telemetry.export_backlog_policy",
         telemetry.export_backlog_policy;
     credentials_store: CredentialsStore = "credentials.store", credentials.store;
+    credential_deliveries: Vec<CredentialDelivery> = "credentials.allowed_deliveries",
+        credentials.allowed_deliveries;
     login_method: NonEmpty = "login.method", login.method;
     login_workspace_id: NonEmpty = "login.workspace_id", login.workspace_id;
     cloud_bundle_url: HttpsUrl = "cloud.bundle_url", cloud.bundle_url;

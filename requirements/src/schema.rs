@@ -7,9 +7,9 @@ use toml::value::Datetime;
 
 use crate::keys::PublicKey;
 use crate::values::{
-    ApprovalPolicy, Argv, BacklogPolicy, Cidr, ConfigPath, CredentialsStore, DomainPattern,
-    EntropyBits, ExecRule, HttpUrl, HttpsUrl, KernelLayer, NonEmpty, OtlpHeader, OtlpProtocol,
-    RequiredDecision, Reviewer, SandboxMode, SchemaVersion,
+    ApprovalPolicy, Argv, BacklogPolicy, Cidr, ConfigPath, CredentialDelivery, CredentialsStore,
+    DomainPattern, EntropyBits, ExecRule, HttpUrl, HttpsUrl, KernelLayer, NonEmpty, OtlpHeader,
+    OtlpProtocol, RequiredDecision, Reviewer, SandboxMode, SchemaVersion,
 };
 
 /// One requirements document, as written. Each value keeps its span for messages.
@@ -129,6 +129,8 @@ pub struct TelemetryRequirements {
 #[serde(deny_unknown_fields)]
 pub struct CredentialsRequirements {
     pub store: Option<Spanned<CredentialsStore>>,
+    /// How credentials may reach the agent; absent allows every delivery.
+    pub allowed_deliveries: Option<Spanned<Vec<CredentialDelivery>>>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]

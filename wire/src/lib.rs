@@ -112,3 +112,16 @@ string_enum! {
         DangerFullAccess = "danger-full-access",
     }
 }
+
+string_enum! {
+    /// How a credential reaches the agent, narrowest first; the credential store and the
+    /// requirements (`credentials.allowed_deliveries`) share it.
+    CredentialDelivery, "credential delivery" {
+        /// The agent holds a placeholder; Warden's egress path swaps it for the value.
+        Inject = "inject",
+        /// The agent asks Warden through the session's agent socket (git's credential helper).
+        Helper = "helper",
+        /// A variable in the agent's environment at launch.
+        Env = "env",
+    }
+}

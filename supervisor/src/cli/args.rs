@@ -69,6 +69,14 @@ pub enum Command {
     /// no longer recorded. Its processes are killed and its log gets a `session.end` record
     /// with reason `supervisor_lost`.
     Recover(RecoverArgs),
+    /// The agent's credentials, kept in the OS keyring and handed to sessions the narrowest
+    /// way (see docs/credentials.md).
+    ///
+    /// The store is the user's Secret Service collection when the session has a D-Bus
+    /// session bus, the kernel's persistent keyring (keyutils) otherwise. Nothing is written
+    /// to a plain file: without a keyring the command fails and says how to get one.
+    #[command(subcommand)]
+    Credentials(CredentialsCommand),
 }
 
 #[derive(clap::Args)]
@@ -580,5 +588,114 @@ mod tests {
             };
             assert_eq!(r.settings.network, *mode);
         }
+    }
+}
+
+#[derive(clap::Subcommand)]
+pub enum CredentialsCommand {
+    /// Store a credential. The value is read from standard input (without echo on a
+    /// terminal), never from the command line, where other users could read it.
+    ///
+    /// Example: `printf %s "$KEY" | warden credentials add openai --provider openai
+    /// --host api.openai.com --env OPENAI_API_KEY`
+    Add(CredentialsAddArgs),
+    /// List the stored credentials: name, provider, delivery, hosts, login, expiry. Never
+    /// the values.
+    List {
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        store: StoreFlag,
+    },
+    /// Show one credential's metadata; its value only with --reveal.
+    Show {
+        name: String,
+        /// Print the value too.
+        #[arg(long)]
+        reveal: bool,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        store: StoreFlag,
+    },
+    /// Delete a credential from the keyring.
+    Remove {
+        name: String,
+        #[command(flatten)]
+        store: StoreFlag,
+    },
+    /// Check that the store answers and that each credential (or NAME) can be read, is not
+    /// expired and is within the requirements' login pin. Exits 1 if one is not.
+    Test {
+        name: Option<String>,
+        #[command(flatten)]
+        store: StoreFlag,
+        #[command(flatten)]
+        paths: RequirementsPaths,
+    },
+}
+
+#[derive(clap::Args)]
+pub struct CredentialsAddArgs {
+    pub name: String,
+    /// Who issued it (e.g. openai, anthropic, github); login pins are per provider.
+    #[arg(long)]
+    pub provider: String,
+    /// A host it is for (repeat for more). `inject` and `helper` hand it only to these.
+    #[arg(long = "host", value_name = "HOST")]
+    pub hosts: Vec<String>,
+    /// inject: the agent holds a placeholder that Warden swaps on the way out (narrowest);
+    /// helper: git's credential helper through the agent socket; env: a variable at launch.
+    #[arg(long, default_value = "inject", value_parser = parse_delivery)]
+    pub delivery: warden_credentials::Delivery,
+    /// inject: the request header that carries it.
+    #[arg(long, default_value = "authorization")]
+    pub header: String,
+    /// inject: what precedes the value in the header ("" for nothing).
+    #[arg(long, default_value = "Bearer")]
+    pub scheme: String,
+    /// env: the variable that gets the value; inject: the one that gets the placeholder.
+    #[arg(long, value_name = "VAR")]
+    pub env: Option<String>,
+    /// How it was obtained: api-key, or a login method (e.g. chatgpt, oauth) whose value is
+    /// a signed token that requirements may pin to a workspace.
+    #[arg(long, default_value = "api-key")]
+    pub login_method: String,
+    /// The workspace or organisation it belongs to.
+    #[arg(long)]
+    pub workspace: Option<String>,
+    /// When it stops working (RFC 3339, e.g. 2027-01-31T00:00:00Z); sessions refuse it after.
+    #[arg(long, value_name = "TIME")]
+    pub expires: Option<String>,
+    /// Overwrite a credential of the same name.
+    #[arg(long)]
+    pub replace: bool,
+    #[command(flatten)]
+    pub store: StoreFlag,
+    #[command(flatten)]
+    pub paths: RequirementsPaths,
+}
+
+/// Which keyring.
+#[derive(clap::Args)]
+pub struct StoreFlag {
+    /// auto (Secret Service when there is a session bus, else keyutils), secret-service or
+    /// keyutils.
+    #[arg(long = "store", value_name = "STORE", default_value = "auto", value_parser = parse_store)]
+    pub choice: warden_credentials::StoreChoice,
+}
+
+fn parse_delivery(s: &str) -> Result<warden_credentials::Delivery, String> {
+    s.parse().map_err(|e: warden_wire::InvalidValue| e.0)
+}
+
+fn parse_store(s: &str) -> Result<warden_credentials::StoreChoice, String> {
+    use warden_credentials::StoreChoice;
+    match s {
+        "auto" => Ok(StoreChoice::Auto),
+        s => s
+            .parse()
+            .map(StoreChoice::Only)
+            .map_err(|e: warden_wire::InvalidValue| e.0),
     }
 }

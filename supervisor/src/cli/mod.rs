@@ -19,5 +19,6 @@ pub fn dispatch(command: Command) -> anyhow::Result<i32> {
         Command::Approvals(cmd) => small::approvals(cmd),
         Command::Recover(args) => small::recover(args),
         Command::Doctor(args) => small::doctor(args),
+        Command::Credentials(cmd) => small::credentials(cmd),
     }
 }

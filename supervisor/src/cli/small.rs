@@ -2,7 +2,9 @@
 use std::path::PathBuf;
 use warden::{audit_log, doctor, log_view, recovery};
 
-use super::args::{ApprovalsCommand, DoctorArgs, EventsArgs, RecoverArgs, RequirementsCommand};
+use super::args::{
+    ApprovalsCommand, CredentialsCommand, DoctorArgs, EventsArgs, RecoverArgs, RequirementsCommand,
+};
 
 pub fn events(args: EventsArgs) -> anyhow::Result<i32> {
     let EventsArgs {
@@ -91,4 +93,43 @@ pub fn doctor(args: DoctorArgs) -> anyhow::Result<i32> {
     print!("{}", doctor::report_layers(&doctor::layers(tier.as_ref())));
     print!("{}", doctor::verdict(ok));
     Ok(if ok { 0 } else { 1 })
+}
+
+pub fn credentials(cmd: CredentialsCommand) -> anyhow::Result<i32> {
+    use warden::credentials_cli as c;
+    match cmd {
+        CredentialsCommand::Add(a) => {
+            let metadata = warden_credentials::Metadata {
+                provider: a.provider,
+                hosts: a.hosts.iter().map(|h| h.to_ascii_lowercase()).collect(),
+                delivery: a.delivery,
+                header: Some(a.header.to_ascii_lowercase()),
+                scheme: Some(a.scheme).filter(|s| !s.is_empty()),
+                env: a.env,
+                login_method: a.login_method,
+                workspace: a.workspace,
+                expires_at: a.expires.as_deref().map(c::parse_expiry).transpose()?,
+                added_at: time::OffsetDateTime::now_utc(),
+            };
+            let new = c::NewCredential {
+                name: a.name,
+                metadata,
+                replace: a.replace,
+            };
+            c::add(new, a.store.choice, &a.paths.sources(PathBuf::new())?)
+        }
+        CredentialsCommand::List { json, store } => c::list(store.choice, json),
+        CredentialsCommand::Show {
+            name,
+            reveal,
+            json,
+            store,
+        } => c::show(store.choice, &name, reveal, json),
+        CredentialsCommand::Remove { name, store } => c::remove(store.choice, &name),
+        CredentialsCommand::Test { name, store, paths } => c::test(
+            store.choice,
+            name.as_deref(),
+            &paths.sources(PathBuf::new())?,
+        ),
+    }
 }

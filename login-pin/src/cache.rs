@@ -106,33 +106,37 @@ impl JwksCache {
     /// token names a key the cached copy lacks (the issuer may have rotated its keys).
     pub fn check_login(&self, token: &str, pin: &LoginPin) -> Result<CheckedLogin, LoginError> {
         let now = SystemTime::now();
-        let keys = self.keys_for(pin)?;
-        let keys = match verify(token, pin, &keys.set, now) {
-            Err(LoginRefused::UnknownKey { .. }) if keys.origin != KeysOrigin::Fetched => {
-                self.refetch_for_unknown_key(pin, now)?
-            }
-            verified => {
-                return Ok(CheckedLogin {
-                    login: verified?,
-                    keys: keys.origin,
-                });
-            }
-        };
+        let mut keys = self.keys_for(pin)?;
+        let mut verified = verify(token, pin, &keys.set, now);
+        if matches!(verified, Err(LoginRefused::UnknownKey { .. }))
+            && keys.origin != KeysOrigin::Fetched
+            && let Some(refetched) = self.refetch_for_unknown_key(pin, now)?
+        {
+            keys = refetched;
+            verified = verify(token, pin, &keys.set, now);
+        }
         Ok(CheckedLogin {
-            login: verify(token, pin, &keys.set, now)?,
+            login: verified?,
             keys: keys.origin,
         })
     }
 
-    fn refetch_for_unknown_key(&self, pin: &LoginPin, now: SystemTime) -> Result<Keys, JwksError> {
+    /// The keys fetched again, unless an unknown key already made that happen within the
+    /// minute.
+    fn refetch_for_unknown_key(
+        &self,
+        pin: &LoginPin,
+        now: SystemTime,
+    ) -> Result<Option<Keys>, JwksError> {
         let url = https(&pin.jwks_url)?;
-        match self.store.read(url)? {
-            Some(entry) if !may_refetch_for_unknown_key(&entry, now) => Ok(Keys {
-                set: entry.keys,
-                origin: KeysOrigin::Cached,
-            }),
-            cached => self.refresh(url, cached, now, true),
+        let cached = self.store.read(url)?;
+        if cached
+            .as_ref()
+            .is_some_and(|entry| !may_refetch_for_unknown_key(entry, now))
+        {
+            return Ok(None);
         }
+        self.refresh(url, cached, now, true).map(Some)
     }
 
     /// Fetches the keys and caches them; if the fetch fails, falls back on a cached copy less
@@ -181,16 +185,7 @@ impl JwksCache {
         let Some(mut entry) = cached else {
             return Err(unavailable("and there is no cached copy".into()));
         };
-        let age = entry
-            .age(now)
-            .filter(|age| *age < MAX_STALE)
-            .ok_or_else(|| {
-                unavailable(format!(
-                    "and the cached copy, fetched at {} s since 1970, is more than {} h old",
-                    entry.fetched_at,
-                    MAX_STALE.as_secs() / 3600
-                ))
-            })?;
+        let age = usable_age(&entry, now).map_err(unavailable)?;
         // Remember the attempt, so that the next unknown key waits before trying again.
         if entry.unknown_key_refetch_at != refetch_at {
             entry.unknown_key_refetch_at = refetch_at;
@@ -211,6 +206,19 @@ fn https(url: &str) -> Result<&str, JwksError> {
         Err(JwksError::NotHttps {
             url: url.to_string(),
         })
+    }
+}
+
+/// How old a cached copy is, if young enough to stand in for a failed fetch.
+fn usable_age(entry: &Entry, now: SystemTime) -> Result<Duration, String> {
+    match entry.age(now) {
+        Some(age) if age < MAX_STALE => Ok(age),
+        Some(age) => Err(format!(
+            "and the cached copy is {} h old, more than {} h",
+            age.as_secs() / 3600,
+            MAX_STALE.as_secs() / 3600
+        )),
+        None => Err("and the cached copy is dated in the future (the clock moved)".into()),
     }
 }
 

@@ -60,10 +60,12 @@ fn hand_made(header: Value, signature: &str) -> String {
     format!("{}.{}.{signature}", part(&header), part(&claims()))
 }
 
+/// The attack HS* invites: the issuer's published key, used as an HMAC secret.
 fn hs256_with_public_key(key: &TestKey) -> String {
     let mut header = Header::new(Algorithm::HS256);
     header.kid = Some(key.kid.clone());
-    let secret = EncodingKey::from_secret(key.public_pem.as_bytes()).unwrap();
+    let published = serde_json::to_vec(&key.jwk).unwrap();
+    let secret = EncodingKey::from_secret(&published).unwrap();
     jsonwebtoken::encode(&header, &claims(), &secret).unwrap()
 }
 

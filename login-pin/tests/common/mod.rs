@@ -8,7 +8,6 @@ pub struct TestKey {
     pub kid: String,
     pub alg: Algorithm,
     pub jwk: Jwk,
-    pub public_pem: String,
     encoding: EncodingKey,
 }
 
@@ -30,7 +29,6 @@ impl TestKey {
             kid: kid.to_string(),
             alg,
             jwk,
-            public_pem: pair.public_key_pem(),
             encoding,
         }
     }

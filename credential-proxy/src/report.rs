@@ -105,8 +105,9 @@ impl Reporter {
     }
 }
 
+/// At debug level: Warden records the reports themselves.
 fn log(report: &Report) {
-    tracing::info!(
+    tracing::debug!(
         host = %report.host,
         credential = report.credential.as_deref().unwrap_or(""),
         outcome = %report.outcome,

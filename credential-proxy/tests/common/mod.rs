@@ -267,6 +267,8 @@ pub struct Harness {
     pub stub: Stub,
     pub placeholder: String,
     pub ca: CertificateDer<'static>,
+    /// The root the proxy verifies the stub with.
+    pub upstream_root: CertificateDer<'static>,
     pub reports: mpsc::Receiver<Report>,
     task: JoinHandle<()>,
 }
@@ -323,6 +325,7 @@ impl Harness {
             stub,
             placeholder: options.placeholder,
             ca,
+            upstream_root: web_pki.root(),
             reports,
             task,
         }

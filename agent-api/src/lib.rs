@@ -34,6 +34,9 @@ pub enum Message {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         status: Option<String>,
     },
+    /// git's credential helper `get`: a credential for `host`, if the session was given one
+    /// with delivery `helper` for that host.
+    GitCredential { protocol: String, host: String },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -41,6 +44,40 @@ pub struct Ack {
     pub ok: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The answer to `GitCredential`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential: Option<GitCredential>,
+}
+
+impl Ack {
+    pub fn ok() -> Self {
+        Self {
+            ok: true,
+            error: None,
+            credential: None,
+        }
+    }
+
+    pub fn refused(error: impl Into<String>) -> Self {
+        Self {
+            ok: false,
+            error: Some(error.into()),
+            credential: None,
+        }
+    }
+}
+
+/// What git's credential helper protocol answers.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GitCredential {
+    pub username: String,
+    pub password: String,
+}
+
+impl std::fmt::Debug for GitCredential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "GitCredential({}, [secret])", self.username)
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -82,6 +119,24 @@ impl Client {
 
     /// Sends one message and waits until Warden has recorded it.
     pub fn send(&mut self, message: &Message) -> Result<(), ApiError> {
+        self.exchange(message).map(drop)
+    }
+
+    /// Asks for the session's credential for `host` (git's credential helper `get`).
+    pub fn git_credential(
+        &mut self,
+        protocol: &str,
+        host: &str,
+    ) -> Result<GitCredential, ApiError> {
+        let ack = self.exchange(&Message::GitCredential {
+            protocol: protocol.into(),
+            host: host.into(),
+        })?;
+        ack.credential
+            .ok_or_else(|| ApiError::Protocol("no credential in the answer".into()))
+    }
+
+    fn exchange(&mut self, message: &Message) -> Result<Ack, ApiError> {
         let mut line = serde_json::to_vec(message).map_err(io::Error::other)?;
         line.push(b'\n');
         // Warden may answer and hang up before reading (a refused peer): its reply is still
@@ -97,7 +152,7 @@ impl Client {
         let reply: Ack =
             serde_json::from_str(&reply).map_err(|e| ApiError::Protocol(e.to_string()))?;
         match reply {
-            Ack { ok: true, .. } => Ok(()),
+            Ack { ok: true, .. } => Ok(reply),
             Ack { error, .. } => Err(ApiError::Refused(error.unwrap_or_default())),
         }
     }
@@ -155,10 +210,7 @@ mod tests {
                 let mut line = String::new();
                 r.read_line(&mut line).unwrap();
                 got.push(serde_json::from_str::<Message>(&line).unwrap());
-                let reply = Ack {
-                    ok,
-                    error: (!ok).then(|| "no".into()),
-                };
+                let reply = if ok { Ack::ok() } else { Ack::refused("no") };
                 writeln!(w, "{}", serde_json::to_string(&reply).unwrap()).unwrap();
             }
             got

@@ -12,6 +12,7 @@ use std::{
 
 pub mod collector;
 pub mod kernels;
+pub mod keyring;
 pub mod net;
 
 pub use warden::events::{Event, Exec, Exit, Record, SessionEnd, SessionStart};

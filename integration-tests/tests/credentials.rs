@@ -1,7 +1,8 @@
 //! Secrets in the user's environment do not reach the agent (issue #15, the environment
 //! scrub): the agent's environment, its `/proc/self/environ` and every file it could read in
 //! the log lack them; `session.start` names them, never their values.
-use warden_integration_tests::*;
+use warden::events::Event;
+use warden_integration_tests::{keyring, *};
 
 #[test]
 fn secret_variables_are_not_inherited() {
@@ -80,5 +81,192 @@ fn a_secret_variable_passes_only_when_named() {
     assert!(
         !removed.iter().any(|n| n == "OPENAI_API_KEY"),
         "{removed:?}"
+    );
+}
+
+/// An HTTPS server for `api.provider.test` and `other.provider.test` on `ip:443` (Python's
+/// http.server, a self-signed certificate): it writes each request's Authorization header to
+/// its log and echoes it in the body, as an API that reflects headers would.
+struct ProviderStub {
+    child: std::process::Child,
+    dir: tempfile::TempDir,
+}
+
+impl ProviderStub {
+    fn start(ip: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let key = rcgen::generate_simple_self_signed(vec![
+            "api.provider.test".to_string(),
+            "other.provider.test".to_string(),
+        ])
+        .unwrap();
+        let (cert, pkey) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+        std::fs::write(&cert, key.cert.pem()).unwrap();
+        std::fs::write(&pkey, key.signing_key.serialize_pem()).unwrap();
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::set_permissions(&cert, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let script = format!(
+            "import http.server, ssl\n\
+             class H(http.server.BaseHTTPRequestHandler):\n\
+             \x20   def do_GET(self):\n\
+             \x20       a = self.headers.get('Authorization', '-')\n\
+             \x20       open('{log}', 'a').write(self.headers.get('Host', '-') + ' ' + a + '\\n')\n\
+             \x20       body = ('auth=' + a + '\\n').encode()\n\
+             \x20       self.send_response(200)\n\
+             \x20       self.send_header('Content-Length', str(len(body)))\n\
+             \x20       self.end_headers()\n\
+             \x20       self.wfile.write(body)\n\
+             \x20   def log_message(self, *a): pass\n\
+             s = http.server.HTTPServer(('{ip}', 443), H)\n\
+             c = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER); c.load_cert_chain('{c}', '{k}')\n\
+             s.socket = c.wrap_socket(s.socket, server_side=True)\n\
+             print('ready', flush=True)\n\
+             s.serve_forever()\n",
+            log = dir.path().join("requests").display(),
+            c = cert.display(),
+            k = pkey.display()
+        );
+        let mut child = std::process::Command::new("python3")
+            .args(["-c", &script])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("python3");
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+            &mut line,
+        )
+        .unwrap();
+        assert_eq!(line.trim(), "ready");
+        Self { child, dir }
+    }
+
+    fn ca(&self) -> std::path::PathBuf {
+        self.dir.path().join("cert.pem")
+    }
+
+    /// What the server received: `host authorization` per request.
+    fn requests(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("requests")).unwrap_or_default()
+    }
+}
+
+impl Drop for ProviderStub {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+const API_VALUE: &str = "sk-w4rd3nInjectedValue-0123456789";
+
+/// `inject`: the agent holds a placeholder; the provider gets the value, in the header only;
+/// the value echoed back reaches the agent as the placeholder; a host the credential is not
+/// for gets the placeholder; every use is a record without the value.
+#[test]
+fn an_injected_credential_never_enters_the_sandbox() {
+    let Some(ss) = keyring::SecretService::new() else {
+        return;
+    };
+    let stub = ProviderStub::start("127.0.40.2");
+    let dns = warden_integration_tests::net::Dnsmasq::start(
+        "127.0.40.1".parse().unwrap(),
+        &[
+            ("api.provider.test", "127.0.40.2"),
+            ("other.provider.test", "127.0.40.2"),
+        ],
+        60,
+    );
+    let add = ss.run(
+        true,
+        &format!(
+            "printf %s {API_VALUE} | $W credentials add provider --provider openai \
+             --host api.provider.test --env PROVIDER_API_KEY"
+        ),
+    );
+    assert!(add.status.success(), "{}", keyring::text(&add));
+
+    let state = private_dir();
+    let upstream = dns.addr.to_string();
+    let ca = stub.ca().display().to_string();
+    let script = format!(
+        "echo KEY=$PROVIDER_API_KEY; \
+         curl -sS https://api.provider.test/v1 -H \"Authorization: Bearer $PROVIDER_API_KEY\"; \
+         curl -sS --cacert {ca} https://other.provider.test/v1 -H \"Authorization: Bearer $PROVIDER_API_KEY\"; \
+         tr '\\0' '\\n' </proc/self/environ"
+    );
+    let inner = warden_command(
+        state.path(),
+        &[
+            "--dns-upstream",
+            &upstream,
+            "--no-default-domains",
+            "--allow-domain",
+            "other.provider.test",
+            "--credential",
+            "provider",
+            "--credential-ca",
+            &ca,
+        ],
+        &["sh", "-c", &script],
+    );
+    let out = ss.wrap(true, &inner).output().unwrap();
+    let s = finish(state, out);
+    assert!(s.status.success(), "{}\n{}", s.stdout, s.stderr);
+
+    let placeholder = status_of(&s, "KEY");
+    assert!(placeholder.starts_with("warden-"), "{placeholder}");
+    assert_eq!(placeholder.len(), API_VALUE.len());
+    // The provider got the value; the other host only the placeholder.
+    let received = stub.requests();
+    assert!(
+        received.contains(&format!("api.provider.test Bearer {API_VALUE}")),
+        "{received}"
+    );
+    assert!(
+        received.contains(&format!("other.provider.test Bearer {placeholder}")),
+        "{received}"
+    );
+    // The agent saw the echo as the placeholder, never the value, nor in its environment.
+    assert!(!s.stdout.contains(API_VALUE), "{}", s.stdout);
+    assert_eq!(
+        s.stdout
+            .matches(&format!("auth=Bearer {placeholder}"))
+            .count(),
+        2,
+        "{}",
+        s.stdout
+    );
+
+    let uses: Vec<_> = picked!(s, Event::CredentialUse(c) => c);
+    let injected: Vec<_> = uses
+        .iter()
+        .filter(|c| c.outcome == warden::events::CredentialOutcome::Injected)
+        .collect();
+    assert_eq!(injected.len(), 1, "{uses:?}");
+    assert_eq!(injected[0].credential.as_deref(), Some("provider"));
+    assert_eq!(injected[0].host.as_deref(), Some("api.provider.test"));
+    assert!(
+        uses.iter()
+            .any(|c| c.outcome == warden::events::CredentialOutcome::ResponseRedacted),
+        "{uses:?}"
+    );
+    let log = std::fs::read_to_string(&s.log).unwrap();
+    assert!(!log.contains(API_VALUE), "the value is in the log");
+    // The lookup was answered with the proxy, and the connect allowed by its rule.
+    let dns_records: Vec<_> = picked!(s, Event::DnsQuery(q) => q);
+    let steered = dns_records
+        .iter()
+        .find(|q| q.name == "api.provider.test" && q.qtype == "A")
+        .expect("the lookup of api.provider.test");
+    assert_eq!(steered.rule, "credential-proxy");
+    assert!(steered.answers[0].starts_with("127."), "{steered:?}");
+    let connects: Vec<_> = picked!(s, Event::NetConnect(n) => n);
+    assert!(
+        connects.iter().any(|n| n.address == steered.answers[0]
+            && n.port == 443
+            && n.rule == "credential-proxy"),
+        "{connects:?}"
     );
 }

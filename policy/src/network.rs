@@ -4,9 +4,9 @@ use ipnet::IpNet;
 use std::path::PathBuf;
 
 use warden_common::{
-    RULE_APPROVED, RULE_DEFAULT_DENY, RULE_DNS_BUDGET, RULE_DNS_OVER_TLS, RULE_DNS_PROXY,
-    RULE_FIRST_POLICY, RULE_UNIX_ABSTRACT_SCOPED, RULE_UNIX_AGENT_API, RULE_UNIX_NOT_CANONICAL,
-    RULE_UNIX_SESSION_DIR,
+    RULE_APPROVED, RULE_CREDENTIAL_PROXY, RULE_DEFAULT_DENY, RULE_DNS_BUDGET, RULE_DNS_OVER_TLS,
+    RULE_DNS_PROXY, RULE_FIRST_POLICY, RULE_UNIX_ABSTRACT_SCOPED, RULE_UNIX_AGENT_API,
+    RULE_UNIX_NOT_CANONICAL, RULE_UNIX_SESSION_DIR,
 };
 use warden_requirements::values::DomainPattern;
 
@@ -154,6 +154,7 @@ impl NetworkPolicy {
             RULE_DEFAULT_DENY => "default-deny".into(),
             RULE_DNS_PROXY => "dns-proxy".into(),
             RULE_DNS_OVER_TLS => "dns-over-tls".into(),
+            RULE_CREDENTIAL_PROXY => "credential-proxy".into(),
             RULE_APPROVED => "approval".into(),
             RULE_UNIX_SESSION_DIR => "session-socket-dir".into(),
             RULE_UNIX_NOT_CANONICAL => "not-canonical".into(),

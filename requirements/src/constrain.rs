@@ -12,9 +12,9 @@ use crate::schema::DnsBudget;
 use crate::source::Location;
 use crate::user_config::{CliOverrides, UserConfig, UserSettings, flags};
 use crate::values::{
-    ApprovalPolicy, Argv, BacklogPolicy, Cidr, ConfigPath, CredentialDelivery, CredentialsStore,
-    DnsUpstream, DomainPattern, EntropyBits, ExecRule, HttpUrl, KernelLayer, NonEmpty, OtlpHeader,
-    OtlpProtocol, Reviewer, SandboxMode,
+    ApprovalPolicy, Argv, BacklogPolicy, Cidr, ConfigPath, CredentialsStore, DnsUpstream,
+    DomainPattern, EntropyBits, ExecRule, HttpUrl, KernelLayer, NonEmpty, OtlpHeader, OtlpProtocol,
+    Reviewer, SandboxMode,
 };
 
 pub const DEFAULT_SANDBOX_MODE: SandboxMode = SandboxMode::WorkspaceWrite;
@@ -125,8 +125,6 @@ pub struct Settings {
     pub telemetry: TelemetrySettings,
     /// When set, credentials must live in this store.
     pub credentials_store: Option<Resolved<CredentialsStore>>,
-    /// The deliveries credentials may use; `None` allows every one.
-    pub credential_deliveries: Option<Resolved<Vec<CredentialDelivery>>>,
     pub login: LoginSettings,
     /// Kernel layers a session may not start without.
     pub required_layers: Vec<Resolved<KernelLayer>>,
@@ -376,10 +374,6 @@ pub fn resolve(
         filesystem,
         telemetry,
         credentials_store: required("credentials.store", eff.credentials_store.as_ref()),
-        credential_deliveries: required(
-            "credentials.allowed_deliveries",
-            eff.credential_deliveries.as_ref(),
-        ),
         login: LoginSettings {
             method: required("login.method", eff.login_method.as_ref()),
             workspace_id: required("login.workspace_id", eff.login_workspace_id.as_ref()),

@@ -181,6 +181,12 @@ effective! {
         credentials.allowed_deliveries;
     login_method: NonEmpty = "login.method", login.method;
     login_workspace_id: NonEmpty = "login.workspace_id", login.workspace_id;
+    login_provider: NonEmpty = "login.provider", login.provider;
+    login_issuer: NonEmpty = "login.issuer", login.issuer;
+    login_jwks_url: HttpsUrl = "login.jwks_url", login.jwks_url;
+    login_jwks_ca_file: ConfigPath = "login.jwks_ca_file", login.jwks_ca_file;
+    login_audience: NonEmpty = "login.audience", login.audience;
+    login_workspace_claim: NonEmpty = "login.workspace_claim", login.workspace_claim;
     cloud_bundle_url: HttpsUrl = "cloud.bundle_url", cloud.bundle_url;
     cloud_public_key: PublicKey = "cloud.public_key", cloud.public_key;
 }

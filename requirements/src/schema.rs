@@ -140,6 +140,18 @@ pub struct LoginRequirements {
     pub method: Option<Spanned<NonEmpty>>,
     /// The only workspace users may log in to.
     pub workspace_id: Option<Spanned<NonEmpty>>,
+    /// The provider whose credentials `method` and `workspace_id` pin (absent: every one).
+    pub provider: Option<Spanned<NonEmpty>>,
+    /// A pinned token's `iss`, exactly.
+    pub issuer: Option<Spanned<NonEmpty>>,
+    /// Where the issuer publishes its signing keys (a JWKS).
+    pub jwks_url: Option<Spanned<HttpsUrl>>,
+    /// Trust only this CA (PEM) for the JWKS server (default: the public web PKI).
+    pub jwks_ca_file: Option<Spanned<ConfigPath>>,
+    /// An `aud` a pinned token must carry (absent: not checked).
+    pub audience: Option<Spanned<NonEmpty>>,
+    /// Where the workspace is in a token's claims: an RFC 6901 pointer such as `/org_id`.
+    pub workspace_claim: Option<Spanned<NonEmpty>>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]

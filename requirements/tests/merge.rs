@@ -81,6 +81,16 @@ fn fragment(key: &str, i: usize) -> String {
         "credentials.store" => "[credentials]\nstore = \"keyring\"".into(),
         "login.method" => format!("[login]\nmethod = \"method{i}\""),
         "login.workspace_id" => format!("[login]\nworkspace_id = \"ws-{i}\""),
+        "login.provider" => format!("[login]\nprovider = \"p{i}\""),
+        "login.issuer" => format!("[login]\nissuer = \"https://auth{i}.example\""),
+        "login.jwks_url" => format!("[login]\njwks_url = \"https://auth{i}.example/jwks\""),
+        "login.jwks_ca_file" => format!("[login]\njwks_ca_file = \"/etc/jwks{i}.pem\""),
+        "login.audience" => format!("[login]\naudience = \"aud{i}\""),
+        "login.workspace_claim" => format!("[login]\nworkspace_claim = \"/org{i}\""),
+        "credentials.allowed_deliveries" => format!(
+            "[credentials]\nallowed_deliveries = [\"{}\"]",
+            ["inject", "helper"][i % 2]
+        ),
         "cloud.bundle_url" => format!("[cloud]\nbundle_url = \"https://policy{i}.example/b.toml\""),
         "cloud.public_key" => {
             let key = warden_requirements::SecretKey::generate()

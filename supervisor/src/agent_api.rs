@@ -47,6 +47,7 @@ struct Session {
     cgroup: String,
     log_prompts: bool,
     events: mpsc::Sender<(u64, Event)>,
+    helper: crate::credentials::helper::Helper,
 }
 
 /// The session's agent API socket in `dir`.
@@ -62,6 +63,7 @@ pub fn serve(
     cgroup: String,
     log_prompts: bool,
     events: mpsc::Sender<(u64, Event)>,
+    helper: crate::credentials::helper::Helper,
 ) -> std::io::Result<AgentApi> {
     std::fs::DirBuilder::new()
         .recursive(true)
@@ -76,6 +78,7 @@ pub fn serve(
         cgroup,
         log_prompts,
         events,
+        helper,
     });
     let task = tokio::spawn(async move {
         // Owned here, so that stopping the listener ends every connection (each holds an
@@ -116,14 +119,7 @@ async fn connection(stream: UnixStream, session: std::sync::Arc<Session>) {
     let (read, mut write) = stream.into_split();
     if !crate::cgroup::holds_pid(&session.cgroup, pid) {
         tracing::warn!("agent API: refused pid {pid}, which is not a process of this session");
-        reply(
-            &mut write,
-            Ack {
-                ok: false,
-                error: Some("not a process of this session".into()),
-            },
-        )
-        .await;
+        reply(&mut write, Ack::refused("not a process of this session")).await;
         return;
     }
     let mut reader = BufReader::new(read);
@@ -144,34 +140,19 @@ async fn connection(stream: UnixStream, session: std::sync::Arc<Session>) {
             } else {
                 "message without a newline"
             };
-            reply(
-                &mut write,
-                Ack {
-                    ok: false,
-                    error: Some(error.into()),
-                },
-            )
-            .await;
+            reply(&mut write, Ack::refused(error)).await;
             return;
         }
         let answer = match serde_json::from_slice::<Message>(&line) {
             Ok(message) => {
-                let event = session.event(pid, message);
+                let (ack, event) = session.answer(pid, message);
+                // Recorded before the answer goes out: no use of a credential unrecorded.
                 match session.events.send((clock::boot_ns(), event)).await {
-                    Ok(()) => Ack {
-                        ok: true,
-                        error: None,
-                    },
-                    Err(_) => Ack {
-                        ok: false,
-                        error: Some("the session is ending".into()),
-                    },
+                    Ok(()) => ack,
+                    Err(_) => Ack::refused("the session is ending"),
                 }
             }
-            Err(e) => Ack {
-                ok: false,
-                error: Some(format!("not an agent API message: {e}")),
-            },
+            Err(e) => Ack::refused(format!("not an agent API message: {e}")),
         };
         if !reply(&mut write, answer).await {
             return;
@@ -180,6 +161,16 @@ async fn connection(stream: UnixStream, session: std::sync::Arc<Session>) {
 }
 
 impl Session {
+    fn answer(&self, pid: u32, message: Message) -> (Ack, Event) {
+        match message {
+            Message::GitCredential { protocol, host } => {
+                self.helper
+                    .answer(pid, &bounded(&protocol, NAME_MAX), &host)
+            }
+            other => (Ack::ok(), self.event(pid, other)),
+        }
+    }
+
     fn event(&self, pid: u32, message: Message) -> Event {
         match message {
             Message::Prompt { text } => {
@@ -214,6 +205,7 @@ impl Session {
                 status: status.map(|s| bounded(&s, NAME_MAX)),
                 processes: None,
             }),
+            Message::GitCredential { .. } => unreachable!("answered by `answer`"),
         }
     }
 }
@@ -229,6 +221,7 @@ mod tests {
             cgroup: "/warden/x".into(),
             log_prompts: false,
             events: tx,
+            helper: Default::default(),
         };
         let text = "deploy with key hunter2\n".to_string();
         let Event::AgentPrompt(p) = s.event(7, Message::Prompt { text: text.clone() }) else {

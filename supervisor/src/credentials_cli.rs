@@ -11,7 +11,7 @@ use warden_credentials::{
 };
 use warden_requirements::{Effective, merge};
 
-use crate::{events::escape::for_terminal, settings};
+use crate::{credentials, events::escape::for_terminal, settings};
 
 /// The longest value `add` accepts: far above any real token, far below a mistake.
 const MAX_VALUE: u64 = 64 * 1024;
@@ -36,7 +36,8 @@ pub fn add(
     new.metadata
         .check()
         .map_err(|e| anyhow::anyhow!("{}", e.0))?;
-    check_delivery(&requirements(sources)?, new.metadata.delivery)?;
+    let eff = requirements(sources)?;
+    credentials::check_delivery(allowed_deliveries(&eff).as_ref(), new.metadata.delivery)?;
     let store = Store::open(choice)?;
     let secret = read_value(&name)?;
     let credential = Credential {
@@ -44,6 +45,10 @@ pub fn add(
         metadata: new.metadata,
         secret,
     };
+    // Outside the login pin: refused before anything is stored.
+    login_policy(&eff)
+        .check(&credential)
+        .with_context(|| format!("credential {} refused", credential.name))?;
     store.add(&credential, new.replace)?;
     let m = &credential.metadata;
     println!(
@@ -164,7 +169,7 @@ pub fn test(
 }
 
 /// What a session checks before it hands a credential over.
-pub fn usable(c: &Credential, eff: &Effective, now: OffsetDateTime) -> anyhow::Result<()> {
+fn usable(c: &Credential, eff: &Effective, now: OffsetDateTime) -> anyhow::Result<()> {
     if c.metadata.is_expired(now) {
         bail!(
             "expired at {}; add a fresh one with `warden credentials add {} --replace`",
@@ -172,28 +177,35 @@ pub fn usable(c: &Credential, eff: &Effective, now: OffsetDateTime) -> anyhow::R
             c.name
         );
     }
-    check_delivery(eff, c.metadata.delivery)
+    credentials::check_delivery(allowed_deliveries(eff).as_ref(), c.metadata.delivery)?;
+    login_policy(eff).check(c)
+}
+
+/// The requirements' `credentials.allowed_deliveries`, with where it was set.
+pub fn allowed_deliveries(eff: &Effective) -> Option<(Vec<Delivery>, String)> {
+    eff.credential_deliveries
+        .as_ref()
+        .map(|s| (s.value.clone(), s.origin.to_string()))
+}
+
+/// The login pin, with the issuer's keys cached where this user may write.
+fn login_policy(eff: &Effective) -> credentials::login::LoginPolicy {
+    let cache = if nix::unistd::Uid::effective().is_root() {
+        std::path::PathBuf::from(credentials::DEFAULT_STATE_DIR).join(credentials::JWKS_CACHE)
+    } else {
+        std::env::var_os("HOME")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_default()
+            .join(".cache/warden")
+            .join(credentials::JWKS_CACHE)
+    };
+    credentials::login::LoginPolicy::from_requirements(eff, cache)
 }
 
 /// The merged requirements (the user's configuration does not constrain credentials).
 pub fn requirements(sources: &settings::Sources) -> anyhow::Result<Effective> {
     let mut warnings = Vec::new();
     Ok(merge(&settings::layers(sources, &mut warnings)?))
-}
-
-fn check_delivery(eff: &Effective, delivery: Delivery) -> anyhow::Result<()> {
-    let Some(allowed) = &eff.credential_deliveries else {
-        return Ok(());
-    };
-    if !allowed.value.contains(&delivery) {
-        let names: Vec<&str> = allowed.value.iter().map(|d| d.as_str()).collect();
-        bail!(
-            "delivery {delivery} is not allowed: credentials.allowed_deliveries = [{}] ({})",
-            names.join(", "),
-            allowed.origin
-        );
-    }
-    Ok(())
 }
 
 fn parse_name(s: &str) -> anyhow::Result<CredentialName> {
@@ -299,7 +311,7 @@ fn listed_json(l: &Listed) -> serde_json::Value {
     }
 }
 
-fn rfc3339(t: OffsetDateTime) -> String {
+pub fn rfc3339(t: OffsetDateTime) -> String {
     t.format(&Rfc3339).unwrap_or_else(|_| t.to_string())
 }
 

@@ -67,6 +67,11 @@ fn every_value_is_in_the_docs() {
         ("DNS budget scope", names(BudgetScope::ALL)),
         ("hook tier", names(HookTier::ALL)),
         ("damage", names(Damage::ALL)),
+        ("credential outcome", names(CredentialOutcome::ALL)),
+        (
+            "credential delivery",
+            names(warden_wire::CredentialDelivery::ALL),
+        ),
     ];
     for (what, values) in enums {
         for value in values {

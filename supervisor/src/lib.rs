@@ -12,6 +12,7 @@ pub mod approvals;
 pub mod approvals_cli;
 pub(crate) mod cgroup;
 pub(crate) mod cloud_bundle;
+pub mod credentials;
 pub mod credentials_cli;
 pub(crate) mod decode;
 #[cfg(test)]

@@ -38,6 +38,8 @@ pub struct Sources {
 /// stopping the session (a refused or unreachable cloud bundle).
 pub struct Loaded {
     pub settings: Settings,
+    /// The merged requirements, for what only they decide (credentials, login pins).
+    pub effective: warden_requirements::Effective,
     pub files: Vec<String>,
     pub warnings: Vec<String>,
 }
@@ -100,6 +102,7 @@ pub fn load(sources: &Sources, cli: &CliOverrides, home: &Path) -> anyhow::Resul
     }
     Ok(Loaded {
         settings,
+        effective,
         files,
         warnings,
     })

@@ -7,6 +7,8 @@
 //!                                                  process, runs CMD as its child, reports the
 //!                                                  end with CMD's status, exits with it
 //!   warden-agent-report tool-end ID [STATUS]       ends tool call ID
+//!   warden-agent-report git-credential get         git's credential helper (the session sets
+//!                                                  it up for credentials delivered by helper)
 use std::{
     io::Read,
     os::unix::process::ExitStatusExt,
@@ -15,7 +17,7 @@ use std::{
 
 use warden_agent_api::{ApiError, Client};
 
-const USAGE: &str = "usage: warden-agent-report prompt [TEXT]\n       warden-agent-report tool-call ID [--name NAME] -- CMD [ARGS...]\n       warden-agent-report tool-end ID [STATUS]";
+const USAGE: &str = "usage: warden-agent-report prompt [TEXT]\n       warden-agent-report tool-call ID [--name NAME] -- CMD [ARGS...]\n       warden-agent-report tool-end ID [STATUS]\n       warden-agent-report git-credential get|store|erase";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -31,6 +33,7 @@ fn main() -> ExitCode {
 fn run(args: &[String]) -> Result<ExitCode, String> {
     let err = |e: ApiError| e.to_string();
     match args.first().map(String::as_str) {
+        Some("git-credential") => git_credential(args.get(1).map(String::as_str)),
         Some("prompt") => {
             let text = match args.get(1) {
                 Some(t) => t.clone(),
@@ -83,4 +86,32 @@ fn run(args: &[String]) -> Result<ExitCode, String> {
         }
         _ => Err(USAGE.into()),
     }
+}
+
+/// git's credential helper protocol: `key=value` lines on stdin up to a blank line; `get`
+/// answers `username` and `password`. `store` and `erase` have nothing to do: the credential
+/// lives in the user's keyring, not here.
+fn git_credential(op: Option<&str>) -> Result<ExitCode, String> {
+    let mut input = String::new();
+    std::io::stdin()
+        .read_to_string(&mut input)
+        .map_err(|e| format!("reading git's request: {e}"))?;
+    match op {
+        Some("get") => {}
+        Some("store" | "erase") => return Ok(ExitCode::SUCCESS),
+        _ => return Err(USAGE.into()),
+    }
+    let field = |key: &str| {
+        input
+            .lines()
+            .take_while(|l| !l.is_empty())
+            .find_map(|l| l.strip_prefix(key)?.strip_prefix('='))
+            .unwrap_or_default()
+            .to_string()
+    };
+    let c = Client::from_env()
+        .and_then(|mut c| c.git_credential(&field("protocol"), &field("host")))
+        .map_err(|e| e.to_string())?;
+    println!("username={}\npassword={}\n", c.username, c.password);
+    Ok(ExitCode::SUCCESS)
 }

@@ -383,6 +383,8 @@ pub const RULE_DNS_OVER_TLS: u32 = 2;
 pub const RULE_APPROVED: u32 = 3;
 /// A name over a DNS budget (user space only: such names never reach a map).
 pub const RULE_DNS_BUDGET: u32 = 4;
+/// The session's credential proxy (delivery `inject`).
+pub const RULE_CREDENTIAL_PROXY: u32 = 9;
 pub const RULE_FIRST_POLICY: u32 = 16;
 
 /// A network decision of the cgroup sock_addr programs.
@@ -433,9 +435,14 @@ pub struct DnsOrigin {
 pub struct NetConfig {
     /// The DNS proxy's port (UDP and TCP, on 127.0.0.1 and ::1), host byte order.
     pub dns_proxy_port: u16,
-    pub _pad: u16,
+    /// The credential proxy's port, host byte order (0: none).
+    pub credential_proxy_port: u16,
     /// 1: enforce the allowlist; 0: only observe (and still redirect DNS).
     pub enforce: u32,
+    /// The credential proxy's IPv4 address (a loopback address of the session's own), as
+    /// `bpf_sock_addr.user_ip4` holds it (0: none). Allowed with its port only: a wider
+    /// opening would reach host services and other sessions' proxies on loopback.
+    pub credential_proxy_ip4: u32,
 }
 
 /// The bytes of `sun_path` in a `sockaddr_un`.

@@ -78,8 +78,9 @@ pub static CALIBRATION: Array<Calibration> = Array::with_max_entries(1, 0);
 #[unsafe(no_mangle)]
 static NET_CONFIG: NetConfig = NetConfig {
     dns_proxy_port: 0,
-    _pad: 0,
+    credential_proxy_port: 0,
     enforce: 1,
+    credential_proxy_ip4: 0,
 };
 
 #[inline(always)]

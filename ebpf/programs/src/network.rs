@@ -15,8 +15,9 @@ use aya_ebpf::{
     programs::SockAddrContext,
 };
 use warden_common::{
-    AllowEntry, DnsOrigin, EventHeader, EventKind, NetEvent, RULE_DEFAULT_DENY, RULE_DNS_OVER_TLS,
-    RULE_DNS_PROXY, VERDICT_ALLOW, VERDICT_DENY, VERDICT_REDIRECT,
+    AllowEntry, DnsOrigin, EventHeader, EventKind, NetEvent, RULE_CREDENTIAL_PROXY,
+    RULE_DEFAULT_DENY, RULE_DNS_OVER_TLS, RULE_DNS_PROXY, VERDICT_ALLOW, VERDICT_DENY,
+    VERDICT_REDIRECT,
 };
 
 use crate::{
@@ -152,6 +153,13 @@ pub fn on_sock_addr(ctx: &SockAddrContext, v6: bool, op: u8) -> i32 {
         (VERDICT_DENY, RULE_DNS_OVER_TLS)
     } else if port == cfg.dns_proxy_port && is_loopback(d) {
         (VERDICT_ALLOW, RULE_DNS_PROXY)
+    } else if !v6
+        && cfg.credential_proxy_ip4 != 0
+        && port == cfg.credential_proxy_port
+        && sa.user_ip4 == cfg.credential_proxy_ip4
+    {
+        // IPv4 only: the DNS proxy answers the credential's hosts with this A record alone.
+        (VERDICT_ALLOW, RULE_CREDENTIAL_PROXY)
     } else {
         match lookup(d, port) {
             Some(rule) => (VERDICT_ALLOW, rule),

@@ -88,6 +88,7 @@ events! {
     ApprovalRefused(ApprovalRefused) = "approval.refused",
     RequirementsChanged(RequirementsChange) = "requirements.changed",
     LimitReached(LimitReached) = "limit.reached",
+    CredentialUse(CredentialUse) = "credential.use",
     EventsLost(EventsLost) = "events.lost",
     AgentPrompt(AgentPrompt) = "agent.prompt",
     AgentToolCall(AgentToolCall) = "agent.tool_call",
@@ -128,6 +129,7 @@ impl Event {
             | Event::FileTruncate(e) => Some(e.pid),
             Event::AgentPrompt(e) => Some(e.pid),
             Event::AgentToolCall(e) => Some(e.pid),
+            Event::CredentialUse(c) => c.pid,
             // A DNS request's pid is 0: the proxy does not know the querying process.
             Event::ApprovalRequest(a) => (a.subject.pid != 0).then_some(a.subject.pid),
             Event::Approval(a) => (a.subject.pid != 0).then_some(a.subject.pid),
@@ -680,6 +682,48 @@ pub struct RequirementsChange {
     pub files: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+}
+
+string_enum! {
+    /// What became of one use of a credential.
+    CredentialOutcome, "credential outcome" {
+        /// `env`: the variable was set at launch; `helper`: the value was given to the asker.
+        Handed = "handed",
+        /// `inject`: the placeholder in the request's header was swapped for the value.
+        Injected = "injected",
+        /// `inject`: a request to the credential's host without the placeholder, sent as it was.
+        PlaceholderAbsent = "placeholder_absent",
+        /// `inject`: the value came back in a response and was replaced by the placeholder.
+        ResponseRedacted = "response_redacted",
+        /// `inject`: a request whose Host was not the TLS server name (421, not sent).
+        MisdirectedHost = "misdirected_host",
+        /// `inject`: a TLS connection for a host no credential is for (no handshake).
+        UnlistedHost = "unlisted_host",
+        /// `inject`: the real server could not be reached or verified (502, not sent).
+        UpstreamFailed = "upstream_failed",
+        /// Not handed over: expired, outside the login pin, a delivery the requirements do
+        /// not allow, a host it is not for, or a person said no.
+        Refused = "refused",
+    }
+}
+
+/// One use of a credential, or a refusal to hand one over. Never the value.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CredentialUse {
+    /// The credential's name (absent for a TLS connection no credential is for).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential: Option<String>,
+    pub delivery: warden_wire::CredentialDelivery,
+    pub outcome: CredentialOutcome,
+    /// The host the use was for (`inject`, `helper`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    /// The process that asked (`helper`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
+    /// Why, for refusals and failures; how many values were redacted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
 }
 
 /// A resource limit of the session refused something (e.g. forks at `pids.max`).

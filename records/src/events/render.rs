@@ -279,6 +279,24 @@ pub fn line(rec: &Record) -> String {
             None => "accepted: applies to new sessions".to_string(),
             Some(e) => format!("REFUSED, the last good set stays: {}", for_terminal(e)),
         },
+        Event::CredentialUse(c) => {
+            let mut s = format!(
+                "{} {} {}",
+                c.credential.as_deref().unwrap_or("-"),
+                c.delivery,
+                c.outcome
+            );
+            if let Some(h) = &c.host {
+                s.push_str(&format!(" host {}", for_terminal(h)));
+            }
+            if let Some(p) = c.pid {
+                s.push_str(&format!(" pid {p}"));
+            }
+            if let Some(d) = &c.detail {
+                s.push_str(&format!(": {}", for_terminal(d)));
+            }
+            s
+        }
         Event::LimitReached(l) => {
             format!("{} limit {} reached {} times", l.resource, l.limit, l.hits)
         }

@@ -124,6 +124,17 @@ pub struct RunArgs {
     /// as `*_TOKEN`, `*_API_KEY`, `*_SECRET*` and `*PASSWORD*` do not reach the command.
     #[arg(long = "pass-env", value_name = "NAME")]
     pub pass_env: Vec<String>,
+    /// Hand the stored credential NAME to the session, the way it was added with (inject:
+    /// the agent gets a placeholder that Warden swaps on the way to its hosts; helper: git's
+    /// credential helper; env: a variable). Repeatable. See `warden credentials --help`.
+    #[arg(long = "credential", value_name = "NAME")]
+    pub credentials: Vec<String>,
+    #[command(flatten)]
+    pub credential_store: StoreFlag,
+    /// Trust only this CA (PEM) for the servers behind injected credentials (default: the
+    /// system's CAs), e.g. a provider reached through a private PKI.
+    #[arg(long, value_name = "FILE")]
+    pub credential_ca: Option<PathBuf>,
     /// The command and its arguments.
     #[arg(required = true, last = true, value_name = "CMD")]
     pub command: Vec<OsString>,
@@ -633,6 +644,14 @@ pub enum CredentialsCommand {
         #[command(flatten)]
         paths: RequirementsPaths,
     },
+    /// For `warden run`: prints the named credentials as JSON, run as the session's user.
+    #[command(hide = true)]
+    SessionExport {
+        #[command(flatten)]
+        store: StoreFlag,
+        #[arg(last = true)]
+        names: Vec<String>,
+    },
 }
 
 #[derive(clap::Args)]
@@ -679,8 +698,8 @@ pub struct CredentialsAddArgs {
 /// Which keyring.
 #[derive(clap::Args)]
 pub struct StoreFlag {
-    /// auto (Secret Service when there is a session bus, else keyutils), secret-service or
-    /// keyutils.
+    /// The keyring: auto (Secret Service when there is a session bus, else keyutils),
+    /// secret-service or keyutils.
     #[arg(long = "store", value_name = "STORE", default_value = "auto", value_parser = parse_store)]
     pub choice: warden_credentials::StoreChoice,
 }

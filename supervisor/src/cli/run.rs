@@ -18,6 +18,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<i32> {
         export_grace_secs,
         hook_tier,
         pass_env,
+        credentials,
+        credential_store,
+        credential_ca,
         command,
         approvals,
     } = args;
@@ -52,6 +55,16 @@ pub fn run(args: RunArgs) -> anyhow::Result<i32> {
         &loaded.settings,
         std::time::Duration::from_secs(export_grace_secs),
     );
+    let credentials = warden::credentials::CredentialOptions {
+        names: credentials,
+        store: credential_store.choice,
+        upstream_ca: credential_ca,
+        allowed_deliveries: warden::credentials_cli::allowed_deliveries(&loaded.effective),
+        login: warden::credentials::login::LoginPolicy::from_requirements(
+            &loaded.effective,
+            state.state_dir.join(warden::credentials::JWKS_CACHE),
+        ),
+    };
     // Before any thread exists, so that every runtime thread inherits the mask.
     signals::block().context("blocking signals")?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -78,5 +91,6 @@ pub fn run(args: RunArgs) -> anyhow::Result<i32> {
         required_layers: loaded.settings.required_layers.clone(),
         hook_tier,
         pass_env,
+        credentials,
     }))
 }

@@ -126,6 +126,9 @@ pub fn credentials(cmd: CredentialsCommand) -> anyhow::Result<i32> {
             store,
         } => c::show(store.choice, &name, reveal, json),
         CredentialsCommand::Remove { name, store } => c::remove(store.choice, &name),
+        CredentialsCommand::SessionExport { store, names } => {
+            warden::credentials::export(store.choice, &names)
+        }
         CredentialsCommand::Test { name, store, paths } => c::test(
             store.choice,
             name.as_deref(),

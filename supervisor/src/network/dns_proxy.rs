@@ -4,6 +4,7 @@
 //! query goes upstream, and the answer's addresses are written into the session's allow map
 //! *before* the answer is released, so the first connect after a lookup never races the map.
 use std::{
+    collections::HashMap,
     io,
     net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr},
     sync::{Arc, Mutex},
@@ -12,7 +13,7 @@ use std::{
 
 use hickory_proto::{
     op::{Message, MessageType, OpCode, ResponseCode},
-    rr::RData,
+    rr::{RData, Record, RecordType},
 };
 use tokio::{
     io::AsyncWriteExt,
@@ -33,9 +34,11 @@ use crate::{
         DecisionSource, DnsQuery, Event, RequestKind, Subject, Verdict, escape::escape_bytes,
     },
 };
-use warden_common::{RULE_APPROVED, RULE_DEFAULT_DENY, RULE_DNS_BUDGET};
+use warden_common::{RULE_APPROVED, RULE_CREDENTIAL_PROXY, RULE_DEFAULT_DENY, RULE_DNS_BUDGET};
 
 const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(3);
+/// The TTL of steered answers: the proxy's address does not change during the session.
+const STEERED_TTL: u32 = 300;
 
 /// The proxy's sockets: UDP and TCP on 127.0.0.1 and ::1, all on one port (the kernel
 /// programs redirect to that port on the loopback address of the query's family).
@@ -107,6 +110,8 @@ pub struct Proxy {
     pub unlisted: Unlisted,
     /// What the session's allowed lookups have said so far (see `dns_budget`).
     pub budget: Arc<Mutex<DnsBudget>>,
+    /// Names answered with the credential proxy's address (delivery `inject`), lower case.
+    pub steered: HashMap<String, Ipv4Addr>,
 }
 
 /// Names no rule names, and lookups over a budget, are sent to the approval flow, or denied.
@@ -226,6 +231,14 @@ impl Proxy {
             error: None,
             budget: None,
         };
+        if let Some(answer) = self.steer(&msg, &mut record) {
+            record.duration_us = started.elapsed().as_micros() as u64;
+            let _ = self
+                .events
+                .send((boot_ns, Event::DnsQuery(Box::new(record))))
+                .await;
+            return Some(answer);
+        }
         // A query names one question in practice; with several, every one must be allowed.
         let mut verdict = NameVerdict::Deny(RULE_DEFAULT_DENY);
         for q in &msg.queries {
@@ -285,6 +298,35 @@ impl Proxy {
             .send((boot_ns, Event::DnsQuery(Box::new(record))))
             .await;
         answer
+    }
+
+    /// A lookup of a credential's host (one question) is answered here with the credential
+    /// proxy's address: its A record, and no other (an AAAA would lead around the proxy).
+    fn steer(&self, msg: &Message, record: &mut DnsQuery) -> Option<Vec<u8>> {
+        let [q] = msg.queries.as_slice() else {
+            return None;
+        };
+        let name = q.name.to_ascii().trim_end_matches('.').to_ascii_lowercase();
+        let ip = *self.steered.get(&name)?;
+        record.name = escape_bytes(name.as_bytes());
+        record.qtype = q.query_type.to_string();
+        self.label(record, RULE_CREDENTIAL_PROXY, Verdict::Allow);
+        let mut answer = Message::response(msg.metadata.id, msg.metadata.op_code);
+        answer.metadata.recursion_desired = msg.metadata.recursion_desired;
+        answer.metadata.recursion_available = true;
+        answer.metadata.authoritative = true;
+        answer.add_query(q.clone());
+        if q.query_type == RecordType::A {
+            answer.add_answer(Record::from_rdata(
+                q.name.clone(),
+                STEERED_TTL,
+                RData::A(ip.into()),
+            ));
+            record.answers.push(ip.to_string());
+            record.ttl = Some(STEERED_TTL);
+        }
+        record.rcode = rcode_name(ResponseCode::NoError);
+        answer.to_vec().ok()
     }
 
     fn label(&self, record: &mut DnsQuery, rule: u32, verdict: Verdict) {

@@ -400,6 +400,25 @@ pub fn map(rec: &Record) -> Mapped {
                 severity = Severity::Warn;
             }
         }
+        Event::CredentialUse(c) => {
+            a.opt_str("warden.credential.name", c.credential.as_ref());
+            a.str("warden.credential.delivery", c.delivery.as_str());
+            a.str("warden.credential.outcome", c.outcome.as_str());
+            a.opt_str("server.address", c.host.as_ref());
+            if let Some(pid) = c.pid {
+                a.int("process.pid", u64::from(pid));
+            }
+            a.opt_str("warden.reason", c.detail.as_ref());
+            if matches!(
+                c.outcome,
+                crate::events::CredentialOutcome::Refused
+                    | crate::events::CredentialOutcome::UpstreamFailed
+                    | crate::events::CredentialOutcome::MisdirectedHost
+                    | crate::events::CredentialOutcome::UnlistedHost
+            ) {
+                severity = Severity::Warn;
+            }
+        }
         Event::LimitReached(l) => {
             a.str("warden.limit.resource", l.resource.clone());
             a.str("warden.limit.value", l.limit.clone());
@@ -845,6 +864,16 @@ mod tests {
                 format!(r#"{DNS},"budget":{{"budget":"unique_names","scope":"@","limit":1,"value":2,"domain":"test"}}"#),
                 "warden.dns.budget.scope",
                 names(BudgetScope::ALL),
+            ),
+            (
+                r#""kind":"credential.use","delivery":"inject","outcome":"@""#.to_string(),
+                "warden.credential.outcome",
+                names(crate::events::CredentialOutcome::ALL),
+            ),
+            (
+                r#""kind":"credential.use","delivery":"@","outcome":"handed""#.to_string(),
+                "warden.credential.delivery",
+                names(warden_wire::CredentialDelivery::ALL),
             ),
         ];
         for (fields, key, values) in cases {

@@ -38,6 +38,8 @@ pub struct KernelSetup<'a> {
     pub ring_buffer_bytes: Option<u32>,
     pub state_dir: &'a Path,
     pub dns_proxy_port: u16,
+    /// Where the session's credential proxy listens, if it has one.
+    pub credential_proxy: Option<std::net::SocketAddrV4>,
     pub policy: &'a NetworkPolicy,
     pub hook_tier: TierChoice,
     /// What the LSM layer refuses to open.
@@ -79,8 +81,12 @@ impl KernelSide {
             verifier_log_dir: s.state_dir.join(VERIFIER_LOGS),
             net: NetConfig {
                 dns_proxy_port: s.dns_proxy_port,
-                _pad: 0,
+                credential_proxy_port: s.credential_proxy.map_or(0, |a| a.port()),
                 enforce: u32::from(s.policy.mode == NetworkMode::Enforce),
+                // In memory as the kernel's `user_ip4`: network byte order.
+                credential_proxy_ip4: s
+                    .credential_proxy
+                    .map_or(0, |a| u32::from_ne_bytes(a.ip().octets())),
             },
             icmp: s.policy.allow_icmp,
             hook_tier: s.hook_tier,

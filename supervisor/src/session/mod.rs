@@ -24,7 +24,7 @@ use warden_agent::spec::{LaunchSpec, MountOp, SandboxMode};
 
 use self::{
     kernel_side::{KernelSetup, KernelSide},
-    services::{GateSetup, Services, ServicesSetup},
+    services::{GateSetup, Services, ServicesSetup, SessionCredentials},
     supervise::{Ending, supervise},
 };
 use crate::{
@@ -143,6 +143,8 @@ pub struct RunOptions {
     pub hook_tier: crate::kernel::hook_tier::TierChoice,
     /// Variables passed on although their names look secret (`--pass-env`).
     pub pass_env: Vec<String>,
+    /// The stored credentials to hand over (`--credential`).
+    pub credentials: crate::credentials::CredentialOptions,
     /// Kernel layers without which the session must not start (requirements).
     pub required_layers:
         Vec<warden_requirements::Resolved<warden_requirements::values::KernelLayer>>,
@@ -197,9 +199,17 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
         hook_tier,
         required_layers,
         pass_env,
+        credentials,
     } = opts;
     // Before anything of the session exists: a repository Warden cannot protect stops it here.
     let vcs = plan_vcs(&sandbox, &user)?;
+    let mut handed = crate::credentials::prepare(&credentials, &user, &network.policy)?;
+    let git_helper = !handed.helper.is_empty();
+    let credential_proxy = if handed.inject.is_empty() {
+        None
+    } else {
+        Some(crate::credentials::inject::bind()?)
+    };
     let id = new_session_id();
     let protected = protected_paths(&user.home, &state_dir, &run_dir)
         .into_iter()
@@ -223,6 +233,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
         ring_buffer_bytes,
         state_dir: &state_dir,
         dns_proxy_port: proxy_sockets.port,
+        credential_proxy: credential_proxy.as_ref().map(|l| l.addr),
         policy: &policy,
         hook_tier,
         lsm_protected: lsm_protected.clone(),
@@ -294,6 +305,9 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
             vcs: &vcs,
         },
     ))?;
+    for record in std::mem::take(&mut handed.records) {
+        pipeline.append(record)?;
+    }
     let session_cgroup = kernel.cgroup.hierarchy_path().display().to_string();
     let mut services = Services::start(ServicesSetup {
         id: &id,
@@ -317,16 +331,24 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
         ttl_floor: network.ttl_floor,
         dns_budget: network.dns_budget,
         requirement_paths,
+        credentials: SessionCredentials {
+            helper: crate::credentials::helper::Helper::new(std::mem::take(&mut handed.helper)),
+            inject: credential_proxy.map(|l| (std::mem::take(&mut handed.inject), l)),
+            upstream_ca: credentials.upstream_ca.clone(),
+            ca_dir: PathBuf::from(crate::agent_api::SOCKET_DIR),
+        },
     })?;
     let started = Instant::now();
     let mut signals = Signals::new()?;
     let api_socket = services.agent_api.path.clone();
+    let credential_env = handed.launch_env(services.ca_file(), git_helper);
     let mut env: Vec<(&str, &std::ffi::OsStr)> =
         vec![(warden_agent_api::SOCKET_ENV, api_socket.as_os_str())];
     env.extend(
         agent_env
             .set
             .iter()
+            .chain(credential_env.iter())
             .map(|(k, v)| (k.as_str(), v.as_os_str())),
     );
     let spec = launch_spec(

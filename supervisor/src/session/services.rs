@@ -23,7 +23,7 @@ use super::{EXPIRY_SWEEP, TERMINAL_GRACE, kernel_side::Emptied};
 use crate::{
     agent_api::{self, AgentApi},
     approvals::{self, Broker},
-    clock,
+    clock, credentials,
     events::{DecisionSource, Event},
     exec_gate::Gate,
     exec_policy::ExecPolicy,
@@ -64,6 +64,21 @@ pub struct ServicesSetup<'a> {
     pub ttl_floor: Duration,
     pub dns_budget: dns_budget::Limits,
     pub requirement_paths: warden_requirements::LayerPaths,
+    pub credentials: SessionCredentials,
+}
+
+/// The session's credentials that services deliver (`env` ones are set at launch).
+pub struct SessionCredentials {
+    pub helper: credentials::helper::Helper,
+    /// `inject`: the credentials and the proxy's bound socket.
+    pub inject: Option<(
+        Vec<credentials::inject::Injected>,
+        credentials::inject::Listener,
+    )>,
+    /// Trust only this CA for the real servers behind `inject`.
+    pub upstream_ca: Option<PathBuf>,
+    /// Where the agent's CA file goes.
+    pub ca_dir: PathBuf,
 }
 
 pub struct Services {
@@ -79,6 +94,7 @@ pub struct Services {
     /// Whoever may answer requests: the approvals socket and the terminal prompt.
     approvers: Option<Approvers>,
     proxy: JoinHandle<io::Result<()>>,
+    credential_proxy: Option<credentials::inject::Running>,
     watch: JoinHandle<()>,
     sweep: JoinHandle<()>,
     dns_budget: Arc<Mutex<DnsBudget>>,
@@ -107,6 +123,7 @@ impl Services {
             s.session_cgroup.to_string(),
             s.log_prompts,
             events.clone(),
+            s.credentials.helper,
         )
         .with_context(|| format!("the agent API socket in {}", agent_api::SOCKET_DIR))?;
         let broker = Broker::new(
@@ -124,6 +141,25 @@ impl Services {
         );
         let approvers = start_approvers(&broker, s.run_dir, s.id, s.user)?;
         let dns_budget = Arc::new(Mutex::new(DnsBudget::new(s.dns_budget)));
+        let (credential_proxy, steered) = match s.credentials.inject {
+            Some((injected, listener)) => {
+                let steered = credentials::inject::steered(&injected, listener.addr);
+                let running = credentials::inject::start(
+                    injected,
+                    listener,
+                    credentials::inject::Setup {
+                        session_id: s.id,
+                        dir: &s.credentials.ca_dir,
+                        upstreams: s.upstreams.clone(),
+                        upstream_ca: s.credentials.upstream_ca.as_deref(),
+                        events: events.clone(),
+                    },
+                )
+                .context("starting the credential proxy")?;
+                (Some(running), steered)
+            }
+            None => (None, Default::default()),
+        };
         let proxy = Arc::new(Proxy {
             policy: s.policy,
             allowlist: s.allowlist.clone(),
@@ -136,6 +172,7 @@ impl Services {
                 Unlisted::Ask(broker.clone())
             },
             budget: dns_budget.clone(),
+            steered,
         });
         let proxy = tokio::spawn(proxy.serve(s.proxy_sockets));
         let watch = tokio::spawn(crate::requirements_watch::watch(
@@ -153,10 +190,16 @@ impl Services {
             gate: None,
             approvers,
             proxy,
+            credential_proxy,
             watch,
             sweep,
             dns_budget,
         })
+    }
+
+    /// The CA file the agent trusts, when the session injects credentials.
+    pub fn ca_file(&self) -> Option<&Path> {
+        self.credential_proxy.as_ref().map(|p| p.ca_file.as_path())
     }
 
     /// Starts the exec gate on the launcher's seccomp listener.
@@ -191,6 +234,9 @@ impl Services {
             t.state(otlp::SessionState::Ending);
         }
         self.proxy.abort();
+        if let Some(p) = self.credential_proxy {
+            p.stop().await;
+        }
         drop(self.agent_api);
         self.sweep.abort();
         self.watch.abort();

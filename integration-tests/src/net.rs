@@ -148,3 +148,58 @@ impl UdpSink {
         self.received.load(Ordering::SeqCst)
     }
 }
+
+/// An HTTPS server on loopback (Python's http.server with a test certificate) serving `dir`.
+pub struct HttpsServer {
+    child: std::process::Child,
+    pub port: u16,
+    /// Its certificate, for 127.0.0.1: the CA a client must trust.
+    pub ca: std::path::PathBuf,
+}
+
+impl HttpsServer {
+    /// Serves `dir/www` from `dir` (its certificate and key go there too).
+    pub fn start(dir: &std::path::Path) -> Self {
+        let key = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
+        let (cert, pkey) = (dir.join("cert.pem"), dir.join("key.pem"));
+        std::fs::write(&cert, key.cert.pem()).unwrap();
+        std::fs::write(&pkey, key.signing_key.serialize_pem()).unwrap();
+        let script = format!(
+            "import functools, http.server, ssl, sys\n\
+             h = functools.partial(http.server.SimpleHTTPRequestHandler, directory='{d}')\n\
+             s = http.server.HTTPServer(('127.0.0.1', 0), h)\n\
+             c = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER); c.load_cert_chain('{c}', '{k}')\n\
+             s.socket = c.wrap_socket(s.socket, server_side=True)\n\
+             print(s.server_port, flush=True)\n\
+             s.serve_forever()\n",
+            d = dir.join("www").display(),
+            c = cert.display(),
+            k = pkey.display()
+        );
+        std::fs::create_dir_all(dir.join("www")).unwrap();
+        let mut child = std::process::Command::new("python3")
+            .args(["-c", &script])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("python3");
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+            &mut line,
+        )
+        .unwrap();
+        Self {
+            child,
+            port: line.trim().parse().unwrap(),
+            ca: cert,
+        }
+    }
+}
+
+impl Drop for HttpsServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

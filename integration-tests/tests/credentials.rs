@@ -270,3 +270,156 @@ fn an_injected_credential_never_enters_the_sandbox() {
         "{connects:?}"
     );
 }
+
+/// `warden run` inside the keyring's bus, with `args`, running `script`; the bus address is
+/// copied to BUS_FOR_TEST, a name the scrub lets through, so the agent can try it.
+fn session_in(ss: &keyring::SecretService, args: &[&str], script: &str) -> Session {
+    let state = private_dir();
+    let inner = warden_command(state.path(), args, &["sh", "-c", script]);
+    let mut with_bus = std::process::Command::new("sh");
+    with_bus
+        .args([
+            "-c",
+            "BUS_FOR_TEST=$DBUS_SESSION_BUS_ADDRESS exec \"$@\"",
+            "sh",
+        ])
+        .arg(inner.get_program())
+        .args(inner.get_args());
+    let out = ss.wrap(true, &with_bus).output().unwrap();
+    finish(state, out)
+}
+
+fn add_in(ss: &keyring::SecretService, value: &str, args: &str) -> std::process::Output {
+    ss.run(
+        true,
+        &format!("printf %s {value} | $W credentials add {args}"),
+    )
+}
+
+/// `env` and `helper`: the variable is set; git's credential helper answers for the
+/// credential's host and nothing else; the agent reaches neither the Secret Service (even
+/// with its address) nor the kernel keyring.
+#[test]
+fn env_and_helper_deliveries_and_no_way_to_the_keyring() {
+    let Some(ss) = keyring::SecretService::new() else {
+        return;
+    };
+    let (npm, gh) = ("npm_w4rd3nEnvValue0201", "ghp_w4rd3nHelperValue0202");
+    for (value, args) in [
+        (npm, "npm --provider npm --delivery env --env NPM_TOKEN"),
+        (
+            gh,
+            "gh --provider github --host github.com --delivery helper",
+        ),
+    ] {
+        let add = add_in(&ss, value, args);
+        assert!(add.status.success(), "{}", keyring::text(&add));
+    }
+    let script = "echo NPM=$NPM_TOKEN; \
+        printf 'protocol=https\\nhost=github.com\\n\\n' | git credential fill; \
+        printf 'protocol=https\\nhost=gitlab.com\\n\\n' | GIT_TERMINAL_PROMPT=0 git credential fill >/dev/null 2>&1; echo GITLAB=$?; \
+        DBUS_SESSION_BUS_ADDRESS=$BUS_FOR_TEST secret-tool search --all service warden; echo SECRET_TOOL=$?; \
+        keyctl show @u; echo KEYCTL=$?";
+    let s = session_in(&ss, &["--credential", "npm", "--credential", "gh"], script);
+    assert!(s.status.success(), "{}\n{}", s.stdout, s.stderr);
+    assert_eq!(status_of(&s, "NPM"), npm);
+    assert!(
+        s.stdout.contains(&format!("password={gh}")),
+        "git got no password:\n{}\n{}",
+        s.stdout,
+        s.stderr
+    );
+    assert_ne!(status_of(&s, "GITLAB"), "0");
+    assert_ne!(status_of(&s, "SECRET_TOOL"), "0", "{}", s.stdout);
+    assert_ne!(status_of(&s, "KEYCTL"), "0", "{}", s.stdout);
+    assert_eq!(s.stdout.matches(gh).count(), 1, "{}", s.stdout);
+
+    use warden::events::CredentialOutcome::{Handed, Refused};
+    let uses: Vec<_> = picked!(s, Event::CredentialUse(c) => c);
+    let find = |name: Option<&str>, host: Option<&str>| {
+        uses.iter()
+            .find(|c| c.credential.as_deref() == name && c.host.as_deref() == host)
+            .unwrap_or_else(|| panic!("no record for {name:?} {host:?}: {uses:?}"))
+    };
+    assert_eq!(find(Some("npm"), None).outcome, Handed);
+    let handed = find(Some("gh"), Some("github.com"));
+    assert_eq!(handed.outcome, Handed);
+    assert!(handed.pid.is_some_and(|p| p > 0));
+    assert_eq!(find(None, Some("gitlab.com")).outcome, Refused);
+    let log = std::fs::read_to_string(&s.log).unwrap();
+    assert!(!log.contains(gh), "the helper's value is in the log");
+}
+
+/// At session start: an expired credential, and one whose delivery the requirements do not
+/// allow, are not handed over; each is a `refused` record that says why. `add` refuses the
+/// disallowed delivery before anything is stored.
+#[test]
+fn expired_and_disallowed_credentials_are_refused() {
+    let Some(ss) = keyring::SecretService::new() else {
+        return;
+    };
+    for (value, args) in [
+        (
+            "old_w4rd3nValue0301",
+            "old --provider x --delivery env --env OLD_TOKEN --expires 2020-01-01T00:00:00Z",
+        ),
+        (
+            "env_w4rd3nValue0302",
+            "plain --provider x --delivery env --env PLAIN_TOKEN",
+        ),
+    ] {
+        let add = add_in(&ss, value, args);
+        assert!(add.status.success(), "{}", keyring::text(&add));
+    }
+    let dir = private_dir();
+    let req = requirements_file(
+        dir.path(),
+        "[credentials]\nallowed_deliveries = [\"inject\", \"helper\"]\n",
+    );
+    let refused_add = add_in(
+        &ss,
+        "env_w4rd3nValue0303",
+        &format!("later --provider x --delivery env --env LATER_TOKEN --requirements {req}"),
+    );
+    assert!(
+        !refused_add.status.success(),
+        "{}",
+        keyring::text(&refused_add)
+    );
+    let err = String::from_utf8_lossy(&refused_add.stderr);
+    assert!(err.contains("credentials.allowed_deliveries"), "{err}");
+    assert!(err.contains(&req), "the error names the file: {err}");
+    let listed = ss.run(true, "$W credentials list --json");
+    assert!(!String::from_utf8_lossy(&listed.stdout).contains("later"));
+
+    let s = session_in(
+        &ss,
+        &[
+            "--requirements",
+            &req,
+            "--credential",
+            "old",
+            "--credential",
+            "plain",
+        ],
+        "echo OLD=${OLD_TOKEN:-unset} PLAIN=${PLAIN_TOKEN:-unset}",
+    );
+    assert!(s.status.success(), "{}\n{}", s.stdout, s.stderr);
+    assert!(s.stdout.contains("OLD=unset PLAIN=unset"), "{}", s.stdout);
+    let uses: Vec<_> = picked!(s, Event::CredentialUse(c) => c);
+    let detail = |name: &str| {
+        let u = uses
+            .iter()
+            .find(|c| c.credential.as_deref() == Some(name))
+            .unwrap_or_else(|| panic!("no record for {name}: {uses:?}"));
+        assert_eq!(u.outcome, warden::events::CredentialOutcome::Refused);
+        u.detail.clone().unwrap_or_default()
+    };
+    assert!(detail("old").contains("expired at 2020-01-01"), "{uses:?}");
+    assert!(detail("plain").contains("allowed_deliveries"), "{uses:?}");
+    assert!(
+        s.stderr.contains("credential old not handed over"),
+        "{}",
+        s.stderr
+    );
+}

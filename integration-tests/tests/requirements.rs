@@ -1,6 +1,6 @@
 //! Requirements and user configuration, enforced by `warden run` (issue #5) and the config
 //! file keys of the network allowlist (issue #3).
-use std::{os::unix::fs::PermissionsExt, path::Path};
+use std::os::unix::fs::PermissionsExt;
 
 use warden::events::{DnsQuery, ExecRequest, Verdict};
 use warden_integration_tests::{net::*, *};
@@ -220,59 +220,6 @@ fn bundle_authors_sign_verify_and_store_and_downgrades_are_refused() {
     );
 }
 
-/// An HTTPS server on loopback (Python's http.server with a test certificate) serving `dir`.
-struct HttpsServer {
-    child: std::process::Child,
-    port: u16,
-    ca: std::path::PathBuf,
-}
-
-impl HttpsServer {
-    fn start(dir: &Path) -> Self {
-        let key = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
-        let (cert, pkey) = (dir.join("cert.pem"), dir.join("key.pem"));
-        std::fs::write(&cert, key.cert.pem()).unwrap();
-        std::fs::write(&pkey, key.signing_key.serialize_pem()).unwrap();
-        let script = format!(
-            "import functools, http.server, ssl, sys\n\
-             h = functools.partial(http.server.SimpleHTTPRequestHandler, directory='{d}')\n\
-             s = http.server.HTTPServer(('127.0.0.1', 0), h)\n\
-             c = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER); c.load_cert_chain('{c}', '{k}')\n\
-             s.socket = c.wrap_socket(s.socket, server_side=True)\n\
-             print(s.server_port, flush=True)\n\
-             s.serve_forever()\n",
-            d = dir.join("www").display(),
-            c = cert.display(),
-            k = pkey.display()
-        );
-        std::fs::create_dir_all(dir.join("www")).unwrap();
-        let mut child = std::process::Command::new("python3")
-            .args(["-c", &script])
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("python3");
-        let mut line = String::new();
-        std::io::BufRead::read_line(
-            &mut std::io::BufReader::new(child.stdout.take().unwrap()),
-            &mut line,
-        )
-        .unwrap();
-        Self {
-            child,
-            port: line.trim().parse().unwrap(),
-            ca: cert,
-        }
-    }
-}
-
-impl Drop for HttpsServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[test]
 fn the_cloud_bundle_is_fetched_verified_cached_and_never_applied_when_bad() {
     let dir = private_dir();
@@ -291,7 +238,7 @@ fn the_cloud_bundle_is_fetched_verified_cached_and_never_applied_when_bad() {
         );
     };
     req_cli(&["keygen", "fleet"]);
-    let server = HttpsServer::start(d);
+    let server = warden_integration_tests::net::HttpsServer::start(d);
     let www = d.join("www");
     let publish = |version: u32, expires: &str, tamper: bool| {
         let bundle = format!(

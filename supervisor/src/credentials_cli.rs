@@ -1,6 +1,7 @@
 //! `warden credentials add|list|show|remove|test`: the user's credential store.
 use std::{
     io::{IsTerminal as _, Read as _, Write as _},
+    path::{Path, PathBuf},
     time::Instant,
 };
 
@@ -28,6 +29,7 @@ pub fn add(
     new: NewCredential,
     choice: StoreChoice,
     sources: &settings::Sources,
+    state_dir: &Path,
 ) -> anyhow::Result<i32> {
     let name: CredentialName = new
         .name
@@ -46,7 +48,7 @@ pub fn add(
         secret,
     };
     // Outside the login pin: refused before anything is stored.
-    login_policy(&eff)
+    login_policy(&eff, state_dir)
         .check(&credential)
         .with_context(|| format!("credential {} refused", credential.name))?;
     store.add(&credential, new.replace)?;
@@ -135,6 +137,7 @@ pub fn test(
     choice: StoreChoice,
     name: Option<&str>,
     sources: &settings::Sources,
+    state_dir: &Path,
 ) -> anyhow::Result<i32> {
     let started = Instant::now();
     let eff = requirements(sources)?;
@@ -155,7 +158,7 @@ pub fn test(
         let verdict = store
             .get(&name)
             .map_err(anyhow::Error::from)
-            .and_then(|c| usable(&c, &eff, now));
+            .and_then(|c| usable(&c, &eff, state_dir, now));
         match verdict {
             Ok(()) => println!("ok    {name} ({})", millis(t)),
             Err(e) => {
@@ -169,7 +172,12 @@ pub fn test(
 }
 
 /// What a session checks before it hands a credential over.
-fn usable(c: &Credential, eff: &Effective, now: OffsetDateTime) -> anyhow::Result<()> {
+fn usable(
+    c: &Credential,
+    eff: &Effective,
+    state_dir: &Path,
+    now: OffsetDateTime,
+) -> anyhow::Result<()> {
     if c.metadata.is_expired(now) {
         bail!(
             "expired at {}; add a fresh one with `warden credentials add {} --replace`",
@@ -178,7 +186,7 @@ fn usable(c: &Credential, eff: &Effective, now: OffsetDateTime) -> anyhow::Resul
         );
     }
     credentials::check_delivery(allowed_deliveries(eff).as_ref(), c.metadata.delivery)?;
-    login_policy(eff).check(c)
+    login_policy(eff, state_dir).check(c)
 }
 
 /// The requirements' `credentials.allowed_deliveries`, with where it was set.
@@ -189,12 +197,12 @@ pub fn allowed_deliveries(eff: &Effective) -> Option<(Vec<Delivery>, String)> {
 }
 
 /// The login pin, with the issuer's keys cached where this user may write.
-fn login_policy(eff: &Effective) -> credentials::login::LoginPolicy {
+fn login_policy(eff: &Effective, state_dir: &Path) -> credentials::login::LoginPolicy {
     let cache = if nix::unistd::Uid::effective().is_root() {
-        std::path::PathBuf::from(credentials::DEFAULT_STATE_DIR).join(credentials::JWKS_CACHE)
+        state_dir.join(credentials::JWKS_CACHE)
     } else {
         std::env::var_os("HOME")
-            .map(std::path::PathBuf::from)
+            .map(PathBuf::from)
             .unwrap_or_default()
             .join(".cache/warden")
             .join(credentials::JWKS_CACHE)

@@ -643,6 +643,8 @@ pub enum CredentialsCommand {
         store: StoreFlag,
         #[command(flatten)]
         paths: RequirementsPaths,
+        #[command(flatten)]
+        state: StateDir,
     },
     /// For `warden run`: prints the named credentials as JSON, run as the session's user.
     #[command(hide = true)]
@@ -693,6 +695,9 @@ pub struct CredentialsAddArgs {
     pub store: StoreFlag,
     #[command(flatten)]
     pub paths: RequirementsPaths,
+    /// (Root keeps the login pin's issuer keys in STATE_DIR/jwks; others in ~/.cache/warden.)
+    #[command(flatten)]
+    pub state: StateDir,
 }
 
 /// Which keyring.

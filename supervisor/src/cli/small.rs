@@ -116,7 +116,12 @@ pub fn credentials(cmd: CredentialsCommand) -> anyhow::Result<i32> {
                 metadata,
                 replace: a.replace,
             };
-            c::add(new, a.store.choice, &a.paths.sources(PathBuf::new())?)
+            c::add(
+                new,
+                a.store.choice,
+                &a.paths.sources(PathBuf::new())?,
+                &a.state.state_dir,
+            )
         }
         CredentialsCommand::List { json, store } => c::list(store.choice, json),
         CredentialsCommand::Show {
@@ -129,10 +134,16 @@ pub fn credentials(cmd: CredentialsCommand) -> anyhow::Result<i32> {
         CredentialsCommand::SessionExport { store, names } => {
             warden::credentials::export(store.choice, &names)
         }
-        CredentialsCommand::Test { name, store, paths } => c::test(
+        CredentialsCommand::Test {
+            name,
+            store,
+            paths,
+            state,
+        } => c::test(
             store.choice,
             name.as_deref(),
             &paths.sources(PathBuf::new())?,
+            &state.state_dir,
         ),
     }
 }

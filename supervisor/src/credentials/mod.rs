@@ -32,8 +32,6 @@ use crate::{
 
 /// Under the state directory: the login pins' issuer keys.
 pub const JWKS_CACHE: &str = "jwks";
-/// Where root's `warden credentials` keeps the issuer keys (the default state directory).
-pub const DEFAULT_STATE_DIR: &str = "/var/lib/warden";
 
 /// What `warden run` was asked to hand over, and what constrains it.
 pub struct CredentialOptions {

@@ -423,3 +423,209 @@ fn expired_and_disallowed_credentials_are_refused() {
         s.stderr
     );
 }
+
+/// An issuer's signing key (P-256) and its public JWK.
+struct IssuerKey {
+    jwk: jsonwebtoken::jwk::Jwk,
+    encoding: jsonwebtoken::EncodingKey,
+}
+
+impl IssuerKey {
+    fn new(kid: &str) -> Self {
+        let pair = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let encoding =
+            jsonwebtoken::EncodingKey::from_ec_pem(pair.serialize_pem().as_bytes()).unwrap();
+        let mut jwk =
+            jsonwebtoken::jwk::Jwk::from_encoding_key(&encoding, jsonwebtoken::Algorithm::ES256)
+                .unwrap();
+        jwk.common.key_id = Some(kid.into());
+        Self { jwk, encoding }
+    }
+
+    fn sign(&self, claims: &serde_json::Value) -> String {
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+        header.kid = self.jwk.common.key_id.clone();
+        jsonwebtoken::encode(&header, claims, &self.encoding).unwrap()
+    }
+}
+
+fn login_claims(workspace: Option<&str>, expires_in: i64) -> serde_json::Value {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let mut c = serde_json::json!({
+        "iss": "https://auth.provider.test",
+        "aud": "warden",
+        "sub": "user-1",
+        "exp": now + expires_in,
+    });
+    if let Some(w) = workspace {
+        c["org_id"] = w.into();
+    }
+    c
+}
+
+/// A login pinned by requirements: a token's workspace counts only when its signature checks
+/// against the issuer's keys, fetched from its JWKS endpoint (HTTPS on loopback). Refused at
+/// `add` with the expected and the actual workspace, and at session start with a record.
+#[test]
+fn a_pinned_login_is_verified_against_the_issuers_keys() {
+    let Some(ss) = keyring::SecretService::new() else {
+        return;
+    };
+    let key = IssuerKey::new("k1");
+    let impostor = IssuerKey::new("k1");
+    let dir = private_dir();
+    std::fs::create_dir_all(dir.path().join("www")).unwrap();
+    let set = jsonwebtoken::jwk::JwkSet {
+        keys: vec![key.jwk.clone()],
+    };
+    std::fs::write(
+        dir.path().join("www/jwks.json"),
+        serde_json::to_vec(&set).unwrap(),
+    )
+    .unwrap();
+    let server = warden_integration_tests::net::HttpsServer::start(dir.path());
+    let pin = |workspace: &str| {
+        format!(
+            "[login]\nprovider = \"openai\"\nmethod = \"chatgpt\"\nworkspace_id = \"{workspace}\"\n\
+             issuer = \"https://auth.provider.test\"\n\
+             jwks_url = \"https://127.0.0.1:{}/jwks.json\"\njwks_ca_file = \"{}\"\n\
+             audience = \"warden\"\nworkspace_claim = \"/org_id\"\n",
+            server.port,
+            server.ca.display()
+        )
+    };
+    let req_dir = private_dir();
+    let req = requirements_file(req_dir.path(), &pin("ws-team"));
+    let state = private_dir();
+    let add = |name: &str, token: &str, method: &str| {
+        add_in(
+            &ss,
+            token,
+            &format!(
+                "{name} --provider openai --host api.provider.test --login-method {method} \
+                 --requirements {req} --state-dir {}",
+                state.path().display()
+            ),
+        )
+    };
+    let none = {
+        use base64::Engine as _;
+        let b = |v: serde_json::Value| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
+        };
+        format!(
+            "{}.{}.",
+            b(serde_json::json!({"alg": "none", "kid": "k1"})),
+            b(login_claims(Some("ws-team"), 600))
+        )
+    };
+    // (name, token, login method, accepted, what the refusal says)
+    let cases = [
+        (
+            "good",
+            key.sign(&login_claims(Some("ws-team"), 600)),
+            "chatgpt",
+            true,
+            "",
+        ),
+        (
+            "other",
+            key.sign(&login_claims(Some("ws-other"), 600)),
+            "chatgpt",
+            false,
+            "\"ws-other\"",
+        ),
+        (
+            "noclaim",
+            key.sign(&login_claims(None, 600)),
+            "chatgpt",
+            false,
+            "/org_id",
+        ),
+        (
+            "expired",
+            key.sign(&login_claims(Some("ws-team"), -3600)),
+            "chatgpt",
+            false,
+            "expired",
+        ),
+        (
+            "forged",
+            impostor.sign(&login_claims(Some("ws-team"), 600)),
+            "chatgpt",
+            false,
+            "signature",
+        ),
+        ("algnone", none, "chatgpt", false, "none"),
+        (
+            "apikey",
+            "sk-w4rd3nApiKey0401".into(),
+            "api-key",
+            false,
+            "allow only chatgpt",
+        ),
+    ];
+    for (name, token, method, accepted, says) in &cases {
+        let out = add(name, token, method);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            out.status.success(),
+            *accepted,
+            "{name}: {}",
+            keyring::text(&out)
+        );
+        assert!(
+            err.contains(says),
+            "{name}: the refusal should say {says:?}: {err}"
+        );
+        if !accepted {
+            assert!(err.contains(&format!("credential {name} refused")), "{err}");
+        }
+    }
+    let refused_other =
+        String::from_utf8_lossy(&add("other", &cases[1].1, "chatgpt").stderr).into_owned();
+    assert!(
+        refused_other.contains("ws-team"),
+        "names the pinned workspace: {refused_other}"
+    );
+    // A provider the pin is not about is not its business.
+    let gh = add_in(
+        &ss,
+        "ghp_w4rd3nNotPinned0402",
+        &format!("gh --provider github --host github.com --requirements {req}"),
+    );
+    assert!(gh.status.success(), "{}", keyring::text(&gh));
+    let listed = String::from_utf8_lossy(&ss.run(true, "$W credentials list").stdout).into_owned();
+    assert!(listed.contains("good") && listed.contains("gh"), "{listed}");
+    assert!(
+        !listed.contains("forged") && !listed.contains("other"),
+        "{listed}"
+    );
+
+    // The pin moves to another workspace: the stored credential is refused at session start.
+    let moved_dir = private_dir();
+    let moved = requirements_file(moved_dir.path(), &pin("ws-new"));
+    let s = session_in(
+        &ss,
+        &["--requirements", &moved, "--credential", "good"],
+        "echo KEY=${OPENAI_API_KEY:-unset}",
+    );
+    assert!(s.status.success(), "{}\n{}", s.stdout, s.stderr);
+    let uses: Vec<_> = picked!(s, Event::CredentialUse(c) => c);
+    assert_eq!(uses.len(), 1, "{uses:?}");
+    assert_eq!(uses[0].outcome, warden::events::CredentialOutcome::Refused);
+    let detail = uses[0].detail.clone().unwrap_or_default();
+    assert!(
+        detail.contains("ws-team") && detail.contains("ws-new"),
+        "the record names the actual and the expected workspace: {detail}"
+    );
+    assert!(
+        !picked!(s, Event::DnsQuery(q) => q)
+            .iter()
+            .any(|q| q.rule == "credential-proxy"),
+        "no proxy for a refused credential"
+    );
+}

@@ -78,12 +78,10 @@ pub struct Metadata {
     #[serde(default)]
     pub hosts: Vec<String>,
     pub delivery: Delivery,
-    /// `inject`: the request header that carries it (lower case), e.g. `authorization`.
+    /// `inject`: the request header that carries it (lower case), e.g. `authorization`; the
+    /// placeholder is swapped wherever it is in that header's value (`Bearer <placeholder>`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub header: Option<String>,
-    /// `inject`: what precedes the value in that header, e.g. `Bearer`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub scheme: Option<String>,
     /// `env`: the variable that holds the value; `inject`: the one that holds the placeholder.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub env: Option<String>,
@@ -197,7 +195,6 @@ mod tests {
             hosts: vec!["api.openai.com".into()],
             delivery,
             header: None,
-            scheme: Some("Bearer".into()),
             env: None,
             login_method: "api-key".into(),
             workspace: None,

@@ -320,7 +320,19 @@ fn env_and_helper_deliveries_and_no_way_to_the_keyring() {
         printf 'protocol=https\\nhost=gitlab.com\\n\\n' | GIT_TERMINAL_PROMPT=0 git credential fill >/dev/null 2>&1; echo GITLAB=$?; \
         DBUS_SESSION_BUS_ADDRESS=$BUS_FOR_TEST secret-tool search --all service warden; echo SECRET_TOOL=$?; \
         keyctl show @u; echo KEYCTL=$?";
-    let s = session_in(&ss, &["--credential", "npm", "--credential", "gh"], script);
+    // The auto-reviewer approves a request for the credential's own host.
+    let s = session_in(
+        &ss,
+        &[
+            "--reviewer",
+            "auto-review",
+            "--credential",
+            "npm",
+            "--credential",
+            "gh",
+        ],
+        script,
+    );
     assert!(s.status.success(), "{}\n{}", s.stdout, s.stderr);
     assert_eq!(status_of(&s, "NPM"), npm);
     assert!(
@@ -346,8 +358,34 @@ fn env_and_helper_deliveries_and_no_way_to_the_keyring() {
     assert_eq!(handed.outcome, Handed);
     assert!(handed.pid.is_some_and(|p| p > 0));
     assert_eq!(find(None, Some("gitlab.com")).outcome, Refused);
+    let approvals: Vec<_> = picked!(s, Event::Approval(a) => a);
+    assert!(
+        approvals.iter().any(
+            |a| a.subject.request == warden::events::RequestKind::Credential
+                && a.subject.credential.as_deref() == Some("gh")
+                && a.verdict == warden::events::Verdict::Allow
+        ),
+        "{approvals:?}"
+    );
     let log = std::fs::read_to_string(&s.log).unwrap();
     assert!(!log.contains(gh), "the helper's value is in the log");
+
+    // With nobody to approve it (unattended, a person as reviewer), git gets nothing.
+    let s = session_in(
+        &ss,
+        &["--credential", "gh"],
+        "printf 'protocol=https\\nhost=github.com\\n\\n' | GIT_TERMINAL_PROMPT=0 git credential fill; echo FILL=$?",
+    );
+    assert_ne!(status_of(&s, "FILL"), "0", "{}", s.stdout);
+    assert!(!s.stdout.contains(gh), "{}", s.stdout);
+    let uses: Vec<_> = picked!(s, Event::CredentialUse(c) => c);
+    assert!(
+        uses.iter().any(|c| c.outcome == Refused
+            && c.detail
+                .as_deref()
+                .is_some_and(|d| d.contains("not approved"))),
+        "{uses:?}"
+    );
 }
 
 /// At session start: an expired credential, and one whose delivery the requirements do not

@@ -414,6 +414,16 @@ fn looks_encoded(label: &str) -> bool {
     label.len() >= 20 && (label.chars().all(|c| c.is_ascii_hexdigit()) || digits * 4 >= label.len())
 }
 
+/// The risk of handing git the credential stored for `host`: the user named the credential
+/// for this session and this host, and only HTTPS requests for it get this far, so it is low,
+/// unless the session has been refused before (then a person decides).
+pub fn credential(credential: &str, host: &str, history: History) -> Risk {
+    Assessor::new().finish(
+        history,
+        &format!("credential {credential} is stored for {host} and was given to this session"),
+    )
+}
+
 /// The risk of resolving (and then reaching) `name`.
 pub fn domain(name: &str, qtype: &str, history: History) -> Risk {
     let name = name.trim_end_matches('.').to_ascii_lowercase();

@@ -145,7 +145,7 @@ async fn connection(stream: UnixStream, session: std::sync::Arc<Session>) {
         }
         let answer = match serde_json::from_slice::<Message>(&line) {
             Ok(message) => {
-                let (ack, event) = session.answer(pid, message);
+                let (ack, event) = session.answer(pid, message).await;
                 // Recorded before the answer goes out: no use of a credential unrecorded.
                 match session.events.send((clock::boot_ns(), event)).await {
                     Ok(()) => ack,
@@ -161,11 +161,12 @@ async fn connection(stream: UnixStream, session: std::sync::Arc<Session>) {
 }
 
 impl Session {
-    fn answer(&self, pid: u32, message: Message) -> (Ack, Event) {
+    async fn answer(&self, pid: u32, message: Message) -> (Ack, Event) {
         match message {
             Message::GitCredential { protocol, host } => {
                 self.helper
                     .answer(pid, &bounded(&protocol, NAME_MAX), &host)
+                    .await
             }
             other => (Ack::ok(), self.event(pid, other)),
         }

@@ -52,6 +52,7 @@ pub fn list(run_dir: &Path, json: bool) -> anyhow::Result<i32> {
                     "dns {}",
                     for_terminal(p.subject.name.as_deref().unwrap_or_default())
                 ),
+                RequestKind::Credential => render::credential_subject(&p.subject),
             };
             println!(
                 "{}  {what}\n    why: {}{}\n    waiting {} s, denied in {} s",

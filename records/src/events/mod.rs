@@ -581,6 +581,8 @@ string_enum! {
     RequestKind, "request kind" {
         Exec = "exec",
         Dns = "dns",
+        /// git's credential helper asks for a stored credential (delivery `helper`).
+        Credential = "credential",
     }
 }
 
@@ -614,9 +616,12 @@ pub struct Subject {
     /// exec: the arguments, escaped.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub argv: Vec<String>,
-    /// dns: the name, escaped.
+    /// dns: the name; credential: the host it is asked for; escaped.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// credential: the credential's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub qtype: Option<String>,
 }

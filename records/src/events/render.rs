@@ -19,7 +19,18 @@ fn subject(s: &Subject) -> String {
             for_terminal(s.name.as_deref().unwrap_or_default()),
             s.qtype.as_deref().unwrap_or_default()
         ),
+        RequestKind::Credential => credential_subject(s),
     }
+}
+
+/// `credential gh for github.com (pid 12)`.
+pub fn credential_subject(s: &Subject) -> String {
+    format!(
+        "credential {} for {} (pid {})",
+        for_terminal(s.credential.as_deref().unwrap_or_default()),
+        for_terminal(s.name.as_deref().unwrap_or_default()),
+        s.pid
+    )
 }
 
 fn verdict_word(v: Verdict) -> &'static str {

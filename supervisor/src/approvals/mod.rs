@@ -93,6 +93,8 @@ pub enum Facts {
         /// Over a DNS budget: possibly data leaving in the name (DNS tunnelling).
         over_budget: bool,
     },
+    /// git's credential helper asks for a credential stored for `host`.
+    Credential { credential: String, host: String },
 }
 
 /// A request for approval.
@@ -121,6 +123,7 @@ impl Request {
             Facts::Dns { name, .. } => {
                 format!("dns\0{}", name.trim_end_matches('.').to_ascii_lowercase())
             }
+            Facts::Credential { credential, host } => format!("credential\0{credential}\0{host}"),
         }
     }
 }
@@ -453,6 +456,7 @@ impl Broker {
                 }
                 r
             }
+            Facts::Credential { credential, host } => risk::credential(credential, host, history),
         }
     }
 

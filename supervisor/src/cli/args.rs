@@ -658,6 +658,7 @@ pub enum CredentialsCommand {
 
 #[derive(clap::Args)]
 pub struct CredentialsAddArgs {
+    /// What sessions and records call it: letters, digits, '.', '_', '-'.
     pub name: String,
     /// Who issued it (e.g. openai, anthropic, github); login pins are per provider.
     #[arg(long)]
@@ -669,12 +670,11 @@ pub struct CredentialsAddArgs {
     /// helper: git's credential helper through the agent socket; env: a variable at launch.
     #[arg(long, default_value = "inject", value_parser = parse_delivery)]
     pub delivery: warden_credentials::Delivery,
-    /// inject: the request header that carries it.
+    /// inject: the request header that carries it; the agent's placeholder is swapped
+    /// wherever it is in that header (`Authorization: Bearer <placeholder>`). Claude Code and
+    /// Anthropic's API use `x-api-key`.
     #[arg(long, default_value = "authorization")]
     pub header: String,
-    /// inject: what precedes the value in the header ("" for nothing).
-    #[arg(long, default_value = "Bearer")]
-    pub scheme: String,
     /// env: the variable that gets the value; inject: the one that gets the placeholder.
     #[arg(long, value_name = "VAR")]
     pub env: Option<String>,

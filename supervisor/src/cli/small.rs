@@ -104,7 +104,6 @@ pub fn credentials(cmd: CredentialsCommand) -> anyhow::Result<i32> {
                 hosts: a.hosts.iter().map(|h| h.to_ascii_lowercase()).collect(),
                 delivery: a.delivery,
                 header: Some(a.header.to_ascii_lowercase()),
-                scheme: Some(a.scheme).filter(|s| !s.is_empty()),
                 env: a.env,
                 login_method: a.login_method,
                 workspace: a.workspace,

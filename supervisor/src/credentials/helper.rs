@@ -1,12 +1,20 @@
 //! Delivery `helper`: git's credential helper, answered over the session's agent socket. The
-//! agent gets the value only when it asks for one of the credential's hosts, and each answer
-//! (or refusal) is a `credential.use` record with the asking process.
-use std::path::Path;
+//! agent gets a value only when it asks, over HTTPS, for one of the credential's hosts, and the
+//! approval flow agrees (the auto-reviewer approves such a request unless the session was
+//! refused before; a person, or the reviewer command, is asked otherwise). Each answer or
+//! refusal is a `credential.use` record with the asking process.
+use std::{path::Path, sync::Arc};
 
 use warden_agent_api::{Ack, GitCredential};
 use warden_credentials::Credential;
 
-use crate::events::{CredentialOutcome, CredentialUse, Event};
+use crate::{
+    approvals::{Answer, Broker, Facts, Request, Review},
+    events::{
+        CredentialOutcome, CredentialUse, Event, RequestKind, Subject, Verdict,
+        escape::escape_bytes,
+    },
+};
 
 /// The user name git sends with a token (hosts that take tokens ignore it).
 const TOKEN_USER: &str = "x-access-token";
@@ -15,58 +23,131 @@ const TOKEN_USER: &str = "x-access-token";
 #[derive(Default)]
 pub struct Helper {
     credentials: Vec<Credential>,
+    broker: Option<Arc<Broker>>,
 }
 
 impl Helper {
     pub fn new(credentials: Vec<Credential>) -> Self {
-        Self { credentials }
+        Self {
+            credentials,
+            broker: None,
+        }
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.credentials.is_empty()
+    /// Who approves requests (without one, every request is refused).
+    pub fn approved_by(mut self, broker: Arc<Broker>) -> Self {
+        self.broker = Some(broker);
+        self
     }
 
-    /// The answer to one `get`, and its record. Only HTTPS: a value sent over plain HTTP
-    /// would cross the network in the clear.
-    pub fn answer(&self, pid: u32, protocol: &str, host: &str) -> (Ack, Event) {
-        let host = host.to_ascii_lowercase();
+    /// The credential git may be asked about, or why not.
+    fn find(
+        &self,
+        protocol: &str,
+        host: &str,
+    ) -> Result<&Credential, (Option<&Credential>, String)> {
         let found = self
             .credentials
             .iter()
-            .find(|c| c.metadata.is_for_host(&host));
-        let (ack, outcome, detail) = match found {
-            Some(_) if protocol != "https" => (
-                Ack::refused(format!("only https: git asked for {protocol}://{host}")),
-                CredentialOutcome::Refused,
-                Some(format!("protocol {protocol}")),
-            ),
-            Some(c) => (
-                Ack {
-                    credential: Some(GitCredential {
-                        username: TOKEN_USER.into(),
-                        password: c.secret.expose().to_owned(),
-                    }),
-                    ..Ack::ok()
-                },
-                CredentialOutcome::Handed,
+            .find(|c| c.metadata.is_for_host(host));
+        match found {
+            None => Err((
                 None,
-            ),
-            None => (
-                Ack::refused(format!("no credential of this session is for {host}")),
-                CredentialOutcome::Refused,
-                Some("no credential is for this host".into()),
-            ),
-        };
-        let event = Event::CredentialUse(CredentialUse {
-            credential: found.map(|c| c.name.to_string()),
-            delivery: warden_credentials::Delivery::Helper,
-            outcome,
-            host: Some(crate::events::escape::escape_bytes(host.as_bytes())),
-            pid: Some(pid),
-            detail,
-        });
-        (ack, event)
+                "no credential of this session is for this host".into(),
+            )),
+            Some(c) if protocol != "https" => {
+                Err((Some(c), format!("only https: git asked over {protocol}")))
+            }
+            Some(c) => Ok(c),
+        }
     }
+
+    /// The answer to one `get`, and its record.
+    pub async fn answer(&self, pid: u32, protocol: &str, host: &str) -> (Ack, Event) {
+        let host = host.to_ascii_lowercase();
+        let c = match self.find(protocol, &host) {
+            Ok(c) => c,
+            Err((c, why)) => return refused(c, pid, &host, why),
+        };
+        let answer = match &self.broker {
+            Some(broker) => ask(broker, c, pid, &host).await,
+            None => return refused(Some(c), pid, &host, "nobody approves requests".into()),
+        };
+        if answer.verdict != Verdict::Allow {
+            let why = format!("not approved ({}): {}", answer.source, answer.reason);
+            return refused(Some(c), pid, &host, why);
+        }
+        let ack = Ack {
+            credential: Some(GitCredential {
+                username: TOKEN_USER.into(),
+                password: c.secret.expose().to_owned(),
+            }),
+            ..Ack::ok()
+        };
+        let detail = format!("approval {} ({})", answer.id, answer.source);
+        (
+            ack,
+            record(Some(c), pid, &host, CredentialOutcome::Handed, Some(detail)),
+        )
+    }
+}
+
+async fn ask(broker: &Arc<Broker>, c: &Credential, pid: u32, host: &str) -> Answer {
+    let review = broker.review(Request {
+        subject: Subject {
+            request: RequestKind::Credential,
+            pid,
+            program: None,
+            argv: Vec::new(),
+            name: Some(shown(host)),
+            qtype: None,
+            credential: Some(c.name.to_string()),
+        },
+        why: format!("git asks for credential {} for {host}", c.name),
+        rule: None,
+        facts: Facts::Credential {
+            credential: c.name.to_string(),
+            host: host.to_string(),
+        },
+    });
+    match review {
+        Review::Decided(a) => a,
+        Review::Pending { id, answer } => answer.await.unwrap_or_else(|_| Answer::lost(&id)),
+    }
+}
+
+/// The agent's words for a host, as records show them: bounded, escaped.
+fn shown(host: &str) -> String {
+    let bytes = host.as_bytes();
+    escape_bytes(&bytes[..bytes.len().min(HOST_MAX)])
+}
+
+/// The longest host name DNS allows; longer is the agent's noise.
+const HOST_MAX: usize = 253;
+
+fn refused(c: Option<&Credential>, pid: u32, host: &str, why: String) -> (Ack, Event) {
+    let ack = Ack::refused(format!("{why} ({})", shown(host)));
+    (
+        ack,
+        record(c, pid, host, CredentialOutcome::Refused, Some(why)),
+    )
+}
+
+fn record(
+    c: Option<&Credential>,
+    pid: u32,
+    host: &str,
+    outcome: CredentialOutcome,
+    detail: Option<String>,
+) -> Event {
+    Event::CredentialUse(CredentialUse {
+        credential: c.map(|c| c.name.to_string()),
+        delivery: warden_credentials::Delivery::Helper,
+        outcome,
+        host: Some(shown(host)),
+        pid: Some(pid),
+        detail,
+    })
 }
 
 /// The variables that make git ask the session (through `warden-agent-report`).
@@ -94,7 +175,6 @@ mod tests {
                 hosts: vec!["github.com".into()],
                 delivery: Delivery::Helper,
                 header: None,
-                scheme: None,
                 env: None,
                 login_method: "api-key".into(),
                 workspace: None,
@@ -106,38 +186,35 @@ mod tests {
     }
 
     #[test]
-    fn answers_only_https_requests_for_the_credentials_hosts() {
+    fn only_https_requests_for_the_credentials_hosts_go_further() {
         let h = helper();
-        // (protocol, host, handed, outcome)
+        // (protocol, host, found, a word of the refusal)
         let cases = [
-            ("https", "github.com", true, CredentialOutcome::Handed),
-            ("https", "GitHub.com", true, CredentialOutcome::Handed),
-            ("http", "github.com", false, CredentialOutcome::Refused),
-            ("https", "gitlab.com", false, CredentialOutcome::Refused),
-            (
-                "https",
-                "github.com.evil.test",
-                false,
-                CredentialOutcome::Refused,
-            ),
-            ("https", "", false, CredentialOutcome::Refused),
+            ("https", "github.com", true, ""),
+            ("http", "github.com", false, "only https"),
+            ("https", "gitlab.com", false, "no credential"),
+            ("https", "github.com.evil.test", false, "no credential"),
+            ("https", "", false, "no credential"),
         ];
-        for (protocol, host, handed, outcome) in cases {
-            let (ack, event) = h.answer(42, protocol, host);
-            assert_eq!(ack.ok, handed, "{protocol}://{host}");
-            assert_eq!(
-                ack.credential.as_ref().map(|c| c.password.as_str()),
-                handed.then_some(VALUE),
-                "{protocol}://{host}"
-            );
-            let Event::CredentialUse(u) = &event else {
-                panic!("{event:?}")
-            };
-            assert_eq!(u.outcome, outcome, "{protocol}://{host}");
-            assert_eq!(u.pid, Some(42));
-            assert_eq!(u.delivery, Delivery::Helper);
-            let line = serde_json::to_string(u).unwrap();
-            assert!(!line.contains(VALUE), "{line}");
+        for (protocol, host, found, why) in cases {
+            match h.find(protocol, host) {
+                Ok(c) => assert!(found, "{protocol}://{host} found {}", c.name),
+                Err((_, w)) => assert!(!found && w.contains(why), "{protocol}://{host}: {w}"),
+            }
         }
+    }
+
+    #[tokio::test]
+    async fn without_an_approver_nothing_is_handed_and_the_record_has_no_value() {
+        let (ack, event) = helper().answer(42, "https", "GitHub.com").await;
+        assert!(!ack.ok && ack.credential.is_none());
+        let Event::CredentialUse(u) = &event else {
+            panic!("{event:?}")
+        };
+        assert_eq!(
+            (u.outcome, u.pid, u.host.as_deref()),
+            (CredentialOutcome::Refused, Some(42), Some("github.com"))
+        );
+        assert!(!serde_json::to_string(u).unwrap().contains(VALUE));
     }
 }

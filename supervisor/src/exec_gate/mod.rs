@@ -430,6 +430,7 @@ impl Gate {
                         argv: held.record.argv.clone(),
                         name: None,
                         qtype: None,
+                        credential: None,
                     },
                     why,
                     rule: held.record.rule.clone(),

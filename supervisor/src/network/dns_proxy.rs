@@ -495,6 +495,7 @@ async fn ask(
             argv: Vec::new(),
             name: Some(record.name.clone()),
             qtype: Some(record.qtype.clone()),
+            credential: None,
         },
         why,
         rule: None,

@@ -126,6 +126,11 @@ impl Attrs {
                 self.opt_str("dns.question.name", s.name.as_ref());
                 self.opt_str("warden.dns.qtype", s.qtype.as_ref());
             }
+            RequestKind::Credential => {
+                self.int("process.pid", s.pid);
+                self.opt_str("warden.credential.name", s.credential.as_ref());
+                self.opt_str("server.address", s.name.as_ref());
+            }
         }
     }
 
@@ -738,6 +743,7 @@ mod tests {
                 argv: vec!["git".into(), "push".into(), "-f".into()],
                 name: None,
                 qtype: None,
+                credential: None,
             },
             verdict: Verdict::Deny,
             scope: Scope::Once,

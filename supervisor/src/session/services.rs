@@ -117,15 +117,6 @@ impl Services {
         let telemetry = s
             .telemetry
             .map(|t| t.follow(s.log_path, s.session_dir, s.freeze_file, &events));
-        let agent_api = agent_api::serve(
-            Path::new(agent_api::SOCKET_DIR),
-            s.id,
-            s.session_cgroup.to_string(),
-            s.log_prompts,
-            events.clone(),
-            s.credentials.helper,
-        )
-        .with_context(|| format!("the agent API socket in {}", agent_api::SOCKET_DIR))?;
         let broker = Broker::new(
             approvals::Config {
                 session: s.id.to_string(),
@@ -139,6 +130,15 @@ impl Services {
             events.clone(),
             tokio::runtime::Handle::current(),
         );
+        let agent_api = agent_api::serve(
+            Path::new(agent_api::SOCKET_DIR),
+            s.id,
+            s.session_cgroup.to_string(),
+            s.log_prompts,
+            events.clone(),
+            s.credentials.helper.approved_by(broker.clone()),
+        )
+        .with_context(|| format!("the agent API socket in {}", agent_api::SOCKET_DIR))?;
         let approvers = start_approvers(&broker, s.run_dir, s.id, s.user)?;
         let dns_budget = Arc::new(Mutex::new(DnsBudget::new(s.dns_budget)));
         let (credential_proxy, steered) = match s.credentials.inject {

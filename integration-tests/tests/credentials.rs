@@ -211,11 +211,15 @@ fn an_injected_credential_never_enters_the_sandbox() {
         ],
         &["sh", "-c", &script],
     );
+    // An inherited variable of the same name is removed; the placeholder takes its place.
+    let mut inner = inner;
+    inner.env("PROVIDER_API_KEY", "inherited-value-w4rd3n");
     let out = ss.wrap(true, &inner).output().unwrap();
     let s = finish(state, out);
     assert!(s.status.success(), "{}\n{}", s.stdout, s.stderr);
 
     let placeholder = status_of(&s, "KEY");
+    assert!(!s.stdout.contains("inherited-value-w4rd3n"), "{}", s.stdout);
     assert!(placeholder.starts_with("warden-"), "{placeholder}");
     assert_eq!(placeholder.len(), API_VALUE.len());
     // The provider got the value; the other host only the placeholder.
@@ -666,4 +670,75 @@ fn a_pinned_login_is_verified_against_the_issuers_keys() {
             .any(|q| q.rule == "credential-proxy"),
         "no proxy for a refused credential"
     );
+}
+
+/// The requirements scrub more names (`credentials.scrub_env`) and nothing passes them on;
+/// the user's config passes a secret-looking name on like `--pass-env`; a name that is not
+/// UTF-8 (which nothing can judge) is not inherited.
+#[test]
+fn scrubbed_by_requirements_passed_by_the_user_config() {
+    use std::os::unix::ffi::OsStrExt as _;
+    let dir = private_dir();
+    let req = requirements_file(
+        dir.path(),
+        "[credentials]\nscrub_env = [\"CORP_*\", \"BUILD_SIGNING\"]\n",
+    );
+    let config = dir.path().join("config.toml");
+    std::fs::write(&config, "[credentials]\npass_env = [\"OPENAI_API_KEY\"]\n").unwrap();
+    let config = config.display().to_string();
+    let script = "echo CORP=${CORP_DB_URL:-unset} SIGN=${BUILD_SIGNING:-unset} \
+                  KEY=${OPENAI_API_KEY:-unset} GH=${GITHUB_TOKEN:-unset}; \
+                  env | grep -c '^W4RD3N' || true";
+    let state = private_dir();
+    let mut c = warden_command(
+        state.path(),
+        &["--requirements", &req, "--config", &config],
+        &["sh", "-c", script],
+    );
+    c.env("CORP_DB_URL", "postgres://corp")
+        .env("BUILD_SIGNING", "on")
+        .env("OPENAI_API_KEY", "sk-w4rd3nPassedByConfig")
+        .env("GITHUB_TOKEN", "ghp_w4rd3nStillScrubbed")
+        .env(
+            std::ffi::OsStr::from_bytes(b"W4RD3N_\xff_NAME"),
+            "not-utf8-name",
+        );
+    let s = finish(state, c.output().unwrap());
+    assert!(s.status.success(), "{}", s.stderr);
+    assert!(
+        s.stdout
+            .contains("CORP=unset SIGN=unset KEY=sk-w4rd3nPassedByConfig GH=unset"),
+        "{}",
+        s.stdout
+    );
+    assert!(s.stdout.trim_end().ends_with('0'), "{}", s.stdout);
+    let removed = &s.start().env_removed;
+    for name in [
+        "CORP_DB_URL",
+        "BUILD_SIGNING",
+        "GITHUB_TOKEN",
+        "W4RD3N_\\xff_NAME",
+    ] {
+        assert!(
+            removed.iter().any(|n| n == name),
+            "{name} not in {removed:?}"
+        );
+    }
+
+    // Passing a scrubbed name on is refused before the session starts, naming the requirement.
+    let state = private_dir();
+    let out = warden_command(
+        state.path(),
+        &["--requirements", &req, "--pass-env", "CORP_TOKEN"],
+        &["true"],
+    )
+    .output()
+    .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(125), "{err}");
+    assert!(
+        err.contains("--pass-env") && err.contains("credentials.scrub_env") && err.contains(&req),
+        "{err}"
+    );
+    assert!(the_log(state.path()).is_none(), "no session was recorded");
 }

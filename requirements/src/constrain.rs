@@ -13,8 +13,8 @@ use crate::source::Location;
 use crate::user_config::{CliOverrides, UserConfig, UserSettings, flags};
 use crate::values::{
     ApprovalPolicy, Argv, BacklogPolicy, Cidr, ConfigPath, CredentialsStore, DnsUpstream,
-    DomainPattern, EntropyBits, ExecRule, HttpUrl, KernelLayer, NonEmpty, OtlpHeader, OtlpProtocol,
-    Reviewer, SandboxMode,
+    DomainPattern, EntropyBits, EnvPattern, ExecRule, HttpUrl, KernelLayer, NonEmpty, OtlpHeader,
+    OtlpProtocol, Reviewer, SandboxMode,
 };
 
 pub const DEFAULT_SANDBOX_MODE: SandboxMode = SandboxMode::WorkspaceWrite;
@@ -128,6 +128,17 @@ pub struct Settings {
     pub login: LoginSettings,
     /// Kernel layers a session may not start without.
     pub required_layers: Vec<Resolved<KernelLayer>>,
+    pub environment: EnvironmentSettings,
+}
+
+/// What of the inherited environment reaches the agent, beyond the built-in judgement of
+/// names that look secret.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct EnvironmentSettings {
+    /// Passed on although their names look secret (the user's config and `--pass-env`).
+    pub pass: Vec<Resolved<EnvPattern>>,
+    /// Never passed on (the requirements' `credentials.scrub_env`).
+    pub scrub: Vec<Resolved<EnvPattern>>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -360,6 +371,7 @@ pub fn resolve(
             .unwrap_or_else(|| Resolved::new(false, Source::Default)),
         ..check.telemetry(eff, cli)
     };
+    let environment = check.environment(eff, cli);
 
     if !check.errors.is_empty() {
         return Err(check.errors);
@@ -379,6 +391,7 @@ pub fn resolve(
             workspace_id: required("login.workspace_id", eff.login_workspace_id.as_ref()),
         },
         required_layers: required_list("required_layers", eff.required_layers.as_ref()),
+        environment,
     })
 }
 
@@ -956,6 +969,33 @@ impl Checker<'_> {
                 eff.forbidden_write_roots.as_ref(),
             )),
             protect_vcs_metadata: self.protect_vcs_metadata(eff),
+        }
+    }
+
+    /// Names to pass on are plain names, and none that the requirements scrub.
+    fn environment(&mut self, eff: &Effective, cli: &CliOverrides) -> EnvironmentSettings {
+        let pass = self.list(
+            "credentials.pass_env",
+            |u| &u.credentials.pass_env,
+            flags::PASS_ENV,
+            &cli.pass_env,
+        );
+        for p in &pass {
+            if !p.value.is_name() {
+                self.reject(p, "is a prefix: name each variable to pass on", None);
+            } else if let Some(scrub) = &eff.scrub_env
+                && scrub.value.iter().any(|s| s.matches(&p.value.to_string()))
+            {
+                self.reject(
+                    p,
+                    "is scrubbed by the requirements",
+                    Some(RequirementRef::of("credentials.scrub_env", scrub)),
+                );
+            }
+        }
+        EnvironmentSettings {
+            pass,
+            scrub: required_list("credentials.scrub_env", eff.scrub_env.as_ref()),
         }
     }
 

@@ -15,8 +15,8 @@ use crate::schema::Requirements;
 use crate::source::Location;
 use crate::values::{
     ApprovalPolicy, Argv, BacklogPolicy, Cidr, ConfigPath, CredentialDelivery, CredentialsStore,
-    DomainPattern, EntropyBits, ExecRule, HttpUrl, HttpsUrl, KernelLayer, NonEmpty, OtlpHeader,
-    OtlpProtocol, RequiredDecision, Reviewer, SandboxMode,
+    DomainPattern, EntropyBits, EnvPattern, ExecRule, HttpUrl, HttpsUrl, KernelLayer, NonEmpty,
+    OtlpHeader, OtlpProtocol, RequiredDecision, Reviewer, SandboxMode,
 };
 
 /// Where an effective value was set: the layer, its file and the line.
@@ -179,6 +179,7 @@ effective! {
     credentials_store: CredentialsStore = "credentials.store", credentials.store;
     credential_deliveries: Vec<CredentialDelivery> = "credentials.allowed_deliveries",
         credentials.allowed_deliveries;
+    scrub_env: Vec<EnvPattern> = "credentials.scrub_env", credentials.scrub_env;
     login_method: NonEmpty = "login.method", login.method;
     login_workspace_id: NonEmpty = "login.workspace_id", login.workspace_id;
     login_provider: NonEmpty = "login.provider", login.provider;

@@ -8,8 +8,8 @@ use toml::value::Datetime;
 use crate::keys::PublicKey;
 use crate::values::{
     ApprovalPolicy, Argv, BacklogPolicy, Cidr, ConfigPath, CredentialDelivery, CredentialsStore,
-    DomainPattern, EntropyBits, ExecRule, HttpUrl, HttpsUrl, KernelLayer, NonEmpty, OtlpHeader,
-    OtlpProtocol, RequiredDecision, Reviewer, SandboxMode, SchemaVersion,
+    DomainPattern, EntropyBits, EnvPattern, ExecRule, HttpUrl, HttpsUrl, KernelLayer, NonEmpty,
+    OtlpHeader, OtlpProtocol, RequiredDecision, Reviewer, SandboxMode, SchemaVersion,
 };
 
 /// One requirements document, as written. Each value keeps its span for messages.
@@ -131,6 +131,9 @@ pub struct CredentialsRequirements {
     pub store: Option<Spanned<CredentialsStore>>,
     /// How credentials may reach the agent; absent allows every delivery.
     pub allowed_deliveries: Option<Spanned<Vec<CredentialDelivery>>>,
+    /// Inherited variables the agent never gets, on top of the names that look secret
+    /// (`NAME`, or `PREFIX*`); no user setting passes them on.
+    pub scrub_env: Option<Spanned<Vec<EnvPattern>>>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]

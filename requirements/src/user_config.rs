@@ -11,8 +11,8 @@ use crate::layers::LoadError;
 use crate::schema::DnsBudget;
 use crate::source::{ParseError, SourceText};
 use crate::values::{
-    ApprovalPolicy, BacklogPolicy, Cidr, ConfigPath, DnsUpstream, DomainPattern, ExecRule, HttpUrl,
-    OtlpHeader, OtlpProtocol, Reviewer, SandboxMode,
+    ApprovalPolicy, BacklogPolicy, Cidr, ConfigPath, DnsUpstream, DomainPattern, EnvPattern,
+    ExecRule, HttpUrl, OtlpHeader, OtlpProtocol, Reviewer, SandboxMode,
 };
 
 /// Where the user config lives, relative to the user's home directory.
@@ -75,6 +75,16 @@ pub struct UserSettings {
     pub filesystem: UserFilesystem,
     #[serde(default)]
     pub telemetry: UserTelemetry,
+    #[serde(default)]
+    pub credentials: UserCredentials,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserCredentials {
+    /// Inherited variables passed on although their names look secret (plain names).
+    #[serde(default)]
+    pub pass_env: Vec<Spanned<EnvPattern>>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -156,6 +166,7 @@ pub struct CliOverrides {
     pub otlp_ca_file: Option<ConfigPath>,
     pub max_export_backlog_mib: Option<u32>,
     pub export_backlog_policy: Option<BacklogPolicy>,
+    pub pass_env: Vec<EnvPattern>,
 }
 
 /// The command line flag behind each [`CliOverrides`] field, named in messages.
@@ -163,6 +174,7 @@ pub mod flags {
     pub const SANDBOX_MODE: &str = "--sandbox-mode";
     pub const APPROVAL_POLICY: &str = "--approval-policy";
     pub const REVIEWER: &str = "--reviewer";
+    pub const PASS_ENV: &str = "--pass-env";
     pub const ALLOW_DOMAIN: &str = "--allow-domain";
     pub const DENY_DOMAIN: &str = "--deny-domain";
     pub const ALLOW_CIDR: &str = "--allow-cidr";

@@ -613,6 +613,60 @@ impl fmt::Display for NonEmpty {
 
 serde_via_str!(NonEmpty, "non-empty string");
 
+/// An environment variable name (`[A-Za-z_][A-Za-z0-9_]*`), or with a trailing `*` every
+/// name that starts with what precedes it (`CORP_*`).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct EnvPattern {
+    stem: String,
+    prefix: bool,
+}
+
+impl EnvPattern {
+    pub fn matches(&self, name: &str) -> bool {
+        if self.prefix {
+            name.starts_with(&self.stem)
+        } else {
+            name == self.stem
+        }
+    }
+
+    /// A plain name, not a prefix.
+    pub fn is_name(&self) -> bool {
+        !self.prefix
+    }
+}
+
+impl FromStr for EnvPattern {
+    type Err = InvalidValue;
+
+    fn from_str(s: &str) -> Result<Self, InvalidValue> {
+        let (stem, prefix) = match s.strip_suffix('*') {
+            Some(stem) => (stem, true),
+            None => (s, false),
+        };
+        let ok = stem.bytes().next().is_some_and(|b| !b.is_ascii_digit())
+            && stem.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+        if !ok {
+            return Err(InvalidValue(format!(
+                "{s:?} is not a variable name (letters, digits, '_'; not starting with a digit), \
+                 nor one followed by '*'"
+            )));
+        }
+        Ok(Self {
+            stem: stem.to_owned(),
+            prefix,
+        })
+    }
+}
+
+impl fmt::Display for EnvPattern {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}{}", self.stem, if self.prefix { "*" } else { "" })
+    }
+}
+
+serde_via_str!(EnvPattern, "environment variable name");
+
 /// The version of the requirements schema a file is written against.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(transparent)]

@@ -682,3 +682,59 @@ fn vcs_protection_is_on_by_default_and_a_requirement_keeps_it_on() {
     );
     assert!(!settings.filesystem.protect_vcs_metadata.value);
 }
+
+/// Names the user passes on: plain names, none the requirements scrub; both lists resolved
+/// with where they came from.
+#[test]
+fn pass_env_is_checked_against_scrub_env() {
+    use warden_requirements::values::EnvPattern;
+    let req = "[credentials]\nscrub_env = [\"CORP_*\", \"SIGNING_KEY\"]\n";
+    let user_text = "[credentials]\npass_env = [\"OPENAI_API_KEY\"]\n";
+    let pass = |names: &[&str]| CliOverrides {
+        pass_env: names
+            .iter()
+            .map(|n| n.parse::<EnvPattern>().unwrap())
+            .collect(),
+        ..CliOverrides::default()
+    };
+    /// Passed on the command line, and the refused ones with the words of their refusal.
+    type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)]);
+    let cases: &[Case] = &[
+        (&["GITHUB_TOKEN"], &[]),
+        (
+            &["CORP_TOKEN"],
+            &[("\"CORP_TOKEN\"", "credentials.scrub_env")],
+        ),
+        (
+            &["SIGNING_KEY", "A_TOKEN"],
+            &[("\"SIGNING_KEY\"", "scrubbed")],
+        ),
+        (&["AWS_*"], &[("\"AWS_*\"", "is a prefix")]),
+    ];
+    for (flags, refused) in cases {
+        match run(req, user_text, &pass(flags)) {
+            Ok(s) => {
+                assert!(refused.is_empty(), "{flags:?} resolved");
+                let names: Vec<String> = s
+                    .environment
+                    .pass
+                    .iter()
+                    .map(|p| p.value.to_string())
+                    .collect();
+                let mut want = vec!["OPENAI_API_KEY".to_string()];
+                want.extend(flags.iter().map(|f| f.to_string()));
+                assert_eq!(names, want);
+                assert_eq!(s.environment.scrub.len(), 2);
+                assert!(s.environment.scrub[0].value.matches("CORP_DB"));
+            }
+            Err(errors) => {
+                assert_eq!(errors.len(), refused.len(), "{flags:?}: {errors:?}");
+                for (e, (value, words)) in errors.iter().zip(refused.iter()) {
+                    let text = e.to_string();
+                    assert!(text.contains(value) && text.contains(words), "{text}");
+                    assert!(text.contains("--pass-env"), "{text}");
+                }
+            }
+        }
+    }
+}

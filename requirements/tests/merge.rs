@@ -87,6 +87,7 @@ fn fragment(key: &str, i: usize) -> String {
         "login.jwks_ca_file" => format!("[login]\njwks_ca_file = \"/etc/jwks{i}.pem\""),
         "login.audience" => format!("[login]\naudience = \"aud{i}\""),
         "login.workspace_claim" => format!("[login]\nworkspace_claim = \"/org{i}\""),
+        "credentials.scrub_env" => format!("[credentials]\nscrub_env = [\"CORP{i}_*\"]"),
         "credentials.allowed_deliveries" => format!(
             "[credentials]\nallowed_deliveries = [\"{}\"]",
             ["inject", "helper"][i % 2]
@@ -159,7 +160,7 @@ fn every_key_follows_layer_precedence() {
             checked += 1;
         }
     }
-    assert_eq!(checked, 33 * 7 + 2 * 3);
+    assert_eq!(checked, 41 * 7 + 2 * 3);
 }
 
 #[test]

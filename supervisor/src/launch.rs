@@ -57,7 +57,7 @@ pub async fn spawn(
     cgroup: &SessionCgroup,
     spec: &LaunchSpec,
     env: &[(&str, &std::ffi::OsStr)],
-    env_removed: &[String],
+    env_removed: &[OsString],
 ) -> io::Result<Launched> {
     if argv.is_empty() {
         return Err(io::Error::new(
@@ -79,10 +79,13 @@ pub async fn spawn(
     drop((spec_read, theirs));
 
     let mut cmd = Command::new(launcher_path()?);
-    cmd.args(argv).kill_on_drop(false).envs(env.iter().copied());
+    cmd.args(argv).kill_on_drop(false);
+    // Removed first: a variable Warden sets (a credential's placeholder) may have the name of
+    // an inherited one it removes.
     for name in env_removed {
         cmd.env_remove(name);
     }
+    cmd.envs(env.iter().copied());
     if user.uid != nix::unistd::Uid::current().as_raw() {
         cmd.env("HOME", &user.home)
             .env("USER", &user.name)

@@ -122,8 +122,10 @@ pub struct RunArgs {
     /// Pass this environment variable on although its name says it holds a secret
     /// (`OPENAI_API_KEY` for an agent that needs it). Repeatable. Without it, variables such
     /// as `*_TOKEN`, `*_API_KEY`, `*_SECRET*` and `*PASSWORD*` do not reach the command.
+    /// (Also `pass_env` under `[credentials]` in the user config; requirements may scrub
+    /// names that nothing passes on: `credentials.scrub_env`.)
     #[arg(long = "pass-env", value_name = "NAME")]
-    pub pass_env: Vec<String>,
+    pub pass_env: Vec<warden_requirements::values::EnvPattern>,
     /// Hand the stored credential NAME to the session, the way it was added with (inject:
     /// the agent gets a placeholder that Warden swaps on the way to its hosts; helper: git's
     /// credential helper; env: a variable). Repeatable. See `warden credentials --help`.

@@ -34,7 +34,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<i32> {
         .clone()
         .unwrap_or_else(|| warden_requirements::user_config::default_user_config_path(&user.home));
     let sources = flags.requirements.sources(user_config)?;
-    let loaded = settings::load(&sources, &flags.overrides(), &user.home)?;
+    let mut overrides = flags.overrides();
+    overrides.pass_env = pass_env;
+    let loaded = settings::load(&sources, &overrides, &user.home)?;
     let network = settings::network(&loaded.settings, flags.network, !flags.no_default_domains)?;
     let workspace = match &flags.workspace {
         Some(w) => w.clone(),
@@ -90,7 +92,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<i32> {
         log_prompts: loaded.settings.telemetry.log_prompts.value,
         required_layers: loaded.settings.required_layers.clone(),
         hook_tier,
-        pass_env,
+        environment: loaded.settings.environment.clone(),
         credentials,
     }))
 }

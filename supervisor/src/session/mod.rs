@@ -141,8 +141,9 @@ pub struct RunOptions {
     pub log_prompts: bool,
     /// Which hook tiers the kernel programs may use (`--hook-tier`).
     pub hook_tier: crate::kernel::hook_tier::TierChoice,
-    /// Variables passed on although their names look secret (`--pass-env`).
-    pub pass_env: Vec<String>,
+    /// Inherited variables passed on although their names look secret, and those never
+    /// passed on.
+    pub environment: warden_requirements::constrain::EnvironmentSettings,
     /// The stored credentials to hand over (`--credential`).
     pub credentials: crate::credentials::CredentialOptions,
     /// Kernel layers without which the session must not start (requirements).
@@ -198,7 +199,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
         log_prompts,
         hook_tier,
         required_layers,
-        pass_env,
+        environment,
         credentials,
     } = opts;
     // Before anything of the session exists: a repository Warden cannot protect stops it here.
@@ -271,23 +272,12 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
     let allowed_paths: Vec<PathBuf> = policy.unix_sockets.iter().map(|(p, _)| p.clone()).collect();
     // Read once: the socket variables and the secret-looking names are judged on one snapshot.
     let inherited: Vec<(std::ffi::OsString, std::ffi::OsString)> = std::env::vars_os().collect();
-    let mut agent_env = unix_sockets::agent_env(
+    let agent_env = unix_sockets::agent_env(
         inherited.iter().cloned(),
         kernel.socket_dir.path(),
         &allowed_paths,
     );
-    // Secrets are handed over deliberately, never inherited (a name that is not UTF-8 cannot
-    // be judged, nor removed by name).
-    agent_env
-        .removed
-        .extend(warden_policy::environment::secret_names(
-            inherited
-                .iter()
-                .filter_map(|(k, _)| k.to_str())
-                .filter(|k| !pass_env.iter().any(|p| p == k)),
-        ));
-    agent_env.removed.sort();
-    agent_env.removed.dedup();
+    let env_removed = removed_from_inheritance(&inherited, agent_env.removed, &environment);
     let labels = Arc::new(SessionLabels {
         policy: policy.clone(),
         allowlist: kernel.allowlist.clone(),
@@ -301,7 +291,10 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
         StartFacts {
             settings_files,
             settings_warnings,
-            env_removed: agent_env.removed.clone(),
+            env_removed: env_removed
+                .iter()
+                .map(|n| escape_bytes(n.as_encoded_bytes()))
+                .collect(),
             vcs: &vcs,
         },
     ))?;
@@ -376,7 +369,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
         user: &user,
         spec: &spec,
         env: &env,
-        env_removed: &agent_env.removed,
+        env_removed: &env_removed,
         gate,
     };
     let ending = supervise(start, &kernel.cgroup, &mut services, &mut signals).await?;
@@ -413,6 +406,35 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
         t.finish(&id, quiet).await;
     }
     Ok(status)
+}
+
+/// The inherited variables the agent does not get: the socket variables, the names that look
+/// secret (unless passed on), those the requirements scrub, and names that are not UTF-8
+/// (which nothing can judge).
+fn removed_from_inheritance(
+    inherited: &[(OsString, OsString)],
+    sockets: Vec<String>,
+    env: &warden_requirements::constrain::EnvironmentSettings,
+) -> Vec<OsString> {
+    let passed = |k: &str| env.pass.iter().any(|p| p.value.matches(k));
+    let scrubbed = |k: &str| env.scrub.iter().any(|s| s.value.matches(k));
+    let names = || inherited.iter().filter_map(|(k, _)| k.to_str());
+    let mut removed: Vec<OsString> = sockets.into_iter().map(OsString::from).collect();
+    removed.extend(
+        warden_policy::environment::secret_names(names().filter(|k| !passed(k)))
+            .into_iter()
+            .map(OsString::from),
+    );
+    removed.extend(names().filter(|k| scrubbed(k)).map(OsString::from));
+    removed.extend(
+        inherited
+            .iter()
+            .filter(|(k, _)| k.to_str().is_none())
+            .map(|(k, _)| k.clone()),
+    );
+    removed.sort();
+    removed.dedup();
+    removed
 }
 
 /// Ends the sessions whose supervisor died (their processes are still confined).

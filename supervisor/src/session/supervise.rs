@@ -32,7 +32,7 @@ pub struct Start<'a> {
     pub user: &'a TargetUser,
     pub spec: &'a LaunchSpec,
     pub env: &'a [(&'a str, &'a std::ffi::OsStr)],
-    pub env_removed: &'a [String],
+    pub env_removed: &'a [OsString],
     pub gate: GateSetup,
 }
 

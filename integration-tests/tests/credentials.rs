@@ -187,6 +187,8 @@ fn an_injected_credential_never_enters_the_sandbox() {
     );
     assert!(add.status.success(), "{}", keyring::text(&add));
 
+    let collector = warden_integration_tests::collector::Collector::start("127.0.40.7", 4741);
+    let otlp = collector.grpc_url();
     let state = private_dir();
     let upstream = dns.addr.to_string();
     let ca = stub.ca().display().to_string();
@@ -208,6 +210,10 @@ fn an_injected_credential_never_enters_the_sandbox() {
             "provider",
             "--credential-ca",
             &ca,
+            "--otlp-endpoint",
+            &otlp,
+            "--otlp-protocol",
+            "grpc",
         ],
         &["sh", "-c", &script],
     );
@@ -258,6 +264,24 @@ fn an_injected_credential_never_enters_the_sandbox() {
     );
     let log = std::fs::read_to_string(&s.log).unwrap();
     assert!(!log.contains(API_VALUE), "the value is in the log");
+    // Each use is one OTLP log record too, without the value.
+    let got = collector.wait_for_session(&s.records[0].session, s.records.len());
+    for r in &s.records {
+        let Event::CredentialUse(c) = &r.event else {
+            continue;
+        };
+        let rx = &got[&r.seq];
+        assert_eq!(rx.name, "warden.credential.use");
+        assert_eq!(
+            rx.attr("warden.credential.outcome"),
+            Some(c.outcome.as_str())
+        );
+        assert_eq!(rx.attr("server.address"), c.host.as_deref());
+    }
+    assert!(
+        !collector.output().contains(API_VALUE),
+        "the value went to the collector"
+    );
     // The lookup was answered with the proxy, and the connect allowed by its rule.
     let dns_records: Vec<_> = picked!(s, Event::DnsQuery(q) => q);
     let steered = dns_records

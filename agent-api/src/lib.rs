@@ -37,6 +37,8 @@ pub enum Message {
     /// git's credential helper `get`: a credential for `host`, if the session was given one
     /// with delivery `helper` for that host.
     GitCredential { protocol: String, host: String },
+    /// An agent's API-key helper command: the credential `name` (delivery `helper`).
+    ApiKey { name: String },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -133,6 +135,14 @@ impl Client {
             host: host.into(),
         })?;
         ack.credential
+            .ok_or_else(|| ApiError::Protocol("no credential in the answer".into()))
+    }
+
+    /// Asks for the session's credential `name` (an API-key helper command).
+    pub fn api_key(&mut self, name: &str) -> Result<String, ApiError> {
+        let ack = self.exchange(&Message::ApiKey { name: name.into() })?;
+        ack.credential
+            .map(|c| c.password)
             .ok_or_else(|| ApiError::Protocol("no credential in the answer".into()))
     }
 

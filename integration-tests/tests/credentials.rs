@@ -345,10 +345,14 @@ fn env_and_helper_deliveries_and_no_way_to_the_keyring() {
     }
     let script = "echo NPM=$NPM_TOKEN; \
         printf 'protocol=https\\nhost=github.com\\n\\n' | git credential fill; \
+        echo APIKEY=$($REPORT api-key gh); $REPORT api-key nope; echo NOPE=$?; \
         printf 'protocol=https\\nhost=gitlab.com\\n\\n' | GIT_TERMINAL_PROMPT=0 git credential fill >/dev/null 2>&1; echo GITLAB=$?; \
         DBUS_SESSION_BUS_ADDRESS=$BUS_FOR_TEST secret-tool search --all service warden; echo SECRET_TOOL=$?; \
         keyctl show @u; echo KEYCTL=$?";
-    // The auto-reviewer approves a request for the credential's own host.
+    // The auto-reviewer approves a request for the credential's own host (before the probing
+    // below, after which it leaves every request to a person).
+    let report = warden_bin().with_file_name("warden-agent-report");
+    let script = format!("REPORT={}; {script}", report.display());
     let s = session_in(
         &ss,
         &[
@@ -359,10 +363,13 @@ fn env_and_helper_deliveries_and_no_way_to_the_keyring() {
             "--credential",
             "gh",
         ],
-        script,
+        &script,
     );
     assert!(s.status.success(), "{}\n{}", s.stdout, s.stderr);
     assert_eq!(status_of(&s, "NPM"), npm);
+    // An agent's API-key helper command gets it by name, and nothing for another name.
+    assert_eq!(status_of(&s, "APIKEY"), gh);
+    assert_ne!(status_of(&s, "NOPE"), "0");
     assert!(
         s.stdout.contains(&format!("password={gh}")),
         "git got no password:\n{}\n{}",
@@ -372,7 +379,7 @@ fn env_and_helper_deliveries_and_no_way_to_the_keyring() {
     assert_ne!(status_of(&s, "GITLAB"), "0");
     assert_ne!(status_of(&s, "SECRET_TOOL"), "0", "{}", s.stdout);
     assert_ne!(status_of(&s, "KEYCTL"), "0", "{}", s.stdout);
-    assert_eq!(s.stdout.matches(gh).count(), 1, "{}", s.stdout);
+    assert_eq!(s.stdout.matches(gh).count(), 2, "{}", s.stdout);
 
     use warden::events::CredentialOutcome::{Handed, Refused};
     let uses: Vec<_> = picked!(s, Event::CredentialUse(c) => c);

@@ -414,14 +414,18 @@ fn looks_encoded(label: &str) -> bool {
     label.len() >= 20 && (label.chars().all(|c| c.is_ascii_hexdigit()) || digits * 4 >= label.len())
 }
 
-/// The risk of handing git the credential stored for `host`: the user named the credential
-/// for this session and this host, and only HTTPS requests for it get this far, so it is low,
-/// unless the session has been refused before (then a person decides).
-pub fn credential(credential: &str, host: &str, history: History) -> Risk {
-    Assessor::new().finish(
-        history,
-        &format!("credential {credential} is stored for {host} and was given to this session"),
-    )
+/// The risk of handing the agent a credential (git's, for `host`; an API-key helper's, by
+/// name): the user gave this credential to this session with delivery `helper`, and only
+/// HTTPS requests for its own hosts get this far, so it is low, unless the session has been
+/// refused before (then a person decides).
+pub fn credential(credential: &str, host: Option<&str>, history: History) -> Risk {
+    let why = match host {
+        Some(host) => {
+            format!("credential {credential} is stored for {host} and was given to this session")
+        }
+        None => format!("credential {credential} was given to this session"),
+    };
+    Assessor::new().finish(history, &why)
 }
 
 /// The risk of resolving (and then reaching) `name`.

@@ -19,6 +19,7 @@ use warden_agent_api::{Ack, MAX_MESSAGE, Message};
 use crate::{
     audit_log::hex,
     clock,
+    credentials::helper::Wanted,
     events::{AgentPrompt, AgentToolCall, Event, PROMPT_MAX, ToolCallPhase, escape::escape_bytes},
 };
 
@@ -164,10 +165,13 @@ impl Session {
     async fn answer(&self, pid: u32, message: Message) -> (Ack, Event) {
         match message {
             Message::GitCredential { protocol, host } => {
-                self.helper
-                    .answer(pid, &bounded(&protocol, NAME_MAX), &host)
-                    .await
+                let wanted = Wanted::ForHost {
+                    protocol: bounded(&protocol, NAME_MAX),
+                    host: host.to_ascii_lowercase(),
+                };
+                self.helper.answer(pid, wanted).await
             }
+            Message::ApiKey { name } => self.helper.answer(pid, Wanted::Named(name)).await,
             other => (Ack::ok(), self.event(pid, other)),
         }
     }
@@ -206,7 +210,9 @@ impl Session {
                 status: status.map(|s| bounded(&s, NAME_MAX)),
                 processes: None,
             }),
-            Message::GitCredential { .. } => unreachable!("answered by `answer`"),
+            Message::GitCredential { .. } | Message::ApiKey { .. } => {
+                unreachable!("answered by `answer`")
+            }
         }
     }
 }

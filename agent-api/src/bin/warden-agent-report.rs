@@ -9,6 +9,8 @@
 //!   warden-agent-report tool-end ID [STATUS]       ends tool call ID
 //!   warden-agent-report git-credential get         git's credential helper (the session sets
 //!                                                  it up for credentials delivered by helper)
+//!   warden-agent-report api-key NAME               prints credential NAME (delivery helper):
+//!                                                  an agent's API-key helper command
 use std::{
     io::Read,
     os::unix::process::ExitStatusExt,
@@ -17,7 +19,7 @@ use std::{
 
 use warden_agent_api::{ApiError, Client};
 
-const USAGE: &str = "usage: warden-agent-report prompt [TEXT]\n       warden-agent-report tool-call ID [--name NAME] -- CMD [ARGS...]\n       warden-agent-report tool-end ID [STATUS]\n       warden-agent-report git-credential get|store|erase";
+const USAGE: &str = "usage: warden-agent-report prompt [TEXT]\n       warden-agent-report tool-call ID [--name NAME] -- CMD [ARGS...]\n       warden-agent-report tool-end ID [STATUS]\n       warden-agent-report git-credential get|store|erase\n       warden-agent-report api-key NAME";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -34,6 +36,14 @@ fn run(args: &[String]) -> Result<ExitCode, String> {
     let err = |e: ApiError| e.to_string();
     match args.first().map(String::as_str) {
         Some("git-credential") => git_credential(args.get(1).map(String::as_str)),
+        Some("api-key") => {
+            let name = args.get(1).ok_or(USAGE)?;
+            let key = Client::from_env()
+                .and_then(|mut c| c.api_key(name))
+                .map_err(err)?;
+            println!("{key}");
+            Ok(ExitCode::SUCCESS)
+        }
         Some("prompt") => {
             let text = match args.get(1) {
                 Some(t) => t.clone(),

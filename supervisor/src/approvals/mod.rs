@@ -93,8 +93,12 @@ pub enum Facts {
         /// Over a DNS budget: possibly data leaving in the name (DNS tunnelling).
         over_budget: bool,
     },
-    /// git's credential helper asks for a credential stored for `host`.
-    Credential { credential: String, host: String },
+    /// git's credential helper asks for a credential stored for `host`, or an agent's
+    /// API-key helper for one by name (no host).
+    Credential {
+        credential: String,
+        host: Option<String>,
+    },
 }
 
 /// A request for approval.
@@ -123,7 +127,12 @@ impl Request {
             Facts::Dns { name, .. } => {
                 format!("dns\0{}", name.trim_end_matches('.').to_ascii_lowercase())
             }
-            Facts::Credential { credential, host } => format!("credential\0{credential}\0{host}"),
+            Facts::Credential { credential, host } => {
+                format!(
+                    "credential\0{credential}\0{}",
+                    host.as_deref().unwrap_or_default()
+                )
+            }
         }
     }
 }
@@ -456,7 +465,9 @@ impl Broker {
                 }
                 r
             }
-            Facts::Credential { credential, host } => risk::credential(credential, host, history),
+            Facts::Credential { credential, host } => {
+                risk::credential(credential, host.as_deref(), history)
+            }
         }
     }
 

@@ -40,42 +40,58 @@ impl Helper {
         self
     }
 
-    /// The credential git may be asked about, or why not.
-    fn find(
-        &self,
-        protocol: &str,
-        host: &str,
-    ) -> Result<&Credential, (Option<&Credential>, String)> {
-        let found = self
-            .credentials
-            .iter()
-            .find(|c| c.metadata.is_for_host(host));
-        match found {
-            None => Err((
-                None,
-                "no credential of this session is for this host".into(),
-            )),
-            Some(c) if protocol != "https" => {
-                Err((Some(c), format!("only https: git asked over {protocol}")))
+    /// The credential asked for, or why not.
+    fn find(&self, wanted: &Wanted) -> Result<&Credential, (Option<&Credential>, String)> {
+        match wanted {
+            Wanted::ForHost { protocol, host } => {
+                let found = self
+                    .credentials
+                    .iter()
+                    .find(|c| c.metadata.is_for_host(host));
+                match found {
+                    None => Err((
+                        None,
+                        "no credential of this session is for this host".into(),
+                    )),
+                    Some(c) if protocol != "https" => {
+                        Err((Some(c), format!("only https: git asked over {protocol}")))
+                    }
+                    Some(c) => Ok(c),
+                }
             }
-            Some(c) => Ok(c),
+            Wanted::Named(name) => self
+                .credentials
+                .iter()
+                .find(|c| c.name.as_str() == name)
+                .ok_or_else(|| {
+                    (
+                        None,
+                        format!(
+                            "no credential named {} was given to this session with delivery helper",
+                            shown(name)
+                        ),
+                    )
+                }),
         }
     }
 
-    /// The answer to one `get`, and its record.
-    pub async fn answer(&self, pid: u32, protocol: &str, host: &str) -> (Ack, Event) {
-        let host = host.to_ascii_lowercase();
-        let c = match self.find(protocol, &host) {
+    /// The answer to one request, and its record.
+    pub async fn answer(&self, pid: u32, wanted: Wanted) -> (Ack, Event) {
+        let host = match &wanted {
+            Wanted::ForHost { host, .. } => Some(host.as_str()),
+            Wanted::Named(_) => None,
+        };
+        let c = match self.find(&wanted) {
             Ok(c) => c,
-            Err((c, why)) => return refused(c, pid, &host, why),
+            Err((c, why)) => return refused(c, pid, host, why),
         };
         let answer = match &self.broker {
-            Some(broker) => ask(broker, c, pid, &host).await,
-            None => return refused(Some(c), pid, &host, "nobody approves requests".into()),
+            Some(broker) => ask(broker, c, pid, host).await,
+            None => return refused(Some(c), pid, host, "nobody approves requests".into()),
         };
         if answer.verdict != Verdict::Allow {
             let why = format!("not approved ({}): {}", answer.source, answer.reason);
-            return refused(Some(c), pid, &host, why);
+            return refused(Some(c), pid, host, why);
         }
         let ack = Ack {
             credential: Some(GitCredential {
@@ -85,29 +101,42 @@ impl Helper {
             ..Ack::ok()
         };
         let detail = format!("approval {} ({})", answer.id, answer.source);
-        (
-            ack,
-            record(Some(c), pid, &host, CredentialOutcome::Handed, Some(detail)),
-        )
+        let event = record(Some(c), pid, host, CredentialOutcome::Handed, Some(detail));
+        (ack, event)
     }
 }
 
-async fn ask(broker: &Arc<Broker>, c: &Credential, pid: u32, host: &str) -> Answer {
+/// What the agent asks for: git's credential for a host, or (an agent's API-key helper
+/// command) a credential by name.
+pub enum Wanted {
+    ForHost { protocol: String, host: String },
+    Named(String),
+}
+
+async fn ask(broker: &Arc<Broker>, c: &Credential, pid: u32, host: Option<&str>) -> Answer {
+    let asker = if host.is_some() {
+        "git"
+    } else {
+        "an API-key helper"
+    };
     let review = broker.review(Request {
         subject: Subject {
             request: RequestKind::Credential,
             pid,
             program: None,
             argv: Vec::new(),
-            name: Some(shown(host)),
+            name: host.map(shown),
             qtype: None,
             credential: Some(c.name.to_string()),
         },
-        why: format!("git asks for credential {} for {host}", c.name),
+        why: match host {
+            Some(h) => format!("{asker} asks for credential {} for {h}", c.name),
+            None => format!("{asker} asks for credential {}", c.name),
+        },
         rule: None,
         facts: Facts::Credential {
             credential: c.name.to_string(),
-            host: host.to_string(),
+            host: host.map(str::to_string),
         },
     });
     match review {
@@ -125,18 +154,19 @@ fn shown(host: &str) -> String {
 /// The longest host name DNS allows; longer is the agent's noise.
 const HOST_MAX: usize = 253;
 
-fn refused(c: Option<&Credential>, pid: u32, host: &str, why: String) -> (Ack, Event) {
-    let ack = Ack::refused(format!("{why} ({})", shown(host)));
-    (
-        ack,
-        record(c, pid, host, CredentialOutcome::Refused, Some(why)),
-    )
+fn refused(c: Option<&Credential>, pid: u32, host: Option<&str>, why: String) -> (Ack, Event) {
+    let ack = Ack::refused(match host {
+        Some(h) => format!("{why} ({})", shown(h)),
+        None => why.clone(),
+    });
+    let event = record(c, pid, host, CredentialOutcome::Refused, Some(why));
+    (ack, event)
 }
 
 fn record(
     c: Option<&Credential>,
     pid: u32,
-    host: &str,
+    host: Option<&str>,
     outcome: CredentialOutcome,
     detail: Option<String>,
 ) -> Event {
@@ -144,7 +174,7 @@ fn record(
         credential: c.map(|c| c.name.to_string()),
         delivery: warden_credentials::Delivery::Helper,
         outcome,
-        host: Some(shown(host)),
+        host: host.map(shown),
         pid: Some(pid),
         detail,
     })
@@ -197,16 +227,36 @@ mod tests {
             ("https", "", false, "no credential"),
         ];
         for (protocol, host, found, why) in cases {
-            match h.find(protocol, host) {
+            let wanted = Wanted::ForHost {
+                protocol: protocol.into(),
+                host: host.into(),
+            };
+            match h.find(&wanted) {
                 Ok(c) => assert!(found, "{protocol}://{host} found {}", c.name),
                 Err((_, w)) => assert!(!found && w.contains(why), "{protocol}://{host}: {w}"),
             }
         }
     }
 
+    #[test]
+    fn an_api_key_helper_asks_by_name() {
+        let h = helper();
+        assert!(h.find(&Wanted::Named("gh".into())).is_ok());
+        // The agent's words are bounded in what Warden says back and records.
+        let long = "x".repeat(100_000);
+        let Err((None, why)) = h.find(&Wanted::Named(long)) else {
+            panic!("found")
+        };
+        assert!(why.len() < 400, "{} bytes", why.len());
+    }
+
     #[tokio::test]
     async fn without_an_approver_nothing_is_handed_and_the_record_has_no_value() {
-        let (ack, event) = helper().answer(42, "https", "GitHub.com").await;
+        let wanted = Wanted::ForHost {
+            protocol: "https".into(),
+            host: "github.com".into(),
+        };
+        let (ack, event) = helper().answer(42, wanted).await;
         assert!(!ack.ok && ack.credential.is_none());
         let Event::CredentialUse(u) = &event else {
             panic!("{event:?}")

@@ -773,3 +773,105 @@ fn scrubbed_by_requirements_passed_by_the_user_config() {
     );
     assert!(the_log(state.path()).is_none(), "no session was recorded");
 }
+
+/// The credential proxy is reachable by its own session only: another session connecting to
+/// its address is refused in the kernel, and so is the session itself when it goes to the
+/// credential's real address around the proxy.
+#[test]
+fn a_credential_proxy_serves_its_own_session_only() {
+    let Some(ss) = keyring::SecretService::new() else {
+        return;
+    };
+    let stub = ProviderStub::start("127.0.41.2");
+    let dns = warden_integration_tests::net::Dnsmasq::start(
+        "127.0.41.1".parse().unwrap(),
+        &[("api.provider.test", "127.0.41.2")],
+        60,
+    );
+    let add = add_in(
+        &ss,
+        API_VALUE,
+        "provider --provider openai --host api.provider.test --env PROVIDER_API_KEY",
+    );
+    assert!(add.status.success(), "{}", keyring::text(&add));
+    let work = tempfile::tempdir().unwrap();
+    let addr_file = work.path().join("proxy");
+    let probe = warden_integration_tests::net::net_probe();
+    let upstream = dns.addr.to_string();
+    let ca = stub.ca().display().to_string();
+    // A: finds its proxy through DNS, tries the real address, then waits for B.
+    let script_a = format!(
+        "echo DIRECT=$({p} connect 127.0.41.2:443); \
+         {p} resolve api.provider.test > {f}.tmp; mv {f}.tmp {f}; sleep 6",
+        p = probe.display(),
+        f = addr_file.display()
+    );
+    let state_a = private_dir();
+    let a = warden_command(
+        state_a.path(),
+        &[
+            "--dns-upstream",
+            &upstream,
+            "--credential",
+            "provider",
+            "--credential-ca",
+            &ca,
+        ],
+        &["sh", "-c", &script_a],
+    );
+    let a = ss
+        .wrap(true, &a)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert!(
+        wait_for(std::time::Duration::from_secs(30), || addr_file.exists()),
+        "session A did not resolve"
+    );
+    let resolved = std::fs::read_to_string(&addr_file).unwrap();
+    let proxy = resolved
+        .trim()
+        .strip_prefix("ok ")
+        .unwrap_or_else(|| panic!("{resolved}"))
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string();
+    assert!(
+        proxy.starts_with("127.") && proxy != "127.0.41.2",
+        "{proxy}"
+    );
+    // B: a session of its own whose policy allows all of loopback: the kernel still refuses
+    // another session's proxy.
+    let b = run_session(
+        &["--allow-cidr", "127.0.0.0/8"],
+        &[
+            probe.display().to_string(),
+            "connect".into(),
+            format!("{proxy}:443"),
+        ],
+    );
+    assert_eq!(b.stdout.trim(), "err EPERM", "{}", b.stderr);
+    let denied: Vec<_> = picked!(b, Event::NetConnect(n) if n.address == proxy => n);
+    assert_eq!(
+        denied[0].verdict,
+        warden::events::Verdict::Deny,
+        "{denied:?}"
+    );
+    // ... nor through an IPv6 socket, at the v4-mapped spelling of the address.
+    let b6 = run_session(
+        &["--allow-cidr", "127.0.0.0/8"],
+        &[
+            probe.display().to_string(),
+            "connect".into(),
+            format!("[::ffff:{proxy}]:443"),
+        ],
+    );
+    assert_eq!(b6.stdout.trim(), "err EPERM", "{}", b6.stderr);
+
+    let out = a.wait_with_output().unwrap();
+    let s = finish(state_a, out);
+    assert_eq!(status_of(&s, "DIRECT"), "err EPERM", "{}", s.stdout);
+    assert!(stub.requests().is_empty(), "{}", stub.requests());
+}

@@ -383,8 +383,18 @@ pub const RULE_DNS_OVER_TLS: u32 = 2;
 pub const RULE_APPROVED: u32 = 3;
 /// A name over a DNS budget (user space only: such names never reach a map).
 pub const RULE_DNS_BUDGET: u32 = 4;
-/// The session's credential proxy (delivery `inject`).
+/// The session's credential proxy (delivery `inject`), allowed; another session's, denied.
 pub const RULE_CREDENTIAL_PROXY: u32 = 9;
+/// Every session's credential proxy listens on this port of an address in
+/// 127.64.0.0/10 ([`is_credential_proxy_address`]); a session may reach only its own.
+pub const CREDENTIAL_PROXY_PORT: u16 = 443;
+
+/// Whether an IPv4 address (octets in order) is in 127.64.0.0/10, where credential proxies
+/// listen.
+#[inline(always)]
+pub fn is_credential_proxy_address(octets: [u8; 4]) -> bool {
+    octets[0] == 127 && octets[1] & 0xc0 == 64
+}
 pub const RULE_FIRST_POLICY: u32 = 16;
 
 /// A network decision of the cgroup sock_addr programs.

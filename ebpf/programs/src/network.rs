@@ -15,9 +15,9 @@ use aya_ebpf::{
     programs::SockAddrContext,
 };
 use warden_common::{
-    AllowEntry, DnsOrigin, EventHeader, EventKind, NetEvent, RULE_CREDENTIAL_PROXY,
-    RULE_DEFAULT_DENY, RULE_DNS_OVER_TLS, RULE_DNS_PROXY, VERDICT_ALLOW, VERDICT_DENY,
-    VERDICT_REDIRECT,
+    AllowEntry, CREDENTIAL_PROXY_PORT, DnsOrigin, EventHeader, EventKind, NetEvent,
+    RULE_CREDENTIAL_PROXY, RULE_DEFAULT_DENY, RULE_DNS_OVER_TLS, RULE_DNS_PROXY, VERDICT_ALLOW,
+    VERDICT_DENY, VERDICT_REDIRECT, is_credential_proxy_address,
 };
 
 use crate::{
@@ -41,6 +41,20 @@ const V4_MAPPED: u32 = u32::from_ne_bytes([0, 0, 0xff, 0xff]);
 pub(crate) enum Dest {
     V4(u32),
     V6([u32; 4]),
+}
+
+/// Whether the destination is in the credential proxies' range, IPv4 or v4-mapped (read from
+/// the context word by word, as the verifier accepts).
+#[inline(always)]
+fn credential_proxy_range(sa: &bpf_sock_addr, v6: bool) -> bool {
+    let v4 = if !v6 {
+        sa.user_ip4
+    } else if sa.user_ip6[0] == 0 && sa.user_ip6[1] == 0 && sa.user_ip6[2] == V4_MAPPED {
+        sa.user_ip6[3]
+    } else {
+        return false;
+    };
+    is_credential_proxy_address(v4.to_ne_bytes())
 }
 
 #[inline(always)]
@@ -153,13 +167,13 @@ pub fn on_sock_addr(ctx: &SockAddrContext, v6: bool, op: u8) -> i32 {
         (VERDICT_DENY, RULE_DNS_OVER_TLS)
     } else if port == cfg.dns_proxy_port && is_loopback(d) {
         (VERDICT_ALLOW, RULE_DNS_PROXY)
-    } else if !v6
-        && cfg.credential_proxy_ip4 != 0
-        && port == cfg.credential_proxy_port
-        && sa.user_ip4 == cfg.credential_proxy_ip4
-    {
-        // IPv4 only: the DNS proxy answers the credential's hosts with this A record alone.
-        (VERDICT_ALLOW, RULE_CREDENTIAL_PROXY)
+    } else if port == CREDENTIAL_PROXY_PORT && credential_proxy_range(sa, v6) {
+        // This session's proxy, or another session's: that one would inject its credentials.
+        if cfg.credential_proxy_ip4 != 0 && sa.user_ip4 == cfg.credential_proxy_ip4 && !v6 {
+            (VERDICT_ALLOW, RULE_CREDENTIAL_PROXY)
+        } else {
+            (VERDICT_DENY, RULE_CREDENTIAL_PROXY)
+        }
     } else {
         match lookup(d, port) {
             Some(rule) => (VERDICT_ALLOW, rule),

@@ -46,7 +46,7 @@ const CA_VARIABLES: &[&str] = &[
     "DENO_CERT",
 ];
 /// The proxy's port: HTTPS's, so that clients need no change.
-const PORT: u16 = 443;
+const PORT: u16 = warden_common::CREDENTIAL_PROXY_PORT;
 const RESOLVE_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// A credential with the placeholder the agent gets instead.
@@ -81,8 +81,9 @@ pub fn bind() -> anyhow::Result<Listener> {
     for _ in 0..32 {
         let mut r = [0u8; 3];
         getrandom::fill(&mut r).context("random bytes")?;
-        // 127.64.0.0/10: clear of 127.0.0.1 and of the 127.0.x.y addresses tests like.
+        // 127.64.0.0/10, the kernel programs' range for credential proxies.
         let ip = Ipv4Addr::new(127, 64 | (r[0] & 0x3f), r[1], r[2].max(1));
+        debug_assert!(warden_common::is_credential_proxy_address(ip.octets()));
         match std::net::TcpListener::bind((ip, PORT)) {
             Ok(socket) => {
                 socket.set_nonblocking(true)?;

@@ -177,18 +177,7 @@ impl HttpsServer {
             k = pkey.display()
         );
         std::fs::create_dir_all(dir.join("www")).unwrap();
-        let mut child = std::process::Command::new("python3")
-            .args(["-c", &script])
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("python3");
-        let mut line = String::new();
-        std::io::BufRead::read_line(
-            &mut std::io::BufReader::new(child.stdout.take().unwrap()),
-            &mut line,
-        )
-        .unwrap();
+        let (child, line) = python_server(&script);
         Self {
             child,
             port: line.trim().parse().unwrap(),
@@ -202,4 +191,22 @@ impl Drop for HttpsServer {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Starts a Python server from `script`, which prints one line when it is ready; returns the
+/// process and that line.
+pub fn python_server(script: &str) -> (std::process::Child, String) {
+    let mut child = std::process::Command::new("python3")
+        .args(["-c", script])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("python3");
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    (child, line.trim().to_string())
 }

@@ -127,18 +127,8 @@ impl ProviderStub {
             c = cert.display(),
             k = pkey.display()
         );
-        let mut child = std::process::Command::new("python3")
-            .args(["-c", &script])
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .expect("python3");
-        let mut line = String::new();
-        std::io::BufRead::read_line(
-            &mut std::io::BufReader::new(child.stdout.take().unwrap()),
-            &mut line,
-        )
-        .unwrap();
-        assert_eq!(line.trim(), "ready");
+        let (child, line) = warden_integration_tests::net::python_server(&script);
+        assert_eq!(line, "ready");
         Self { child, dir }
     }
 

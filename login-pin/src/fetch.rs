@@ -46,7 +46,11 @@ impl Fetcher {
             .http_status_as_error(false)
             .user_agent("warden-login-pin");
         if let Some(ca) = ca {
-            config = config.tls_config(trust_only(ca)?);
+            let tls = crate::tls::trust_only(ca).map_err(|reason| JwksError::Trust {
+                path: ca.to_path_buf(),
+                reason,
+            })?;
+            config = config.tls_config(tls);
         }
         Ok(Self {
             agent: ureq::Agent::new_with_config(config.build()),
@@ -103,28 +107,6 @@ fn max_age(cache_control: Option<&str>) -> Duration {
             .unwrap_or(DEFAULT_MAX_AGE)
             .clamp(MIN_MAX_AGE, MAX_MAX_AGE),
     )
-}
-
-/// A TLS configuration that trusts only the CA certificates (PEM) in `ca` (as Warden's own
-/// `tls::trust_only`, which this crate cannot depend on).
-fn trust_only(ca: &Path) -> Result<ureq::tls::TlsConfig, JwksError> {
-    let trust = |reason: String| JwksError::Trust {
-        path: ca.to_path_buf(),
-        reason,
-    };
-    let pem = std::fs::read(ca).map_err(|e| trust(e.to_string()))?;
-    let certs: Vec<ureq::tls::Certificate<'static>> = ureq::tls::parse_pem(&pem)
-        .filter_map(|item| match item {
-            Ok(ureq::tls::PemItem::Certificate(c)) => Some(c.to_owned()),
-            _ => None,
-        })
-        .collect();
-    if certs.is_empty() {
-        return Err(trust("no PEM certificate in it".into()));
-    }
-    Ok(ureq::tls::TlsConfig::builder()
-        .root_certs(ureq::tls::RootCerts::new_with_certs(&certs))
-        .build())
 }
 
 #[cfg(test)]

@@ -7,10 +7,12 @@ mod fetch;
 mod pin;
 mod refused;
 mod store;
+mod tls;
 mod token;
 
 pub use cache::{CheckedLogin, JwksCache, JwksError, Keys, KeysOrigin, LoginError};
 pub use jsonwebtoken::jwk::JwkSet;
 pub use pin::{LoginPin, MethodPin};
 pub use refused::LoginRefused;
+pub use tls::trust_only;
 pub use token::{VerifiedLogin, verify};

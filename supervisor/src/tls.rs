@@ -1,20 +1,4 @@
 //! TLS for Warden's HTTPS clients (the cloud bundle fetch, the OTLP/HTTP exporter): ureq with
-//! rustls, trusting the public web PKI unless a private CA is configured.
-use std::path::Path;
-
-/// A TLS configuration that trusts only the CA certificates (PEM) in `ca`.
-pub fn trust_only(ca: &Path) -> Result<ureq::tls::TlsConfig, String> {
-    let pem = std::fs::read(ca).map_err(|e| format!("{}: {e}", ca.display()))?;
-    let certs: Vec<ureq::tls::Certificate<'static>> = ureq::tls::parse_pem(&pem)
-        .filter_map(|item| match item {
-            Ok(ureq::tls::PemItem::Certificate(c)) => Some(c.to_owned()),
-            _ => None,
-        })
-        .collect();
-    if certs.is_empty() {
-        return Err(format!("{}: no PEM certificate in it", ca.display()));
-    }
-    Ok(ureq::tls::TlsConfig::builder()
-        .root_certs(ureq::tls::RootCerts::new_with_certs(&certs))
-        .build())
-}
+//! rustls, trusting the public web PKI unless a private CA is configured. One implementation,
+//! shared with the login pin's JWKS fetch.
+pub use warden_login_pin::trust_only;

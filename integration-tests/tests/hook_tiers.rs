@@ -181,7 +181,7 @@ impl Drop for Victim {
 
 /// The attempts, each printing `NAME=result`, run as `nobody` like the victim: a protected
 /// file (read through its path, a symlink to it and /proc/self/root; a file planted beside
-/// it; hard-linked, moved and removed), a signal and a ptrace-mode read of the victim, and
+/// it, a directory, a symlink and a FIFO made beside it; hard-linked, moved and removed), a signal and a ptrace-mode read of the victim, and
 /// bpf(); the session's own child stays reachable.
 fn attempts(secret: &str, victim: u32, workspace: &str) -> String {
     let e = bin("escape");
@@ -194,9 +194,13 @@ fn attempts(secret: &str, victim: u32, workspace: &str) -> String {
          head -c1 /proc/{victim}/environ >/dev/null 2>&1; echo ENVIRON=$?
          echo BPF=$({e} bpf)
          touch {secret}-planted 2>/dev/null; echo PLANT=$?
+         mkdir {secret}-dir 2>/dev/null; echo MKDIR=$?
+         ln -s /etc/passwd {secret}-sym 2>/dev/null; echo SYMLINK=$?
+         mkfifo {secret}-fifo 2>/dev/null; echo FIFO=$?
          ln {secret} hard 2>/dev/null; echo HARDLINK=$?
          mv {secret} moved 2>/dev/null; echo MOVE=$?
          rm -f {secret}; echo REMOVE=$?
+         rmdir {workspace}/vault 2>/dev/null; echo RMDIR=$?
          sleep 30 & kill $!; wait $!; echo OWN=$?"
     )
 }
@@ -224,9 +228,13 @@ fn the_lsm_layer_and_the_others_each_hold_alone() {
     chown(&ws.path().join("secrets"));
     chown(&ws.path().join("secrets/key"));
     chown(&ws.path().join("sub"));
+    // An empty protected directory: removed and made again, it would hold what the agent put.
+    std::fs::create_dir(ws.path().join("vault")).unwrap();
+    chown(&ws.path().join("vault"));
     let w = ws.path().display().to_string();
     let secret = format!("{w}/secrets/key");
     let deny = format!("{w}/secrets");
+    let vault = format!("{w}/vault");
     let script = attempts(&secret, pid, &w);
     let run = |tier: &str, without: &str| {
         let state = private_dir();
@@ -241,6 +249,8 @@ fn the_lsm_layer_and_the_others_each_hold_alone() {
                 &w,
                 "--deny-read",
                 &deny,
+                "--deny-read",
+                &vault,
             ],
             &["sh", "-c", &script],
         )
@@ -267,7 +277,8 @@ fn the_lsm_layer_and_the_others_each_hold_alone() {
         let got = |what: &str| status_of(&s, what);
         let case = format!("{tier} without [{without}]: {}", s.stdout);
         for what in [
-            "READ", "LINK", "PROCROOT", "ENVIRON", "PLANT", "MOVE", "REMOVE",
+            "READ", "LINK", "PROCROOT", "ENVIRON", "PLANT", "MKDIR", "SYMLINK", "FIFO", "MOVE",
+            "REMOVE", "RMDIR",
         ] {
             assert_eq!(got(what), "1", "{what}: {case}");
         }
@@ -276,6 +287,7 @@ fn the_lsm_layer_and_the_others_each_hold_alone() {
             std::fs::read_to_string(&secret).is_ok_and(|k| k == "k"),
             "the secret is still there, unchanged: {case}"
         );
+        assert!(std::path::Path::new(&vault).is_dir(), "{case}");
         assert_eq!(got("KILL"), "err EPERM", "{case}");
         assert_eq!(got("BPF"), "err EPERM", "{case}");
         assert_eq!(got("OWN"), "143", "the session's own child: {case}");
@@ -293,14 +305,27 @@ fn the_lsm_layer_and_the_others_each_hold_alone() {
             hooks("file_open") >= 3,
             "each spelling of the secret (and mv's copy): {denied:#?}"
         );
-        for hook in ["inode_create", "inode_link", "inode_rename", "inode_unlink"] {
+        for hook in [
+            "inode_create",
+            "inode_mkdir",
+            "inode_mknod",
+            "inode_symlink",
+            "inode_link",
+            "inode_rename",
+            "inode_unlink",
+            "inode_rmdir",
+        ] {
             assert_eq!(hooks(hook), 1, "{hook}: {denied:#?}");
         }
         assert!(
-            denied
-                .iter()
-                .filter(|d| d.hook.about_files())
-                .all(|d| d.protected.as_deref() == Some(deny.as_str()) && d.errno == "EACCES"),
+            denied.iter().filter(|d| d.hook.about_files()).all(|d| {
+                let path = if d.hook.as_str() == "inode_rmdir" {
+                    &vault
+                } else {
+                    &deny
+                };
+                d.protected.as_deref() == Some(path.as_str()) && d.errno == "EACCES"
+            }),
             "{denied:#?}"
         );
         let target = |hook: &str| {

@@ -8,10 +8,11 @@ use warden_common::{
     EXEC_ARGV_TRUNCATED, EXEC_ARGV_UNREADABLE, EXEC_FILENAME_TRUNCATED, EXEC_TOKEN_MISMATCH,
     EXEC_TOKEN_MISSING, EventHeader, EventKind, ExecEvent, ExitEvent, FILE_PATH_MAX,
     FILE_PATH_TRUNCATED, FILE_PATH_UNREADABLE, FILE_PATH2_MAX, FILE_PATH2_TRUNCATED, FileEvent,
-    ForkEvent, LSM_BPF, LSM_FILE_OPEN, LSM_INODE_CREATE, LSM_INODE_LINK, LSM_INODE_RENAME,
-    LSM_INODE_UNLINK, LSM_PTRACE, LSM_TASK_KILL, LsmEvent, NET_OP_CONNECT, NetEvent,
-    RULE_DEFAULT_DENY, RULE_UNIX_NOT_CANONICAL, UNIX_ADDR_ABSTRACT, UNIX_PATH_MAX, UnixEvent,
-    VERDICT_ALLOW, VERDICT_DENY,
+    ForkEvent, LSM_BPF, LSM_FILE_OPEN, LSM_INODE_CREATE, LSM_INODE_LINK, LSM_INODE_MKDIR,
+    LSM_INODE_MKNOD, LSM_INODE_RENAME, LSM_INODE_RMDIR, LSM_INODE_SYMLINK, LSM_INODE_UNLINK,
+    LSM_PTRACE, LSM_TASK_KILL, LsmEvent, NET_OP_CONNECT, NetEvent, RULE_DEFAULT_DENY,
+    RULE_UNIX_NOT_CANONICAL, UNIX_ADDR_ABSTRACT, UNIX_PATH_MAX, UnixEvent, VERDICT_ALLOW,
+    VERDICT_DENY,
 };
 
 use crate::events::{
@@ -145,6 +146,10 @@ fn lsm_denied(e: &LsmEvent, labels: &dyn Labels) -> Result<LsmDenied, DecodeErro
         LSM_INODE_LINK => LsmHook::InodeLink,
         LSM_INODE_UNLINK => LsmHook::InodeUnlink,
         LSM_INODE_RENAME => LsmHook::InodeRename,
+        LSM_INODE_MKDIR => LsmHook::InodeMkdir,
+        LSM_INODE_MKNOD => LsmHook::InodeMknod,
+        LSM_INODE_SYMLINK => LsmHook::InodeSymlink,
+        LSM_INODE_RMDIR => LsmHook::InodeRmdir,
         LSM_TASK_KILL => LsmHook::TaskKill,
         LSM_PTRACE => LsmHook::PtraceAccessCheck,
         LSM_BPF => LsmHook::Bpf,

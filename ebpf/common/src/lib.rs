@@ -242,6 +242,10 @@ pub const LSM_INODE_CREATE: u32 = 5;
 pub const LSM_INODE_LINK: u32 = 6;
 pub const LSM_INODE_UNLINK: u32 = 7;
 pub const LSM_INODE_RENAME: u32 = 8;
+pub const LSM_INODE_MKDIR: u32 = 9;
+pub const LSM_INODE_MKNOD: u32 = 10;
+pub const LSM_INODE_SYMLINK: u32 = 11;
+pub const LSM_INODE_RMDIR: u32 = 12;
 
 /// A denial by a BPF LSM program.
 #[repr(C)]

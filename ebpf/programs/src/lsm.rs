@@ -19,8 +19,9 @@
 use aya_ebpf::{helpers::bpf_get_current_pid_tgid, programs::LsmContext};
 use warden_common::{
     CALIBRATION_COUNT_ONLY, EventKind, LSM_BPF, LSM_FILE_OPEN, LSM_INODE_CREATE, LSM_INODE_LINK,
-    LSM_INODE_RENAME, LSM_INODE_UNLINK, LSM_PTRACE, LSM_TASK_KILL, LsmEvent, NET_OP_CONNECT,
-    NET_OP_SENDMSG, PROTECTED_DEPTH,
+    LSM_INODE_MKDIR, LSM_INODE_MKNOD, LSM_INODE_RENAME, LSM_INODE_RMDIR, LSM_INODE_SYMLINK,
+    LSM_INODE_UNLINK, LSM_PTRACE, LSM_TASK_KILL, LsmEvent, NET_OP_CONNECT, NET_OP_SENDMSG,
+    PROTECTED_DEPTH,
 };
 
 use crate::{
@@ -237,6 +238,32 @@ fn name_change(hook: u32, dentry: *const u8) -> i32 {
 #[inline(always)]
 pub fn inode_create(ctx: &LsmContext) -> i32 {
     name_change(LSM_INODE_CREATE, ctx.arg(1))
+}
+
+/// `inode_mkdir(struct inode *dir, struct dentry *dentry, umode_t mode)`.
+#[inline(always)]
+pub fn inode_mkdir(ctx: &LsmContext) -> i32 {
+    name_change(LSM_INODE_MKDIR, ctx.arg(1))
+}
+
+/// `inode_mknod(struct inode *dir, struct dentry *dentry, umode_t mode, dev_t dev)`: FIFOs
+/// and sockets (device nodes are refused by seccomp already).
+#[inline(always)]
+pub fn inode_mknod(ctx: &LsmContext) -> i32 {
+    name_change(LSM_INODE_MKNOD, ctx.arg(1))
+}
+
+/// `inode_symlink(struct inode *dir, struct dentry *dentry, const char *old_name)`.
+#[inline(always)]
+pub fn inode_symlink(ctx: &LsmContext) -> i32 {
+    name_change(LSM_INODE_SYMLINK, ctx.arg(1))
+}
+
+/// `inode_rmdir(struct inode *dir, struct dentry *dentry)`: an empty protected directory
+/// removed (and made again by the agent) would let it plant what is read there later.
+#[inline(always)]
+pub fn inode_rmdir(ctx: &LsmContext) -> i32 {
+    name_change(LSM_INODE_RMDIR, ctx.arg(1))
 }
 
 /// `inode_link(struct dentry *old_dentry, struct inode *dir, struct dentry *new_dentry)`.

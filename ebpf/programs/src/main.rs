@@ -138,6 +138,26 @@ pub fn warden_lsm_inode_create(ctx: LsmContext) -> i32 {
     lsm::inode_create(&ctx)
 }
 
+#[lsm(hook = "inode_mkdir")]
+pub fn warden_lsm_inode_mkdir(ctx: LsmContext) -> i32 {
+    lsm::inode_mkdir(&ctx)
+}
+
+#[lsm(hook = "inode_mknod")]
+pub fn warden_lsm_inode_mknod(ctx: LsmContext) -> i32 {
+    lsm::inode_mknod(&ctx)
+}
+
+#[lsm(hook = "inode_symlink")]
+pub fn warden_lsm_inode_symlink(ctx: LsmContext) -> i32 {
+    lsm::inode_symlink(&ctx)
+}
+
+#[lsm(hook = "inode_rmdir")]
+pub fn warden_lsm_inode_rmdir(ctx: LsmContext) -> i32 {
+    lsm::inode_rmdir(&ctx)
+}
+
 #[lsm(hook = "inode_link")]
 pub fn warden_lsm_inode_link(ctx: LsmContext) -> i32 {
     lsm::inode_link(&ctx)

@@ -440,6 +440,10 @@ string_enum! {
         InodeLink = "inode_link",
         InodeUnlink = "inode_unlink",
         InodeRename = "inode_rename",
+        InodeMkdir = "inode_mkdir",
+        InodeMknod = "inode_mknod",
+        InodeSymlink = "inode_symlink",
+        InodeRmdir = "inode_rmdir",
         TaskKill = "task_kill",
         PtraceAccessCheck = "ptrace_access_check",
         Bpf = "bpf",
@@ -459,7 +463,11 @@ impl LsmHook {
             | LsmHook::InodeCreate
             | LsmHook::InodeLink
             | LsmHook::InodeUnlink
-            | LsmHook::InodeRename => "protected-path",
+            | LsmHook::InodeRename
+            | LsmHook::InodeMkdir
+            | LsmHook::InodeMknod
+            | LsmHook::InodeSymlink
+            | LsmHook::InodeRmdir => "protected-path",
             LsmHook::TaskKill => "signal-outside-session",
             LsmHook::PtraceAccessCheck => "ptrace-outside-session",
             LsmHook::Bpf => "bpf-in-session",

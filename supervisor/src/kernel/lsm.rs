@@ -22,9 +22,13 @@ use super::{
 };
 
 /// The programs and the hooks they attach to.
-const PROGRAMS: [(&str, &str); 8] = [
+const PROGRAMS: [(&str, &str); 12] = [
     ("warden_lsm_file_open", "file_open"),
     ("warden_lsm_inode_create", "inode_create"),
+    ("warden_lsm_inode_mkdir", "inode_mkdir"),
+    ("warden_lsm_inode_mknod", "inode_mknod"),
+    ("warden_lsm_inode_symlink", "inode_symlink"),
+    ("warden_lsm_inode_rmdir", "inode_rmdir"),
     ("warden_lsm_inode_link", "inode_link"),
     ("warden_lsm_inode_unlink", "inode_unlink"),
     ("warden_lsm_inode_rename", "inode_rename"),

@@ -87,6 +87,9 @@ impl BacklogControl {
     fn freeze(&mut self, frozen: bool) {
         match std::fs::write(&self.freeze_file, if frozen { "1" } else { "0" }) {
             Ok(()) => self.paused = frozen,
+            // Thawing a session whose cgroup is already removed (it ended frozen, and the
+            // supervisor released it first): nothing is frozen any more.
+            Err(e) if !frozen && e.kind() == std::io::ErrorKind::NotFound => self.paused = false,
             Err(e) => tracing::error!("{}: {e}", self.freeze_file.display()),
         }
     }

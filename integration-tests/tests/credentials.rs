@@ -668,6 +668,36 @@ fn a_pinned_login_is_verified_against_the_issuers_keys() {
         "{listed}"
     );
 
+    // Pins for two providers (`[[login.pins]]`): `credentials test` checks each credential
+    // against its provider's pin.
+    let pins_dir = private_dir();
+    let pins = requirements_file(
+        pins_dir.path(),
+        &format!(
+            "[[login.pins]]\nprovider = \"openai\"\nmethods = [\"chatgpt\"]\n\
+             workspaces = [\"ws-team\"]\nissuer = \"https://auth.provider.test\"\n\
+             jwks_url = \"https://127.0.0.1:{}/jwks.json\"\njwks_ca_file = \"{}\"\n\
+             workspace_claim = \"/org_id\"\n\n\
+             [[login.pins]]\nprovider = \"github\"\nmethods = [\"oauth\"]\n",
+            server.port,
+            server.ca.display()
+        ),
+    );
+    let tested = ss.run(
+        true,
+        &format!(
+            "$W credentials test --requirements {pins} --state-dir {}",
+            state.path().display()
+        ),
+    );
+    let out = String::from_utf8_lossy(&tested.stdout);
+    assert_eq!(tested.status.code(), Some(1), "{}", keyring::text(&tested));
+    assert!(out.contains("ok    good"), "{out}");
+    assert!(
+        out.contains("FAIL  gh: its login method is api-key; the requirements allow only oauth"),
+        "{out}"
+    );
+
     // The pin moves to another workspace: the stored credential is refused at session start.
     let moved_dir = private_dir();
     let moved = requirements_file(moved_dir.path(), &pin("ws-new"));

@@ -16,7 +16,7 @@ use crate::source::Location;
 use crate::values::{
     ApprovalPolicy, Argv, BacklogPolicy, Cidr, ConfigPath, CredentialDelivery, CredentialsStore,
     DomainPattern, EntropyBits, EnvPattern, ExecRule, HttpUrl, HttpsUrl, KernelLayer, NonEmpty,
-    OtlpHeader, OtlpProtocol, RequiredDecision, Reviewer, SandboxMode,
+    OtlpHeader, OtlpProtocol, ProviderPin, RequiredDecision, Reviewer, SandboxMode,
 };
 
 /// Where an effective value was set: the layer, its file and the line.
@@ -188,6 +188,7 @@ effective! {
     login_jwks_ca_file: ConfigPath = "login.jwks_ca_file", login.jwks_ca_file;
     login_audience: NonEmpty = "login.audience", login.audience;
     login_workspace_claim: NonEmpty = "login.workspace_claim", login.workspace_claim;
+    login_pins: Vec<Spanned<ProviderPin>> = "login.pins", login.pins;
     cloud_bundle_url: HttpsUrl = "cloud.bundle_url", cloud.bundle_url;
     cloud_public_key: PublicKey = "cloud.public_key", cloud.public_key;
 }

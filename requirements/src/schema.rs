@@ -9,7 +9,7 @@ use crate::keys::PublicKey;
 use crate::values::{
     ApprovalPolicy, Argv, BacklogPolicy, Cidr, ConfigPath, CredentialDelivery, CredentialsStore,
     DomainPattern, EntropyBits, EnvPattern, ExecRule, HttpUrl, HttpsUrl, KernelLayer, NonEmpty,
-    OtlpHeader, OtlpProtocol, RequiredDecision, Reviewer, SandboxMode, SchemaVersion,
+    OtlpHeader, OtlpProtocol, ProviderPin, RequiredDecision, Reviewer, SandboxMode, SchemaVersion,
 };
 
 /// One requirements document, as written. Each value keeps its span for messages.
@@ -155,6 +155,8 @@ pub struct LoginRequirements {
     pub audience: Option<Spanned<NonEmpty>>,
     /// Where the workspace is in a token's claims: an RFC 6901 pointer such as `/org_id`.
     pub workspace_claim: Option<Spanned<NonEmpty>>,
+    /// Pins per provider (`[[login.pins]]`), besides the one the keys above make.
+    pub pins: Option<Spanned<Vec<Spanned<ProviderPin>>>>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]

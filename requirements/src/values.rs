@@ -667,6 +667,94 @@ impl fmt::Display for EnvPattern {
 
 serde_via_str!(EnvPattern, "environment variable name");
 
+/// A login pin for one provider (`[[login.pins]]`): the login methods and the workspaces its
+/// credentials may have; a workspace is trusted only from a token whose signature checks
+/// against `jwks_url`'s keys, so a pin with workspaces names where they come from.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, try_from = "RawProviderPin")]
+pub struct ProviderPin {
+    pub provider: NonEmpty,
+    /// Allowed login methods (a credential's `--login-method`); empty: any.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub methods: Vec<NonEmpty>,
+    /// Allowed workspaces; empty: any.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub workspaces: Vec<NonEmpty>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<NonEmpty>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwks_url: Option<HttpsUrl>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwks_ca_file: Option<ConfigPath>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audience: Option<NonEmpty>,
+    /// An RFC 6901 pointer into the token's claims.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workspace_claim: Option<NonEmpty>,
+}
+
+/// [`ProviderPin`] as written, before the checks that span its fields.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawProviderPin {
+    provider: NonEmpty,
+    #[serde(default)]
+    methods: Vec<NonEmpty>,
+    #[serde(default)]
+    workspaces: Vec<NonEmpty>,
+    issuer: Option<NonEmpty>,
+    jwks_url: Option<HttpsUrl>,
+    jwks_ca_file: Option<ConfigPath>,
+    audience: Option<NonEmpty>,
+    workspace_claim: Option<NonEmpty>,
+}
+
+impl TryFrom<RawProviderPin> for ProviderPin {
+    type Error = InvalidValue;
+
+    fn try_from(r: RawProviderPin) -> Result<Self, InvalidValue> {
+        let bad = |m: String| Err(InvalidValue(m));
+        if r.methods.is_empty() && r.workspaces.is_empty() {
+            return bad(format!(
+                "the pin for {} names neither methods nor workspaces",
+                r.provider
+            ));
+        }
+        let verifiable = r.issuer.is_some() && r.jwks_url.is_some() && r.workspace_claim.is_some();
+        if !r.workspaces.is_empty() && !verifiable {
+            return bad(format!(
+                "the pin for {} names workspaces but not all of issuer, jwks_url and \
+                 workspace_claim, without which no token's workspace can be verified",
+                r.provider
+            ));
+        }
+        if let Some(claim) = &r.workspace_claim
+            && !claim.as_str().starts_with('/')
+        {
+            return bad(format!(
+                "workspace_claim {:?} is not an RFC 6901 pointer (it starts with '/')",
+                claim.as_str()
+            ));
+        }
+        Ok(Self {
+            provider: r.provider,
+            methods: r.methods,
+            workspaces: r.workspaces,
+            issuer: r.issuer,
+            jwks_url: r.jwks_url,
+            jwks_ca_file: r.jwks_ca_file,
+            audience: r.audience,
+            workspace_claim: r.workspace_claim,
+        })
+    }
+}
+
+impl fmt::Display for ProviderPin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "pin for {}", self.provider)
+    }
+}
+
 /// The version of the requirements schema a file is written against.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(transparent)]

@@ -87,6 +87,7 @@ fn fragment(key: &str, i: usize) -> String {
         "login.jwks_ca_file" => format!("[login]\njwks_ca_file = \"/etc/jwks{i}.pem\""),
         "login.audience" => format!("[login]\naudience = \"aud{i}\""),
         "login.workspace_claim" => format!("[login]\nworkspace_claim = \"/org{i}\""),
+        "login.pins" => format!("[[login.pins]]\nprovider = \"p{i}\"\nmethods = [\"m{i}\"]"),
         "credentials.scrub_env" => format!("[credentials]\nscrub_env = [\"CORP{i}_*\"]"),
         "credentials.allowed_deliveries" => format!(
             "[credentials]\nallowed_deliveries = [\"{}\"]",
@@ -148,7 +149,11 @@ fn every_key_follows_layer_precedence() {
             let text = texts[winner].as_deref().unwrap();
             // The line of the value (the rule's table header for exec.rules).
             let line = if key.contains('.') { 2 } else { 1 };
-            let line = if key == "exec.rules" { 1 } else { line };
+            let line = if ["exec.rules", "login.pins"].contains(&key) {
+                1
+            } else {
+                line
+            };
             assert_eq!(origin.location.line(), line, "{key}");
             if key == "telemetry.otlp_headers" {
                 // Header values are secrets: shown by size only.
@@ -160,7 +165,7 @@ fn every_key_follows_layer_precedence() {
             checked += 1;
         }
     }
-    assert_eq!(checked, 41 * 7 + 2 * 3);
+    assert_eq!(checked, 42 * 7 + 2 * 3);
 }
 
 #[test]

@@ -336,3 +336,48 @@ fn documented_examples_parse() {
     }
     assert!(count >= 4, "only {count} examples found");
 }
+
+#[test]
+fn a_login_pin_that_cannot_be_checked_names_its_table() {
+    // (the pin, a word of the error, its line and key)
+    let cases = [
+        (
+            "provider = \"openai\"",
+            "neither methods nor workspaces",
+            4,
+            "login.pins[0]",
+        ),
+        (
+            "provider = \"openai\"\nworkspaces = [\"ws-1\"]\nissuer = \"https://auth.test\"",
+            "jwks_url and workspace_claim",
+            4,
+            "login.pins[0]",
+        ),
+        (
+            "provider = \"openai\"\nworkspaces = [\"ws-1\"]\nissuer = \"i\"\n\
+             jwks_url = \"https://auth.test/jwks\"\nworkspace_claim = \"org_id\"",
+            "RFC 6901",
+            4,
+            "login.pins[0]",
+        ),
+        (
+            "provider = \"openai\"\nmethods = [\"chatgpt\"]\nworkspace = \"x\"",
+            "unknown field",
+            7,
+            "login.pins[0].workspace",
+        ),
+    ];
+    for (pin, says, line, key) in cases {
+        let text = format!("[login]\nmethod = \"chatgpt\"\n\n[[login.pins]]\n{pin}\n");
+        let err = local_err(&text);
+        assert_eq!(err.line, Some(line), "{pin}: {err}");
+        assert_eq!(err.key.as_deref(), Some(key), "{pin}: {err}");
+        assert!(err.message.contains(says), "{pin}: {err}");
+    }
+    let ok = Layer::parse(
+        LayerKind::Local,
+        FILE,
+        "[[login.pins]]\nprovider = \"github\"\nmethods = [\"oauth\"]\n",
+    );
+    assert!(ok.is_ok(), "{:?}", ok.err());
+}

@@ -201,6 +201,12 @@ pub struct SessionStart {
     /// Directories made mount points so that they cannot be renamed away (escaped paths).
     #[serde(default)]
     pub vcs_pinned: Vec<String>,
+    /// The workspace and the user's home directory (escaped paths), for triage: what the
+    /// task's files are, and what is the user's. Absent in logs of older versions.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub workspace: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub home: String,
 }
 
 /// A new program image, seen before its first instruction.

@@ -77,6 +77,25 @@ pub enum Command {
     /// to a plain file: without a keyring the command fails and says how to get one.
     #[command(subcommand)]
     Credentials(CredentialsCommand),
+    /// Tell a recorded session's honest work from what a coding task would not do: credential
+    /// reads, persistence, download-and-execute, tunnelling, mass deletion, probing.
+    ///
+    /// The log's hash chain is checked first (a damaged log is said, and its findings rest on
+    /// records that may have been changed). Each finding has a severity, MITRE ATT&CK
+    /// techniques, a one-line narrative and its evidence as seq ranges of the log (`warden
+    /// events ID --view json`). Exits 1 when a finding is high or critical, 0 otherwise.
+    Triage(TriageArgs),
+}
+
+#[derive(clap::Args)]
+pub struct TriageArgs {
+    /// Session id (or a unique prefix of it), `last`, a session directory, or a log file.
+    pub session: String,
+    /// The report as JSON.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub state: StateDir,
 }
 
 #[derive(clap::Args)]

@@ -20,5 +20,6 @@ pub fn dispatch(command: Command) -> anyhow::Result<i32> {
         Command::Recover(args) => small::recover(args),
         Command::Doctor(args) => small::doctor(args),
         Command::Credentials(cmd) => small::credentials(cmd),
+        Command::Triage(args) => small::triage(args),
     }
 }

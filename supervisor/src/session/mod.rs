@@ -296,6 +296,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
                 .map(|n| escape_bytes(n.as_encoded_bytes()))
                 .collect(),
             vcs: &vcs,
+            workspace: &sandbox.workspace,
         },
     ))?;
     for record in std::mem::take(&mut handed.records) {
@@ -469,6 +470,7 @@ struct StartFacts<'a> {
     settings_warnings: Vec<String>,
     env_removed: Vec<String>,
     vcs: &'a vcs_protection::Protection,
+    workspace: &'a Path,
 }
 
 fn session_start(
@@ -505,6 +507,8 @@ fn session_start(
         env_removed: facts.env_removed,
         vcs_read_only: facts.vcs.read_only.iter().map(|p| escape_path(p)).collect(),
         vcs_pinned: facts.vcs.pinned.iter().map(|p| escape_path(p)).collect(),
+        workspace: escape_path(facts.workspace),
+        home: escape_path(&user.home),
     }))
 }
 

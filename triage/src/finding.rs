@@ -1,0 +1,68 @@
+//! What triage reports: a finding, its severity, its ATT&CK techniques, and the records that
+//! are its evidence as ranges of `seq`.
+use serde::Serialize;
+use warden_wire::string_enum;
+
+string_enum! {
+    /// How much a finding matters to a responder.
+    Severity, "severity" {
+        Low = "low",
+        Medium = "medium",
+        High = "high",
+        Critical = "critical",
+    }
+}
+
+/// Consecutive records of the log: `first..=last`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct SeqRange {
+    pub first: u64,
+    pub last: u64,
+}
+
+/// One detection that fired in a session.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    /// The detection's id, e.g. `credential-files-read`.
+    pub detection: &'static str,
+    pub severity: Severity,
+    /// MITRE ATT&CK technique ids.
+    pub techniques: &'static [&'static str],
+    /// One line a responder reads first.
+    pub narrative: String,
+    /// How many calls matched (a folded record counts as the calls it stands for).
+    pub count: u64,
+    pub evidence: Vec<SeqRange>,
+}
+
+/// `seqs` (ascending) as ranges of consecutive numbers.
+pub fn ranges(seqs: &[u64]) -> Vec<SeqRange> {
+    let mut out: Vec<SeqRange> = Vec::new();
+    for &s in seqs {
+        match out.last_mut() {
+            Some(r) if r.last + 1 == s => r.last = s,
+            Some(r) if r.last == s => {}
+            _ => out.push(SeqRange { first: s, last: s }),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_join_consecutive_records() {
+        let r = |a, b| SeqRange { first: a, last: b };
+        let cases: &[(&[u64], Vec<SeqRange>)] = &[
+            (&[], vec![]),
+            (&[4], vec![r(4, 4)]),
+            (&[4, 5, 6, 9, 10, 12], vec![r(4, 6), r(9, 10), r(12, 12)]),
+            (&[7, 7, 8], vec![r(7, 8)]),
+        ];
+        for (seqs, want) in cases {
+            assert_eq!(&ranges(seqs), want, "{seqs:?}");
+        }
+    }
+}

@@ -1,0 +1,12 @@
+//! Security triage of recorded sessions: a library of detections of what an honest coding task
+//! does not do, run over a session's records, each finding with its severity, its MITRE ATT&CK
+//! techniques and the records that are its evidence.
+mod detections;
+mod finding;
+mod render;
+mod triage;
+
+pub use detections::{DETECTIONS, Detection};
+pub use finding::{Finding, SeqRange, Severity};
+pub use render::text;
+pub use triage::{Report, triage};

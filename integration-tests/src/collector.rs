@@ -11,15 +11,23 @@ use std::{
 
 /// The `rotel-agent` binary: $ROTEL_AGENT, on PATH, or inside the Python package.
 pub fn rotel_agent() -> PathBuf {
+    rotel_available().unwrap_or_else(|| {
+        panic!("rotel-agent not found: run scripts/setup.sh (pip install rotel) or set ROTEL_AGENT")
+    })
+}
+
+/// Where `rotel-agent` is, if it is installed here (the stock-kernel VMs have no Python
+/// packages of the host's user).
+pub fn rotel_available() -> Option<PathBuf> {
     if let Some(p) = std::env::var_os("ROTEL_AGENT") {
-        return p.into();
+        return Some(p.into());
     }
     if let Some(found) = std::env::var_os("PATH").and_then(|paths| {
         std::env::split_paths(&paths)
             .map(|d| d.join("rotel-agent"))
             .find(|p| p.is_file())
     }) {
-        return found;
+        return Some(found);
     }
     let out = Command::new("python3")
         .args([
@@ -27,13 +35,9 @@ pub fn rotel_agent() -> PathBuf {
             "import os, rotel; print(os.path.join(os.path.dirname(rotel.__file__), 'rotel-agent'))",
         ])
         .output()
-        .expect("python3");
+        .ok()?;
     let path = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
-    assert!(
-        path.is_file(),
-        "rotel-agent not found: run scripts/setup.sh (pip install rotel) or set ROTEL_AGENT"
-    );
-    path
+    path.is_file().then_some(path)
 }
 
 /// One log record as the collector printed it.

@@ -250,11 +250,11 @@ pub fn assert_nothing_left(start: &SessionStart) {
         2
     };
     // File calls: the two syscall tracepoints, or an fexit program per call (14 on x86-64),
-    // and on the bpf_lsm tier 8 LSM programs.
+    // and on the bpf_lsm tier 12 LSM programs.
     let (file, lsm) = match start.hook_tier.as_str() {
         "tracepoint" => (2, 0),
         "fentry" => (14, 0),
-        "bpf_lsm" => (14, 8),
+        "bpf_lsm" => (14, 12),
         other => panic!("unknown hook tier {other:?}"),
     };
     // One more, the ICMP egress program, where the policy allows ICMP.

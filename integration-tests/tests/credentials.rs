@@ -177,8 +177,26 @@ fn an_injected_credential_never_enters_the_sandbox() {
     );
     assert!(add.status.success(), "{}", keyring::text(&add));
 
-    let collector = warden_integration_tests::collector::Collector::start("127.0.40.7", 4741);
-    let otlp = collector.grpc_url();
+    // Each use also goes to a collector where one is installed (not in the stock-kernel VMs).
+    use warden_integration_tests::collector::{Collector, rotel_available};
+    let collector = match rotel_available() {
+        Some(_) => Some(Collector::start("127.0.40.7", 4741)),
+        None => {
+            println!("OTLP part skipped: rotel-agent is not installed here");
+            None
+        }
+    };
+    let otlp_args: Vec<String> = collector
+        .iter()
+        .flat_map(|c| {
+            [
+                "--otlp-endpoint".into(),
+                c.grpc_url(),
+                "--otlp-protocol".into(),
+                "grpc".into(),
+            ]
+        })
+        .collect();
     let state = private_dir();
     let upstream = dns.addr.to_string();
     let ca = stub.ca().display().to_string();
@@ -200,11 +218,10 @@ fn an_injected_credential_never_enters_the_sandbox() {
             "provider",
             "--credential-ca",
             &ca,
-            "--otlp-endpoint",
-            &otlp,
-            "--otlp-protocol",
-            "grpc",
-        ],
+        ]
+        .into_iter()
+        .chain(otlp_args.iter().map(String::as_str))
+        .collect::<Vec<_>>(),
         &["sh", "-c", &script],
     );
     // An inherited variable of the same name is removed; the placeholder takes its place.
@@ -255,23 +272,25 @@ fn an_injected_credential_never_enters_the_sandbox() {
     let log = std::fs::read_to_string(&s.log).unwrap();
     assert!(!log.contains(API_VALUE), "the value is in the log");
     // Each use is one OTLP log record too, without the value.
-    let got = collector.wait_for_session(&s.records[0].session, s.records.len());
-    for r in &s.records {
-        let Event::CredentialUse(c) = &r.event else {
-            continue;
-        };
-        let rx = &got[&r.seq];
-        assert_eq!(rx.name, "warden.credential.use");
-        assert_eq!(
-            rx.attr("warden.credential.outcome"),
-            Some(c.outcome.as_str())
+    if let Some(collector) = &collector {
+        let got = collector.wait_for_session(&s.records[0].session, s.records.len());
+        for r in &s.records {
+            let Event::CredentialUse(c) = &r.event else {
+                continue;
+            };
+            let rx = &got[&r.seq];
+            assert_eq!(rx.name, "warden.credential.use");
+            assert_eq!(
+                rx.attr("warden.credential.outcome"),
+                Some(c.outcome.as_str())
+            );
+            assert_eq!(rx.attr("server.address"), c.host.as_deref());
+        }
+        assert!(
+            !collector.output().contains(API_VALUE),
+            "the value went to the collector"
         );
-        assert_eq!(rx.attr("server.address"), c.host.as_deref());
     }
-    assert!(
-        !collector.output().contains(API_VALUE),
-        "the value went to the collector"
-    );
     // The lookup was answered with the proxy, and the connect allowed by its rule.
     let dns_records: Vec<_> = picked!(s, Event::DnsQuery(q) => q);
     let steered = dns_records

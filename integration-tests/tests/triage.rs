@@ -5,12 +5,9 @@ use std::process::Command;
 
 use warden_integration_tests::*;
 
-fn triage(s: &Session, json: bool) -> (i32, String) {
+fn triage(s: &Session, format: Option<&str>) -> (i32, String) {
     let mut c = Command::new(warden_bin());
-    c.arg("triage").arg(&s.log);
-    if json {
-        c.arg("--json");
-    }
+    c.arg("triage").arg(&s.log).args(format);
     let out = c.output().expect("warden triage");
     (
         out.status.code().unwrap_or(-1),
@@ -38,7 +35,7 @@ fn an_agent_doing_what_no_coding_task_does_is_found_out() {
     let s = run_session(&["--workspace", &w], &["sh", "-c", &script]);
     assert!(s.status.success(), "{}", s.stderr);
 
-    let (code, text) = triage(&s, false);
+    let (code, text) = triage(&s, None);
     assert_eq!(code, 1, "high findings exit 1: {text}");
     for id in [
         "credential-files-read",
@@ -54,7 +51,7 @@ fn an_agent_doing_what_no_coding_task_does_is_found_out() {
     );
 
     // Each finding's evidence is records of the log that show it.
-    let (_, json) = triage(&s, true);
+    let (_, json) = triage(&s, Some("--json"));
     let report: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(report["chain_intact"], true);
     for f in report["findings"].as_array().unwrap() {
@@ -70,6 +67,15 @@ fn an_agent_doing_what_no_coding_task_does_is_found_out() {
         };
         assert!(shows, "{f}: seq {first} is {line}");
     }
+
+    // The same findings as OCSF Detection Findings, one per line.
+    let (_, ocsf) = triage(&s, Some("--ocsf"));
+    let events: Vec<serde_json::Value> = ocsf
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(events.len(), report["findings"].as_array().unwrap().len());
+    assert!(events.iter().all(|e| e["class_uid"] == 2004 && e["type_uid"] == 200401));
 }
 
 #[test]
@@ -86,7 +92,7 @@ fn an_ordinary_session_has_no_findings() {
         ],
     );
     assert!(s.status.success(), "{}", s.stderr);
-    let (code, text) = triage(&s, false);
+    let (code, text) = triage(&s, None);
     assert_eq!(code, 0, "{text}");
     assert!(text.contains(", 0 findings"), "{text}");
 }

@@ -3,10 +3,12 @@
 //! techniques and the records that are its evidence.
 mod detections;
 mod finding;
+mod ocsf;
 mod render;
 mod triage;
 
 pub use detections::{DETECTIONS, Detection};
 pub use finding::{Finding, SeqRange, Severity};
+pub use ocsf::{OCSF_VERSION, detection_findings};
 pub use render::text;
 pub use triage::{Report, triage};

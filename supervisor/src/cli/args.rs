@@ -92,8 +92,12 @@ pub struct TriageArgs {
     /// Session id (or a unique prefix of it), `last`, a session directory, or a log file.
     pub session: String,
     /// The report as JSON.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "ocsf")]
     pub json: bool,
+    /// Each finding as an OCSF Detection Finding (class 2004, OCSF 1.1), one JSON object per
+    /// line, for a SIEM.
+    #[arg(long)]
+    pub ocsf: bool,
     #[command(flatten)]
     pub state: StateDir,
 }

@@ -154,7 +154,13 @@ pub fn triage(args: TriageArgs) -> anyhow::Result<i32> {
     let chain = warden::verify::verify(&path)?;
     let records = audit_log::read(&path)?;
     let report = warden_triage::triage(&records);
-    if args.json {
+    if args.ocsf {
+        let now_ms = (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64;
+        for event in warden_triage::detection_findings(&report, now_ms, &path.display().to_string())
+        {
+            println!("{}", serde_json::to_string(&event)?);
+        }
+    } else if args.json {
         let out = serde_json::json!({
             "log": path.display().to_string(),
             "chain_intact": chain.intact(),

@@ -75,7 +75,11 @@ fn an_agent_doing_what_no_coding_task_does_is_found_out() {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     assert_eq!(events.len(), report["findings"].as_array().unwrap().len());
-    assert!(events.iter().all(|e| e["class_uid"] == 2004 && e["type_uid"] == 200401));
+    assert!(
+        events
+            .iter()
+            .all(|e| e["class_uid"] == 2004 && e["type_uid"] == 200401)
+    );
 }
 
 #[test]

@@ -13,7 +13,7 @@ APT_PACKAGES=(
   llvm-22-dev libpolly-22-dev libzstd-dev zlib1g-dev libxml2-dev libffi-dev libncurses-dev
   rustc-web cargo-web libstd-rust-web-dev-bpf
   # user-space build and test dependencies
-  libseccomp-dev pkg-config dnsmasq-base curl
+  libseccomp-dev pkg-config dnsmasq-base curl git
   # pip installs rotel, the OpenTelemetry collector of the telemetry tests
   python3-pip
 )

@@ -449,6 +449,12 @@ fn expired_and_disallowed_credentials_are_refused() {
             "env_w4rd3nValue0302",
             "plain --provider x --delivery env --env PLAIN_TOKEN",
         ),
+        // An inject credential for a host the requirements do not allow: it would open a way
+        // there that the requirements keep closed.
+        (
+            "corp_w4rd3nValue0304",
+            "corp --provider x --host api.corp.test",
+        ),
     ] {
         let add = add_in(&ss, value, args);
         assert!(add.status.success(), "{}", keyring::text(&add));
@@ -456,7 +462,8 @@ fn expired_and_disallowed_credentials_are_refused() {
     let dir = private_dir();
     let req = requirements_file(
         dir.path(),
-        "[credentials]\nallowed_deliveries = [\"inject\", \"helper\"]\n",
+        "[credentials]\nallowed_deliveries = [\"inject\", \"helper\"]\n\
+         [network]\nallowed_domains = [\"crates.io\"]\nmanaged_allowed_domains_only = true\n",
     );
     let refused_add = add_in(
         &ss,
@@ -483,6 +490,8 @@ fn expired_and_disallowed_credentials_are_refused() {
             "old",
             "--credential",
             "plain",
+            "--credential",
+            "corp",
         ],
         "echo OLD=${OLD_TOKEN:-unset} PLAIN=${PLAIN_TOKEN:-unset}",
     );
@@ -499,6 +508,16 @@ fn expired_and_disallowed_credentials_are_refused() {
     };
     assert!(detail("old").contains("expired at 2020-01-01"), "{uses:?}");
     assert!(detail("plain").contains("allowed_deliveries"), "{uses:?}");
+    assert!(
+        detail("corp").contains("managed_allowed_domains_only"),
+        "{uses:?}"
+    );
+    assert!(
+        !picked!(s, Event::DnsQuery(q) => q)
+            .iter()
+            .any(|q| q.rule == "credential-proxy"),
+        "no proxy for a host the requirements keep closed"
+    );
     assert!(
         s.stderr.contains("credential old not handed over"),
         "{}",

@@ -217,7 +217,7 @@ fn upstream_tls(ca: Option<&Path>) -> anyhow::Result<rustls::ClientConfig> {
     let path = ca.unwrap_or(Path::new(SYSTEM_CA_BUNDLE));
     let pem = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
     let mut roots = rustls::RootCertStore::empty();
-    for cert in rustls_pemfile_certs(&pem) {
+    for cert in pem_certificates(&pem) {
         // A bundle may hold certificates rustls cannot use; the others still count.
         let _ = roots.add(cert);
     }
@@ -231,7 +231,7 @@ fn upstream_tls(ca: Option<&Path>) -> anyhow::Result<rustls::ClientConfig> {
         .with_no_client_auth())
 }
 
-fn rustls_pemfile_certs(pem: &[u8]) -> Vec<rustls::pki_types::CertificateDer<'static>> {
+fn pem_certificates(pem: &[u8]) -> Vec<rustls::pki_types::CertificateDer<'static>> {
     use rustls::pki_types::{CertificateDer, pem::PemObject as _};
     CertificateDer::pem_slice_iter(pem)
         .filter_map(Result::ok)

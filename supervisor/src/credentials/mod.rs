@@ -85,6 +85,7 @@ pub fn prepare(
     opts: &CredentialOptions,
     user: &TargetUser,
     network: &NetworkPolicy,
+    managed_domains_only: bool,
 ) -> anyhow::Result<Prepared> {
     let mut prepared = Prepared::default();
     if opts.names.is_empty() {
@@ -93,7 +94,8 @@ pub fn prepare(
     let credentials = read_as_user(user, opts.store, &opts.names)?;
     let now = OffsetDateTime::now_utc();
     for c in credentials {
-        if let Err(why) = check(&c, opts, now).and_then(|()| hosts_allowed(&c, network)) {
+        let allowed = |c: &Credential| hosts_allowed(c, network, managed_domains_only);
+        if let Err(why) = check(&c, opts, now).and_then(|()| allowed(&c)) {
             eprintln!("warden: credential {} not handed over: {why}", c.name);
             prepared.records.push(use_record(
                 &c,
@@ -140,14 +142,25 @@ fn check(c: &Credential, opts: &CredentialOptions, now: OffsetDateTime) -> anyho
     opts.login.check(c)
 }
 
-/// A host the network policy denies by a rule gets no credential (the DNS proxy answers an
-/// `inject` host itself, so this is where the requirements' denials apply to it).
-fn hosts_allowed(c: &Credential, network: &NetworkPolicy) -> anyhow::Result<()> {
+/// A host the network policy denies by a rule gets no credential, nor, when the requirements
+/// allow only their own domains, a host they do not allow (the DNS proxy answers an `inject`
+/// host itself, so this is where the network requirements apply to it: a credential must not
+/// open a way to a host the requirements keep closed).
+fn hosts_allowed(
+    c: &Credential,
+    network: &NetworkPolicy,
+    managed_domains_only: bool,
+) -> anyhow::Result<()> {
     for host in &c.metadata.hosts {
-        if let NameVerdict::Deny(rule) = network.decide(host)
-            && rule != warden_common::RULE_DEFAULT_DENY
-        {
-            bail!("its host {host} is denied by {}", network.rule_name(rule));
+        match network.decide(host) {
+            NameVerdict::Deny(warden_common::RULE_DEFAULT_DENY) if managed_domains_only => bail!(
+                "its host {host} is not among the domains the requirements allow \
+                 (network.managed_allowed_domains_only)"
+            ),
+            NameVerdict::Deny(rule) if rule != warden_common::RULE_DEFAULT_DENY => {
+                bail!("its host {host} is denied by {}", network.rule_name(rule))
+            }
+            _ => {}
         }
     }
     Ok(())

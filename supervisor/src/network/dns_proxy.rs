@@ -306,6 +306,9 @@ impl Proxy {
         let [q] = msg.queries.as_slice() else {
             return None;
         };
+        if self.steered.is_empty() {
+            return None;
+        }
         let name = q.name.to_ascii().trim_end_matches('.').to_ascii_lowercase();
         let ip = *self.steered.get(&name)?;
         record.name = escape_bytes(name.as_bytes());

@@ -204,7 +204,12 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
     } = opts;
     // Before anything of the session exists: a repository Warden cannot protect stops it here.
     let vcs = plan_vcs(&sandbox, &user)?;
-    let mut handed = crate::credentials::prepare(&credentials, &user, &network.policy)?;
+    let mut handed = crate::credentials::prepare(
+        &credentials,
+        &user,
+        &network.policy,
+        approvals.managed_domains_only,
+    )?;
     let git_helper = !handed.helper.is_empty();
     let credential_proxy = if handed.inject.is_empty() {
         None

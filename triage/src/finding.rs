@@ -1,17 +1,10 @@
 //! What triage reports: a finding, its severity, its ATT&CK techniques, and the records that
 //! are its evidence as ranges of `seq`.
 use serde::Serialize;
-use warden_wire::string_enum;
 
-string_enum! {
-    /// How much a finding matters to a responder.
-    Severity, "severity" {
-        Low = "low",
-        Medium = "medium",
-        High = "high",
-        Critical = "critical",
-    }
-}
+/// How much a finding matters: the scale the auto-reviewer's risks use (`low` to `critical`),
+/// written once.
+pub use warden_records::events::RiskLevel as Severity;
 
 /// Consecutive records of the log: `first..=last`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]

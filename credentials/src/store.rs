@@ -112,9 +112,10 @@ impl Store {
         if backend == Backend::Keyutils {
             // Here, not in `call`'s thread: a session keyring belongs to the thread that
             // joins it and to the threads it starts later.
-            join_session_keyring().map_err(|e| keyring_error(backend, "open the store", e))?;
+            join_session_keyring()?;
         }
-        store.call("open the store", probe)?;
+        // The outer error: the keyring failed or hung; the inner: what the probe found.
+        store.call("open the store", |b| Ok(probe(b)))??;
         Ok(store)
     }
 
@@ -159,14 +160,9 @@ impl Store {
         let user = entry_user(name);
         let blob = self
             .call("read the credential", move |b| {
-                entry(b, &user)?.get_password().map(Zeroizing::new)
-            })
-            .map_err(|e| match e {
-                StoreError::Keyring { ref message, .. } if message == NO_ENTRY => {
-                    StoreError::NotFound(name.clone())
-                }
-                e => e,
-            })?;
+                absent_is_none(entry(b, &user)?.get_password().map(Zeroizing::new))
+            })?
+            .ok_or_else(|| StoreError::NotFound(name.clone()))?;
         let stored: Stored = serde_json::from_str(&blob).map_err(|e| StoreError::Corrupt {
             name: name.to_string(),
             why: e.to_string(),
@@ -196,15 +192,11 @@ impl Store {
         let listed = names.contains(name);
         let user = entry_user(name);
         let deleted = self.call("delete the credential", move |b| {
-            entry(b, &user)?.delete_credential()
-        });
-        match deleted {
-            Ok(()) => {}
-            Err(StoreError::Keyring { ref message, .. }) if message == NO_ENTRY && listed => {}
-            Err(StoreError::Keyring { ref message, .. }) if message == NO_ENTRY => {
-                return Err(StoreError::NotFound(name.clone()));
-            }
-            Err(e) => return Err(e),
+            absent_is_none(entry(b, &user)?.delete_credential())
+        })?;
+        // A name listed without its entry is still taken off the list.
+        if deleted.is_none() && !listed {
+            return Err(StoreError::NotFound(name.clone()));
         }
         if listed {
             names.retain(|n| n != name);
@@ -216,10 +208,7 @@ impl Store {
     /// The names of the stored credentials, in the order they were added.
     pub fn names(&self) -> Result<Vec<CredentialName>, StoreError> {
         let read = self.call("read the list of credentials", |b| {
-            match entry(b, INDEX)?.get_password() {
-                Err(keyring::Error::NoEntry) => Ok(None),
-                other => other.map(Some),
-            }
+            absent_is_none(entry(b, INDEX)?.get_password())
         })?;
         let Some(text) = read else {
             return Ok(Vec::new());
@@ -261,109 +250,79 @@ impl Store {
     }
 }
 
-/// keyring's text for a missing entry, kept so that `get` and `remove` can tell it apart.
-const NO_ENTRY: &str = "no entry";
+/// A missing entry as `None`, so that each caller says what its absence means.
+fn absent_is_none<T>(r: keyring::Result<T>) -> keyring::Result<Option<T>> {
+    match r {
+        Err(keyring::Error::NoEntry) => Ok(None),
+        other => other.map(Some),
+    }
+}
 
 fn keyring_error(backend: Backend, what: &'static str, e: keyring::Error) -> StoreError {
-    match e {
-        keyring::Error::NoEntry => StoreError::Keyring {
-            backend,
-            what,
-            message: NO_ENTRY.into(),
-        },
-        keyring::Error::NoStorageAccess(e) | keyring::Error::PlatformFailure(e) => {
-            match probe_failure(backend, e.to_string()) {
-                Some(err) => err,
-                None => StoreError::Keyring {
-                    backend,
-                    what,
-                    message: e.to_string(),
-                },
-            }
-        }
-        e => StoreError::Keyring {
-            backend,
-            what,
-            message: e.to_string(),
-        },
+    StoreError::Keyring {
+        backend,
+        what,
+        message: e.to_string(),
     }
 }
 
-/// The probe reports its findings through `PlatformFailure`s with these prefixes.
-const LOCKED: &str = "warden-probe: locked";
-const NOT_PERSISTENT: &str = "warden-probe: session collection";
-const UNREACHABLE: &str = "warden-probe: unreachable: ";
-
-fn probe_failure(backend: Backend, message: String) -> Option<StoreError> {
-    if message == LOCKED {
-        Some(StoreError::Locked)
-    } else if message == NOT_PERSISTENT {
-        Some(StoreError::NotPersistent)
-    } else {
-        message
-            .strip_prefix(UNREACHABLE)
-            .map(|why| StoreError::NoKeyring {
-                why: format!("{backend}: {why}"),
-            })
+fn unreachable(backend: Backend, why: impl std::fmt::Display) -> StoreError {
+    StoreError::NoKeyring {
+        why: format!("{backend}: {why}"),
     }
 }
 
-fn failure(message: String) -> keyring::Error {
-    keyring::Error::PlatformFailure(message.into())
-}
-
-/// Checks that the keyring is there and will keep entries.
-fn probe(backend: Backend) -> keyring::Result<()> {
+/// Whether the keyring is there and will keep entries.
+fn probe(backend: Backend) -> Result<(), StoreError> {
     match backend {
         Backend::SecretService => probe_secret_service(),
         Backend::Keyutils => probe_keyutils(),
     }
 }
 
-fn probe_secret_service() -> keyring::Result<()> {
+fn probe_secret_service() -> Result<(), StoreError> {
     use secret_service::{EncryptionType, blocking::SecretService};
+    let none = |why: String| unreachable(Backend::SecretService, why);
     if !session_bus_named() {
-        return Err(failure(format!(
-            "{UNREACHABLE}DBUS_SESSION_BUS_ADDRESS is not set"
-        )));
+        return Err(none("DBUS_SESSION_BUS_ADDRESS is not set".into()));
     }
-    let ss = SecretService::connect(EncryptionType::Dh)
-        .map_err(|e| failure(format!("{UNREACHABLE}{e}")))?;
+    let ss = SecretService::connect(EncryptionType::Dh).map_err(|e| none(e.to_string()))?;
     let collection = ss
         .get_default_collection()
-        .map_err(|e| failure(format!("{UNREACHABLE}no default collection ({e})")))?;
+        .map_err(|e| none(format!("no default collection ({e})")))?;
     if collection
         .collection_path
         .as_str()
         .ends_with("/collection/session")
     {
-        return Err(failure(NOT_PERSISTENT.into()));
+        return Err(StoreError::NotPersistent);
     }
     match collection.is_locked() {
         Ok(false) => Ok(()),
-        Ok(true) => Err(failure(LOCKED.into())),
-        Err(e) => Err(failure(format!("{UNREACHABLE}{e}"))),
+        Ok(true) => Err(StoreError::Locked),
+        Err(e) => Err(none(e.to_string())),
     }
 }
 
 /// keyutils needs a session keyring to reach the persistent one; a process without one (a
 /// bare headless shell) joins a new anonymous session keyring, which only it and what it
 /// starts later share.
-fn join_session_keyring() -> keyring::Result<()> {
+fn join_session_keyring() -> Result<(), StoreError> {
     use linux_keyutils::{KeyRing, KeyRingIdentifier};
     KeyRing::from_special_id(KeyRingIdentifier::Session, true)
         .map(|_| ())
-        .map_err(|e| failure(format!("{UNREACHABLE}no session keyring ({e})")))
+        .map_err(|e| unreachable(Backend::Keyutils, format!("no session keyring ({e})")))
 }
 
-fn probe_keyutils() -> keyring::Result<()> {
+fn probe_keyutils() -> Result<(), StoreError> {
     use linux_keyutils::{KeyRing, KeyRingIdentifier};
     KeyRing::get_persistent(KeyRingIdentifier::Session)
         .map(|_| ())
         .map_err(|e| {
-            failure(format!(
-                "{UNREACHABLE}the kernel refused the persistent keyring ({e})"
-            ))
+            unreachable(
+                Backend::Keyutils,
+                format!("the kernel refused the persistent keyring ({e})"),
+            )
         })
 }
 

@@ -152,13 +152,14 @@ pub fn test(
         None => store.names()?,
     };
     let now = OffsetDateTime::now_utc();
+    let (allowed, login) = (allowed_deliveries(&eff), login_policy(&eff, state_dir));
     let mut failed = false;
     for name in names {
         let t = Instant::now();
         let verdict = store
             .get(&name)
             .map_err(anyhow::Error::from)
-            .and_then(|c| usable(&c, &eff, state_dir, now));
+            .and_then(|c| credentials::usable(&c, allowed.as_ref(), &login, now));
         match verdict {
             Ok(()) => println!("ok    {name} ({})", millis(t)),
             Err(e) => {
@@ -169,24 +170,6 @@ pub fn test(
     }
     println!("total {}", millis(started));
     Ok(i32::from(failed))
-}
-
-/// What a session checks before it hands a credential over.
-fn usable(
-    c: &Credential,
-    eff: &Effective,
-    state_dir: &Path,
-    now: OffsetDateTime,
-) -> anyhow::Result<()> {
-    if c.metadata.is_expired(now) {
-        bail!(
-            "expired at {}; add a fresh one with `warden credentials add {} --replace`",
-            c.metadata.expires_at.map(rfc3339).unwrap_or_default(),
-            c.name
-        );
-    }
-    credentials::check_delivery(allowed_deliveries(eff).as_ref(), c.metadata.delivery)?;
-    login_policy(eff, state_dir).check(c)
 }
 
 /// The requirements' `credentials.allowed_deliveries`, with where it was set.

@@ -128,6 +128,17 @@ pub fn prepare(
 }
 
 fn check(c: &Credential, opts: &CredentialOptions, now: OffsetDateTime) -> anyhow::Result<()> {
+    usable(c, opts.allowed_deliveries.as_ref(), &opts.login, now)
+}
+
+/// What a credential must be to be handed over, at session start and in `credentials test`:
+/// unexpired, delivered a way the requirements allow, within the login pins.
+pub fn usable(
+    c: &Credential,
+    allowed_deliveries: Option<&(Vec<Delivery>, String)>,
+    login: &login::LoginPolicy,
+    now: OffsetDateTime,
+) -> anyhow::Result<()> {
     if c.metadata.is_expired(now) {
         bail!(
             "it expired at {}; add a fresh one with `warden credentials add {} --replace`",
@@ -138,8 +149,8 @@ fn check(c: &Credential, opts: &CredentialOptions, now: OffsetDateTime) -> anyho
             c.name
         );
     }
-    check_delivery(opts.allowed_deliveries.as_ref(), c.metadata.delivery)?;
-    opts.login.check(c)
+    check_delivery(allowed_deliveries, c.metadata.delivery)?;
+    login.check(c)
 }
 
 /// A host the network policy denies by a rule gets no credential, nor, when the requirements

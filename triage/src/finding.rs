@@ -1,6 +1,7 @@
 //! What triage reports: a finding, its severity, its ATT&CK techniques, and the records that
 //! are its evidence as ranges of `seq`.
 use serde::Serialize;
+use warden_wire::string_enum;
 
 /// How much a finding matters: the scale the auto-reviewer's risks use (`low` to `critical`),
 /// written once.
@@ -13,14 +14,27 @@ pub struct SeqRange {
     pub last: u64,
 }
 
+string_enum! {
+    /// Where a finding came from.
+    FindingSource, "finding source" {
+        /// Warden's own detection library.
+        Builtin = "builtin",
+        /// A user's Sigma rule (`--rules DIR`).
+        Sigma = "sigma",
+        /// A deviation from what earlier sessions of the workspace did.
+        Baseline = "baseline",
+    }
+}
+
 /// One detection that fired in a session.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Finding {
-    /// The detection's id, e.g. `credential-files-read`.
-    pub detection: &'static str,
+    /// The detection's id, e.g. `credential-files-read` (a Sigma rule's id or title).
+    pub detection: String,
+    pub source: FindingSource,
     pub severity: Severity,
-    /// MITRE ATT&CK technique ids.
-    pub techniques: &'static [&'static str],
+    /// MITRE ATT&CK (and ATLAS) technique ids.
+    pub techniques: Vec<String>,
     /// One line a responder reads first.
     pub narrative: String,
     /// How many calls matched (a folded record counts as the calls it stands for).

@@ -3,7 +3,7 @@
 use serde_json::{Value, json};
 
 use crate::{
-    finding::{Finding, Severity},
+    finding::{Finding, FindingSource, Severity},
     triage::Report,
 };
 
@@ -13,9 +13,16 @@ pub const OCSF_VERSION: &str = "1.1.0";
 const CATEGORY_UID: u32 = 2;
 const CLASS_UID: u32 = 2004;
 const ACTIVITY_CREATE: u32 = 1;
-/// Status New; analytic type Rule.
+/// Status New.
 const STATUS_NEW: u32 = 1;
-const ANALYTIC_RULE: u32 = 1;
+
+/// OCSF analytic types: a rule (Warden's or Sigma), or behaviour against a baseline.
+fn analytic_type_id(s: FindingSource) -> u32 {
+    match s {
+        FindingSource::Builtin | FindingSource::Sigma => 1,
+        FindingSource::Baseline => 2,
+    }
+}
 
 fn severity_id(s: Severity) -> u32 {
     match s {
@@ -60,7 +67,12 @@ fn event(report: &Report, f: &Finding, time_ms: i64, log: &str) -> Value {
             "uid": format!("{}/{}", report.session, f.detection),
             "title": f.detection,
             "desc": f.narrative,
-            "analytic": { "name": f.detection, "uid": f.detection, "type_id": ANALYTIC_RULE },
+            "analytic": {
+                "name": f.detection,
+                "uid": f.detection,
+                "type_id": analytic_type_id(f.source),
+                "category": f.source.as_str(),
+            },
             "attacks": f.techniques.iter().map(|t| json!({ "technique": { "uid": t } })).collect::<Vec<_>>(),
         },
         "evidences": evidence,
@@ -79,9 +91,10 @@ mod tests {
             session: "s1".into(),
             records: 10,
             findings: vec![Finding {
-                detection: "credential-files-read",
+                detection: "credential-files-read".into(),
+                source: crate::FindingSource::Builtin,
                 severity: Severity::High,
-                techniques: &["T1552.001", "T1552.004"],
+                techniques: vec!["T1552.001".into(), "T1552.004".into()],
                 narrative: "opened ~/.ssh/id_rsa".into(),
                 count: 2,
                 evidence: vec![SeqRange { first: 3, last: 4 }],

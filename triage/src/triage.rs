@@ -4,7 +4,7 @@ use warden_records::events::{Event, Record};
 
 use crate::{
     detections::{DETECTIONS, Detection, Matcher, Paths, matches},
-    finding::{Finding, ranges},
+    finding::{Finding, FindingSource, ranges},
 };
 
 /// What triage says about one session.
@@ -14,6 +14,15 @@ pub struct Report {
     pub records: u64,
     /// Most severe first.
     pub findings: Vec<Finding>,
+}
+
+impl Report {
+    /// Adds findings of other sources (Sigma rules, the baseline), keeping the most severe
+    /// first.
+    pub fn add(&mut self, findings: impl IntoIterator<Item = Finding>) {
+        self.findings.extend(findings);
+        self.findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
+    }
 }
 
 /// The findings of one session's records (in `seq` order, as the log holds them).
@@ -78,9 +87,10 @@ fn detect(d: &Detection, records: &[Record], paths: &Paths) -> Option<Finding> {
     }
     let seqs: Vec<u64> = hits.iter().map(|r| r.seq).collect();
     Some(Finding {
-        detection: d.id,
+        detection: d.id.to_string(),
+        source: FindingSource::Builtin,
         severity: d.severity,
-        techniques: d.techniques,
+        techniques: d.techniques.iter().map(|t| t.to_string()).collect(),
         narrative: format!(
             "{} ({} time{}, first at seq {}: {})",
             d.what,

@@ -58,10 +58,10 @@ fn session(events: &[String]) -> Vec<Record> {
         .collect()
 }
 
-fn ids(records: &[Record]) -> Vec<&'static str> {
+fn ids(records: &[Record]) -> Vec<String> {
     triage(records)
         .findings
-        .iter()
+        .into_iter()
         .map(|f| f.detection)
         .collect()
 }
@@ -162,7 +162,7 @@ fn each_attack_finds_its_detection() {
     ];
     for (events, want) in cases {
         let found = ids(&session(&events));
-        assert!(found.contains(&want), "{want}: {found:?} from {events:?}");
+        assert!(found.iter().any(|d| d == want), "{want}: {found:?} from {events:?}");
     }
 }
 
@@ -173,16 +173,16 @@ fn counts_fire_at_their_thresholds() {
             .map(|i| file("file.unlink", &format!("/home/u/src/other/{i}"), None))
             .collect()
     };
-    assert!(!ids(&session(&unlinks(199))).contains(&"mass-deletion"));
-    assert!(ids(&session(&unlinks(200))).contains(&"mass-deletion"));
+    assert!(!ids(&session(&unlinks(199))).iter().any(|d| d == "mass-deletion"));
+    assert!(ids(&session(&unlinks(200))).iter().any(|d| d == "mass-deletion"));
 
     let reads = |n: usize| -> Vec<String> {
         (0..n)
             .map(|i| open(&format!("/home/u/other-repo/f{i}"), "O_RDONLY", "ok"))
             .collect()
     };
-    assert!(!ids(&session(&reads(24))).contains(&"home-reads-outside-workspace"));
-    assert!(ids(&session(&reads(25))).contains(&"home-reads-outside-workspace"));
+    assert!(!ids(&session(&reads(24))).iter().any(|d| d == "home-reads-outside-workspace"));
+    assert!(ids(&session(&reads(25))).iter().any(|d| d == "home-reads-outside-workspace"));
 }
 
 #[test]
@@ -190,12 +190,12 @@ fn a_burst_of_denials_within_ten_seconds() {
     let denied = r#""kind":"syscall.denied","pid":7,"syscall":"ptrace","args":[],"rule":"seccomp""#;
     // Ten denials one second apart span nine seconds: a burst.
     let close: Vec<Record> = session(&vec![denied.to_string(); 10]);
-    assert!(ids(&close).contains(&"denial-burst"));
+    assert!(ids(&close).iter().any(|d| d == "denial-burst"));
     // Ten denials two seconds apart span eighteen: not one.
     let spread: Vec<Record> = std::iter::once(rec(0, 0, &start()))
         .chain((1..=10).map(|i| rec(i, 2_000_000_000 * i, denied)))
         .collect();
-    assert!(!ids(&spread).contains(&"denial-burst"));
+    assert!(!ids(&spread).iter().any(|d| d == "denial-burst"));
 }
 
 #[test]

@@ -283,8 +283,22 @@ pub struct ExecRequest {
     /// line, a binfmt_misc handler, nested); the last is the program that really runs.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub interpreters: Vec<Interpreter>,
+    /// Standard streams (0, 1, 2) that are network sockets: what a reverse shell looks like.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stdio_sockets: Vec<StdioSocket>,
     /// Time the exec was held, in microseconds.
     pub wait_us: u64,
+}
+
+/// A standard stream of an exec that is a TCP or UDP socket.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StdioSocket {
+    /// 0, 1 or 2.
+    pub fd: u8,
+    /// `tcp` or `udp`.
+    pub transport: String,
+    /// The peer, `ADDRESS:PORT` (`[ADDRESS]:PORT` for IPv6); empty for an unconnected socket.
+    pub peer: String,
 }
 
 /// One interpreter of an exec's chain.

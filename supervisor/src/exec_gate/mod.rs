@@ -9,6 +9,7 @@ mod exe_identity;
 mod interpreters;
 mod signals;
 mod socket_call;
+mod stdio;
 pub mod target_memory;
 
 use std::{
@@ -312,7 +313,8 @@ impl Gate {
                 return Handled::Now(deny);
             }
         };
-        // The pid could have been reused while we read its memory.
+        let stdio_sockets = stdio::network_sockets(req.pid);
+        // The pid could have been reused while we read its memory and fds.
         if notify_id_valid(fd, req.id).is_err() {
             return Handled::Now(deny);
         }
@@ -381,6 +383,7 @@ impl Gate {
             reason: None,
             matched: Vec::new(),
             interpreters: chain.into_iter().map(|(_, r)| r).collect(),
+            stdio_sockets,
             wait_us: 0,
         };
         if let Some(m) = &assessment.matched {

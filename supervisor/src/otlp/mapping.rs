@@ -285,6 +285,14 @@ pub fn map(rec: &Record) -> Mapped {
                 let chain: Vec<String> = r.interpreters.iter().map(|i| i.path.clone()).collect();
                 a.list("warden.exec.interpreters", &chain);
             }
+            if !r.stdio_sockets.is_empty() {
+                let socks: Vec<String> = r
+                    .stdio_sockets
+                    .iter()
+                    .map(|s| format!("{} {} {}", s.fd, s.transport, s.peer))
+                    .collect();
+                a.list("warden.exec.stdio_sockets", &socks);
+            }
             a.int("warden.wait_us", r.wait_us);
             if r.verdict == Verdict::Deny {
                 severity = Severity::Warn;
@@ -720,6 +728,7 @@ mod tests {
                     program: "touch".into(),
                     via: "#!".into(),
                 }],
+                stdio_sockets: vec![],
                 wait_us: 40,
             }),
         ));

@@ -1,14 +1,21 @@
 //! The built-in detections: what an honest coding task does not do. Each matches single
 //! records (a file touched, a program run, a lookup) or counts them over the session; the
 //! decisions are here, in plain tables, so that each one is tested without a kernel.
-use warden_records::events::{Event, FileAccess, Verdict};
+use warden_records::events::{Event, FileAccess, Record, Verdict};
 
-use crate::finding::Severity;
+use crate::{correlations, dns_names, finding::Severity, lineage::Lineage};
 
 /// Paths of a session as triage judges them.
 pub struct Paths<'a> {
     pub home: &'a str,
     pub workspace: &'a str,
+}
+
+/// A whole session, for the detections that correlate records.
+pub struct Session<'a> {
+    pub records: &'a [Record],
+    pub paths: &'a Paths<'a>,
+    pub lineage: &'a Lineage,
 }
 
 /// Where a path pattern is anchored.
@@ -64,6 +71,9 @@ pub enum Matcher {
     },
     /// At least `at_least` denials within `window_ns`.
     Burst { at_least: u64, window_ns: u64 },
+    /// Records that only mean something together (across processes and time): the indexes
+    /// of those that are the evidence.
+    Correlated(fn(&Session) -> Vec<usize>),
 }
 
 pub struct Detection {
@@ -78,7 +88,7 @@ pub struct Detection {
 /// Secrets no coding tool reads on its own (the files package managers and CLIs read for their
 /// own logins, `.npmrc`, `.pypirc`, `.netrc`, docker's and gh's, are left out: npm install
 /// reads `.npmrc`).
-const CREDENTIAL_FILES: &[At] = &[
+pub const CREDENTIAL_FILES: &[At] = &[
     At::Home(".ssh/id_*"),
     At::Home(".aws/"),
     At::Home(".config/gcloud/"),
@@ -137,6 +147,30 @@ const HISTORY: &[At] = &[
 /// The library, in the order findings are listed at the same severity.
 pub const DETECTIONS: &[Detection] = &[
     Detection {
+        id: "secret-exfiltration",
+        severity: Severity::Critical,
+        techniques: &["T1552.001", "T1132", "T1041", "T1048"],
+        what: "read a secret, then sent data out from the same piece of work within two minutes (maybe encoded on the way)",
+        matcher: Matcher::Correlated(correlations::secret_then_egress),
+    },
+    Detection {
+        id: "reverse-shell",
+        severity: Severity::Critical,
+        techniques: &["T1059.004", "T1095"],
+        what: "ran a program whose input or a shell's output is a network connection (a reverse shell)",
+        matcher: Matcher::Count {
+            at_least: 1,
+            what: reverse_shell,
+        },
+    },
+    Detection {
+        id: "install-script-network",
+        severity: Severity::High,
+        techniques: &["T1195.002", "T1105"],
+        what: "a package manager's install step ran a network program (an install script downloading or connecting on its own)",
+        matcher: Matcher::Correlated(correlations::install_script_network),
+    },
+    Detection {
         id: "credential-files-read",
         severity: Severity::High,
         techniques: &["T1552.001", "T1552.004"],
@@ -150,7 +184,7 @@ pub const DETECTIONS: &[Detection] = &[
         what: "read another process's environment or memory through /proc",
         matcher: Matcher::Count {
             at_least: 1,
-            what: other_process_secrets,
+            what: another_process_secrets,
         },
     },
     Detection {
@@ -216,11 +250,8 @@ pub const DETECTIONS: &[Detection] = &[
         id: "dns-tunnelling",
         severity: Severity::High,
         techniques: &["T1071.004", "T1048"],
-        what: "made DNS lookups over the session's DNS budgets (data may leave in the names)",
-        matcher: Matcher::Count {
-            at_least: 1,
-            what: over_dns_budget,
-        },
+        what: "made DNS lookups that carry data in their names (over a DNS budget, encoded labels, or many distinct names under one domain)",
+        matcher: Matcher::Correlated(dns_names::tunnelling),
     },
     Detection {
         id: "mass-deletion",
@@ -310,7 +341,7 @@ fn download_and_execute(filename: &str, argv: &[String]) -> bool {
     from_scratch || (fetches && into_shell)
 }
 
-fn program_name(p: &str) -> &str {
+pub fn program_name(p: &str) -> &str {
     p.rsplit('/').next().unwrap_or(p)
 }
 
@@ -321,7 +352,7 @@ fn network_tool(filename: &str, argv: &[String]) -> bool {
     .contains(&program(filename, argv))
 }
 
-fn other_process_secrets(e: &Event, _: &Paths) -> bool {
+pub fn another_process_secrets(e: &Event, _: &Paths) -> bool {
     let Some(path) = read_path(e).or(match e {
         Event::FileOpen(f) => Some(f.path.as_str()),
         _ => None,
@@ -333,6 +364,21 @@ fn other_process_secrets(e: &Event, _: &Paths) -> bool {
     };
     let (pid, what) = rest.split_once('/').unwrap_or((rest, ""));
     pid.bytes().all(|b| b.is_ascii_digit()) && matches!(what, "environ" | "mem")
+}
+
+/// An exec (found, run or refused) whose stdin is a network socket, or a shell or interpreter
+/// whose output is.
+fn reverse_shell(e: &Event, _: &Paths) -> bool {
+    const INTERPRETERS: &[&str] = &["python", "perl", "ruby", "php", "node", "lua", "awk"];
+    let Event::ExecRequest(x) = e else {
+        return false;
+    };
+    let interpreter = SHELLS.contains(&x.program.as_str())
+        || INTERPRETERS.iter().any(|i| x.program.starts_with(i));
+    x.resolved.is_some()
+        && x.stdio_sockets
+            .iter()
+            .any(|s| s.fd == 0 || (interpreter && s.fd == 1))
 }
 
 fn git_hooks(e: &Event, _: &Paths) -> bool {
@@ -347,10 +393,6 @@ fn git_hooks(e: &Event, _: &Paths) -> bool {
         _ => false,
     };
     hook_written || hooks_path
-}
-
-fn over_dns_budget(e: &Event, _: &Paths) -> bool {
-    matches!(e, Event::DnsQuery(q) if q.budget.is_some())
 }
 
 fn removed_a_file(e: &Event, _: &Paths) -> bool {
@@ -398,22 +440,20 @@ pub fn is_denial(e: &Event) -> bool {
     }
 }
 
-/// Whether a detection matches one record (for the per-record kinds).
-pub fn matches(d: &Detection, e: &Event, p: &Paths) -> bool {
+/// The indexes of the records a detection picks out of a session.
+pub fn hits(d: &Detection, s: &Session) -> Vec<usize> {
     match &d.matcher {
-        Matcher::Read(places) => {
-            // An attempt counts, whatever it got: a denied read of a key is still the act. An
-            // O_PATH open reads nothing (a tool looking whether a file is there).
-            let path = match e {
-                Event::FileOpen(f)
-                    if !f.flags.as_deref().is_some_and(|fl| fl.contains("O_PATH")) =>
-                {
-                    Some(f.path.as_str())
-                }
-                _ => None,
-            };
-            path.is_some_and(|path| places.iter().any(|a| a.matches(path, p)))
-        }
+        Matcher::Correlated(f) => f(s),
+        m => (0..s.records.len())
+            .filter(|&i| matches(m, &s.records[i].event, s.paths))
+            .collect(),
+    }
+}
+
+/// Whether one record matches a per-record matcher.
+fn matches(m: &Matcher, e: &Event, p: &Paths) -> bool {
+    match m {
+        Matcher::Read(places) => read_matches(e, places, p),
         Matcher::Write(places) => written_paths(e)
             .iter()
             .any(|path| places.iter().any(|a| a.matches(path, p))),
@@ -424,5 +464,19 @@ pub fn matches(d: &Detection, e: &Event, p: &Paths) -> bool {
         },
         Matcher::Count { what, .. } => what(e, p),
         Matcher::Burst { .. } => is_denial(e),
+        // Judged over the whole session, in `hits`.
+        Matcher::Correlated(_) => false,
+    }
+}
+
+/// An open of a file at one of `places`. An attempt counts, whatever it got: a denied read of
+/// a key is still the act. An O_PATH open reads nothing (a tool looking whether a file is
+/// there).
+pub fn read_matches(e: &Event, places: &[At], p: &Paths) -> bool {
+    match e {
+        Event::FileOpen(f) if !f.flags.as_deref().is_some_and(|fl| fl.contains("O_PATH")) => {
+            places.iter().any(|a| a.matches(&f.path, p))
+        }
+        _ => false,
     }
 }

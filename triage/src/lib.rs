@@ -1,8 +1,11 @@
 //! Security triage of recorded sessions: a library of detections of what an honest coding task
 //! does not do, run over a session's records, each finding with its severity, its MITRE ATT&CK
 //! techniques and the records that are its evidence.
+mod correlations;
 mod detections;
+mod dns_names;
 mod finding;
+mod lineage;
 mod ocsf;
 mod render;
 mod triage;

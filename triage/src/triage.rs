@@ -3,8 +3,9 @@ use serde::Serialize;
 use warden_records::events::{Event, Record};
 
 use crate::{
-    detections::{DETECTIONS, Detection, Matcher, Paths, matches},
+    detections::{DETECTIONS, Detection, Matcher, Paths, Session, hits},
     finding::{Finding, FindingSource, ranges},
+    lineage::Lineage,
 };
 
 /// What triage says about one session.
@@ -40,9 +41,15 @@ pub fn triage(records: &[Record]) -> Report {
         home: &home,
         workspace: &workspace,
     };
+    let lineage = Lineage::build(records);
+    let session = Session {
+        records,
+        paths: &paths,
+        lineage: &lineage,
+    };
     let mut findings: Vec<Finding> = DETECTIONS
         .iter()
-        .filter_map(|d| detect(d, records, &paths))
+        .filter_map(|d| detect(d, &session))
         .collect();
     findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
     Report {
@@ -64,11 +71,8 @@ fn guess_home(user: &str) -> String {
     }
 }
 
-fn detect(d: &Detection, records: &[Record], paths: &Paths) -> Option<Finding> {
-    let hits: Vec<&Record> = records
-        .iter()
-        .filter(|r| matches(d, &r.event, paths))
-        .collect();
+fn detect(d: &Detection, s: &Session) -> Option<Finding> {
+    let hits: Vec<&Record> = hits(d, s).into_iter().map(|i| &s.records[i]).collect();
     // A folded record stands for `count` calls.
     let calls: u64 = hits
         .iter()

@@ -69,7 +69,7 @@ pub enum Matcher {
         at_least: u64,
         what: fn(&Event, &Paths) -> bool,
     },
-    /// At least `at_least` denials within `window_ns`.
+    /// Denials of at least `at_least` different things within `window_ns`.
     Burst { at_least: u64, window_ns: u64 },
     /// Records that only mean something together (across processes and time): the indexes
     /// of those that are the evidence.
@@ -277,7 +277,7 @@ pub const DETECTIONS: &[Detection] = &[
         id: "denial-burst",
         severity: Severity::Medium,
         techniques: &["T1211"],
-        what: "was refused many times in a short time (probing the sandbox)",
+        what: "was refused at many different doors in a short time (probing the sandbox)",
         matcher: Matcher::Burst {
             at_least: 10,
             window_ns: 10_000_000_000,
@@ -426,17 +426,29 @@ fn home_read_outside_task(e: &Event, p: &Paths) -> bool {
     !in_workspace && !TOOL_DIRS.iter().any(|t| rel.starts_with(t))
 }
 
-/// Whether a record is a denial (of any layer).
-pub fn is_denial(e: &Event) -> bool {
+/// What a denial (of any layer) refused, as a key: retries of one refused thing (a resolver
+/// asking again, glibc trying nscd on every lookup) are one door tried, not many.
+pub fn denied_target(e: &Event) -> Option<String> {
     match e {
-        Event::SyscallDenied(_) | Event::LsmDenied(_) | Event::ApprovalRefused(_) => true,
-        Event::ExecRequest(x) => x.verdict == Verdict::Deny,
-        Event::NetConnect(n) | Event::NetSend(n) => n.verdict == Verdict::Deny,
-        Event::DnsQuery(q) => q.verdict == Verdict::Deny,
-        Event::UnixConnect(u) | Event::UnixSend(u) => u.verdict == Verdict::Deny,
+        Event::SyscallDenied(d) => Some(format!("syscall {}", d.syscall)),
+        Event::LsmDenied(d) => Some(format!(
+            "lsm {} {}",
+            d.hook,
+            d.protected.as_deref().unwrap_or(&d.rule)
+        )),
+        Event::ApprovalRefused(a) => Some(format!("approval {}", a.peer_pid)),
+        Event::ExecRequest(x) if x.verdict == Verdict::Deny => Some(format!("exec {}", x.filename)),
+        Event::NetConnect(n) | Event::NetSend(n) if n.verdict == Verdict::Deny => {
+            Some(format!("net {}:{}", n.address, n.port))
+        }
+        Event::DnsQuery(q) if q.verdict == Verdict::Deny => Some(format!("dns {}", q.name)),
+        Event::UnixConnect(u) | Event::UnixSend(u) if u.verdict == Verdict::Deny => {
+            Some(format!("unix {}", u.path))
+        }
         e => e
             .file_access()
-            .is_some_and(|f| f.result == "EACCES" || f.result == "EPERM"),
+            .filter(|f| f.result == "EACCES" || f.result == "EPERM")
+            .map(|f| format!("file {}", f.path)),
     }
 }
 
@@ -463,7 +475,7 @@ fn matches(m: &Matcher, e: &Event, p: &Paths) -> bool {
             _ => false,
         },
         Matcher::Count { what, .. } => what(e, p),
-        Matcher::Burst { .. } => is_denial(e),
+        Matcher::Burst { .. } => denied_target(e).is_some(),
         // Judged over the whole session, in `hits`.
         Matcher::Correlated(_) => false,
     }

@@ -1,9 +1,11 @@
 //! One session's records through the detection library.
+use std::collections::HashMap;
+
 use serde::Serialize;
 use warden_records::events::{Event, Record};
 
 use crate::{
-    detections::{DETECTIONS, Detection, Matcher, Paths, Session, hits},
+    detections::{DETECTIONS, Detection, Matcher, Paths, Session, denied_target, hits},
     finding::{Finding, FindingSource, ranges},
     lineage::Lineage,
 };
@@ -108,12 +110,30 @@ fn detect(d: &Detection, s: &Session) -> Option<Finding> {
     })
 }
 
-/// Whether `at_least` of the records fall within `window_ns` of each other.
+/// Whether `at_least` different things were refused within `window_ns` (the records are
+/// denials, in time order).
 fn burst(hits: &[&Record], at_least: u64, window_ns: u64) -> bool {
-    let n = at_least as usize;
-    n > 0
-        && hits.len() >= n
-        && hits
-            .windows(n)
-            .any(|w| w[n - 1].boot_ns.saturating_sub(w[0].boot_ns) <= window_ns)
+    let keys: Vec<String> = hits
+        .iter()
+        .map(|r| denied_target(&r.event).unwrap_or_default())
+        .collect();
+    let mut in_window: HashMap<&str, usize> = HashMap::new();
+    let mut start = 0;
+    for (end, r) in hits.iter().enumerate() {
+        *in_window.entry(&keys[end]).or_default() += 1;
+        while r.boot_ns.saturating_sub(hits[start].boot_ns) > window_ns {
+            let k = keys[start].as_str();
+            if let Some(n) = in_window.get_mut(k) {
+                *n -= 1;
+                if *n == 0 {
+                    in_window.remove(k);
+                }
+            }
+            start += 1;
+        }
+        if in_window.len() as u64 >= at_least {
+            return true;
+        }
+    }
+    false
 }

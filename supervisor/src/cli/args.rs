@@ -77,10 +77,11 @@ pub enum Command {
     /// to a plain file: without a keyring the command fails and says how to get one.
     #[command(subcommand)]
     Credentials(CredentialsCommand),
-    /// Tell a recorded session's honest work from what a coding task would not do: credential
-    /// reads, persistence, download-and-execute, tunnelling, mass deletion, probing.
+    /// Tell recorded sessions' honest work from what a coding task would not do: credential
+    /// reads and their exfiltration, persistence, download-and-execute, reverse shells,
+    /// install scripts reaching the network, DNS tunnelling, mass deletion, probing.
     ///
-    /// The log's hash chain is checked first (a damaged log is said, and its findings rest on
+    /// Each log's hash chain is checked first (a damaged log is said, and its findings rest on
     /// records that may have been changed). Each finding has a severity, MITRE ATT&CK
     /// techniques, a one-line narrative and its evidence as seq ranges of the log (`warden
     /// events ID --view json`). Exits 1 when a finding is high or critical, 0 otherwise.
@@ -90,7 +91,15 @@ pub enum Command {
 #[derive(clap::Args)]
 pub struct TriageArgs {
     /// Session id (or a unique prefix of it), `last`, a session directory, or a log file.
-    pub session: String,
+    #[arg(required_unless_present_any = ["all", "since"], conflicts_with_all = ["all", "since"])]
+    pub session: Option<String>,
+    /// Every session recorded in the state directory.
+    #[arg(long)]
+    pub all: bool,
+    /// The sessions started at or after T: an RFC 3339 time (2026-12-07T09:00:00Z), a date
+    /// (2026-12-07, UTC) or an age (30m, 12h, 7d).
+    #[arg(long, value_name = "T", conflicts_with = "all")]
+    pub since: Option<String>,
     /// The report as JSON.
     #[arg(long, conflicts_with = "ocsf")]
     pub json: bool,

@@ -5,6 +5,7 @@ mod export;
 mod replay;
 mod run;
 mod small;
+mod triage;
 
 use args::Command;
 
@@ -20,6 +21,6 @@ pub fn dispatch(command: Command) -> anyhow::Result<i32> {
         Command::Recover(args) => small::recover(args),
         Command::Doctor(args) => small::doctor(args),
         Command::Credentials(cmd) => small::credentials(cmd),
-        Command::Triage(args) => small::triage(args),
+        Command::Triage(args) => triage::triage(args),
     }
 }

@@ -1,11 +1,10 @@
 //! The commands that fit in a screen: events, requirements, approvals, recover, doctor,
-//! credentials, triage.
+//! credentials.
 use std::path::PathBuf;
 use warden::{audit_log, doctor, log_view, recovery};
 
 use super::args::{
     ApprovalsCommand, CredentialsCommand, DoctorArgs, EventsArgs, RecoverArgs, RequirementsCommand,
-    TriageArgs,
 };
 
 pub fn events(args: EventsArgs) -> anyhow::Result<i32> {
@@ -147,42 +146,4 @@ pub fn credentials(cmd: CredentialsCommand) -> anyhow::Result<i32> {
             &state.state_dir,
         ),
     }
-}
-
-pub fn triage(args: TriageArgs) -> anyhow::Result<i32> {
-    let path = log_view::locate(&args.session, &args.state.state_dir)?;
-    let chain = warden::verify::verify(&path)?;
-    let records = audit_log::read(&path)?;
-    let report = warden_triage::triage(&records);
-    if args.ocsf {
-        let now_ms = (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64;
-        for event in warden_triage::detection_findings(&report, now_ms, &path.display().to_string())
-        {
-            println!("{}", serde_json::to_string(&event)?);
-        }
-    } else if args.json {
-        let out = serde_json::json!({
-            "log": path.display().to_string(),
-            "chain_intact": chain.intact(),
-            "chain_problems": chain.problems.iter().map(ToString::to_string).collect::<Vec<_>>(),
-            "session": report.session,
-            "records": report.records,
-            "findings": report.findings,
-        });
-        println!("{}", serde_json::to_string_pretty(&out)?);
-    } else {
-        if !chain.intact() {
-            println!(
-                "the log's hash chain is damaged: the evidence below may have been changed \
-                 (`warden replay {} --verify`)",
-                path.display()
-            );
-        }
-        print!("{}", warden_triage::text(&report));
-    }
-    let serious = report
-        .findings
-        .iter()
-        .any(|f| f.severity >= warden_triage::Severity::High);
-    Ok(i32::from(serious))
 }

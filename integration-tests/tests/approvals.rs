@@ -32,7 +32,7 @@ fn refusals(s: &Session) -> Vec<&ApprovalRefused> {
 
 /// The exec.request records of the program `name`.
 fn execs_of<'a>(s: &'a Session, name: &str) -> Vec<&'a ExecRequest> {
-    picked!(s, Event::ExecRequest(e) if e.program == name => e)
+    picked!(s, Event::ExecRequest(e) if e.program == name => &**e)
 }
 
 /// The decision on running the program `name`: one request, decided once (a shell's retries

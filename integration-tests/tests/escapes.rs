@@ -21,7 +21,7 @@ fn assert_refused(s: &Session, op: &str, path: &str) {
 }
 
 fn exec_requests(s: &Session) -> Vec<&ExecRequest> {
-    picked!(s, Event::ExecRequest(e) => e)
+    picked!(s, Event::ExecRequest(e) => &**e)
 }
 
 fn denied_syscalls(s: &Session) -> Vec<&SyscallDenied> {

@@ -67,7 +67,7 @@ macro_rules! events {
 events! {
     SessionStart(Box<SessionStart>) = "session.start",
     Exec(Exec) = "exec",
-    ExecRequest(ExecRequest) = "exec.request",
+    ExecRequest(Box<ExecRequest>) = "exec.request",
     SyscallDenied(SyscallDenied) = "syscall.denied",
     Fork(Fork) = "fork",
     Exit(Exit) = "exit",

@@ -421,7 +421,7 @@ impl Gate {
                 held.record.wait_us = started.elapsed().as_micros() as u64;
                 let resp =
                     ScmpNotifResp::new_error(req.id, -libc::ENOENT, ScmpNotifRespFlags::empty());
-                self.emit(Event::ExecRequest(held.record));
+                self.emit(Event::ExecRequest(Box::new(held.record)));
                 Handled::Now(resp)
             }
             Route::Ask { why } => {
@@ -497,7 +497,7 @@ impl Gate {
         } else {
             ScmpNotifResp::new_error(h.req.id, -libc::EPERM, ScmpNotifRespFlags::empty())
         };
-        self.emit(Event::ExecRequest(h.record));
+        self.emit(Event::ExecRequest(Box::new(h.record)));
         resp
     }
 

@@ -707,7 +707,7 @@ mod tests {
 
         let m = map(&rec(
             3,
-            Event::ExecRequest(ExecRequest {
+            Event::ExecRequest(Box::new(ExecRequest {
                 pid: 5,
                 syscall: "execve".into(),
                 filename: "git".into(),
@@ -730,7 +730,7 @@ mod tests {
                 }],
                 stdio_sockets: vec![],
                 wait_us: 40,
-            }),
+            })),
         ));
         assert_eq!(m.event_name, "warden.exec.request");
         assert_eq!(m.get_str("warden.decision"), Some("deny"));

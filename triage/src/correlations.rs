@@ -9,6 +9,8 @@ use crate::detections::{
 
 /// How long after reading a secret sending it still counts as one act.
 const EXFIL_WINDOW_NS: u64 = 120_000_000_000;
+/// How much earlier than the read a pipeline's other stages may start.
+const PIPELINE_SLACK_NS: u64 = 5_000_000_000;
 
 /// Programs that send data off the machine.
 const EGRESS_TOOLS: &[&str] = &[
@@ -88,39 +90,46 @@ fn secret_read(e: &Event, s: &Session) -> bool {
 /// A secret read, then (within the window, by a related process) sent out, maybe encoded on
 /// the way: the reads, the encoders and the sends.
 pub fn secret_then_egress(s: &Session) -> Vec<usize> {
-    let mut reads: Vec<usize> = Vec::new();
-    let mut encoders: Vec<usize> = Vec::new();
+    let pick = |f: &dyn Fn(&Event) -> bool| -> Vec<usize> {
+        s.by_time
+            .iter()
+            .copied()
+            .filter(|&i| f(&s.records[i].event))
+            .collect()
+    };
+    let reads = pick(&|e| secret_read(e, s));
+    if reads.is_empty() {
+        return Vec::new();
+    }
+    let encoders = pick(&|e| exec_of(e).is_some_and(encodes));
+    let sends = pick(&egress);
+    let at = |i: usize| s.records[i].boot_ns;
+    // A pipeline's stages start together: its sender may exec just before its reader opens.
+    let in_window = |read: usize, later: usize| {
+        at(later) + PIPELINE_SLACK_NS >= at(read) && at(later) <= at(read) + EXFIL_WINDOW_NS
+    };
+    let related = |a: usize, b: usize| match (s.lineage.of(a), s.lineage.of(b)) {
+        (Some(a), Some(b)) => s.lineage.related(a, b),
+        _ => false,
+    };
     let mut evidence: Vec<usize> = Vec::new();
-    for (j, r) in s.records.iter().enumerate() {
-        if secret_read(&r.event, s) {
-            reads.push(j);
+    for &read in &reads {
+        let out: Vec<usize> = sends
+            .iter()
+            .copied()
+            .filter(|&o| in_window(read, o) && related(read, o))
+            .collect();
+        if out.is_empty() {
             continue;
         }
-        if exec_of(&r.event).is_some_and(encodes) {
-            encoders.push(j);
-            continue;
-        }
-        if !egress(&r.event) {
-            continue;
-        }
-        let related = |i: usize| {
-            r.boot_ns.saturating_sub(s.records[i].boot_ns) <= EXFIL_WINDOW_NS
-                && match (s.lineage.of(i), s.lineage.of(j)) {
-                    (Some(a), Some(b)) => s.lineage.related(a, b),
-                    _ => false,
-                }
-        };
-        let sources: Vec<usize> = reads.iter().copied().filter(|&i| related(i)).collect();
-        if let Some(&first) = sources.first() {
-            evidence.extend(sources);
-            evidence.extend(
-                encoders
-                    .iter()
-                    .copied()
-                    .filter(|&k| k > first && related(k)),
-            );
-            evidence.push(j);
-        }
+        evidence.push(read);
+        evidence.extend(
+            encoders
+                .iter()
+                .copied()
+                .filter(|&k| in_window(read, k) && related(read, k)),
+        );
+        evidence.extend(out);
     }
     evidence.sort_unstable();
     evidence.dedup();

@@ -14,6 +14,9 @@ pub struct Paths<'a> {
 /// A whole session, for the detections that correlate records.
 pub struct Session<'a> {
     pub records: &'a [Record],
+    /// Indexes of the records in the order things happened: file calls are logged after
+    /// they are folded (up to a second late), so `seq` order is not time order.
+    pub by_time: &'a [usize],
     pub paths: &'a Paths<'a>,
     pub lineage: &'a Lineage,
 }

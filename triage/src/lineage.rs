@@ -27,13 +27,16 @@ pub struct Lineage {
 }
 
 impl Lineage {
-    pub fn build(records: &[Record]) -> Self {
+    /// From the records taken in `by_time` order (a file call logged after its process's
+    /// exit still belongs to it).
+    pub fn build(records: &[Record], by_time: &[usize]) -> Self {
         let mut l = Lineage {
             procs: Vec::new(),
-            of_record: Vec::with_capacity(records.len()),
+            of_record: vec![None; records.len()],
         };
         let mut live: HashMap<u32, usize> = HashMap::new();
-        for r in records {
+        for &i in by_time {
+            let r = &records[i];
             let proc = match &r.event {
                 Event::Fork(f) => {
                     let parent = live.get(&f.ppid).copied();
@@ -55,7 +58,7 @@ impl Lineage {
             if let Event::Exit(x) = &r.event {
                 live.remove(&x.pid);
             }
-            l.of_record.push(proc);
+            l.of_record[i] = proc;
         }
         l
     }

@@ -43,9 +43,12 @@ pub fn triage(records: &[Record]) -> Report {
         home: &home,
         workspace: &workspace,
     };
-    let lineage = Lineage::build(records);
+    let mut by_time: Vec<usize> = (0..records.len()).collect();
+    by_time.sort_by_key(|&i| records[i].boot_ns);
+    let lineage = Lineage::build(records, &by_time);
     let session = Session {
         records,
+        by_time: &by_time,
         paths: &paths,
         lineage: &lineage,
     };
@@ -85,7 +88,11 @@ fn detect(d: &Detection, s: &Session) -> Option<Finding> {
         Matcher::Burst {
             at_least,
             window_ns,
-        } => burst(&hits, at_least, window_ns),
+        } => {
+            let mut in_time = hits.clone();
+            in_time.sort_by_key(|r| r.boot_ns);
+            burst(&in_time, at_least, window_ns)
+        }
         _ => !hits.is_empty(),
     };
     if !fired {

@@ -343,6 +343,28 @@ fn a_secret_read_then_sent_is_one_finding_across_the_pipeline() {
     assert_eq!(seqs, vec![(8, 11)], "{f:?}");
     assert!(f.narrative.contains("id_rsa"), "{}", f.narrative);
 
+    // File calls are logged when folded, after the process exited: seq order is not time
+    // order, and the read still belongs to `cat` of the pipeline.
+    let mut late = session(&pipeline("/home/u/.ssh/id_rsa", 0));
+    let read = late.remove(8);
+    late.push(read);
+    late.insert(
+        8,
+        rec(
+            0,
+            0,
+            &format!(r#""kind":"exit","pid":11,"ppid":10,"exit_code":0"#),
+        ),
+    );
+    for (seq, r) in late.iter_mut().enumerate() {
+        r.seq = seq as u64;
+    }
+    late[8].boot_ns = 8_500_000_000;
+    assert!(
+        ids(&late).iter().any(|d| d == "secret-exfiltration"),
+        "{late:?}"
+    );
+
     // Not a secret: nothing. Two minutes later: not one act.
     let found = |events: &[String]| ids(&session(events));
     assert!(

@@ -350,11 +350,7 @@ fn a_secret_read_then_sent_is_one_finding_across_the_pipeline() {
     late.push(read);
     late.insert(
         8,
-        rec(
-            0,
-            0,
-            &format!(r#""kind":"exit","pid":11,"ppid":10,"exit_code":0"#),
-        ),
+        rec(0, 0, r#""kind":"exit","pid":11,"ppid":10,"exit_code":0"#),
     );
     for (seq, r) in late.iter_mut().enumerate() {
         r.seq = seq as u64;

@@ -111,38 +111,93 @@ struct Line {
 }
 
 pub fn verify(path: &Path) -> std::io::Result<Report> {
+    Ok(verify_and_read(path)?.0)
+}
+
+/// Checks the log and returns its records (those that parse) with the report: one read of
+/// the file for both, as `warden triage` needs.
+pub fn verify_and_read(path: &Path) -> std::io::Result<(Report, Vec<Record>)> {
     let bytes = std::fs::read(path)?;
     let head = audit_log::read_head(path)?;
-    Ok(check(path, &bytes, head.as_ref()))
+    Ok(check_records(path, &bytes, head.as_ref()))
 }
 
 /// Checks the log `bytes` (and its head file's contents, when there is one).
 pub fn check(path: &Path, bytes: &[u8], head: Option<&audit_log::Head>) -> Report {
-    let mut problems = Vec::new();
+    check_records(path, bytes, head).0
+}
+
+fn check_records(
+    path: &Path,
+    bytes: &[u8],
+    head: Option<&audit_log::Head>,
+) -> (Report, Vec<Record>) {
     let mut segments: Vec<&[u8]> = bytes.split(|&b| b == b'\n').collect();
     // split leaves an empty segment after the final newline; anything else there is partial.
     let tail = segments.pop().unwrap_or_default();
-    let mut lines = Vec::new();
-    for (i, raw) in segments.iter().enumerate() {
-        let number = i as u64 + 1;
-        match serde_json::from_slice::<Record>(raw) {
-            Ok(record) => lines.push(Line {
-                number,
-                hash: line_hash(raw),
-                record,
-            }),
-            Err(e) => problems.push(Problem {
-                damage: Damage::NotARecord,
-                line: number,
-                seq: None,
-                message: format!("not a valid record ({e})"),
-            }),
+    let (lines, problems) = parse_lines(&segments);
+    let report = judge(path, &lines, problems, tail, head);
+    (report, lines.into_iter().map(|l| l.record).collect())
+}
+
+/// Parses and hashes the lines, on every core (a long session's log is hundreds of MB).
+fn parse_lines(segments: &[&[u8]]) -> (Vec<Line>, Vec<Problem>) {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let chunk = segments.len().div_ceil(cores).max(1);
+    let parse_chunk = |start: usize, part: &[&[u8]]| {
+        let mut lines = Vec::with_capacity(part.len());
+        let mut problems = Vec::new();
+        for (i, raw) in part.iter().enumerate() {
+            let number = (start + i) as u64 + 1;
+            match serde_json::from_slice::<Record>(raw) {
+                Ok(record) => lines.push(Line {
+                    number,
+                    hash: line_hash(raw),
+                    record,
+                }),
+                Err(e) => problems.push(Problem {
+                    damage: Damage::NotARecord,
+                    line: number,
+                    seq: None,
+                    message: format!("not a valid record ({e})"),
+                }),
+            }
         }
+        (lines, problems)
+    };
+    let parts: Vec<(Vec<Line>, Vec<Problem>)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = segments
+            .chunks(chunk)
+            .enumerate()
+            .map(|(k, part)| scope.spawn(move || parse_chunk(k * chunk, part)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("a parser thread does not panic"))
+            .collect()
+    });
+    let mut lines = Vec::with_capacity(segments.len());
+    let mut problems = Vec::new();
+    for (l, p) in parts {
+        lines.extend(l);
+        problems.extend(p);
     }
+    (lines, problems)
+}
+
+/// The chain's and the file's problems, given its parsed lines.
+fn judge(
+    path: &Path,
+    lines: &[Line],
+    mut problems: Vec<Problem>,
+    tail: &[u8],
+    head: Option<&audit_log::Head>,
+) -> Report {
+    let segments_len = lines.len() + problems.len();
     if !tail.is_empty() {
         problems.push(Problem {
             damage: Damage::PartialLine,
-            line: segments.len() as u64 + 1,
+            line: segments_len as u64 + 1,
             seq: None,
             message: format!(
                 "the last {} bytes are an incomplete line (a torn write, or the file was cut)",

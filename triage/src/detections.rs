@@ -313,10 +313,15 @@ pub fn written_paths(e: &Event) -> Vec<&str> {
     }
 }
 
-/// The files an open reads (any open that is not a write).
+/// The file an open reads: any open that is not a write, nor an O_PATH probe (which reads
+/// nothing; Warden's launcher makes many setting up Landlock).
 pub fn read_path(e: &Event) -> Option<&str> {
     match e {
-        Event::FileOpen(f) if !writes(f) => Some(f.path.as_str()),
+        Event::FileOpen(f)
+            if !writes(f) && !f.flags.as_deref().is_some_and(|fl| fl.contains("O_PATH")) =>
+        {
+            Some(f.path.as_str())
+        }
         _ => None,
     }
 }

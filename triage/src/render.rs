@@ -14,6 +14,9 @@ pub fn what(r: &Record) -> String {
     }
 }
 
+/// Evidence ranges a person reads in the terminal; the rest are counted.
+const MAX_RANGES: usize = 12;
+
 /// The report as text.
 pub fn text(r: &Report) -> String {
     let mut out = String::new();
@@ -29,6 +32,7 @@ pub fn text(r: &Report) -> String {
         let evidence: Vec<String> = f
             .evidence
             .iter()
+            .take(MAX_RANGES)
             .map(|e| {
                 if e.first == e.last {
                     e.first.to_string()
@@ -37,9 +41,13 @@ pub fn text(r: &Report) -> String {
                 }
             })
             .collect();
+        let more = match f.evidence.len().saturating_sub(MAX_RANGES) {
+            0 => String::new(),
+            n => format!(" and {n} more ranges (--json has them all)"),
+        };
         let _ = writeln!(
             out,
-            "\n{:8} {}  [{}]\n  {}\n  evidence: seq {}",
+            "\n{:8} {}  [{}]\n  {}\n  evidence: seq {}{more}",
             f.severity.as_str().to_uppercase(),
             f.detection,
             f.techniques.join(", "),

@@ -64,9 +64,12 @@ fn run_one(log: PathBuf) -> anyhow::Result<Triaged> {
     let chain =
         warden::verify::verify(&log).with_context(|| format!("reading {}", log.display()))?;
     let records = audit_log::read(&log)?;
+    let report = warden_triage::triage(&records);
+    // Freeing a long session's records takes as long as a detection pass: on another core.
+    std::thread::spawn(move || drop(records));
     Ok(Triaged {
         chain_problems: chain.problems.iter().map(ToString::to_string).collect(),
-        report: warden_triage::triage(&records),
+        report,
         log,
     })
 }

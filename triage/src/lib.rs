@@ -8,7 +8,9 @@ mod render;
 mod triage;
 
 pub use detections::{DETECTIONS, Detection};
-pub use finding::{Finding, FindingSource, SeqRange, Severity};
+pub use finding::{
+    Finding, FindingSource, Review, ReviewStatus, ReviewVerdict, SeqRange, Severity,
+};
 pub use ocsf::{OCSF_VERSION, detection_findings};
 pub use render::text;
 pub use triage::{Report, triage};

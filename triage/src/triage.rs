@@ -101,6 +101,7 @@ fn detect(d: &Detection, records: &[Record], paths: &Paths) -> Option<Finding> {
         ),
         count: calls,
         evidence: ranges(&seqs),
+        review: None,
     })
 }
 

@@ -1,10 +1,13 @@
 //! Security triage of recorded sessions: a library of detections of what an honest coding task
 //! does not do, run over a session's records, each finding with its severity, its MITRE ATT&CK
-//! techniques and the records that are its evidence.
+//! techniques and the records that are its evidence; optionally reviewed by an AI reviewer
+//! that can raise and explain a finding, never remove or lower one.
 mod detections;
 mod finding;
 mod ocsf;
+mod redact;
 mod render;
+mod reviewer;
 mod triage;
 
 pub use detections::{DETECTIONS, Detection};
@@ -13,4 +16,5 @@ pub use finding::{
 };
 pub use ocsf::{OCSF_VERSION, detection_findings};
 pub use render::text;
+pub use reviewer::{ReviewError, Reviewer};
 pub use triage::{Report, triage};

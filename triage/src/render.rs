@@ -10,7 +10,11 @@ use crate::{
 
 /// The record a narrative points at, as one line (escaped for a terminal), bounded.
 pub fn what(r: &Record) -> String {
-    let line = render::line(r);
+    bounded(render::line(r))
+}
+
+/// A record's line cut to 160 characters (then `...`).
+pub fn bounded(line: String) -> String {
     match line.char_indices().nth(160) {
         Some((i, _)) => format!("{}...", &line[..i]),
         None => line,

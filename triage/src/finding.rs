@@ -40,6 +40,62 @@ pub struct Finding {
     /// How many calls matched (a folded record counts as the calls it stands for).
     pub count: u64,
     pub evidence: Vec<SeqRange>,
+    /// What the AI reviewer made of it, when one ran (`--reviewer-command`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub review: Option<Review>,
+}
+
+string_enum! {
+    /// Whether the AI reviewer's answer for a finding was used.
+    ReviewStatus, "review status" {
+        /// It answered and its answer was used: it can raise the severity and explain, nothing
+        /// else.
+        Reviewed = "reviewed",
+        /// It failed, did not answer for the finding, or its answer was not trusted: a person
+        /// decides.
+        NeedsReview = "needs-review",
+    }
+}
+
+string_enum! {
+    /// The AI reviewer's judgement of a finding.
+    ReviewVerdict, "review verdict" {
+        Malicious = "malicious",
+        Suspicious = "suspicious",
+        Inconclusive = "inconclusive",
+        /// A reviewer may say so, but it clears nothing: the answer is not used and a person
+        /// reviews.
+        Benign = "benign",
+    }
+}
+
+/// What the AI reviewer made of a finding.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Review {
+    pub status: ReviewStatus,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<ReviewVerdict>,
+    /// The reviewer's own words, control characters removed, bounded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub narrative: Option<String>,
+    /// The rule's severity, when the reviewer raised it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub raised_from: Option<Severity>,
+    /// needs-review: why; reviewed: what of the answer was not applied, if anything.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+impl Review {
+    pub fn needs_review(reason: String) -> Self {
+        Self {
+            status: ReviewStatus::NeedsReview,
+            verdict: None,
+            narrative: None,
+            raised_from: None,
+            reason: Some(reason),
+        }
+    }
 }
 
 /// `seqs` (ascending) as ranges of consecutive numbers.

@@ -1,17 +1,23 @@
 //! Security triage of recorded sessions: a library of detections of what an honest coding task
 //! does not do, run over a session's records, each finding with its severity, its MITRE ATT&CK
-//! techniques and the records that are its evidence.
+//! techniques and the records that are its evidence; optionally reviewed by an AI reviewer
+//! that can raise and explain a finding, never remove or lower one.
 mod correlations;
 mod detections;
 mod dns_names;
 mod finding;
 mod lineage;
 mod ocsf;
+mod redact;
 mod render;
+mod reviewer;
 mod triage;
 
 pub use detections::{DETECTIONS, Detection};
-pub use finding::{Finding, FindingSource, SeqRange, Severity};
+pub use finding::{
+    Finding, FindingSource, Review, ReviewStatus, ReviewVerdict, SeqRange, Severity,
+};
 pub use ocsf::{OCSF_VERSION, detection_findings};
 pub use render::text;
+pub use reviewer::{ReviewError, Reviewer};
 pub use triage::{Report, triage};

@@ -48,7 +48,7 @@ fn event(report: &Report, f: &Finding, time_ms: i64, log: &str) -> Value {
         .iter()
         .map(|r| json!({ "data": { "log": log, "first_seq": r.first, "last_seq": r.last } }))
         .collect();
-    json!({
+    let mut event = json!({
         "category_uid": CATEGORY_UID,
         "class_uid": CLASS_UID,
         "activity_id": ACTIVITY_CREATE,
@@ -77,13 +77,18 @@ fn event(report: &Report, f: &Finding, time_ms: i64, log: &str) -> Value {
         },
         "evidences": evidence,
         "count": f.count,
-    })
+    });
+    // OCSF has no field for a second opinion on a finding: Warden's own, under `unmapped`.
+    if let Some(review) = &f.review {
+        event["unmapped"] = json!({ "review": review });
+    }
+    event
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::finding::SeqRange;
+    use crate::finding::{Review, ReviewStatus, ReviewVerdict, SeqRange};
 
     #[test]
     fn a_finding_is_a_detection_finding() {
@@ -98,6 +103,7 @@ mod tests {
                 narrative: "opened ~/.ssh/id_rsa".into(),
                 count: 2,
                 evidence: vec![SeqRange { first: 3, last: 4 }],
+                review: None,
             }],
         };
         let events = detection_findings(&report, 1_800_000_000_000, "/var/lib/warden/x.jsonl");
@@ -124,5 +130,45 @@ mod tests {
         .map(|s| u64::from(severity_id(s)))
         .to_vec();
         assert_eq!(ids, vec![2, 3, 4, 5]);
+        assert!(e.get("unmapped").is_none(), "no review, nothing unmapped");
+    }
+
+    #[test]
+    fn a_review_is_carried_unmapped() {
+        let finding = |review| Finding {
+            detection: "network-tools".into(),
+            source: crate::FindingSource::Builtin,
+            severity: Severity::High,
+            techniques: vec!["T1095".into()],
+            narrative: "ran nc".into(),
+            count: 1,
+            evidence: vec![SeqRange { first: 3, last: 3 }],
+            review,
+        };
+        let report = Report {
+            session: "s1".into(),
+            records: 10,
+            findings: vec![
+                finding(Some(Review {
+                    status: ReviewStatus::Reviewed,
+                    verdict: Some(ReviewVerdict::Malicious),
+                    narrative: Some("a reverse shell".into()),
+                    raised_from: Some(Severity::Medium),
+                    reason: None,
+                })),
+                finding(Some(Review::needs_review("timed out".into()))),
+            ],
+        };
+        let events = detection_findings(&report, 0, "x.jsonl");
+        let r = &events[0]["unmapped"]["review"];
+        assert_eq!(r["status"], "reviewed");
+        assert_eq!(r["verdict"], "malicious");
+        assert_eq!(r["narrative"], "a reverse shell");
+        assert_eq!(r["raised_from"], "medium");
+        assert!(r.get("reason").is_none());
+        assert_eq!(events[0]["severity"], "high");
+        let r = &events[1]["unmapped"]["review"];
+        assert_eq!(r["status"], "needs-review");
+        assert_eq!(r["reason"], "timed out");
     }
 }

@@ -114,6 +114,7 @@ fn detect(d: &Detection, s: &Session) -> Option<Finding> {
         ),
         count: calls,
         evidence: ranges(&seqs),
+        review: None,
     })
 }
 

@@ -310,7 +310,8 @@ fn download_and_execute(filename: &str, argv: &[String]) -> bool {
     from_scratch || (fetches && into_shell)
 }
 
-fn program_name(p: &str) -> &str {
+/// The file name of a path.
+pub(crate) fn program_name(p: &str) -> &str {
     p.rsplit('/').next().unwrap_or(p)
 }
 

@@ -1,12 +1,17 @@
 //! Security triage of recorded sessions: a library of detections of what an honest coding task
 //! does not do, run over a session's records, each finding with its severity, its MITRE ATT&CK
 //! techniques and the records that are its evidence.
+mod baseline;
 mod detections;
 mod finding;
 mod ocsf;
 mod render;
 mod triage;
 
+pub use baseline::{
+    Baseline, BaselineError, BaselineState, Baselines, Feature, LEARNING_SESSIONS, Learnt,
+    QUIET_SESSIONS,
+};
 pub use detections::{DETECTIONS, Detection};
 pub use finding::{Finding, FindingSource, SeqRange, Severity};
 pub use ocsf::{OCSF_VERSION, detection_findings};

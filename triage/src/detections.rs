@@ -349,6 +349,7 @@ fn download_and_execute(filename: &str, argv: &[String]) -> bool {
     from_scratch || (fetches && into_shell)
 }
 
+/// The file name of a path.
 pub fn program_name(p: &str) -> &str {
     p.rsplit('/').next().unwrap_or(p)
 }

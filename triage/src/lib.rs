@@ -1,7 +1,9 @@
 //! Security triage of recorded sessions: a library of detections of what an honest coding task
 //! does not do, run over a session's records, each finding with its severity, its MITRE ATT&CK
 //! techniques and the records that are its evidence; optionally reviewed by an AI reviewer
-//! that can raise and explain a finding, never remove or lower one.
+//! that can raise and explain a finding, never remove or lower one; and deviations from what
+//! earlier sessions of the same workspace did (baselines).
+mod baseline;
 mod correlations;
 mod detections;
 mod dns_names;
@@ -13,6 +15,10 @@ mod render;
 mod reviewer;
 mod triage;
 
+pub use baseline::{
+    Baseline, BaselineError, BaselineState, Baselines, Feature, LEARNING_SESSIONS, Learnt,
+    QUIET_SESSIONS,
+};
 pub use detections::{DETECTIONS, Detection};
 pub use finding::{
     Finding, FindingSource, Review, ReviewStatus, ReviewVerdict, SeqRange, Severity,

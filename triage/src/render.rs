@@ -52,12 +52,17 @@ pub fn text(r: &Report) -> String {
             0 => String::new(),
             n => format!(" and {n} more ranges (--json has them all)"),
         };
+        // A baseline's deviation has no technique: no empty brackets.
+        let techniques = if f.techniques.is_empty() {
+            String::new()
+        } else {
+            format!("  [{}]", f.techniques.join(", "))
+        };
         let _ = writeln!(
             out,
-            "\n{:8} {}  [{}]\n  {}\n  evidence: seq {}{more}",
+            "\n{:8} {}{techniques}\n  {}\n  evidence: seq {}{more}",
             f.severity.as_str().to_uppercase(),
             f.detection,
-            f.techniques.join(", "),
             f.narrative,
             evidence.join(", ")
         );

@@ -2,7 +2,7 @@
 use std::collections::HashMap;
 
 use serde::Serialize;
-use warden_records::events::{Event, Record};
+use warden_records::events::{Event, Record, SessionStart};
 
 use crate::{
     detections::{DETECTIONS, Detection, Matcher, Paths, Session, denied_target, hits},
@@ -30,14 +30,8 @@ impl Report {
 
 /// The findings of one session's records (in `seq` order, as the log holds them).
 pub fn triage(records: &[Record]) -> Report {
-    let start = records.iter().find_map(|r| match &r.event {
-        Event::SessionStart(s) => Some(s),
-        _ => None,
-    });
-    let home = start
-        .map(|s| s.home.clone())
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| guess_home(start.map(|s| s.user.as_str()).unwrap_or("")));
+    let start = session_start(records);
+    let home = home(start);
     let workspace = start.map(|s| s.workspace.clone()).unwrap_or_default();
     let paths = Paths {
         home: &home,
@@ -65,6 +59,22 @@ pub fn triage(records: &[Record]) -> Report {
         records: records.len() as u64,
         findings,
     }
+}
+
+/// The session's `session.start`, which says whose session it was and where.
+pub(crate) fn session_start(records: &[Record]) -> Option<&SessionStart> {
+    records.iter().find_map(|r| match &r.event {
+        Event::SessionStart(s) => Some(s.as_ref()),
+        _ => None,
+    })
+}
+
+/// The home directory paths are judged against.
+pub(crate) fn home(start: Option<&SessionStart>) -> String {
+    start
+        .map(|s| s.home.clone())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| guess_home(start.map(|s| s.user.as_str()).unwrap_or("")))
 }
 
 /// Logs of older versions do not say where home was: the usual place for the user.

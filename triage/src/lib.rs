@@ -3,12 +3,14 @@
 //! techniques and the records that are its evidence.
 mod detections;
 mod finding;
+mod html;
 mod ocsf;
 mod render;
 mod triage;
 
 pub use detections::{DETECTIONS, Detection};
 pub use finding::{Finding, FindingSource, SeqRange, Severity};
+pub use html::html;
 pub use ocsf::{OCSF_VERSION, detection_findings};
 pub use render::text;
 pub use triage::{Report, triage};

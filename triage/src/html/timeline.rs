@@ -21,6 +21,7 @@ const MAX_FINDING_LANES: usize = 20;
 struct Bucket {
     count: u64,
     first_seq: u64,
+    first_boot_ns: u64,
     denied: bool,
 }
 
@@ -45,6 +46,7 @@ impl Lane {
         let bucket = &mut self.buckets[b];
         if bucket.count == 0 {
             bucket.first_seq = r.seq;
+            bucket.first_boot_ns = r.boot_ns;
         }
         bucket.count += 1;
         bucket.denied |= denied;
@@ -60,7 +62,7 @@ pub fn section(page: &Page) -> String {
     };
     let span = (t1 - t0).max(1);
     let lanes = lanes(page, t0, span);
-    let svg = draw(page, &lanes, span);
+    let svg = draw(page, &lanes, t0, span);
     titled(
         "timeline",
         "Timeline",
@@ -100,7 +102,7 @@ fn lanes(page: &Page, t0: u64, span: u64) -> Vec<Lane> {
     lanes
 }
 
-fn draw(page: &Page, lanes: &[Lane], span: u64) -> String {
+fn draw(page: &Page, lanes: &[Lane], t0: u64, span: u64) -> String {
     let width = LABEL_W + PLOT_W + 20;
     let height = AXIS_H + lanes.len() * LANE_H + 8;
     let mut svg = format!(
@@ -109,7 +111,6 @@ fn draw(page: &Page, lanes: &[Lane], span: u64) -> String {
     );
     svg.push_str(&axis(span, height));
     let bucket_w = PLOT_W as f64 / BUCKETS as f64;
-    let bucket_ns = span as f64 / (BUCKETS - 1) as f64;
     for (k, lane) in lanes.iter().enumerate() {
         let y = AXIS_H + k * LANE_H;
         let _ = write!(
@@ -130,14 +131,14 @@ fn draw(page: &Page, lanes: &[Lane], span: u64) -> String {
             let strength = 0.35 + 0.65 * ((b.count as f64).ln_1p() / (max as f64).ln_1p());
             let mark = format!(
                 "<rect class=\"mark{}\" x=\"{:.1}\" y=\"{}\" width=\"{:.1}\" height=\"{}\" \
-                 fill-opacity=\"{strength:.2}\"><title>{} at +{} (first seq {})</title></rect>",
+                 fill-opacity=\"{strength:.2}\"><title>{} from +{} (first seq {})</title></rect>",
                 if b.denied { " denied" } else { "" },
                 LABEL_W as f64 + i as f64 * bucket_w,
                 y + 3,
                 bucket_w.max(2.0),
                 LANE_H - 6,
                 super::plural(b.count, "record", "records"),
-                offset((i as f64 * bucket_ns) as u64),
+                offset(b.first_boot_ns - t0),
                 b.first_seq
             );
             if page.anchors.has(b.first_seq) {

@@ -6,7 +6,7 @@ use std::{collections::HashMap, fmt::Write as _};
 
 use warden_records::{
     events::{
-        Event, ExecRequest, Verdict,
+        Event, ExecRequest, Exit, Verdict,
         render::{command_line, signal_name},
     },
     process_tree::ProcessTree,
@@ -27,6 +27,8 @@ const PAD: usize = 12;
 /// Characters that fit in a box: a program's name (bold) and a command (monospace).
 const PROGRAM_MAX: usize = 28;
 const COMMAND_MAX: usize = 70;
+/// Most images of one process listed on hover.
+const MAX_IMAGES: usize = 20;
 
 /// What the records say of each lifetime (by node index) beyond the tree itself.
 struct Marks<'a> {
@@ -297,107 +299,106 @@ fn process_box(
     y: usize,
 ) -> String {
     let node = &tree.nodes[i];
-    let status = match (&node.exit, marks.killed[i]) {
-        (_, true) => "<tspan class=\"deny\">killed: exec not approved</tspan>".to_string(),
-        (Some(e), _) => match (e.exit_code, e.signal) {
-            (Some(c), _) => format!("exit {c}"),
-            (None, Some(s)) => format!("killed by {}", signal_name(s)),
-            (None, None) => "exited".into(),
-        },
-        (None, _) => "no exit seen".into(),
-    };
     let command = node
         .execs
         .last()
         .map(|(_, argv)| command_line(argv))
         .unwrap_or_default();
-    let findings: Vec<&str> = marks.findings[i]
-        .iter()
-        .map(|&f| page.report.findings[f].detection.as_str())
-        .collect();
-    let images: Vec<String> = node
-        .execs
-        .iter()
-        .map(|(_, argv)| command_line(argv))
-        .collect();
-    let tip = format!(
-        "pid {} (parent {})\n{}{}",
-        node.pid,
-        node.ppid,
-        if images.is_empty() {
-            "no exec seen".into()
-        } else {
-            images.join("\n=> ")
-        },
-        if findings.is_empty() {
-            String::new()
-        } else {
-            format!("\nevidence of: {}", findings.join(", "))
-        }
-    );
-    let (class, label) = match marks.worst[i] {
-        Some(s) => (
-            format!("proc ev {}", s.as_str()),
-            format!(
-                "<text class=\"sev\" x=\"{}\" y=\"{}\" text-anchor=\"end\">{}</text>",
-                x + BOX_W - 10,
-                y + 16,
-                s.as_str().to_uppercase()
-            ),
-        ),
-        None => ("proc".to_string(), String::new()),
+    let class = match marks.worst[i] {
+        Some(s) => format!("proc ev {}", s.as_str()),
+        None => "proc".to_string(),
     };
     format!(
         "<g class=\"{class}\"><title>{}</title>\
          <rect class=\"frame\" x=\"{x}\" y=\"{y}\" width=\"{BOX_W}\" height=\"{BOX_H}\" rx=\"5\"/>\
          <rect class=\"bar\" x=\"{x}\" y=\"{y}\" width=\"5\" height=\"{BOX_H}\" rx=\"2\"/>\
          <text x=\"{}\" y=\"{}\"><tspan class=\"prog\">{}</tspan>\
-         <tspan class=\"pid\"> pid {} &#183; {status}</tspan></text>{label}\
+         <tspan class=\"pid\"> pid {} &#183; {}</tspan></text>{}\
          <text class=\"mono cmd\" x=\"{}\" y=\"{}\">{}</text></g>",
-        text(&tip, 2000),
+        tooltip(page, tree, marks, i),
         x + 12,
         y + 16,
         text(&program(tree, i), PROGRAM_MAX),
         node.pid,
+        status(node.exit.as_ref(), marks.killed[i]),
+        severity_label(marks.worst[i], x, y),
         x + 12,
         y + 31,
         text(&command, COMMAND_MAX)
     )
 }
 
+/// How a lifetime ended (HTML).
+fn status(exit: Option<&Exit>, killed: bool) -> String {
+    match exit {
+        _ if killed => "<tspan class=\"deny\">killed: exec not approved</tspan>".into(),
+        Some(e) => match (e.exit_code, e.signal) {
+            (Some(c), _) => format!("exit {c}"),
+            (None, Some(s)) => format!("killed by {}", signal_name(s)),
+            (None, None) => "exited".into(),
+        },
+        None => "no exit seen".into(),
+    }
+}
+
+/// What a box says on hover, a line each: the pid, its images, the findings it owns evidence
+/// of.
+fn tooltip(page: &Page, tree: &ProcessTree, marks: &Marks, i: usize) -> String {
+    let node = &tree.nodes[i];
+    let mut lines = vec![format!("pid {} (parent {})", node.pid, node.ppid)];
+    lines.extend(
+        node.execs
+            .iter()
+            .take(MAX_IMAGES)
+            .map(|(_, argv)| format!("exec {}", text(&command_line(argv), 300))),
+    );
+    if node.execs.len() > MAX_IMAGES {
+        lines.push(format!("and {} more images", node.execs.len() - MAX_IMAGES));
+    }
+    let findings: Vec<String> = marks.findings[i]
+        .iter()
+        .map(|&f| text(&page.report.findings[f].detection, 60))
+        .collect();
+    if !findings.is_empty() {
+        lines.push(format!("evidence of {}", findings.join(", ")));
+    }
+    lines.join("\n")
+}
+
+/// The severity's name at the box's top right (nothing without one).
+fn severity_label(sev: Option<Severity>, x: usize, y: usize) -> String {
+    sev.map(|s| {
+        format!(
+            "<text class=\"sev {}\" x=\"{}\" y=\"{}\" text-anchor=\"end\">{}</text>",
+            s.as_str(),
+            x + BOX_W - 10,
+            y + 16,
+            s.as_str().to_uppercase()
+        )
+    })
+    .unwrap_or_default()
+}
+
 /// An exec the gate refused, under the process that tried it.
 fn refused_box(page: &Page, seq: u64, req: &ExecRequest, x: usize, y: usize) -> String {
-    let sev = page.evidence.worst(seq);
-    let label = sev
-        .map(|s| {
-            format!(
-                "<text class=\"sev {}\" x=\"{}\" y=\"{}\" text-anchor=\"end\">{}</text>",
-                s.as_str(),
-                x + BOX_W - 10,
-                y + 16,
-                s.as_str().to_uppercase()
-            )
-        })
-        .unwrap_or_default();
     let why = req.rule.as_deref().or(req.reason.as_deref()).unwrap_or("");
-    let seq = page.anchors.link(seq, &format!("seq {seq}"));
+    let command = command_line(&req.argv);
     format!(
-        "<g class=\"refused\"><title>{}</title>\
+        "<g class=\"refused\"><title>refused: {}\nby {}</title>\
          <rect class=\"frame\" x=\"{x}\" y=\"{y}\" width=\"{BOX_W}\" height=\"{BOX_H}\" rx=\"5\"/>\
          <text x=\"{}\" y=\"{}\"><tspan class=\"deny\">&#10007; exec refused</tspan>\
-         <tspan class=\"pid\"> {} {}</tspan></text>{label}\
+         <tspan class=\"pid\"> {} {}</tspan></text>{}\
          <text class=\"mono cmd\" x=\"{}\" y=\"{}\">{}</text></g>",
-        text(
-            &format!("refused: {}\nby {why}", command_line(&req.argv)),
-            2000
-        ),
+        text(&command, 300),
+        text(why, 300),
         x + 12,
         y + 16,
-        seq,
+        page.anchors.link(seq, &format!("seq {seq}")),
         text(why, 40),
+        severity_label(page.evidence.worst(seq), x, y),
         x + 12,
         y + 31,
-        text(&command_line(&req.argv), COMMAND_MAX)
+        text(&command, COMMAND_MAX)
     )
 }
 

@@ -14,6 +14,9 @@ use crate::events::{
 pub struct Node {
     pub pid: u32,
     pub ppid: u32,
+    /// The seq of the record that opened this lifetime: a record of the pid belongs to the
+    /// latest lifetime opened before it.
+    pub opened_at: u64,
     /// Index of the parent node, when the parent is part of the session.
     pub parent: Option<usize>,
     pub children: Vec<usize>,
@@ -35,12 +38,12 @@ impl ProcessTree {
         for rec in records {
             match &rec.event {
                 Event::Fork(f) => {
-                    tree.open(&mut live, f.pid, f.ppid);
+                    tree.open(&mut live, f.pid, f.ppid, rec.seq);
                 }
                 Event::Exec(e) => {
                     let idx = match live.get(&e.pid) {
                         Some(&i) => i,
-                        None => tree.open(&mut live, e.pid, e.ppid),
+                        None => tree.open(&mut live, e.pid, e.ppid, rec.seq),
                     };
                     tree.nodes[idx]
                         .execs
@@ -50,7 +53,7 @@ impl ProcessTree {
                     let idx = match live.remove(&x.pid) {
                         Some(i) => i,
                         None => {
-                            let i = tree.open(&mut live, x.pid, x.ppid);
+                            let i = tree.open(&mut live, x.pid, x.ppid, rec.seq);
                             live.remove(&x.pid);
                             i
                         }
@@ -63,12 +66,13 @@ impl ProcessTree {
         tree
     }
 
-    fn open(&mut self, live: &mut HashMap<u32, usize>, pid: u32, ppid: u32) -> usize {
+    fn open(&mut self, live: &mut HashMap<u32, usize>, pid: u32, ppid: u32, seq: u64) -> usize {
         let idx = self.nodes.len();
         let parent = live.get(&ppid).copied();
         self.nodes.push(Node {
             pid,
             ppid,
+            opened_at: seq,
             parent,
             ..Node::default()
         });
@@ -224,6 +228,8 @@ pub(crate) mod tests {
         let tree = ProcessTree::build(&records);
         assert_eq!(tree.roots.len(), 1);
         assert_eq!(tree.nodes.len(), 4);
+        let lifetimes: Vec<(u32, u64)> = tree.nodes.iter().map(|n| (n.pid, n.opened_at)).collect();
+        assert_eq!(lifetimes, [(10, 0), (11, 1), (11, 4), (12, 5)]);
         let sleep = tree.find_by_program("sleep")[0];
         assert_eq!(tree.ancestors(tree.index_of(sleep)), [11, 10]);
         let text = tree.render();

@@ -8,6 +8,7 @@ mod correlations;
 mod detections;
 mod dns_names;
 mod finding;
+mod html;
 mod lineage;
 mod ocsf;
 mod redact;
@@ -23,6 +24,7 @@ pub use detections::{DETECTIONS, Detection};
 pub use finding::{
     Finding, FindingSource, Review, ReviewStatus, ReviewVerdict, SeqRange, Severity,
 };
+pub use html::html;
 pub use ocsf::{OCSF_VERSION, detection_findings};
 pub use render::text;
 pub use reviewer::{ReviewError, Reviewer};

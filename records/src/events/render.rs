@@ -67,7 +67,19 @@ pub fn file_call(f: &super::FileAccess) -> String {
 }
 
 pub fn line(rec: &Record) -> String {
-    let details = match &rec.event {
+    format!(
+        "{} {:>6} {:<13} {}",
+        clock_time(rec),
+        rec.seq,
+        rec.event.kind(),
+        details(rec)
+    )
+}
+
+/// What the line says after its time, seq and kind (the HTML report gives those columns of
+/// their own).
+pub fn details(rec: &Record) -> String {
+    match &rec.event {
         Event::SessionStart(s) => {
             let missing = if s.missing_layers.is_empty() {
                 String::new()
@@ -368,14 +380,7 @@ pub fn line(rec: &Record) -> String {
             }
             s
         }
-    };
-    format!(
-        "{} {:>6} {:<13} {}",
-        clock_time(rec),
-        rec.seq,
-        rec.event.kind(),
-        details
-    )
+    }
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@ use warden_records::events::{Event, Record};
 
 use crate::{
     detections::{DETECTIONS, Detection, Matcher, Paths, matches},
-    finding::{Finding, FindingSource, ranges},
+    finding::{Finding, FindingSource, calls, ranges},
 };
 
 /// What triage says about one session.
@@ -69,11 +69,7 @@ fn detect(d: &Detection, records: &[Record], paths: &Paths) -> Option<Finding> {
         .iter()
         .filter(|r| matches(d, &r.event, paths))
         .collect();
-    // A folded record stands for `count` calls.
-    let calls: u64 = hits
-        .iter()
-        .map(|r| r.event.file_access().map_or(1, |f| f.count.max(1)))
-        .sum();
+    let calls: u64 = hits.iter().map(|r| calls(&r.event)).sum();
     let fired = match d.matcher {
         Matcher::Count { at_least, .. } => calls >= at_least,
         Matcher::Burst {

@@ -40,8 +40,9 @@ fn invalid(errors: &[RuleError]) -> String {
         errors.len(),
         if errors.len() == 1 { "" } else { "s" }
     );
+    // The parser's messages can span lines (a condition with a caret under the place).
     for e in errors {
-        s.push_str(&format!("\n  {e}"));
+        s.push_str(&format!("\n  {}", e.to_string().replace('\n', "\n    ")));
     }
     s
 }
@@ -173,7 +174,7 @@ impl SigmaRules {
             if let Err(e) = rules.engine.apply_filter(filter) {
                 errors.push(RuleError {
                     path: path.clone(),
-                    message: format!("{}: {e}", filter.title),
+                    message: format!("{e} (filter {})", filter.title),
                 });
             }
         }
@@ -195,12 +196,12 @@ impl SigmaRules {
             match category(&rule.logsource) {
                 Ok(c) => match self.engine.add_rule(rule) {
                     Ok(()) => self.categories.push(c),
-                    Err(e) => errors.push(format!("{}: {e}", rule.title)),
+                    Err(e) => errors.push(format!("{e} (rule {})", rule.title)),
                 },
                 // A rule Warden cannot use must still be a rule: the set is refused whole.
                 Err(reason) => match compile_rule(rule) {
                     Ok(_) => self.skipped.push(skip(reason)),
-                    Err(e) => errors.push(format!("{}: {e}", rule.title)),
+                    Err(e) => errors.push(format!("{e} (rule {})", rule.title)),
                 },
             }
         }

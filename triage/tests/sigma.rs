@@ -640,6 +640,11 @@ fn a_broken_rule_refuses_the_set_naming_its_file() {
             "regex",
         ),
         ("notsigma.yaml", "name: CI\non: push\n", "title"),
+        (
+            "filter.yml",
+            "title: f\nfilter:\n    rules:\n        - curl-pipe-shell\n    selection:\n        CommandLine|re: '(unclosed'\n    condition: not selection\n",
+            "(filter f)",
+        ),
     ];
     for (name, text, says) in cases {
         let err = match load(&[good, (name, text)]) {

@@ -1,6 +1,7 @@
 //! What triage reports: a finding, its severity, its ATT&CK techniques, and the records that
 //! are its evidence as ranges of `seq`.
 use serde::Serialize;
+use warden_records::events::Event;
 use warden_wire::string_enum;
 
 /// How much a finding matters: the scale the auto-reviewer's risks use (`low` to `critical`),
@@ -95,6 +96,15 @@ impl Review {
             raised_from: None,
             reason: Some(reason),
         }
+    }
+}
+
+/// How many calls a record stands for: a folded file call or connect counts as the calls it
+/// stands for.
+pub fn calls(e: &Event) -> u64 {
+    match e {
+        Event::NetConnect(n) => n.count.max(1),
+        e => e.file_access().map_or(1, |f| f.count.max(1)),
     }
 }
 

@@ -1,8 +1,9 @@
 //! Security triage of recorded sessions: a library of detections of what an honest coding task
 //! does not do, run over a session's records, each finding with its severity, its MITRE ATT&CK
-//! techniques and the records that are its evidence; optionally reviewed by an AI reviewer
-//! that can raise and explain a finding, never remove or lower one; and deviations from what
-//! earlier sessions of the same workspace did (baselines).
+//! techniques and the records that are its evidence; a platform team's own rules in Sigma
+//! format over the same records; deviations from what earlier sessions of the same workspace
+//! did (baselines); optionally reviewed by an AI reviewer that can raise and explain a finding,
+//! never remove or lower one.
 mod baseline;
 mod correlations;
 mod detections;
@@ -14,6 +15,7 @@ mod ocsf;
 mod redact;
 mod render;
 mod reviewer;
+mod sigma;
 mod triage;
 
 pub use baseline::{
@@ -28,4 +30,5 @@ pub use html::html;
 pub use ocsf::{OCSF_VERSION, detection_findings};
 pub use render::text;
 pub use reviewer::{ReviewError, Reviewer};
+pub use sigma::{RuleError, SigmaError, SigmaRules, Skipped};
 pub use triage::{Report, triage};

@@ -6,7 +6,7 @@ use warden_records::events::{Event, Record, SessionStart};
 
 use crate::{
     detections::{DETECTIONS, Detection, Matcher, Paths, Session, denied_target, hits},
-    finding::{Finding, FindingSource, ranges},
+    finding::{Finding, FindingSource, calls, ranges},
     lineage::Lineage,
 };
 
@@ -88,11 +88,7 @@ fn guess_home(user: &str) -> String {
 
 fn detect(d: &Detection, s: &Session) -> Option<Finding> {
     let hits: Vec<&Record> = hits(d, s).into_iter().map(|i| &s.records[i]).collect();
-    // A folded record stands for `count` calls.
-    let calls: u64 = hits
-        .iter()
-        .map(|r| r.event.file_access().map_or(1, |f| f.count.max(1)))
-        .sum();
+    let calls: u64 = hits.iter().map(|r| calls(&r.event)).sum();
     let fired = match d.matcher {
         Matcher::Count { at_least, .. } => calls >= at_least,
         Matcher::Burst {

@@ -100,6 +100,35 @@ pub struct TriageArgs {
     /// (2026-12-07, UTC) or an age (30m, 12h, 7d).
     #[arg(long, value_name = "T", conflicts_with = "all")]
     pub since: Option<String>,
+    /// Also run the Sigma rules in DIR (`*.yml`, `*.yaml`, recursively; Linux
+    /// process_creation, file_event, file_delete, file_access, network_connection and dns_query
+    /// rules, on the field mapping of docs/triage.md). One broken rule refuses the set.
+    #[arg(long, value_name = "DIR")]
+    pub rules: Option<PathBuf>,
+    /// Write the report as one self-contained HTML page (process tree, timeline, activity,
+    /// evidence records) to FILE. One session only.
+    #[arg(long, value_name = "FILE", requires = "session")]
+    pub html: Option<PathBuf>,
+    /// Ask CMD (a program and its arguments, split at spaces; no shell) for a second opinion
+    /// on the findings: JSON on its stdin, JSON on its stdout (docs/triage.md "AI reviewer").
+    /// It may raise a finding's severity and explain it, never lower or remove one.
+    #[arg(long, value_name = "CMD")]
+    pub reviewer_command: Option<String>,
+    /// How long the reviewer may take before its findings are marked "needs review".
+    #[arg(
+        long,
+        value_name = "SECS",
+        default_value_t = 120,
+        requires = "reviewer_command"
+    )]
+    pub reviewer_timeout: u64,
+    /// Do not compare with, nor learn into, the workspace's baseline (STATE_DIR/baselines).
+    #[arg(long)]
+    pub no_baseline: bool,
+    /// A person judged this session benign: learn it into its baseline, findings and all (how
+    /// a stable baseline comes to know a new tool or domain).
+    #[arg(long, requires = "session", conflicts_with = "no_baseline")]
+    pub accept: bool,
     /// The report as JSON.
     #[arg(long, conflicts_with = "ocsf")]
     pub json: bool,

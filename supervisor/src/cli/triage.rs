@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, bail};
 use time::{Duration, OffsetDateTime, format_description::well_known::Rfc3339};
 use warden::{audit_log, log_view};
-use warden_triage::{Report, Severity};
+use warden_triage::{Baselines, Report, Reviewer, Severity, SigmaRules};
 
 use super::args::TriageArgs;
 
@@ -16,8 +16,41 @@ struct Triaged {
     report: Report,
 }
 
+/// What runs beside the built-in detections.
+struct Extras {
+    sigma: Option<SigmaRules>,
+    baselines: Option<Baselines>,
+    accept: bool,
+    reviewer: Option<Reviewer>,
+    html: Option<PathBuf>,
+}
+
 pub fn triage(args: TriageArgs) -> anyhow::Result<i32> {
     let state = &args.state.state_dir;
+    // Rules first: a broken set fails before any log is read.
+    let sigma = args.rules.as_deref().map(SigmaRules::load).transpose()?;
+    if let Some(rules) = &sigma {
+        for s in rules.skipped() {
+            eprintln!("warden: sigma rule skipped: {s}");
+        }
+    }
+    let reviewer = match args.reviewer_command.as_deref() {
+        Some(cmd) if cmd.split_whitespace().next().is_none() => {
+            bail!("--reviewer-command is empty")
+        }
+        Some(cmd) => Some(Reviewer {
+            command: cmd.split_whitespace().map(String::from).collect(),
+            timeout: std::time::Duration::from_secs(args.reviewer_timeout),
+        }),
+        None => None,
+    };
+    let extras = Extras {
+        sigma,
+        baselines: (!args.no_baseline).then(|| Baselines::open(state)),
+        accept: args.accept,
+        reviewer,
+        html: args.html.clone(),
+    };
     let logs = match (&args.session, &args.since) {
         (Some(spec), _) => vec![log_view::locate(spec, state)?],
         (None, Some(since)) => {
@@ -36,7 +69,7 @@ pub fn triage(args: TriageArgs) -> anyhow::Result<i32> {
     let mut serious = false;
     let mut triaged = Vec::with_capacity(logs.len());
     for log in logs {
-        let t = run_one(log)?;
+        let t = run_one(log, &extras)?;
         serious |= t
             .report
             .findings
@@ -60,11 +93,27 @@ pub fn triage(args: TriageArgs) -> anyhow::Result<i32> {
     Ok(i32::from(serious))
 }
 
-fn run_one(log: PathBuf) -> anyhow::Result<Triaged> {
-    let chain =
-        warden::verify::verify(&log).with_context(|| format!("reading {}", log.display()))?;
-    let records = audit_log::read(&log)?;
-    let report = warden_triage::triage(&records);
+fn run_one(log: PathBuf, x: &Extras) -> anyhow::Result<Triaged> {
+    let (chain, records) = warden::verify::verify_and_read(&log)
+        .with_context(|| format!("reading {}", log.display()))?;
+    let mut report = warden_triage::triage(&records);
+    if let Some(rules) = &x.sigma {
+        report.add(rules.evaluate(&records));
+    }
+    if let Some(baselines) = &x.baselines {
+        with_baseline(baselines, &mut report, &records, x.accept);
+    }
+    if let Some(reviewer) = &x.reviewer
+        && let Err(e) = reviewer.review(&mut report, &records)
+    {
+        // Every finding is marked "needs review" with the reason; the report goes on.
+        eprintln!("warden: the reviewer: {e}");
+    }
+    if let Some(file) = &x.html {
+        let page = warden_triage::html(&report, &records, &log.display().to_string(), Some(&chain));
+        std::fs::write(file, page).with_context(|| format!("writing {}", file.display()))?;
+        eprintln!("warden: report written to {}", file.display());
+    }
     // Freeing a long session's records takes as long as a detection pass: on another core.
     std::thread::spawn(move || drop(records));
     Ok(Triaged {
@@ -72,6 +121,34 @@ fn run_one(log: PathBuf) -> anyhow::Result<Triaged> {
         report,
         log,
     })
+}
+
+/// Deviations from the workspace's baseline join the report; then the session is learnt
+/// (unless it has findings) or accepted. A baseline that cannot be read is said, and the
+/// rest of the report stands.
+fn with_baseline(
+    baselines: &Baselines,
+    report: &mut Report,
+    records: &[warden::events::Record],
+    accept: bool,
+) {
+    let baseline = match baselines.baseline_for(records) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("warden: baseline: {e}");
+            return;
+        }
+    };
+    report.add(baseline.deviations(records));
+    let learnt = if accept {
+        baselines.accept(records)
+    } else {
+        baselines.learn(records, !report.findings.is_empty())
+    };
+    match learnt {
+        Ok(l) => eprintln!("warden: {baseline}; this session: {l}"),
+        Err(e) => eprintln!("warden: baseline: {e}"),
+    }
 }
 
 fn json(t: &Triaged) -> serde_json::Value {

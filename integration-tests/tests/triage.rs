@@ -211,3 +211,84 @@ fn exfiltration_a_reverse_shell_and_an_install_script_are_found_across_processes
         "{install:?}"
     );
 }
+
+#[test]
+fn rules_a_reviewer_a_report_and_the_baseline_on_a_real_session() {
+    let ws = tempfile::tempdir().unwrap();
+    let w = ws.path().display().to_string();
+    let s = run_session(
+        &["--workspace", &w],
+        &[
+            "sh",
+            "-c",
+            "cat ~/.aws/credentials 2>/dev/null; ls >/dev/null; true",
+        ],
+    );
+    assert!(s.status.success(), "{}", s.stderr);
+    let dir = tempfile::tempdir().unwrap();
+    // A platform team's Sigma rule, a reviewer that raises what it is shown, an HTML report.
+    std::fs::create_dir(dir.path().join("rules")).unwrap();
+    std::fs::write(
+        dir.path().join("rules/ls.yml"),
+        "title: Directory listing written to a file\nid: 3a1f0000-0000-4000-8000-000000000002\n\
+         logsource:\n  product: linux\n  category: process_creation\n\
+         detection:\n  sel:\n    Image|endswith: /ls\n  condition: sel\nlevel: low\n\
+         tags:\n  - attack.t1083\n",
+    )
+    .unwrap();
+    let reviewer = dir.path().join("reviewer.py");
+    std::fs::write(
+        &reviewer,
+        "import json, sys\nreq = json.load(sys.stdin)\n\
+         print(json.dumps({'schema': 1, 'findings': [{'id': f['id'], 'severity': 'critical', \
+         'narrative': 'the agent read cloud keys it had no task for'} for f in req['findings']]}))\n",
+    )
+    .unwrap();
+    let html = dir.path().join("report.html");
+    let state = dir.path().join("state");
+    let out = Command::new(warden_bin())
+        .arg("triage")
+        .arg(&s.log)
+        .arg("--json")
+        .arg("--rules")
+        .arg(dir.path().join("rules"))
+        .arg("--reviewer-command")
+        .arg(format!("python3 {}", reviewer.display()))
+        .arg("--html")
+        .arg(&html)
+        .arg("--state-dir")
+        .arg(&state)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let report: serde_json::Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {stderr}"));
+    let findings = report["findings"].as_array().unwrap();
+    let by = |id: &str| findings.iter().find(|f| f["detection"] == id);
+    let sigma = by("3a1f0000-0000-4000-8000-000000000002")
+        .unwrap_or_else(|| panic!("the Sigma rule fired: {report:#}\n{stderr}"));
+    assert_eq!(sigma["source"], "sigma");
+    assert_eq!(sigma["techniques"][0], "T1083");
+    let creds = by("credential-files-read").expect("the built-in detection fired");
+    // The reviewer raised it and said why; what it was before is kept.
+    assert_eq!(creds["severity"], "critical", "{creds}");
+    assert_eq!(creds["review"]["raised_from"], "high", "{creds}");
+    assert_eq!(out.status.code(), Some(1));
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(page.contains("credential-files-read") && page.contains("id=\"seq-"));
+    // A session with findings does not enter its workspace's baseline.
+    assert!(stderr.contains("does not enter the baseline"), "{stderr}");
+    // An ordinary session does, once however often it is triaged.
+    let benign = run_session(&["--workspace", &w], &["sh", "-c", "true"]);
+    let learn = || {
+        let out = Command::new(warden_bin())
+            .args(["triage", "--state-dir"])
+            .arg(&state)
+            .arg(&benign.log)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    assert!(learn().contains("learnt into the baseline (1 sessions)"));
+    assert!(learn().contains("already in the baseline"));
+}

@@ -26,6 +26,9 @@ VM_PACKAGES=(qemu-system-x86 busybox-static cpio xz-utils)
 # kernel's keyutils, with their command-line clients. Without recommends: a desktop again.
 KEYRING_PACKAGES=(dbus dbus-daemon gnome-keyring libsecret-tools keyutils)
 
+# The triage HTML report is checked in a real headless browser (a screenshot and its DOM).
+BROWSER_PACKAGES=(chromium)
+
 # Installs those of the packages named after `--` that are missing; OPTIONS go to apt-get.
 apt_install() {
   local what=$1 options=() missing=() p
@@ -46,6 +49,7 @@ apt_install() {
 apt_install "build and test packages" -- "${APT_PACKAGES[@]}"
 apt_install "VM matrix packages" --no-install-recommends -- "${VM_PACKAGES[@]}"
 apt_install "keyring packages" --no-install-recommends -- "${KEYRING_PACKAGES[@]}"
+apt_install "browser packages" --no-install-recommends -- "${BROWSER_PACKAGES[@]}"
 
 # rustup's cargo must come before Debian's /usr/bin/cargo.
 export PATH="$HOME/.cargo/bin:$PATH"

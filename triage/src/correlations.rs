@@ -1,10 +1,13 @@
 //! Detections that follow acts across the process tree and time: a secret read, then encoded,
-//! then sent; a package manager's install script reaching for the network. Each returns the
-//! indexes of the records that are its evidence.
-use warden_records::events::{Event, Verdict};
+//! then sent; a package manager's install script reaching for the network. Each is fed the
+//! records in time order and hands back those that became its evidence.
+use std::collections::VecDeque;
+
+use warden_records::events::{Event, Record, Verdict};
 
 use crate::detections::{
-    CREDENTIAL_FILES, Session, another_process_secrets, program_name, read_matches,
+    CREDENTIAL_FILES, Context, Correlator, Paths, another_process_secrets, program_name,
+    read_matches,
 };
 
 /// How long after reading a secret sending it still counts as one act.
@@ -83,57 +86,106 @@ fn egress(e: &Event) -> bool {
     }
 }
 
-fn secret_read(e: &Event, s: &Session) -> bool {
-    read_matches(e, CREDENTIAL_FILES, s.paths) || another_process_secrets(e, s.paths)
+fn secret_read(e: &Event, paths: &Paths) -> bool {
+    read_matches(e, CREDENTIAL_FILES, paths) || another_process_secrets(e, paths)
+}
+
+/// A record a correlator keeps, for as long as it may still join a finding.
+struct Kept {
+    record: Record,
+    proc: Option<usize>,
 }
 
 /// A secret read, then (within the window, by a related process) sent out, maybe encoded on
 /// the way: the reads, the encoders and the sends.
-pub fn secret_then_egress(s: &Session) -> Vec<usize> {
-    let pick = |f: &dyn Fn(&Event) -> bool| -> Vec<usize> {
-        s.by_time
-            .iter()
-            .copied()
-            .filter(|&i| f(&s.records[i].event))
-            .collect()
-    };
-    let reads = pick(&|e| secret_read(e, s));
-    if reads.is_empty() {
-        return Vec::new();
+#[derive(Default)]
+pub struct SecretThenEgress {
+    reads: VecDeque<Kept>,
+    encoders: VecDeque<Kept>,
+    /// Sends of the last few seconds: a pipeline's sender may exec just before its reader
+    /// opens the secret.
+    sends: VecDeque<Kept>,
+}
+
+/// Records kept per kind, at most: a session reading secrets in a loop must not make each
+/// send cost more (the newest are kept).
+const MAX_KEPT: usize = 1024;
+
+/// Drops what is older than `window` before `now` (kept in time order, oldest first), and the
+/// oldest beyond [`MAX_KEPT`].
+fn expire(kept: &mut VecDeque<Kept>, now: u64, window: u64) {
+    while kept.len() > MAX_KEPT
+        || kept
+            .front()
+            .is_some_and(|k| now.saturating_sub(k.record.boot_ns) > window)
+    {
+        kept.pop_front();
     }
-    let encoders = pick(&|e| exec_of(e).is_some_and(encodes));
-    let sends = pick(&egress);
-    let at = |i: usize| s.records[i].boot_ns;
-    // A pipeline's stages start together: its sender may exec just before its reader opens.
-    let in_window = |read: usize, later: usize| {
-        at(later) + PIPELINE_SLACK_NS >= at(read) && at(later) <= at(read) + EXFIL_WINDOW_NS
-    };
-    let related = |a: usize, b: usize| match (s.lineage.of(a), s.lineage.of(b)) {
-        (Some(a), Some(b)) => s.lineage.related(a, b),
-        _ => false,
-    };
-    let mut evidence: Vec<usize> = Vec::new();
-    for &read in &reads {
-        let out: Vec<usize> = sends
-            .iter()
-            .copied()
-            .filter(|&o| in_window(read, o) && related(read, o))
-            .collect();
-        if out.is_empty() {
-            continue;
-        }
-        evidence.push(read);
-        evidence.extend(
-            encoders
+}
+
+impl Correlator for SecretThenEgress {
+    fn push(&mut self, r: &Record, proc: Option<usize>, cx: &Context) -> Vec<Record> {
+        let now = r.boot_ns;
+        expire(&mut self.reads, now, EXFIL_WINDOW_NS);
+        expire(&mut self.encoders, now, EXFIL_WINDOW_NS);
+        expire(&mut self.sends, now, PIPELINE_SLACK_NS);
+        let related = |k: &Kept| match (k.proc, proc) {
+            (Some(a), Some(b)) => cx.lineage.related(a, b),
+            _ => false,
+        };
+        let kept = || Kept {
+            record: r.clone(),
+            proc,
+        };
+        if secret_read(&r.event, cx.paths) {
+            // Sends that started just before it, with the encoders between.
+            let sends: Vec<Record> = self
+                .sends
                 .iter()
-                .copied()
-                .filter(|&k| in_window(read, k) && related(read, k)),
+                .filter(|k| related(k))
+                .map(|k| k.record.clone())
+                .collect();
+            self.reads.push_back(kept());
+            if sends.is_empty() {
+                return Vec::new();
+            }
+            let mut hits = vec![r.clone()];
+            hits.extend(
+                self.encoders
+                    .iter()
+                    .filter(|k| related(k))
+                    .map(|k| k.record.clone()),
+            );
+            hits.extend(sends);
+            return hits;
+        }
+        if exec_of(&r.event).is_some_and(encodes) {
+            self.encoders.push_back(kept());
+            return Vec::new();
+        }
+        if !egress(&r.event) {
+            return Vec::new();
+        }
+        self.sends.push_back(kept());
+        let reads: Vec<Record> = self
+            .reads
+            .iter()
+            .filter(|k| related(k))
+            .map(|k| k.record.clone())
+            .collect();
+        if reads.is_empty() {
+            return Vec::new();
+        }
+        let mut hits = reads;
+        hits.extend(
+            self.encoders
+                .iter()
+                .filter(|k| related(k))
+                .map(|k| k.record.clone()),
         );
-        evidence.extend(out);
+        hits.push(r.clone());
+        hits
     }
-    evidence.sort_unstable();
-    evidence.dedup();
-    evidence
 }
 
 /// Whether `argv` is a package manager installing (running its packages' scripts).
@@ -171,20 +223,24 @@ fn python_pip_install(argv: &[String]) -> bool {
 
 /// A network program run by a process that a package manager's install started: install
 /// scripts that download or open connections on their own.
-pub fn install_script_network(s: &Session) -> Vec<usize> {
-    s.records
-        .iter()
-        .enumerate()
-        .filter(|(_, r)| exec_of(&r.event).is_some_and(sends))
-        .filter(|&(i, _)| {
-            s.lineage.of(i).is_some_and(|p| {
-                s.lineage
+#[derive(Default)]
+pub struct InstallScriptNetwork;
+
+impl Correlator for InstallScriptNetwork {
+    fn push(&mut self, r: &Record, proc: Option<usize>, cx: &Context) -> Vec<Record> {
+        let started_by_install = || {
+            proc.is_some_and(|p| {
+                cx.lineage
                     .ancestors(p)
                     .any(|a| a.images.iter().any(|argv| installs(argv)))
             })
-        })
-        .map(|(i, _)| i)
-        .collect()
+        };
+        if exec_of(&r.event).is_some_and(sends) && started_by_install() {
+            vec![r.clone()]
+        } else {
+            Vec::new()
+        }
+    }
 }
 
 #[cfg(test)]

@@ -6,19 +6,22 @@ use warden_records::events::{Event, FileAccess, Record, Verdict};
 use crate::{correlations, dns_names, finding::Severity, lineage::Lineage};
 
 /// Paths of a session as triage judges them.
-pub struct Paths<'a> {
-    pub home: &'a str,
-    pub workspace: &'a str,
+pub struct Paths {
+    pub home: String,
+    pub workspace: String,
 }
 
-/// A whole session, for the detections that correlate records.
-pub struct Session<'a> {
-    pub records: &'a [Record],
-    /// Indexes of the records in the order things happened: file calls are logged after
-    /// they are folded (up to a second late), so `seq` order is not time order.
-    pub by_time: &'a [usize],
-    pub paths: &'a Paths<'a>,
+/// What a correlating detection may ask about the session so far.
+pub struct Context<'a> {
+    pub paths: &'a Paths,
     pub lineage: &'a Lineage,
+}
+
+/// A detection over records that only mean something together (across processes and time):
+/// fed every record in time order, with its process, it hands back the records that became
+/// its evidence (earlier ones it kept among them).
+pub trait Correlator {
+    fn push(&mut self, r: &Record, proc: Option<usize>, cx: &Context) -> Vec<Record>;
 }
 
 /// Where a path pattern is anchored.
@@ -37,7 +40,7 @@ impl At {
     fn matches(self, path: &str, p: &Paths) -> bool {
         match self {
             At::Home(rel) => path
-                .strip_prefix(p.home)
+                .strip_prefix(p.home.as_str())
                 .and_then(|r| r.strip_prefix('/'))
                 .is_some_and(|r| matches_rel(r, rel)),
             At::Root(abs) => matches_rel(path, abs),
@@ -74,9 +77,8 @@ pub enum Matcher {
     },
     /// Denials of at least `at_least` different things within `window_ns`.
     Burst { at_least: u64, window_ns: u64 },
-    /// Records that only mean something together (across processes and time): the indexes
-    /// of those that are the evidence.
-    Correlated(fn(&Session) -> Vec<usize>),
+    /// Records that only mean something together (across processes and time).
+    Correlated(fn() -> Box<dyn Correlator>),
 }
 
 pub struct Detection {
@@ -154,7 +156,7 @@ pub const DETECTIONS: &[Detection] = &[
         severity: Severity::Critical,
         techniques: &["T1552.001", "T1132", "T1041", "T1048"],
         what: "read a secret, then sent data out from the same piece of work within two minutes (maybe encoded on the way)",
-        matcher: Matcher::Correlated(correlations::secret_then_egress),
+        matcher: Matcher::Correlated(|| Box::<correlations::SecretThenEgress>::default()),
     },
     Detection {
         id: "reverse-shell",
@@ -171,7 +173,7 @@ pub const DETECTIONS: &[Detection] = &[
         severity: Severity::High,
         techniques: &["T1195.002", "T1105"],
         what: "a package manager's install step ran a network program (an install script downloading or connecting on its own)",
-        matcher: Matcher::Correlated(correlations::install_script_network),
+        matcher: Matcher::Correlated(|| Box::new(correlations::InstallScriptNetwork)),
     },
     Detection {
         id: "credential-files-read",
@@ -254,7 +256,7 @@ pub const DETECTIONS: &[Detection] = &[
         severity: Severity::High,
         techniques: &["T1071.004", "T1048"],
         what: "made DNS lookups that carry data in their names (over a DNS budget, encoded labels, or many distinct names under one domain)",
-        matcher: Matcher::Correlated(dns_names::tunnelling),
+        matcher: Matcher::Correlated(|| Box::<dns_names::Tunnelling>::default()),
     },
     Detection {
         id: "mass-deletion",
@@ -428,10 +430,13 @@ fn home_read_outside_task(e: &Event, p: &Paths) -> bool {
     let Some(path) = read_path(e) else {
         return false;
     };
-    let Some(rel) = path.strip_prefix(p.home).and_then(|r| r.strip_prefix('/')) else {
+    let Some(rel) = path
+        .strip_prefix(p.home.as_str())
+        .and_then(|r| r.strip_prefix('/'))
+    else {
         return false;
     };
-    let in_workspace = !p.workspace.is_empty() && path.starts_with(p.workspace);
+    let in_workspace = !p.workspace.is_empty() && path.starts_with(p.workspace.as_str());
     !in_workspace && !TOOL_DIRS.iter().any(|t| rel.starts_with(t))
 }
 
@@ -461,18 +466,8 @@ pub fn denied_target(e: &Event) -> Option<String> {
     }
 }
 
-/// The indexes of the records a detection picks out of a session.
-pub fn hits(d: &Detection, s: &Session) -> Vec<usize> {
-    match &d.matcher {
-        Matcher::Correlated(f) => f(s),
-        m => (0..s.records.len())
-            .filter(|&i| matches(m, &s.records[i].event, s.paths))
-            .collect(),
-    }
-}
-
 /// Whether one record matches a per-record matcher.
-fn matches(m: &Matcher, e: &Event, p: &Paths) -> bool {
+pub fn matches(m: &Matcher, e: &Event, p: &Paths) -> bool {
     match m {
         Matcher::Read(places) => read_matches(e, places, p),
         Matcher::Write(places) => written_paths(e)
@@ -485,7 +480,7 @@ fn matches(m: &Matcher, e: &Event, p: &Paths) -> bool {
         },
         Matcher::Count { what, .. } => what(e, p),
         Matcher::Burst { .. } => denied_target(e).is_some(),
-        // Judged over the whole session, in `hits`.
+        // Judged by its correlator, with what came before.
         Matcher::Correlated(_) => false,
     }
 }

@@ -2,53 +2,60 @@
 //! it at run time; triage also looks at the names themselves, for sessions without budgets.
 use std::collections::{HashMap, HashSet};
 
-use warden_records::events::Event;
+use warden_records::events::{Event, Record};
 
-use crate::detections::Session;
+use crate::detections::{Context, Correlator};
 
 /// Distinct names under one domain that a task does not need.
 const UNIQUE_NAMES_PER_DOMAIN: usize = 50;
 /// Names carrying encoded data, at least.
 const ENCODED_NAMES: usize = 3;
 
-/// The lookups that carry data: those over a budget, those whose labels look encoded (when
+/// The lookups that carry data: those over a budget, those whose labels look encoded (once
 /// there are several), and those of a domain asked under too many distinct names.
-pub fn tunnelling(s: &Session) -> Vec<usize> {
-    let lookups: Vec<(usize, &str, bool)> = s
-        .records
-        .iter()
-        .enumerate()
-        .filter_map(|(i, r)| match &r.event {
-            Event::DnsQuery(q) => Some((i, q.name.as_str(), q.budget.is_some())),
-            _ => None,
-        })
-        .collect();
-    let mut hits: Vec<usize> = lookups
-        .iter()
-        .filter(|(_, _, over)| *over)
-        .map(|(i, _, _)| *i)
-        .collect();
-    let encoded: Vec<&(usize, &str, bool)> = lookups
-        .iter()
-        .filter(|(_, name, _)| name.split('.').any(looks_encoded))
-        .collect();
-    let distinct: HashSet<&str> = encoded.iter().map(|(_, name, _)| *name).collect();
-    if distinct.len() >= ENCODED_NAMES {
-        hits.extend(encoded.iter().map(|(i, _, _)| *i));
+#[derive(Default)]
+pub struct Tunnelling {
+    /// Lookups with encoded labels, until there are enough distinct names.
+    encoded: Vec<Record>,
+    encoded_names: HashSet<String>,
+    /// Per domain: its distinct names and their lookups, until there are too many.
+    per_domain: HashMap<String, (HashSet<String>, Vec<Record>)>,
+}
+
+impl Correlator for Tunnelling {
+    fn push(&mut self, r: &Record, _: Option<usize>, _: &Context) -> Vec<Record> {
+        let Event::DnsQuery(q) = &r.event else {
+            return Vec::new();
+        };
+        let mut hits = Vec::new();
+        if q.budget.is_some() {
+            hits.push(r.clone());
+        }
+        // Until a threshold is reached, the first lookup of each name is kept (bounded by the
+        // threshold); from then on every such lookup is evidence.
+        if q.name.split('.').any(looks_encoded) {
+            let new = self.encoded_names.len() < ENCODED_NAMES
+                && self.encoded_names.insert(q.name.clone());
+            if self.encoded_names.len() >= ENCODED_NAMES {
+                hits.append(&mut self.encoded);
+                hits.push(r.clone());
+            } else if new {
+                self.encoded.push(r.clone());
+            }
+        }
+        let (names, lookups) = self
+            .per_domain
+            .entry(domain(&q.name).to_string())
+            .or_default();
+        let new = names.len() < UNIQUE_NAMES_PER_DOMAIN && names.insert(q.name.clone());
+        if names.len() >= UNIQUE_NAMES_PER_DOMAIN {
+            hits.append(lookups);
+            hits.push(r.clone());
+        } else if new {
+            lookups.push(r.clone());
+        }
+        hits
     }
-    let mut per_domain: HashMap<&str, HashSet<&str>> = HashMap::new();
-    for (_, name, _) in &lookups {
-        per_domain.entry(domain(name)).or_default().insert(name);
-    }
-    hits.extend(
-        lookups
-            .iter()
-            .filter(|(_, name, _)| per_domain[domain(name)].len() >= UNIQUE_NAMES_PER_DOMAIN)
-            .map(|(i, _, _)| *i),
-    );
-    hits.sort_unstable();
-    hits.dedup();
-    hits
 }
 
 /// The registered domain, roughly: the last two labels, or three under a short second-level

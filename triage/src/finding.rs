@@ -1,31 +1,15 @@
 //! What triage reports: a finding, its severity, its ATT&CK techniques, and the records that
 //! are its evidence as ranges of `seq`.
 use serde::Serialize;
-use warden_records::events::Event;
+use warden_records::events::{Event, FindingRecord, TriageAction};
 use warden_wire::string_enum;
 
 /// How much a finding matters: the scale the auto-reviewer's risks use (`low` to `critical`),
 /// written once.
 pub use warden_records::events::RiskLevel as Severity;
-
-/// Consecutive records of the log: `first..=last`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-pub struct SeqRange {
-    pub first: u64,
-    pub last: u64,
-}
-
-string_enum! {
-    /// Where a finding came from.
-    FindingSource, "finding source" {
-        /// Warden's own detection library.
-        Builtin = "builtin",
-        /// A user's Sigma rule (`--rules DIR`).
-        Sigma = "sigma",
-        /// A deviation from what earlier sessions of the workspace did.
-        Baseline = "baseline",
-    }
-}
+/// Where a finding came from, and its evidence as seq ranges: spelled once, in the records
+/// (live triage writes them in `finding` records).
+pub use warden_records::events::{FindingSource, SeqRange};
 
 /// One detection that fired in a session.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -44,6 +28,23 @@ pub struct Finding {
     /// What the AI reviewer made of it, when one ran (`--reviewer-command`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub review: Option<Review>,
+}
+
+impl Finding {
+    /// The finding as live triage records it, with what was done about it.
+    pub fn record(&self, action: TriageAction, action_source: Option<String>) -> FindingRecord {
+        FindingRecord {
+            detection: self.detection.clone(),
+            source: self.source,
+            severity: self.severity,
+            techniques: self.techniques.clone(),
+            narrative: self.narrative.clone(),
+            count: self.count,
+            evidence: self.evidence.clone(),
+            action,
+            action_source,
+        }
+    }
 }
 
 string_enum! {

@@ -8,6 +8,7 @@ mod baseline;
 mod correlations;
 mod detections;
 mod dns_names;
+mod engine;
 mod finding;
 mod html;
 mod lineage;
@@ -23,6 +24,7 @@ pub use baseline::{
     QUIET_SESSIONS,
 };
 pub use detections::{DETECTIONS, Detection};
+pub use engine::Engine;
 pub use finding::{
     Finding, FindingSource, Review, ReviewStatus, ReviewVerdict, SeqRange, Severity,
 };

@@ -1,15 +1,19 @@
 //! Which process each record belongs to, and what ran that process, from the session's own
-//! fork, exec and exit records: what correlating detections ask ("did a package manager start
-//! this?", "are these two calls parts of one pipeline?").
+//! fork, exec and exit records as they come: what correlating detections ask ("did a package
+//! manager start this?", "are these two calls parts of one pipeline?").
 //!
 //! A process is one lifetime of a pid (pids are reused in long sessions): a fork, or the first
-//! record of a pid, opens it and its exit closes it.
+//! record of a pid, opens it and its exit closes it. File calls are logged when folded, up to a
+//! second after they happened, so a record may come after its process's exit: a closed process
+//! still owns records that happened before its exit, for a while.
 use std::collections::HashMap;
 
 use warden_records::events::{Event, Record};
 
 /// Ancestors looked at, at most: a chain deeper than this is not a task's process tree.
 const MAX_DEPTH: usize = 64;
+/// How long after its exit a process may still get records (folding's delay, with margin).
+const LATE_RECORDS_NS: u64 = 5_000_000_000;
 
 #[derive(Debug, Default)]
 pub struct Proc {
@@ -22,96 +26,86 @@ pub struct Proc {
 #[derive(Debug, Default)]
 pub struct Lineage {
     pub procs: Vec<Proc>,
-    /// The process of each record (by index in the records), when it is about one.
-    of_record: Vec<Option<usize>>,
+    live: HashMap<u32, usize>,
+    /// Processes that exited lately: pid -> (process, exit time).
+    exited: HashMap<u32, (usize, u64)>,
 }
 
 impl Lineage {
-    /// From the records taken in `by_time` order (a file call logged after its process's
-    /// exit still belongs to it).
-    pub fn build(records: &[Record], by_time: &[usize]) -> Self {
-        let mut l = Lineage {
-            procs: Vec::new(),
-            of_record: vec![None; records.len()],
-        };
-        let mut live: HashMap<u32, usize> = HashMap::new();
-        for &i in by_time {
-            let r = &records[i];
-            let proc = match &r.event {
-                Event::Fork(f) => {
-                    let parent = live.get(&f.ppid).copied();
-                    Some(l.open(&mut live, f.pid, parent))
-                }
-                Event::Exec(x) => {
-                    let i = l.find_or_open(&mut live, x.pid, Some(x.ppid));
-                    l.procs[i].images.push(x.argv.clone());
-                    Some(i)
-                }
-                e => e.pid().map(|pid| {
-                    let ppid = match e {
-                        Event::Exit(x) => Some(x.ppid),
-                        _ => None,
-                    };
-                    l.find_or_open(&mut live, pid, ppid)
-                }),
-            };
-            if let Event::Exit(x) = &r.event {
-                live.remove(&x.pid);
+    /// The process the record belongs to, when it is about one; forks, execs and exits
+    /// update the tree.
+    pub fn push(&mut self, r: &Record) -> Option<usize> {
+        let proc = match &r.event {
+            Event::Fork(f) => {
+                let parent = self.live.get(&f.ppid).copied();
+                Some(self.open(f.pid, parent))
             }
-            l.of_record[i] = proc;
+            Event::Exec(x) => {
+                let i = self.find_or_open(x.pid, Some(x.ppid), r.boot_ns);
+                self.procs[i].images.push(x.argv.clone());
+                Some(i)
+            }
+            e => e.pid().map(|pid| {
+                let ppid = match e {
+                    Event::Exit(x) => Some(x.ppid),
+                    _ => None,
+                };
+                self.find_or_open(pid, ppid, r.boot_ns)
+            }),
+        };
+        if let (Event::Exit(x), Some(i)) = (&r.event, proc) {
+            self.live.remove(&x.pid);
+            self.exited.insert(x.pid, (i, r.boot_ns));
+            if self.exited.len() > 4096 {
+                let now = r.boot_ns;
+                self.exited
+                    .retain(|_, (_, at)| now.saturating_sub(*at) <= LATE_RECORDS_NS);
+            }
         }
-        l
+        proc
     }
 
-    fn open(&mut self, live: &mut HashMap<u32, usize>, pid: u32, parent: Option<usize>) -> usize {
+    fn open(&mut self, pid: u32, parent: Option<usize>) -> usize {
         self.procs.push(Proc {
             pid,
             parent,
             images: Vec::new(),
         });
         let i = self.procs.len() - 1;
-        live.insert(pid, i);
+        self.live.insert(pid, i);
+        self.exited.remove(&pid);
         i
     }
 
-    fn find_or_open(
-        &mut self,
-        live: &mut HashMap<u32, usize>,
-        pid: u32,
-        ppid: Option<u32>,
-    ) -> usize {
-        match live.get(&pid) {
-            Some(&i) => i,
-            None => {
-                let parent = ppid.and_then(|p| live.get(&p).copied());
-                self.open(live, pid, parent)
-            }
+    fn find_or_open(&mut self, pid: u32, ppid: Option<u32>, at: u64) -> usize {
+        if let Some(&i) = self.live.get(&pid) {
+            return i;
         }
-    }
-
-    /// The process of the record at `index`.
-    pub fn of(&self, index: usize) -> Option<usize> {
-        self.of_record.get(index).copied().flatten()
+        // A record of a process that exited after the record happened.
+        if let Some(&(i, exit)) = self.exited.get(&pid)
+            && at <= exit
+        {
+            return i;
+        }
+        let parent = ppid.and_then(|p| self.live.get(&p).copied());
+        self.open(pid, parent)
     }
 
     /// The process's ancestors, nearest first.
     pub fn ancestors(&self, proc: usize) -> impl Iterator<Item = &Proc> {
-        std::iter::successors(self.procs[proc].parent, |&p| self.procs[p].parent)
-            .take(MAX_DEPTH)
-            .map(|p| &self.procs[p])
+        self.chain(proc).map(|p| &self.procs[p])
+    }
+
+    fn chain(&self, proc: usize) -> impl Iterator<Item = usize> + '_ {
+        std::iter::successors(self.procs[proc].parent, |&p| self.procs[p].parent).take(MAX_DEPTH)
     }
 
     /// Whether two processes are parts of one piece of work: the same process, one started
     /// (directly or not) by the other, or two children of one parent (a pipeline's stages).
     pub fn related(&self, a: usize, b: usize) -> bool {
-        let above = |x: usize, y: usize| {
-            std::iter::successors(self.procs[x].parent, |&p| self.procs[p].parent)
-                .take(MAX_DEPTH)
-                .any(|p| p == y)
-        };
         a == b
-            || above(a, b)
-            || above(b, a)
+            || self.chain(a).any(|p| p == b)
+            || self.chain(b).any(|p| p == a)
             || (self.procs[a].parent.is_some() && self.procs[a].parent == self.procs[b].parent)
     }
 }

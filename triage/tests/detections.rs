@@ -1,8 +1,9 @@
 //! Each detection on records as Warden writes them: a benign session of real-looking work finds
 //! nothing; each attack finds its detection, with its evidence; counts and bursts fire at their
 //! thresholds and not below.
+use warden_records::events::Event;
 use warden_records::events::Record;
-use warden_triage::{Severity, triage};
+use warden_triage::{Engine, Severity, triage};
 
 const HOME: &str = "/home/u";
 const WS: &str = "/home/u/src/app";
@@ -515,4 +516,49 @@ fn names_that_carry_data_are_dns_tunnelling() {
     let volume: Vec<String> = (0..50).map(|i| lookup(&format!("c{i}.x.test"))).collect();
     assert!(has(volume.clone()));
     assert!(!has(volume[..49].to_vec()));
+}
+
+#[test]
+fn live_each_detection_fires_once_as_the_pipeline_writes_records() {
+    // In seq order, as the pipeline appends them: `cat`'s read of the key is logged after
+    // `cat` exited (folded file calls come late) and still belongs to it.
+    let mut events = pipeline("/home/u/.ssh/id_rsa", 0);
+    let read = events.remove(7);
+    events.insert(
+        8,
+        r#""kind":"exit","pid":11,"ppid":10,"exit_code":0"#.to_string(),
+    );
+    events.push(read);
+    let mut records = session(&events);
+    let last = records.len() - 1;
+    records[last].boot_ns = 7_500_000_000;
+    let Event::SessionStart(start) = &records[0].event else {
+        panic!("a session starts with session.start");
+    };
+    let mut engine = Engine::new(Some(start));
+    let mut fired: Vec<(u64, &str)> = Vec::new();
+    for r in &records {
+        fired.extend(engine.push(r).into_iter().map(|d| (r.seq, d.id)));
+    }
+    assert!(
+        fired.contains(&(records[last].seq, "secret-exfiltration")),
+        "{fired:?}"
+    );
+    let ids: Vec<&str> = fired.iter().map(|(_, id)| *id).collect();
+    let mut unique = ids.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!(ids.len(), unique.len(), "each fires once: {fired:?}");
+    // What it says then is what triage says afterwards.
+    let live = engine.findings();
+    let after = triage(&records).findings;
+    assert_eq!(
+        live.iter()
+            .map(|f| (&f.detection, &f.evidence))
+            .collect::<Vec<_>>(),
+        after
+            .iter()
+            .map(|f| (&f.detection, &f.evidence))
+            .collect::<Vec<_>>()
+    );
 }

@@ -125,3 +125,14 @@ string_enum! {
         Env = "env",
     }
 }
+
+string_enum! {
+    /// What live triage does about a finding of a given severity (the requirements'
+    /// `triage.on_<severity>`), mildest first; the `finding` record says which it did.
+    TriageAction, "triage action" {
+        /// Recorded and exported; the session goes on.
+        Record = "record",
+        /// The session is ended (its processes killed).
+        End = "end",
+    }
+}

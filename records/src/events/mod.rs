@@ -6,6 +6,7 @@ pub mod escape;
 pub mod render;
 
 use serde::{Deserialize, Serialize};
+pub use warden_wire::TriageAction;
 use warden_wire::string_enum;
 
 /// Version of the record schema, written into every `session.start`.
@@ -89,6 +90,7 @@ events! {
     RequirementsChanged(RequirementsChange) = "requirements.changed",
     LimitReached(LimitReached) = "limit.reached",
     CredentialUse(CredentialUse) = "credential.use",
+    Finding(Box<FindingRecord>) = "finding",
     EventsLost(EventsLost) = "events.lost",
     AgentPrompt(AgentPrompt) = "agent.prompt",
     AgentToolCall(AgentToolCall) = "agent.tool_call",
@@ -130,6 +132,8 @@ impl Event {
             Event::AgentPrompt(e) => Some(e.pid),
             Event::AgentToolCall(e) => Some(e.pid),
             Event::CredentialUse(c) => c.pid,
+            // About the session: its evidence names the records (and their processes).
+            Event::Finding(_) => None,
             // A DNS request's pid is 0: the proxy does not know the querying process.
             Event::ApprovalRequest(a) => (a.subject.pid != 0).then_some(a.subject.pid),
             Event::Approval(a) => (a.subject.pid != 0).then_some(a.subject.pid),
@@ -740,6 +744,48 @@ string_enum! {
     }
 }
 
+string_enum! {
+    /// Where a finding came from.
+    FindingSource, "finding source" {
+        /// Warden's own detection library.
+        Builtin = "builtin",
+        /// A user's Sigma rule (`--rules DIR`).
+        Sigma = "sigma",
+        /// A deviation from what earlier sessions of the workspace did.
+        Baseline = "baseline",
+    }
+}
+
+/// Consecutive records of the log: `first..=last`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeqRange {
+    pub first: u64,
+    pub last: u64,
+}
+
+/// A detection of live triage fired in this session: what the session did that an honest
+/// coding task does not (`warden triage` explains each detection).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FindingRecord {
+    /// The detection's id, e.g. `secret-exfiltration`.
+    pub detection: String,
+    pub source: FindingSource,
+    pub severity: RiskLevel,
+    /// MITRE ATT&CK technique ids.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub techniques: Vec<String>,
+    /// One line, naming the first record of the evidence (escaped).
+    pub narrative: String,
+    /// The calls matched when it fired.
+    pub count: u64,
+    /// The records that made it fire, as seq ranges of this log.
+    pub evidence: Vec<SeqRange>,
+    pub action: TriageAction,
+    /// The requirement that chose the action (`triage.on_high` and its file), when one did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action_source: Option<String>,
+}
+
 /// One use of a credential, or a refusal to hand one over. Never the value.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CredentialUse {
@@ -879,6 +925,8 @@ string_enum! {
         SpawnFailed = "spawn_failed",
         /// The supervisor died; a later Warden ended the session (`status` is then -1).
         SupervisorLost = "supervisor_lost",
+        /// Live triage found what the requirements say ends a session (`finding` records).
+        Triage = "triage",
     }
 }
 

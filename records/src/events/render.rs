@@ -323,6 +323,27 @@ pub fn details(rec: &Record) -> String {
         Event::LimitReached(l) => {
             format!("{} limit {} reached {} times", l.resource, l.limit, l.hits)
         }
+        Event::Finding(f) => {
+            let evidence: Vec<String> = f
+                .evidence
+                .iter()
+                .take(6)
+                .map(|r| match r.first == r.last {
+                    true => r.first.to_string(),
+                    false => format!("{}-{}", r.first, r.last),
+                })
+                .collect();
+            format!(
+                "{} {} -> {}: {} (evidence seq {}{})",
+                f.severity.as_str().to_uppercase(),
+                f.detection,
+                f.action,
+                // The narrative was escaped when it was made; a log is hostile data all the same.
+                for_terminal(&f.narrative),
+                evidence.join(", "),
+                if f.evidence.len() > 6 { ", ..." } else { "" }
+            )
+        }
         Event::EventsLost(l) => format!(
             "LOST exec {} fork {} exit {} network {} file {} (session total {})",
             l.exec, l.fork, l.exit, l.network, l.file, l.total

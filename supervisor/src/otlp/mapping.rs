@@ -432,6 +432,29 @@ pub fn map(rec: &Record) -> Mapped {
                 severity = Severity::Warn;
             }
         }
+        Event::Finding(f) => {
+            a.str("warden.finding.detection", f.detection.clone());
+            a.str("warden.finding.source", f.source.as_str());
+            a.str("warden.finding.severity", f.severity.as_str());
+            a.list("warden.finding.techniques", &f.techniques);
+            a.str("warden.finding.narrative", f.narrative.clone());
+            a.int("warden.finding.count", f.count);
+            let evidence: Vec<String> = f
+                .evidence
+                .iter()
+                .map(|r| format!("{}-{}", r.first, r.last))
+                .collect();
+            a.list("warden.finding.evidence", &evidence);
+            a.str("warden.finding.action", f.action.as_str());
+            a.opt_str("warden.rule.source", f.action_source.as_ref());
+            severity = match f.severity {
+                crate::events::RiskLevel::Low => Severity::Info,
+                crate::events::RiskLevel::Medium => Severity::Warn,
+                crate::events::RiskLevel::High | crate::events::RiskLevel::Critical => {
+                    Severity::Error
+                }
+            };
+        }
         Event::LimitReached(l) => {
             a.str("warden.limit.resource", l.resource.clone());
             a.str("warden.limit.value", l.limit.clone());

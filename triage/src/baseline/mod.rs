@@ -21,8 +21,9 @@ use warden_wire::string_enum;
 
 use crate::{
     detections::program_name,
+    engine::home,
     finding::{Finding, FindingSource, Severity, ranges},
-    triage::{home, session_start},
+    triage::session_start,
 };
 use features::{Observation, Places, observe};
 use store::{Seen, Stored};

@@ -16,7 +16,7 @@ use crate::source::Location;
 use crate::values::{
     ApprovalPolicy, Argv, BacklogPolicy, Cidr, ConfigPath, CredentialDelivery, CredentialsStore,
     DomainPattern, EntropyBits, EnvPattern, ExecRule, HttpUrl, HttpsUrl, KernelLayer, NonEmpty,
-    OtlpHeader, OtlpProtocol, ProviderPin, RequiredDecision, Reviewer, SandboxMode,
+    OtlpHeader, OtlpProtocol, ProviderPin, RequiredDecision, Reviewer, SandboxMode, TriageAction,
 };
 
 /// Where an effective value was set: the layer, its file and the line.
@@ -189,6 +189,11 @@ effective! {
     login_audience: NonEmpty = "login.audience", login.audience;
     login_workspace_claim: NonEmpty = "login.workspace_claim", login.workspace_claim;
     login_pins: Vec<Spanned<ProviderPin>> = "login.pins", login.pins;
+    triage_live: bool = "triage.live", triage.live;
+    triage_on_low: TriageAction = "triage.on_low", triage.on_low;
+    triage_on_medium: TriageAction = "triage.on_medium", triage.on_medium;
+    triage_on_high: TriageAction = "triage.on_high", triage.on_high;
+    triage_on_critical: TriageAction = "triage.on_critical", triage.on_critical;
     cloud_bundle_url: HttpsUrl = "cloud.bundle_url", cloud.bundle_url;
     cloud_public_key: PublicKey = "cloud.public_key", cloud.public_key;
 }

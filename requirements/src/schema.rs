@@ -10,6 +10,7 @@ use crate::values::{
     ApprovalPolicy, Argv, BacklogPolicy, Cidr, ConfigPath, CredentialDelivery, CredentialsStore,
     DomainPattern, EntropyBits, EnvPattern, ExecRule, HttpUrl, HttpsUrl, KernelLayer, NonEmpty,
     OtlpHeader, OtlpProtocol, ProviderPin, RequiredDecision, Reviewer, SandboxMode, SchemaVersion,
+    TriageAction,
 };
 
 /// One requirements document, as written. Each value keeps its span for messages.
@@ -37,6 +38,8 @@ pub struct Requirements {
     pub credentials: CredentialsRequirements,
     #[serde(default)]
     pub login: LoginRequirements,
+    #[serde(default)]
+    pub triage: TriageRequirements,
     /// Where the cloud bundle comes from; only in the managed and local layers.
     #[serde(default)]
     pub cloud: CloudRequirements,
@@ -134,6 +137,18 @@ pub struct CredentialsRequirements {
     /// Inherited variables the agent never gets, on top of the names that look secret
     /// (`NAME`, or `PREFIX*`); no user setting passes them on.
     pub scrub_env: Option<Spanned<Vec<EnvPattern>>>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TriageRequirements {
+    /// Whether the built-in detections run in each session's pipeline (absent: they do).
+    pub live: Option<Spanned<bool>>,
+    /// What a live finding of each severity makes Warden do (absent: `record`).
+    pub on_low: Option<Spanned<TriageAction>>,
+    pub on_medium: Option<Spanned<TriageAction>>,
+    pub on_high: Option<Spanned<TriageAction>>,
+    pub on_critical: Option<Spanned<TriageAction>>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]

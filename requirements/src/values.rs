@@ -12,7 +12,7 @@ use ipnet::IpNet;
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 
-pub use warden_wire::{CredentialDelivery, InvalidValue, ParseVisitor, SandboxMode};
+pub use warden_wire::{CredentialDelivery, InvalidValue, ParseVisitor, SandboxMode, TriageAction};
 use warden_wire::{serde_via_str, string_enum};
 
 string_enum! {

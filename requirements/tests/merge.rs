@@ -93,6 +93,12 @@ fn fragment(key: &str, i: usize) -> String {
             "[credentials]\nallowed_deliveries = [\"{}\"]",
             ["inject", "helper"][i % 2]
         ),
+        "triage.live" => format!("[triage]\nlive = {bool_value}"),
+        action if action.starts_with("triage.on_") => format!(
+            "[triage]\n{} = \"{}\"",
+            action.trim_start_matches("triage."),
+            ["end", "record"][i % 2]
+        ),
         "cloud.bundle_url" => format!("[cloud]\nbundle_url = \"https://policy{i}.example/b.toml\""),
         "cloud.public_key" => {
             let key = warden_requirements::SecretKey::generate()
@@ -165,7 +171,7 @@ fn every_key_follows_layer_precedence() {
             checked += 1;
         }
     }
-    assert_eq!(checked, 42 * 7 + 2 * 3);
+    assert_eq!(checked, 47 * 7 + 2 * 3);
 }
 
 #[test]

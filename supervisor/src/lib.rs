@@ -24,6 +24,7 @@ pub(crate) mod folding;
 pub mod kernel;
 pub(crate) mod launch;
 pub(crate) mod layers;
+pub mod live_triage;
 pub mod log_view;
 pub mod network;
 pub mod otlp;

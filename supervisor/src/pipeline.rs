@@ -18,6 +18,7 @@ use crate::{
     events::{Event, EventsLost, render},
     file_activity::FileActivity,
     kernel::programs::{EventSource, LostCounts},
+    live_triage::LiveTriage,
     network::connect_activity::ConnectActivity,
     tool_calls::ToolCalls,
 };
@@ -44,6 +45,7 @@ pub struct Pipeline {
     undecodable: u64,
     undecodable_reported: u64,
     tool_calls: ToolCalls,
+    triage: Option<LiveTriage>,
 }
 
 /// What the pipeline hands back when it stops.
@@ -65,7 +67,14 @@ impl Pipeline {
             undecodable: 0,
             undecodable_reported: 0,
             tool_calls: ToolCalls::default(),
+            triage: None,
         }
+    }
+
+    /// Runs live triage over every record written.
+    pub fn with_triage(mut self, triage: LiveTriage) -> Self {
+        self.triage = Some(triage);
+        self
     }
 
     /// Writes a user-space event (session start, ...) through the same sequence.
@@ -78,6 +87,17 @@ impl Pipeline {
         let record = self.writer.append_tagged(boot_ns, event, tool_call)?;
         if self.live {
             eprintln!("{}", render::line(&record));
+        }
+        // A finding follows the record that made it fire.
+        let findings = match self.triage.as_mut() {
+            Some(t) => t.push(&record),
+            None => Vec::new(),
+        };
+        for finding in findings {
+            let record = self.writer.append(boot_ns, finding)?;
+            if self.live {
+                eprintln!("{}", render::line(&record));
+            }
         }
         Ok(())
     }

@@ -20,7 +20,7 @@ pub struct Context<'a> {
 /// A detection over records that only mean something together (across processes and time):
 /// fed every record in time order, with its process, it hands back the records that became
 /// its evidence (earlier ones it kept among them).
-pub trait Correlator {
+pub trait Correlator: Send {
     fn push(&mut self, r: &Record, proc: Option<usize>, cx: &Context) -> Vec<Record>;
 }
 

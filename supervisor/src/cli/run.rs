@@ -94,5 +94,6 @@ pub fn run(args: RunArgs) -> anyhow::Result<i32> {
         hook_tier,
         environment: loaded.settings.environment.clone(),
         credentials,
+        triage: warden::live_triage::TriagePolicy::from_requirements(&loaded.effective),
     }))
 }

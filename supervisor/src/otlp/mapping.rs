@@ -835,6 +835,7 @@ mod tests {
             all.iter().map(T::to_string).collect()
         }
         const REQUEST: &str = r#""kind":"exec.request","pid":1,"syscall":"execve","filename":"x","program":"x","argv":[],"wait_us":1"#;
+        const FINDING: &str = r#""kind":"finding","detection":"secret-exfiltration","source":"builtin","severity":"high","techniques":["T1041"],"narrative":"n","count":2,"evidence":[{"first":3,"last":4}]"#;
         const DNS: &str = r#""kind":"dns.query","name":"a.test","qtype":"A","transport":"udp","client":"127.0.0.1:1","verdict":"deny","rule":"r","rcode":"REFUSED","duration_us":1"#;
         const ASKED: &str =
             r#""kind":"approval.request","id":"a","pid":1,"why":"w","timeout_ms":1"#;
@@ -912,8 +913,33 @@ mod tests {
                 r#""kind":"credential.use","delivery":"@","outcome":"handed""#.to_string(),
                 "warden.credential.delivery",
                 names(warden_wire::CredentialDelivery::ALL),
+            ),            (
+                format!(r#"{FINDING},"action":"@""#),
+                "warden.finding.action",
+                names(warden_wire::TriageAction::ALL),
+            ),
+            (
+                FINDING.replace(r#""severity":"high""#, r#""severity":"@""#) + r#","action":"end""#,
+                "warden.finding.severity",
+                names(crate::events::RiskLevel::ALL),
+            ),
+            (
+                FINDING.replace(r#""source":"builtin""#, r#""source":"@""#) + r#","action":"end""#,
+                "warden.finding.source",
+                names(crate::events::FindingSource::ALL),
             ),
         ];
+        let finding: Record = serde_json::from_str(&format!(
+            r#"{{"session":"s","seq":5,"time":"2026-12-06T00:00:00.000000000Z","boot_ns":1,{FINDING},"action":"end"}}"#
+        ))
+        .unwrap();
+        let m = map(&finding);
+        assert_eq!(m.event_name, "warden.finding");
+        assert_eq!(
+            m.get_str("warden.finding.detection"),
+            Some("secret-exfiltration")
+        );
+        assert!(m.get("warden.finding.evidence").is_some());
         for (fields, key, values) in cases {
             assert!(!values.is_empty(), "{key}");
             for value in values {

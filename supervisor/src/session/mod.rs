@@ -149,6 +149,8 @@ pub struct RunOptions {
     /// Kernel layers without which the session must not start (requirements).
     pub required_layers:
         Vec<warden_requirements::Resolved<warden_requirements::values::KernelLayer>>,
+    /// Live triage and what its findings do (requirements); None: off.
+    pub triage: Option<crate::live_triage::TriagePolicy>,
 }
 
 /// How long processes get to disappear after SIGKILL before Warden reports a failure.
@@ -198,6 +200,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
         telemetry,
         log_prompts,
         hook_tier,
+        triage,
         required_layers,
         environment,
         credentials,
@@ -288,7 +291,14 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
         allowlist: kernel.allowlist.clone(),
         protected: lsm_protected.iter().map(|p| escape_path(p)).collect(),
     });
+    let triage_end = Arc::new(tokio::sync::Notify::new());
     let mut pipeline = Pipeline::new(writer, live, labels);
+    if let Some(policy) = triage {
+        pipeline = pipeline.with_triage(crate::live_triage::LiveTriage::new(
+            policy,
+            triage_end.clone(),
+        ));
+    }
     pipeline.append(session_start(
         &command,
         &user,
@@ -377,6 +387,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
         env: &env,
         env_removed: &env_removed,
         gate,
+        triage_end,
     };
     let ending = supervise(start, &kernel.cgroup, &mut services, &mut signals).await?;
 

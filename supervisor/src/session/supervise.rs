@@ -1,9 +1,9 @@
 //! The command's lifetime: started by the launcher (which confines it), then watched until it
 //! exits, Warden is told to stop, or the audit log fails. Returns how the session ended.
-use std::{ffi::OsString, io, os::unix::process::ExitStatusExt as _};
+use std::{ffi::OsString, io, os::unix::process::ExitStatusExt as _, sync::Arc};
 
 use anyhow::anyhow;
-use tokio::{process::Child, task::JoinHandle};
+use tokio::{process::Child, sync::Notify, task::JoinHandle};
 use warden_agent::spec::LaunchSpec;
 
 use super::services::{GateSetup, Services};
@@ -34,6 +34,8 @@ pub struct Start<'a> {
     pub env: &'a [(&'a str, &'a std::ffi::OsStr)],
     pub env_removed: &'a [OsString],
     pub gate: GateSetup,
+    /// Woken when live triage's finding ends the session.
+    pub triage_end: Arc<Notify>,
 }
 
 /// Starts the command and the exec gate on its launcher, and watches it to its end.
@@ -90,7 +92,14 @@ pub async fn supervise(
             return Ok(spawn_failed(start.command, &e, status));
         }
     };
-    watch(child, cgroup, &mut services.pipeline, signals).await
+    watch(
+        child,
+        cgroup,
+        &mut services.pipeline,
+        signals,
+        &start.triage_end,
+    )
+    .await
 }
 
 fn spawn_failed(command: &[OsString], e: &io::Error, status: i32) -> Ending {
@@ -124,6 +133,7 @@ async fn watch(
     cgroup: &SessionCgroup,
     pipeline: &mut JoinHandle<io::Result<Finished>>,
     signals: &mut Signals,
+    triage_end: &Notify,
 ) -> anyhow::Result<Ending> {
     let mut end = end(EndReason::Exited);
     loop {
@@ -146,6 +156,12 @@ async fn watch(
                 tracing::info!("{} from pid {}: ending the session", received.signal, received.sender_pid);
                 end.reason = EndReason::Interrupted;
                 end.status = 128 + received.signal as i32;
+                end.killed += cgroup.kill_all()?;
+            }
+            _ = triage_end.notified() => {
+                tracing::info!("a finding's action is to end the session");
+                end.reason = EndReason::Triage;
+                end.status = 128 + libc::SIGKILL;
                 end.killed += cgroup.kill_all()?;
             }
             result = &mut *pipeline => {

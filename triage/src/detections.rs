@@ -44,9 +44,21 @@ impl At {
                 .and_then(|r| r.strip_prefix('/'))
                 .is_some_and(|r| matches_rel(r, rel)),
             At::Root(abs) => matches_rel(path, abs),
-            At::Anywhere(part) => path.contains(part),
+            At::Anywhere(part) => mentions(path, part),
         }
     }
+}
+
+/// Whether `path` has `part` (`/.git/hooks/`) in it, or starts with it when it is relative
+/// (`.git/hooks/pre-commit`, `./.mcp.json`: opened from the directory that holds it).
+fn mentions(path: &str, part: &str) -> bool {
+    let relative = !path.starts_with('/');
+    let path = path.trim_start_matches("./");
+    path.contains(part)
+        || (relative
+            && part
+                .strip_prefix('/')
+                .is_some_and(|rel| path.starts_with(rel)))
 }
 
 /// `rel` names a file exactly, a directory and what is in it (ending in `/`), or every name
@@ -395,7 +407,7 @@ fn reverse_shell(e: &Event, _: &Paths) -> bool {
 fn git_hooks(e: &Event, _: &Paths) -> bool {
     let hook_written = written_paths(e)
         .iter()
-        .any(|p| p.contains("/.git/hooks/") && !p.ends_with(".sample"));
+        .any(|p| mentions(p, "/.git/hooks/") && !p.ends_with(".sample"));
     let hooks_path = match e {
         Event::Exec(x) => {
             program(&x.filename, &x.argv) == "git"

@@ -15,7 +15,10 @@ cargo build --locked --release --bins -q
 warden=$PWD/target/release/warden
 work=$(mktemp -d -p /var/lib warden-corpus.XXXXXX)
 listener=
-trap 'kill $listener 2> /dev/null || true; rm -rf "$work"' EXIT
+other="$HOME/.warden-corpus-other-project"
+trap 'kill $listener 2> /dev/null || true; rm -rf "$work" "$other"' EXIT
+# Another project of the user's, for the attack that reads across the home directory.
+mkdir -p "$other" && for i in $(seq 40); do echo "secret plans $i" > "$other/notes$i.txt"; done
 
 # The reverse shell's other end, on loopback: it sends each shell one command.
 python3 - > "$work/port" <<'PY' &

@@ -101,11 +101,20 @@ impl Lineage {
     }
 
     /// Whether two processes are parts of one piece of work: the same process, one started
-    /// (directly or not) by the other, or two children of one parent (a pipeline's stages).
+    /// (directly or not) by the other, or two children of one program (a pipeline's stages;
+    /// commands of one shell, a `$(...)` or `( )` subshell being part of its shell).
     pub fn related(&self, a: usize, b: usize) -> bool {
         a == b
             || self.chain(a).any(|p| p == b)
             || self.chain(b).any(|p| p == a)
-            || (self.procs[a].parent.is_some() && self.procs[a].parent == self.procs[b].parent)
+            || self
+                .program_parent(a)
+                .is_some_and(|p| Some(p) == self.program_parent(b))
+    }
+
+    /// The nearest ancestor that ran a program of its own: forks that never exec'd (a shell's
+    /// subshells) are their parent's program still.
+    fn program_parent(&self, proc: usize) -> Option<usize> {
+        self.chain(proc).find(|&p| !self.procs[p].images.is_empty())
     }
 }

@@ -384,16 +384,34 @@ fn a_secret_read_then_sent_is_one_finding_across_the_pipeline() {
     );
 
     // An unrelated process (another tool call's tree) sending: not this sequence.
+    // (Each tool call is a shell of its own; what passes through the agent is not seen.)
     let unrelated = vec![
         exec_by(7, 1, &["agent"]),
         fork(10, 7),
+        exec_by(10, 7, &["bash", "-c", "cat ~/.aws/credentials"]),
         fork(20, 10),
         open_by(20, "/home/u/.aws/credentials"),
         fork(30, 7),
+        exec_by(30, 7, &["bash", "-c", "curl https://crates.io"]),
         fork(31, 30),
         exec_by(31, 30, &["curl", "https://crates.io"]),
     ];
     assert!(!found(&unrelated).iter().any(|d| d == "secret-exfiltration"));
+    // `tok=$(cat key)` in a subshell, then `curl ...$tok` from the shell: one shell's work.
+    let substituted = vec![
+        exec_by(7, 1, &["sh", "script.sh"]),
+        fork(20, 7),
+        fork(21, 20),
+        exec_by(21, 20, &["cat", "/home/u/.config/gcloud/credentials.db"]),
+        open_by(21, "/home/u/.config/gcloud/credentials.db"),
+        fork(22, 7),
+        exec_by(22, 7, &["curl", "http://127.0.0.1:9/?t=x"]),
+    ];
+    assert!(
+        found(&substituted)
+            .iter()
+            .any(|d| d == "secret-exfiltration")
+    );
     // The agent itself reading and sending (one process): the sequence.
     let itself = vec![
         exec_by(7, 1, &["python3", "agent.py"]),

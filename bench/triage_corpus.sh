@@ -45,7 +45,8 @@ run() {
   (cd "$ws" && "$warden" run -q --state-dir "$work/state" --workspace "$ws" \
      --allow-cidr 127.0.0.1/32 --dns-upstream 127.0.0.1:9 --unattended -- sh "$script" \
      > /dev/null 2>&1 || true)
-  ls -t "$work"/state/sessions/*/events.jsonl | head -1
+  # (sed reads all of ls: head would end the pipeline early, SIGPIPE under pipefail)
+  ls -t "$work"/state/sessions/*/events.jsonl | sed -n 1p
 }
 
 # findings LOG: the detections `warden triage` reports, one per line.

@@ -358,14 +358,11 @@ fn live_triage_records_findings_as_the_session_runs_and_requirements_can_end_it(
     // Requirements can make a critical finding end the session, at once.
     let dir = private_dir();
     let req = requirements_file(dir.path(), "[triage]\non_critical = \"end\"\n");
-    let started = std::time::Instant::now();
+    // (A long sleep: had the session gone on, the marker would be there.)
+    let lingering = format!("{EXFILTRATE}; sleep 30; touch {}", marker.display());
     let s = run_session(
         &["--workspace", &w, "--requirements", &req],
-        &["sh", "-c", &script],
-    );
-    assert!(
-        started.elapsed() < Duration::from_secs(3),
-        "ended before the sleep"
+        &["sh", "-c", &lingering],
     );
     assert_eq!(s.status.code(), Some(137), "{}", s.stderr);
     assert!(!marker.exists(), "the session did not go on");

@@ -47,39 +47,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-/// A later round's processes get other pids (a long session reuses few).
+/// A later round's processes get other pids (a long session reuses few): every `pid` and
+/// `ppid` of the record, whatever its kind.
 fn shift_pids(e: &mut Event, by: u32) {
-    match e {
-        Event::Exec(x) => {
-            x.pid += by;
-            x.ppid += by;
-        }
-        Event::Fork(f) => {
-            f.pid += by;
-            f.ppid += by;
-        }
-        Event::Exit(x) => {
-            x.pid += by;
-            x.ppid += by;
-        }
-        Event::ExecRequest(x) => x.pid += by,
-        Event::NetConnect(n) | Event::NetSend(n) => n.pid += by,
-        e => {
-            if let Some(f) = file_access_mut(e) {
-                f.pid += by;
-            }
+    let Ok(serde_json::Value::Object(mut fields)) = serde_json::to_value(&*e) else {
+        return;
+    };
+    for key in ["pid", "ppid"] {
+        if let Some(serde_json::Value::Number(n)) = fields.get(key)
+            && let Some(pid) = n.as_u64().filter(|&p| p != 0)
+        {
+            fields.insert(key.into(), (pid + u64::from(by)).into());
         }
     }
-}
-
-fn file_access_mut(e: &mut Event) -> Option<&mut warden_records::events::FileAccess> {
-    match e {
-        Event::FileOpen(f)
-        | Event::FileLink(f)
-        | Event::FileRename(f)
-        | Event::FileUnlink(f)
-        | Event::FileSymlink(f)
-        | Event::FileTruncate(f) => Some(f),
-        _ => None,
+    if let Ok(shifted) = serde_json::from_value(serde_json::Value::Object(fields)) {
+        *e = shifted;
     }
 }

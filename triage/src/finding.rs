@@ -122,6 +122,21 @@ pub fn ranges(seqs: &[u64]) -> Vec<SeqRange> {
     out
 }
 
+/// A finding for the tests of the outputs: `nc` run, high, one record.
+#[cfg(test)]
+pub(crate) fn sample(review: Option<Review>) -> Finding {
+    Finding {
+        detection: "network-tools".into(),
+        source: FindingSource::Builtin,
+        severity: Severity::High,
+        techniques: vec!["T1095".into()],
+        narrative: "ran nc".into(),
+        count: 1,
+        evidence: vec![SeqRange { first: 3, last: 3 }],
+        review,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -135,16 +135,7 @@ mod tests {
 
     #[test]
     fn a_review_is_carried_unmapped() {
-        let finding = |review| Finding {
-            detection: "network-tools".into(),
-            source: crate::FindingSource::Builtin,
-            severity: Severity::High,
-            techniques: vec!["T1095".into()],
-            narrative: "ran nc".into(),
-            count: 1,
-            evidence: vec![SeqRange { first: 3, last: 3 }],
-            review,
-        };
+        let finding = crate::finding::sample;
         let report = Report {
             session: "s1".into(),
             records: 10,

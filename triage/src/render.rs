@@ -105,20 +105,11 @@ fn review(out: &mut String, r: &Review) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::finding::{Finding, FindingSource, ReviewVerdict, SeqRange, Severity};
+    use crate::finding::{ReviewVerdict, Severity};
 
     #[test]
     fn a_review_is_shown_briefly_and_escaped() {
-        let finding = |review| Finding {
-            detection: "network-tools".into(),
-            source: FindingSource::Builtin,
-            severity: Severity::High,
-            techniques: vec!["T1095".into()],
-            narrative: "ran nc".into(),
-            count: 1,
-            evidence: vec![SeqRange { first: 3, last: 3 }],
-            review,
-        };
+        let finding = crate::finding::sample;
         let report = Report {
             session: "s1".into(),
             records: 10,

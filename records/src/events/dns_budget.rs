@@ -65,3 +65,33 @@ impl fmt::Display for Exceeded {
         )
     }
 }
+
+/// The registrable domain when no pattern gives one: the last two labels.
+pub fn last_two_labels(name: &str) -> &str {
+    let name = name.trim_end_matches('.');
+    match name.rmatch_indices('.').nth(1) {
+        Some((i, _)) => &name[i + 1..],
+        None => name,
+    }
+}
+
+/// Shannon entropy in bits per character, case folded (DNS names are case-insensitive, so
+/// case carries no data a resolver keeps).
+pub fn entropy(text: &[u8]) -> f64 {
+    if text.is_empty() {
+        return 0.0;
+    }
+    let mut counts = [0u32; 256];
+    for &b in text {
+        counts[usize::from(b.to_ascii_lowercase())] += 1;
+    }
+    let n = text.len() as f64;
+    counts
+        .iter()
+        .filter(|&&c| c > 0)
+        .map(|&c| {
+            let p = f64::from(c) / n;
+            -p * p.log2()
+        })
+        .sum()
+}

@@ -21,6 +21,7 @@ pub mod doctor;
 pub(crate) mod exec_gate;
 pub(crate) mod file_activity;
 pub(crate) mod folding;
+pub(crate) mod freezer;
 pub mod kernel;
 pub(crate) mod launch;
 pub(crate) mod layers;

@@ -8,6 +8,7 @@ use std::{
     fs::File,
     io::{self, Read, Seek, SeekFrom},
     path::{Path, PathBuf},
+    sync::Arc,
     time::Duration,
 };
 
@@ -21,6 +22,7 @@ use super::{cursor::Cursor, transport::Exporter};
 use crate::{
     clock,
     events::{BacklogAction, Event, ExportBacklog, Record},
+    freezer::{Freezer, Hold},
 };
 
 /// Records per export request.
@@ -46,8 +48,8 @@ pub enum SessionState {
 pub struct BacklogControl {
     pub max_bytes: u64,
     pub policy: BacklogPolicy,
-    /// The session cgroup's `cgroup.freeze`.
-    pub freeze_file: PathBuf,
+    /// The session cgroup's freezer, shared with live triage.
+    pub freezer: Arc<Freezer>,
     /// Where `export.backlog` records go (the pipeline's user-space events). Weak: the
     /// pipeline's last drain waits for every sender, and a slow export must not hold it.
     pub events: mpsc::WeakSender<(u64, Event)>,
@@ -58,13 +60,13 @@ impl BacklogControl {
     pub fn new(
         max_bytes: u64,
         policy: BacklogPolicy,
-        freeze_file: PathBuf,
+        freezer: Arc<Freezer>,
         events: mpsc::WeakSender<(u64, Event)>,
     ) -> Self {
         Self {
             max_bytes,
             policy,
-            freeze_file,
+            freezer,
             events,
             paused: false,
         }
@@ -85,13 +87,11 @@ impl BacklogControl {
     }
 
     fn freeze(&mut self, frozen: bool) {
-        match std::fs::write(&self.freeze_file, if frozen { "1" } else { "0" }) {
-            Ok(()) => self.paused = frozen,
-            // Thawing a session whose cgroup is already removed (it ended frozen, and the
-            // supervisor released it first): nothing is frozen any more.
-            Err(e) if !frozen && e.kind() == std::io::ErrorKind::NotFound => self.paused = false,
-            Err(e) => tracing::error!("{}: {e}", self.freeze_file.display()),
+        match frozen {
+            true => self.freezer.hold(Hold::ExportBacklog),
+            false => self.freezer.release(Hold::ExportBacklog),
         }
+        self.paused = frozen;
     }
 
     /// Thaws the session if it is frozen: the backlog is gone.

@@ -1,17 +1,13 @@
 //! The live session's exporter: set up before the session starts (a bad CA file or header
 //! stops it there), resuming older sessions' backlogs, then following the session's log until
 //! its `session.end` is acknowledged or the grace after it runs out.
-use std::{
-    path::{Path, PathBuf},
-    sync::Arc,
-    time::Duration,
-};
+use std::{path::Path, sync::Arc, time::Duration};
 
 use anyhow::anyhow;
 use tokio::sync::mpsc;
 
 use super::TelemetryOptions;
-use crate::events::Event;
+use crate::{events::Event, freezer::Freezer};
 
 pub struct LiveExport {
     options: TelemetryOptions,
@@ -67,14 +63,14 @@ impl LiveExport {
         self,
         log: &Path,
         dir: &Path,
-        freeze_file: PathBuf,
+        freezer: Arc<Freezer>,
         events: &mpsc::Sender<(u64, Event)>,
     ) -> Following {
         let (state, state_rx) = tokio::sync::watch::channel(super::SessionState::Running);
         let control = super::BacklogControl::new(
             self.options.max_backlog_bytes,
             self.options.backlog_policy,
-            freeze_file,
+            freezer,
             events.downgrade(),
         );
         let delivery = tokio::spawn({

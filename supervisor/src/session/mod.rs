@@ -327,7 +327,9 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
         telemetry,
         log_path: &log_path,
         session_dir: &dir,
-        freeze_file: kernel.cgroup.path().join("cgroup.freeze"),
+        freezer: Arc::new(crate::freezer::Freezer::new(
+            kernel.cgroup.path().join("cgroup.freeze"),
+        )),
         session_cgroup: &session_cgroup,
         log_prompts,
         approvals,

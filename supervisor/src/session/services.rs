@@ -27,6 +27,7 @@ use crate::{
     events::{DecisionSource, Event},
     exec_gate::Gate,
     exec_policy::ExecPolicy,
+    freezer::Freezer,
     kernel::programs::{EventSource, ExecTokens},
     network::{
         allowlist::Allowlist,
@@ -50,7 +51,8 @@ pub struct ServicesSetup<'a> {
     pub telemetry: Option<otlp::live::LiveExport>,
     pub log_path: &'a Path,
     pub session_dir: &'a Path,
-    pub freeze_file: PathBuf,
+    /// The session cgroup's freezer (the exporter's backlog pause, live triage's questions).
+    pub freezer: Arc<Freezer>,
     /// The session cgroup as /proc/PID/cgroup shows it.
     pub session_cgroup: &'a str,
     pub log_prompts: bool,
@@ -116,7 +118,7 @@ impl Services {
         let pipeline = tokio::spawn(s.pipeline.run(s.source, events_rx, stop_rx));
         let telemetry = s
             .telemetry
-            .map(|t| t.follow(s.log_path, s.session_dir, s.freeze_file, &events));
+            .map(|t| t.follow(s.log_path, s.session_dir, s.freezer.clone(), &events));
         let broker = Broker::new(
             approvals::Config {
                 session: s.id.to_string(),

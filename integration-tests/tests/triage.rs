@@ -392,6 +392,23 @@ fn live_triage_records_findings_as_the_session_runs_and_requirements_can_end_it(
     };
     assert_eq!(end.reason, EndReason::Triage);
 
+    // Asking a person when nobody can be asked (unattended) ends the session too.
+    let req = requirements_file(dir.path(), "[triage]\non_critical = \"ask\"\n");
+    let s = run_session(
+        &["--workspace", &w, "--requirements", &req],
+        &["sh", "-c", &lingering],
+    );
+    assert_eq!(s.status.code(), Some(137), "{}", s.stderr);
+    assert!(!marker.exists());
+    assert!(
+        live_findings(&s)
+            .iter()
+            .any(|(d, a, _)| d == "secret-exfiltration" && a == "ask")
+    );
+    assert!(s.records.iter().any(|r| matches!(&r.event,
+        Event::Approval(a) if a.subject.request == warden::events::RequestKind::Finding
+            && a.verdict == warden::events::Verdict::Deny)));
+
     // Requirements can turn live triage off.
     let req = requirements_file(dir.path(), "[triage]\nlive = false\n");
     let s = run_session(

@@ -8,7 +8,7 @@ use crate::{
         PendingView, Reply,
         socket::{self, Op},
     },
-    events::{RequestKind, Scope, escape::for_terminal, render},
+    events::{Scope, escape::for_terminal, render},
 };
 
 /// Prints the pending requests of every running session; returns the exit status.
@@ -42,25 +42,14 @@ pub fn list(run_dir: &Path, json: bool) -> anyhow::Result<i32> {
         println!("no request is waiting");
     } else {
         for p in &all {
-            let what = match p.subject.request {
-                RequestKind::Exec => format!(
-                    "exec pid {} {}",
-                    p.subject.pid,
-                    render::command_line(&p.subject.argv)
-                ),
-                RequestKind::Dns => format!(
-                    "dns {}",
-                    for_terminal(p.subject.name.as_deref().unwrap_or_default())
-                ),
-                RequestKind::Credential => render::credential_subject(&p.subject),
-            };
+            let what = render::subject(&p.subject);
             println!(
                 "{}  {what}\n    why: {}{}\n    waiting {} s, denied in {} s",
                 p.id,
                 for_terminal(&p.why),
                 p.risk
                     .as_ref()
-                    .map(|r| format!("\n    risk: {:?}: {}", r.level, r.reasons.join("; ")))
+                    .map(|r| format!("\n    risk: {}: {}", r.level, r.reasons.join("; ")))
                     .unwrap_or_default(),
                 p.waited_ms / 1000,
                 p.expires_in_ms / 1000

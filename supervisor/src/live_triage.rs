@@ -1,14 +1,19 @@
 //! Live triage: `warden triage`'s built-in detections run in the session's pipeline as records
 //! are written; each finding is a `finding` record (and an OTLP `warden.finding`), and the
-//! requirements (`triage.on_<severity>`) say whether the session goes on or is ended.
-use std::sync::Arc;
+//! requirements (`triage.on_<severity>`) say whether the session goes on, waits frozen for a
+//! person's answer, or is ended.
+use std::sync::{Arc, Weak};
 
 use tokio::sync::Notify;
 use warden_requirements::{Effective, effective::Setting};
-use warden_triage::{Engine, Severity};
+use warden_triage::{Engine, Finding, Severity};
 use warden_wire::TriageAction;
 
-use crate::events::{Event, Record};
+use crate::{
+    approvals::{Answer, Broker, Facts, Request, Review},
+    events::{Event, Record, RequestKind, Subject, Verdict},
+    freezer::{Freezer, Hold},
+};
 
 /// What a finding of one severity makes Warden do, and the requirement that said so.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -60,6 +65,62 @@ impl TriagePolicy {
     }
 }
 
+/// How live triage asks whether a session goes on: the session's approval flow, and its
+/// freezer to hold it still meanwhile.
+pub struct Asker {
+    /// Weak: the broker sends its records through the pipeline that holds this, and the
+    /// pipeline's last drain waits for every sender to go.
+    pub broker: Weak<Broker>,
+    pub freezer: Arc<Freezer>,
+}
+
+impl Asker {
+    /// Freezes the session and asks; an approval thaws it, anything else ends it (frozen: its
+    /// processes die without running on).
+    fn ask(&self, f: &Finding, end: Arc<Notify>) {
+        let Some(broker) = self.broker.upgrade() else {
+            // The approval flow is gone (the session is ending): nobody to ask.
+            end.notify_one();
+            return;
+        };
+        self.freezer.hold(Hold::TriageQuestion);
+        let review = broker.review(Request {
+            subject: Subject {
+                request: RequestKind::Finding,
+                pid: 0,
+                program: None,
+                argv: Vec::new(),
+                name: Some(f.detection.clone()),
+                qtype: None,
+                credential: None,
+            },
+            why: format!(
+                "live triage: {} ({}); the session is frozen until answered",
+                f.detection, f.severity
+            ),
+            rule: None,
+            facts: Facts::Finding {
+                detection: f.detection.clone(),
+                severity: f.severity,
+                narrative: f.narrative.clone(),
+            },
+        });
+        let freezer = self.freezer.clone();
+        let settle = move |answer: Answer| match answer.verdict {
+            Verdict::Allow => freezer.release(Hold::TriageQuestion),
+            _ => end.notify_one(),
+        };
+        match review {
+            Review::Decided(answer) => settle(answer),
+            Review::Pending { id, answer } => {
+                tokio::spawn(async move {
+                    settle(answer.await.unwrap_or_else(|_| Answer::lost(&id)));
+                });
+            }
+        }
+    }
+}
+
 /// The detections over one live session.
 pub struct LiveTriage {
     policy: TriagePolicy,
@@ -67,6 +128,9 @@ pub struct LiveTriage {
     engine: Option<Engine>,
     /// Woken when a finding's action ends the session.
     end: Arc<Notify>,
+    /// Set once the session's approval flow runs; a question before it (there is none: no
+    /// agent record comes before) ends the session.
+    asker: Option<Asker>,
 }
 
 impl LiveTriage {
@@ -75,7 +139,13 @@ impl LiveTriage {
             policy,
             engine: None,
             end,
+            asker: None,
         }
+    }
+
+    /// From now on, `ask` actions ask through `asker`.
+    pub fn ask_with(&mut self, asker: Asker) {
+        self.asker = Some(asker);
     }
 
     /// The `finding` records this record makes fire, to be written after it.
@@ -92,8 +162,10 @@ impl LiveTriage {
             .filter_map(|d| engine.finding(d))
             .map(|f| {
                 let Action { action, source } = self.policy.for_severity(f.severity).clone();
-                if action == TriageAction::End {
-                    self.end.notify_one();
+                match (action, &self.asker) {
+                    (TriageAction::Record, _) => {}
+                    (TriageAction::Ask, Some(asker)) => asker.ask(&f, self.end.clone()),
+                    (TriageAction::Ask | TriageAction::End, _) => self.end.notify_one(),
                 }
                 Event::Finding(Box::new(f.record(action, source)))
             })

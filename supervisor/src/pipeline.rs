@@ -18,7 +18,7 @@ use crate::{
     events::{Event, EventsLost, render},
     file_activity::FileActivity,
     kernel::programs::{EventSource, LostCounts},
-    live_triage::LiveTriage,
+    live_triage::{Asker, LiveTriage},
     network::connect_activity::ConnectActivity,
     tool_calls::ToolCalls,
 };
@@ -75,6 +75,13 @@ impl Pipeline {
     pub fn with_triage(mut self, triage: LiveTriage) -> Self {
         self.triage = Some(triage);
         self
+    }
+
+    /// Live triage's questions go to the session's approval flow.
+    pub fn triage_asks(&mut self, asker: Asker) {
+        if let Some(t) = self.triage.as_mut() {
+            t.ask_with(asker);
+        }
     }
 
     /// Writes a user-space event (session start, ...) through the same sequence.

@@ -132,6 +132,9 @@ string_enum! {
     TriageAction, "triage action" {
         /// Recorded and exported; the session goes on.
         Record = "record",
+        /// The session is frozen and a person (or the reviewer command) is asked whether it
+        /// goes on; a refusal, the timeout or nobody to ask ends it.
+        Ask = "ask",
         /// The session is ended (its processes killed).
         End = "end",
     }

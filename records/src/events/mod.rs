@@ -615,6 +615,9 @@ string_enum! {
         Dns = "dns",
         /// git's credential helper asks for a stored credential (delivery `helper`).
         Credential = "credential",
+        /// Live triage asks whether a session with this finding may go on (`triage.on_<severity>
+        /// = "ask"`); the session is frozen until answered.
+        Finding = "finding",
     }
 }
 

@@ -10,8 +10,9 @@ pub fn signal_name(sig: i32) -> String {
         .unwrap_or_else(|_| format!("signal {sig}"))
 }
 
-/// An approval's subject: `exec pid 12 git push -f` or `dns example.com AAAA`.
-fn subject(s: &Subject) -> String {
+/// An approval's subject: `exec pid 12 git push -f`, `dns example.com AAAA`, `finding
+/// secret-exfiltration`.
+pub fn subject(s: &Subject) -> String {
     match s.request {
         RequestKind::Exec => format!("exec pid {} {}", s.pid, command_line(&s.argv)),
         RequestKind::Dns => format!(
@@ -20,6 +21,10 @@ fn subject(s: &Subject) -> String {
             s.qtype.as_deref().unwrap_or_default()
         ),
         RequestKind::Credential => credential_subject(s),
+        RequestKind::Finding => format!(
+            "finding {}",
+            for_terminal(s.name.as_deref().unwrap_or_default())
+        ),
     }
 }
 

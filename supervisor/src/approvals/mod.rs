@@ -99,6 +99,13 @@ pub enum Facts {
         credential: String,
         host: Option<String>,
     },
+    /// Live triage found what the requirements say a person decides on: may the session,
+    /// frozen meanwhile, go on?
+    Finding {
+        detection: String,
+        severity: RiskLevel,
+        narrative: String,
+    },
 }
 
 /// A request for approval.
@@ -133,6 +140,7 @@ impl Request {
                     host.as_deref().unwrap_or_default()
                 )
             }
+            Facts::Finding { detection, .. } => format!("finding\0{detection}"),
         }
     }
 }
@@ -468,6 +476,16 @@ impl Broker {
             Facts::Credential { credential, host } => {
                 risk::credential(credential, host.as_deref(), history)
             }
+            // Never approved alone: what the finding says is for a person (or the reviewer
+            // command) to weigh.
+            Facts::Finding {
+                severity,
+                narrative,
+                ..
+            } => Risk {
+                level: (*severity).max(RiskLevel::High),
+                reasons: vec![narrative.clone()],
+            },
         }
     }
 

@@ -44,7 +44,9 @@ impl Input {
     pub fn new(cfg: &Config, id: &str, request: &Request, risk: Option<Risk>) -> Self {
         let commands = match &request.facts {
             super::Facts::Exec { commands, .. } => commands.clone(),
-            super::Facts::Dns { .. } | super::Facts::Credential { .. } => Vec::new(),
+            super::Facts::Dns { .. }
+            | super::Facts::Credential { .. }
+            | super::Facts::Finding { .. } => Vec::new(),
         };
         Self {
             version: 1,

@@ -131,6 +131,9 @@ impl Attrs {
                 self.opt_str("warden.credential.name", s.credential.as_ref());
                 self.opt_str("server.address", s.name.as_ref());
             }
+            RequestKind::Finding => {
+                self.opt_str("warden.finding.detection", s.name.as_ref());
+            }
         }
     }
 

@@ -29,6 +29,7 @@ use crate::{
     exec_policy::ExecPolicy,
     freezer::Freezer,
     kernel::programs::{EventSource, ExecTokens},
+    live_triage::Asker,
     network::{
         allowlist::Allowlist,
         dns_budget::{self, DnsBudget},
@@ -115,10 +116,6 @@ impl Services {
     pub fn start(s: ServicesSetup<'_>) -> anyhow::Result<Self> {
         let (events, events_rx) = mpsc::channel(1024);
         let (stop_pipeline, stop_rx) = oneshot::channel();
-        let pipeline = tokio::spawn(s.pipeline.run(s.source, events_rx, stop_rx));
-        let telemetry = s
-            .telemetry
-            .map(|t| t.follow(s.log_path, s.session_dir, s.freezer.clone(), &events));
         let broker = Broker::new(
             approvals::Config {
                 session: s.id.to_string(),
@@ -132,6 +129,15 @@ impl Services {
             events.clone(),
             tokio::runtime::Handle::current(),
         );
+        let mut pipeline = s.pipeline;
+        pipeline.triage_asks(Asker {
+            broker: Arc::downgrade(&broker),
+            freezer: s.freezer.clone(),
+        });
+        let pipeline = tokio::spawn(pipeline.run(s.source, events_rx, stop_rx));
+        let telemetry = s
+            .telemetry
+            .map(|t| t.follow(s.log_path, s.session_dir, s.freezer.clone(), &events));
         let agent_api = agent_api::serve(
             Path::new(agent_api::SOCKET_DIR),
             s.id,

@@ -6,11 +6,15 @@
 # per class, the detection rate (attack sessions whose detection fired) and, for the benign
 # sessions, how many were flagged and by what; then the time `warden triage` took per 100,000
 # records over the whole corpus.
-# Usage: sudo bench/triage_corpus.sh [ROUNDS=3]
+# Then baselines: one workspace's ordinary work (git, make, editing, python in turn), session
+# after session, each triaged against the workspace's baseline and learnt; every finding of a
+# stable baseline about these benign sessions is a false one.
+# Usage: sudo bench/triage_corpus.sh [ROUNDS=3] [BASELINE_SESSIONS=30]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
 rounds=${1:-3}
+baseline_sessions=${2:-30}
 cargo build --locked --release --bins -q
 warden=$PWD/target/release/warden
 work=$(mktemp -d -p /var/lib warden-corpus.XXXXXX)
@@ -90,3 +94,24 @@ for log in "$work"/state/sessions/*/events.jsonl; do "$warden" triage "$log" --n
 t1=$(date +%s%N)
 awk -v t=$((t1 - t0)) -v n="$records" -v s="$(ls "$work"/state/sessions | wc -l)" 'BEGIN {
   printf "  warden triage over the corpus: %.2f s for %d sessions, %d records (%.3f s per 100,000 records, process start included)\n", t/1e9, s, n, t/1e9*100000/n }'
+
+# Baselines, on real sessions of one workspace.
+bws="$work/ws/baseline" bstate="$work/baseline-state"
+kinds=(git make editing python)
+judged=0 false_findings=0 stable_at=
+for ((i = 0; i < baseline_sessions; i++)); do
+  rm -rf "$bws" && mkdir -p "$bws"
+  script="$PWD/bench/corpus/benign-${kinds[i % ${#kinds[@]}]}.sh"
+  (cd "$bws" && "$warden" run -q --state-dir "$bstate" --workspace "$bws" --dns-upstream 127.0.0.1:9 \
+     --unattended -- sh "$script" > /dev/null 2>&1 || true)
+  log=$(ls -t "$bstate"/sessions/*/events.jsonl | sed -n 1p)
+  # stderr names the baseline as it was before this session: "...: stable, 12 sessions learnt".
+  report=$("$warden" triage "$log" --json --state-dir "$bstate" 2> "$work/baseline.err" || true)
+  if grep -q ": stable, " "$work/baseline.err"; then
+    stable_at=${stable_at:-$i}
+    judged=$((judged + 1))
+    n=$(python3 -c 'import json, sys; print(sum(f["source"] == "baseline" for f in json.load(sys.stdin)["findings"]))' <<< "$report")
+    false_findings=$((false_findings + n))
+  fi
+done
+echo "  baselines: one workspace, $baseline_sessions benign sessions; stable from session ${stable_at:-never}; $false_findings false findings over the $judged sessions judged by a stable baseline (target: at most 1 per 20)"

@@ -81,7 +81,7 @@ pub enum Matcher {
     Write(&'static [At]),
     /// A program run, or refused by the exec gate (the attempt counts), judged by its path
     /// and arguments.
-    Exec(fn(&str, &[String]) -> bool),
+    Exec(fn(&str, &[String], &Paths) -> bool),
     /// At least `at_least` matching records in the session.
     Count {
         at_least: u64,
@@ -250,6 +250,13 @@ pub const DETECTIONS: &[Detection] = &[
         matcher: Matcher::Write(HISTORY),
     },
     Detection {
+        id: "controls-disabled",
+        severity: Severity::High,
+        techniques: &["T1562.001", "T1070.003"],
+        what: "turned a control off: skipped hooks or an agent's permission checks, or stopped shell history",
+        matcher: Matcher::Exec(disables_controls),
+    },
+    Detection {
         id: "download-and-execute",
         severity: Severity::High,
         techniques: &["T1105", "T1059.004"],
@@ -346,10 +353,13 @@ fn program<'a>(filename: &'a str, argv: &'a [String]) -> &'a str {
 
 const SHELLS: &[&str] = &["sh", "bash", "dash", "zsh", "ksh", "fish"];
 
-fn download_and_execute(filename: &str, argv: &[String]) -> bool {
-    let from_scratch = ["/tmp/", "/dev/shm/", "/var/tmp/", "/memfd:"]
-        .iter()
-        .any(|d| filename.starts_with(d));
+fn download_and_execute(filename: &str, argv: &[String], p: &Paths) -> bool {
+    // A workspace may itself live in /tmp: what the task builds there is its own.
+    let in_workspace = !p.workspace.is_empty() && filename.starts_with(p.workspace.as_str());
+    let from_scratch = !in_workspace
+        && ["/tmp/", "/dev/shm/", "/var/tmp/", "/memfd:"]
+            .iter()
+            .any(|d| filename.starts_with(d));
     let script = match argv {
         [sh, flag, script, ..] if SHELLS.contains(&program_name(sh)) && flag == "-c" => script,
         _ => return from_scratch,
@@ -368,7 +378,7 @@ pub fn program_name(p: &str) -> &str {
     p.rsplit('/').next().unwrap_or(p)
 }
 
-fn network_tool(filename: &str, argv: &[String]) -> bool {
+fn network_tool(filename: &str, argv: &[String], _: &Paths) -> bool {
     [
         "nc", "ncat", "netcat", "socat", "telnet", "nmap", "masscan", "tcpdump",
     ]
@@ -387,6 +397,25 @@ pub fn another_process_secrets(e: &Event, _: &Paths) -> bool {
     };
     let (pid, what) = rest.split_once('/').unwrap_or((rest, ""));
     pid.bytes().all(|b| b.is_ascii_digit()) && matches!(what, "environ" | "mem")
+}
+
+/// Flags and words that switch a control off: git's hooks and signing, agents' permission
+/// prompts and sandboxes, shell history.
+const BYPASSES: &[&str] = &[
+    "--no-verify",
+    "--dangerously-skip-permissions",
+    "--dangerously-bypass-approvals-and-sandbox",
+    "--yolo",
+    "core.hooksPath=/dev/null",
+    "commit.gpgsign=false",
+    "HISTFILE=/dev/null",
+    "unset HISTFILE",
+    "set +o history",
+    "history -c",
+];
+
+fn disables_controls(_: &str, argv: &[String], _: &Paths) -> bool {
+    argv.iter().any(|a| BYPASSES.iter().any(|b| a.contains(b)))
 }
 
 /// An exec (found, run or refused) whose stdin is a network socket, or a shell or interpreter
@@ -486,8 +515,8 @@ pub fn matches(m: &Matcher, e: &Event, p: &Paths) -> bool {
             .iter()
             .any(|path| places.iter().any(|a| a.matches(path, p))),
         Matcher::Exec(f) => match e {
-            Event::Exec(x) => f(&x.filename, &x.argv),
-            Event::ExecRequest(x) if x.verdict == Verdict::Deny => f(&x.filename, &x.argv),
+            Event::Exec(x) => f(&x.filename, &x.argv, p),
+            Event::ExecRequest(x) if x.verdict == Verdict::Deny => f(&x.filename, &x.argv, p),
             _ => false,
         },
         Matcher::Count { what, .. } => what(e, p),

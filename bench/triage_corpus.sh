@@ -115,3 +115,11 @@ for ((i = 0; i < baseline_sessions; i++)); do
   fi
 done
 echo "  baselines: one workspace, $baseline_sessions benign sessions; stable from session ${stable_at:-never}; $false_findings false findings over the $judged sessions judged by a stable baseline (target: at most 1 per 20)"
+# The same workspace then looks up a domain it never did: a stable baseline must say so.
+rm -rf "$bws" && mkdir -p "$bws"
+(cd "$bws" && "$warden" run -q --state-dir "$bstate" --workspace "$bws" --dns-upstream 127.0.0.1:9 \
+   --unattended -- sh -c 'git init -q . && getent hosts updates.example.test' > /dev/null 2>&1 || true)
+log=$(ls -t "$bstate"/sessions/*/events.jsonl | sed -n 1p)
+new=$("$warden" triage "$log" --json --state-dir "$bstate" 2> /dev/null || true)
+seen=$(python3 -c 'import json, sys; print(",".join(f["detection"] for f in json.load(sys.stdin)["findings"] if f["source"] == "baseline"))' <<< "$new")
+echo "  then a session that looks up a new domain: baseline findings: ${seen:-none}"

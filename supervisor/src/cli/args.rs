@@ -84,7 +84,11 @@ pub enum Command {
     /// Each log's hash chain is checked first (a damaged log is said, and its findings rest on
     /// records that may have been changed). Each finding has a severity, MITRE ATT&CK
     /// techniques, a one-line narrative and its evidence as seq ranges of the log (`warden
-    /// events ID --view json`). Exits 1 when a finding is high or critical, 0 otherwise.
+    /// events ID --view json`). Besides the built-in detections: the workspace's baseline
+    /// (what earlier sessions of it did; an ordinary session is learnt into it), Sigma rules
+    /// (`--rules`), an AI reviewer (`--reviewer-command`). The same built-in detections run
+    /// live in every session (`finding` records). Exits 1 when a finding is high or critical,
+    /// 0 otherwise.
     Triage(TriageArgs),
 }
 

@@ -251,9 +251,25 @@ fn rules_a_reviewer_a_report_and_the_baseline_on_a_real_session() {
     .unwrap();
     let html = dir.path().join("report.html");
     let state = dir.path().join("state");
+    // Baselines learn only the state directory's own sessions: the sessions are moved there.
+    let adopt = |log: &std::path::Path| {
+        let session_dir = log.parent().unwrap();
+        let own = state
+            .join("sessions")
+            .join(session_dir.file_name().unwrap());
+        std::fs::create_dir_all(own.parent().unwrap()).unwrap();
+        let copied = Command::new("cp")
+            .arg("-a")
+            .arg(session_dir)
+            .arg(&own)
+            .status()
+            .unwrap();
+        assert!(copied.success());
+        own.join(log.file_name().unwrap())
+    };
     let out = Command::new(warden_bin())
         .arg("triage")
-        .arg(&s.log)
+        .arg(adopt(&s.log))
         .arg("--json")
         .arg("--rules")
         .arg(dir.path().join("rules"))
@@ -285,17 +301,22 @@ fn rules_a_reviewer_a_report_and_the_baseline_on_a_real_session() {
     assert!(stderr.contains("does not enter the baseline"), "{stderr}");
     // An ordinary session does, once however often it is triaged.
     let benign = run_session(&["--workspace", &w], &["sh", "-c", "true"]);
-    let learn = || {
+    let learn = |log: &std::path::Path| {
         let out = Command::new(warden_bin())
             .args(["triage", "--state-dir"])
             .arg(&state)
-            .arg(&benign.log)
+            .arg(log)
             .output()
             .unwrap();
         String::from_utf8_lossy(&out.stderr).into_owned()
     };
-    assert!(learn().contains("learnt into the baseline (1 sessions)"));
-    assert!(learn().contains("already in the baseline"));
+    // A log from outside the state directory (anyone may have written it, chain and all) is
+    // compared with the baseline but never taught to it.
+    assert!(learn(&benign.log).contains("compared, not learnt"));
+    // One of the state directory's own sessions is learnt, once.
+    let own_log = adopt(&benign.log);
+    assert!(learn(&own_log).contains("learnt into the baseline (1 sessions)"));
+    assert!(learn(&own_log).contains("already in the baseline"));
 }
 
 /// The live session's `finding` records, as (detection, action, action_source).

@@ -20,6 +20,9 @@ struct Triaged {
 struct Extras {
     sigma: Option<SigmaRules>,
     baselines: Option<Baselines>,
+    /// Where Warden's own sessions are: only those are learnt (a log file from elsewhere says
+    /// whatever its author wrote, hash chain and all).
+    recorded: PathBuf,
     accept: bool,
     reviewer: Option<Reviewer>,
     html: Option<PathBuf>,
@@ -47,6 +50,7 @@ pub fn triage(args: TriageArgs) -> anyhow::Result<i32> {
     let extras = Extras {
         sigma,
         baselines: (!args.no_baseline).then(|| Baselines::open(state)),
+        recorded: canonical(&state.join("sessions")),
         accept: args.accept,
         reviewer,
         html: args.html.clone(),
@@ -101,7 +105,8 @@ fn run_one(log: PathBuf, x: &Extras) -> anyhow::Result<Triaged> {
         report.add(rules.evaluate(&records));
     }
     if let Some(baselines) = &x.baselines {
-        with_baseline(baselines, &mut report, &records, x.accept);
+        let learnable = canonical(&log).starts_with(&x.recorded);
+        with_baseline(baselines, &mut report, &records, x.accept, learnable);
     }
     if let Some(reviewer) = &x.reviewer
         && let Err(e) = reviewer.review(&mut report, &records)
@@ -124,13 +129,14 @@ fn run_one(log: PathBuf, x: &Extras) -> anyhow::Result<Triaged> {
 }
 
 /// Deviations from the workspace's baseline join the report; then the session is learnt
-/// (unless it has findings) or accepted. A baseline that cannot be read is said, and the
-/// rest of the report stands.
+/// (unless it has findings) or accepted, when it is one Warden recorded here (`learnable`).
+/// A baseline that cannot be read is said, and the rest of the report stands.
 fn with_baseline(
     baselines: &Baselines,
     report: &mut Report,
     records: &[warden::events::Record],
     accept: bool,
+    learnable: bool,
 ) {
     let baseline = match baselines.baseline_for(records) {
         Ok(b) => b,
@@ -140,6 +146,13 @@ fn with_baseline(
         }
     };
     report.add(baseline.deviations(records));
+    if !learnable {
+        eprintln!(
+            "warden: {baseline}; this session: compared, not learnt: it is not one recorded in \
+             this state directory"
+        );
+        return;
+    }
     let learnt = if accept {
         baselines.accept(records)
     } else {
@@ -214,6 +227,11 @@ fn recorded(state_dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
         .collect();
     logs.sort();
     Ok(logs)
+}
+
+/// `path` with links and `..` resolved, as far as it exists.
+fn canonical(path: &Path) -> PathBuf {
+    path.canonicalize().unwrap_or_else(|_| path.to_path_buf())
 }
 
 /// When a session started: its first record's time.

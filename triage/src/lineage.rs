@@ -12,6 +12,10 @@ use warden_records::events::{Event, Record};
 
 /// Ancestors looked at, at most: a chain deeper than this is not a task's process tree.
 const MAX_DEPTH: usize = 64;
+/// Of each image's argv, what is kept: the detections look at the program and its first
+/// words (`npm install`), and a live session runs for hours.
+const KEPT_ARGS: usize = 8;
+const KEPT_ARG_CHARS: usize = 256;
 /// How long after its exit a process may still get records (folding's delay, with margin).
 const LATE_RECORDS_NS: u64 = 5_000_000_000;
 
@@ -19,7 +23,7 @@ const LATE_RECORDS_NS: u64 = 5_000_000_000;
 pub struct Proc {
     pub pid: u32,
     pub parent: Option<usize>,
-    /// The argv of each program image it ran, in order.
+    /// The first words of the argv of each program image it ran, in order.
     pub images: Vec<Vec<String>>,
 }
 
@@ -42,7 +46,7 @@ impl Lineage {
             }
             Event::Exec(x) => {
                 let i = self.find_or_open(x.pid, Some(x.ppid), r.boot_ns);
-                self.procs[i].images.push(x.argv.clone());
+                self.procs[i].images.push(head_of(&x.argv));
                 Some(i)
             }
             e => e.pid().map(|pid| {
@@ -117,4 +121,15 @@ impl Lineage {
     fn program_parent(&self, proc: usize) -> Option<usize> {
         self.chain(proc).find(|&p| !self.procs[p].images.is_empty())
     }
+}
+
+/// The first words of an argv, each cut (on a character boundary) to a bounded length.
+fn head_of(argv: &[String]) -> Vec<String> {
+    argv.iter()
+        .take(KEPT_ARGS)
+        .map(|a| match a.char_indices().nth(KEPT_ARG_CHARS) {
+            Some((cut, _)) => a[..cut].to_string(),
+            None => a.clone(),
+        })
+        .collect()
 }

@@ -162,8 +162,9 @@ struct Victim(std::process::Child);
 impl Victim {
     fn start() -> Self {
         Self(
+            // Killed on drop; long enough to outlive every session of a slow VM's test.
             Command::new("sleep")
-                .arg("60")
+                .arg("3600")
                 .uid(65534)
                 .gid(65534)
                 .spawn()

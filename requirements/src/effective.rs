@@ -14,9 +14,10 @@ use crate::layers::{Layer, LayerKind};
 use crate::schema::Requirements;
 use crate::source::Location;
 use crate::values::{
-    ApprovalPolicy, Argv, BacklogPolicy, Cidr, ConfigPath, CredentialDelivery, CredentialsStore,
-    DomainPattern, EntropyBits, EnvPattern, ExecRule, HttpUrl, HttpsUrl, KernelLayer, NonEmpty,
-    OtlpHeader, OtlpProtocol, ProviderPin, RequiredDecision, Reviewer, SandboxMode, TriageAction,
+    AgentProgram, ApprovalPolicy, Argv, BacklogPolicy, Cidr, ConfigPath, CredentialDelivery,
+    CredentialsStore, DomainPattern, EntropyBits, EnvPattern, ExecRule, HttpUrl, HttpsUrl,
+    KernelLayer, NonEmpty, OtlpHeader, OtlpProtocol, ProviderPin, RequiredDecision, Reviewer,
+    SandboxMode, TriageAction,
 };
 
 /// Where an effective value was set: the layer, its file and the line.
@@ -194,6 +195,10 @@ effective! {
     triage_on_medium: TriageAction = "triage.on_medium", triage.on_medium;
     triage_on_high: TriageAction = "triage.on_high", triage.on_high;
     triage_on_critical: TriageAction = "triage.on_critical", triage.on_critical;
+    service_allowed_users: Vec<NonEmpty> = "service.allowed_users", service.allowed_users;
+    service_allowed_groups: Vec<NonEmpty> = "service.allowed_groups", service.allowed_groups;
+    service_agent_programs: Vec<Spanned<AgentProgram>> = "service.agent_programs",
+        service.agent_programs;
     cloud_bundle_url: HttpsUrl = "cloud.bundle_url", cloud.bundle_url;
     cloud_public_key: PublicKey = "cloud.public_key", cloud.public_key;
 }

@@ -7,10 +7,10 @@ use toml::value::Datetime;
 
 use crate::keys::PublicKey;
 use crate::values::{
-    ApprovalPolicy, Argv, BacklogPolicy, Cidr, ConfigPath, CredentialDelivery, CredentialsStore,
-    DomainPattern, EntropyBits, EnvPattern, ExecRule, HttpUrl, HttpsUrl, KernelLayer, NonEmpty,
-    OtlpHeader, OtlpProtocol, ProviderPin, RequiredDecision, Reviewer, SandboxMode, SchemaVersion,
-    TriageAction,
+    AgentProgram, ApprovalPolicy, Argv, BacklogPolicy, Cidr, ConfigPath, CredentialDelivery,
+    CredentialsStore, DomainPattern, EntropyBits, EnvPattern, ExecRule, HttpUrl, HttpsUrl,
+    KernelLayer, NonEmpty, OtlpHeader, OtlpProtocol, ProviderPin, RequiredDecision, Reviewer,
+    SandboxMode, SchemaVersion, TriageAction,
 };
 
 /// One requirements document, as written. Each value keeps its span for messages.
@@ -40,6 +40,8 @@ pub struct Requirements {
     pub login: LoginRequirements,
     #[serde(default)]
     pub triage: TriageRequirements,
+    #[serde(default)]
+    pub service: ServiceRequirements,
     /// Where the cloud bundle comes from; only in the managed and local layers.
     #[serde(default)]
     pub cloud: CloudRequirements,
@@ -149,6 +151,20 @@ pub struct TriageRequirements {
     pub on_medium: Option<Spanned<TriageAction>>,
     pub on_high: Option<Spanned<TriageAction>>,
     pub on_critical: Option<Spanned<TriageAction>>,
+}
+
+/// `[service]`: who may start sessions through `wardend`, and which programs may run only
+/// inside one.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceRequirements {
+    /// Users (names or uids) who may start sessions through the daemon's socket.
+    pub allowed_users: Option<Spanned<Vec<NonEmpty>>>,
+    /// Groups (names or gids) whose members may start sessions through the daemon's socket.
+    pub allowed_groups: Option<Spanned<Vec<NonEmpty>>>,
+    /// Programs the daemon kills (in the kernel, before their first instruction) when they
+    /// are started outside a Warden session.
+    pub agent_programs: Option<Spanned<Vec<Spanned<AgentProgram>>>>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]

@@ -755,6 +755,88 @@ impl fmt::Display for ProviderPin {
     }
 }
 
+/// A program that may only run inside a Warden session (`[[service.agent_programs]]`): the
+/// file at `path`, whatever it holds, and with `sha256` also a copy of that content anywhere.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentProgram {
+    /// An absolute path (no `~`: the service guards one machine, not one user's home).
+    pub path: AbsolutePath,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<Sha256>,
+}
+
+impl fmt::Display for AgentProgram {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.path.0.to_string_lossy())
+    }
+}
+
+/// An absolute path, `.` parts and repeated `/` removed; `..` refused (it would name a file
+/// other than the one it seems to).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct AbsolutePath(PathBuf);
+
+impl AbsolutePath {
+    pub fn as_path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl FromStr for AbsolutePath {
+    type Err = InvalidValue;
+
+    fn from_str(s: &str) -> Result<Self, InvalidValue> {
+        let path = Path::new(s);
+        if !path.is_absolute() {
+            return Err(InvalidValue(format!("`{s}` is not an absolute path")));
+        }
+        if path
+            .components()
+            .any(|c| c == std::path::Component::ParentDir)
+        {
+            return Err(InvalidValue(format!("`{s}` has a `..` part")));
+        }
+        Ok(Self(path.components().collect()))
+    }
+}
+
+impl fmt::Display for AbsolutePath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0.to_string_lossy())
+    }
+}
+
+serde_via_str!(AbsolutePath, "absolute path");
+
+/// A SHA-256 digest, written as 64 hexadecimal digits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Sha256(pub [u8; 32]);
+
+impl FromStr for Sha256 {
+    type Err = InvalidValue;
+
+    fn from_str(s: &str) -> Result<Self, InvalidValue> {
+        let invalid = || InvalidValue(format!("`{s}` is not a SHA-256 digest (64 hex digits)"));
+        if s.len() != 64 || !s.is_ascii() {
+            return Err(invalid());
+        }
+        let mut out = [0u8; 32];
+        for (i, byte) in out.iter_mut().enumerate() {
+            *byte = u8::from_str_radix(&s[2 * i..2 * i + 2], 16).map_err(|_| invalid())?;
+        }
+        Ok(Self(out))
+    }
+}
+
+impl fmt::Display for Sha256 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.iter().try_for_each(|b| write!(f, "{b:02x}"))
+    }
+}
+
+serde_via_str!(Sha256, "SHA-256 digest");
+
 /// The version of the requirements schema a file is written against.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(transparent)]
@@ -834,6 +916,21 @@ impl<'de> Deserialize<'de> for EntropyBits {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn agent_program_paths_and_digests() {
+        let p: AbsolutePath = "/usr/local//bin/./codex".parse().unwrap();
+        assert_eq!(p.to_string(), "/usr/local/bin/codex");
+        for bad in ["codex", "~/bin/codex", "/usr/../tmp/codex", ""] {
+            assert!(bad.parse::<AbsolutePath>().is_err(), "{bad}");
+        }
+        let hex = "00ff".repeat(16);
+        assert_eq!(hex.parse::<Sha256>().unwrap().to_string(), hex);
+        for bad in ["00ff", &"zz".repeat(32), &"é".repeat(32), &"0".repeat(65)] {
+            let err = bad.parse::<Sha256>().unwrap_err();
+            assert!(err.to_string().contains("64 hex digits"), "{err}");
+        }
+    }
     use super::*;
 
     fn domain(s: &str) -> DomainPattern {

@@ -99,6 +99,11 @@ fn fragment(key: &str, i: usize) -> String {
             action.trim_start_matches("triage."),
             ["end", "record"][i % 2]
         ),
+        "service.allowed_users" => format!("[service]\nallowed_users = [\"user{i}\"]"),
+        "service.allowed_groups" => format!("[service]\nallowed_groups = [\"group{i}\"]"),
+        "service.agent_programs" => {
+            format!("[[service.agent_programs]]\npath = \"/opt/agent{i}/bin/agent\"")
+        }
         "cloud.bundle_url" => format!("[cloud]\nbundle_url = \"https://policy{i}.example/b.toml\""),
         "cloud.public_key" => {
             let key = warden_requirements::SecretKey::generate()
@@ -155,7 +160,7 @@ fn every_key_follows_layer_precedence() {
             let text = texts[winner].as_deref().unwrap();
             // The line of the value (the rule's table header for exec.rules).
             let line = if key.contains('.') { 2 } else { 1 };
-            let line = if ["exec.rules", "login.pins"].contains(&key) {
+            let line = if ["exec.rules", "login.pins", "service.agent_programs"].contains(&key) {
                 1
             } else {
                 line
@@ -171,7 +176,7 @@ fn every_key_follows_layer_precedence() {
             checked += 1;
         }
     }
-    assert_eq!(checked, 47 * 7 + 2 * 3);
+    assert_eq!(checked, 50 * 7 + 2 * 3);
 }
 
 #[test]

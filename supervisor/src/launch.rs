@@ -45,19 +45,31 @@ pub fn launcher_path() -> io::Result<PathBuf> {
 
 /// A copy of `fd` numbered 10 or more, so that moving it to 3 or 4 in the child cannot
 /// clobber the other one.
-fn high(fd: &OwnedFd) -> io::Result<OwnedFd> {
-    let raw = fcntl(fd, FcntlArg::F_DUPFD_CLOEXEC(10))?;
+pub(crate) fn high(fd: &impl AsFd) -> io::Result<OwnedFd> {
+    let raw = fcntl(fd.as_fd(), FcntlArg::F_DUPFD_CLOEXEC(10))?;
     // SAFETY: fcntl just returned this new descriptor, which nothing else owns.
     Ok(unsafe { std::os::fd::FromRawFd::from_raw_fd(raw) })
 }
 
+/// The command's environment.
+pub struct Environment<'a> {
+    /// Where it starts from, when not Warden's own (the service's client's).
+    pub base: Option<&'a [(OsString, OsString)]>,
+    /// Set by Warden.
+    pub set: &'a [(&'a str, &'a std::ffi::OsStr)],
+    /// Inherited names it does not get.
+    pub removed: &'a [OsString],
+}
+
+/// Starts the launcher in `cgroup`; `own_group`: the command leads a process group of its
+/// own (the service's sessions, whose client passes terminal signals on to that group).
 pub async fn spawn(
     argv: &[OsString],
     user: &TargetUser,
     cgroup: &SessionCgroup,
     spec: &LaunchSpec,
-    env: &[(&str, &std::ffi::OsStr)],
-    env_removed: &[OsString],
+    env: Environment<'_>,
+    own_group: bool,
 ) -> io::Result<Launched> {
     if argv.is_empty() {
         return Err(io::Error::new(
@@ -82,10 +94,16 @@ pub async fn spawn(
     cmd.args(argv).kill_on_drop(false);
     // Removed first: a variable Warden sets (a credential's placeholder) may have the name of
     // an inherited one it removes.
-    for name in env_removed {
+    if let Some(base) = env.base {
+        cmd.env_clear().envs(base.iter().map(|(k, v)| (k, v)));
+    }
+    for name in env.removed {
         cmd.env_remove(name);
     }
-    cmd.envs(env.iter().copied());
+    cmd.envs(env.set.iter().copied());
+    if own_group {
+        cmd.process_group(0);
+    }
     if user.uid != nix::unistd::Uid::current().as_raw() {
         cmd.env("HOME", &user.home)
             .env("USER", &user.name)

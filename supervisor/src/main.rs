@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
-    let cli = cli::args::Cli::parse();
+    let cli = cli::args::Cli::parse_from(args());
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .or_else(|_| tracing_subscriber::EnvFilter::try_new(&cli.log))
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
@@ -20,6 +20,19 @@ fn main() -> ExitCode {
             ExitCode::from(125)
         }
     }
+}
+
+/// The command line; as `wardend` (a link to `warden`), that of `warden daemon`.
+fn args() -> Vec<std::ffi::OsString> {
+    let mut args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let called = args.first().map(std::path::Path::new);
+    if called
+        .and_then(|p| p.file_name())
+        .is_some_and(|n| n == "wardend")
+    {
+        args.insert(1, "daemon".into());
+    }
+    args
 }
 
 /// The error and its causes, skipping causes whose text the message already shows (our error

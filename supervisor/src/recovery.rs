@@ -34,6 +34,19 @@ pub struct SessionInfo {
     pub cgroup: PathBuf,
     pub pin_dir: PathBuf,
     pub supervisor_pid: u32,
+    /// Who the command runs as (absent in registrations of older Wardens).
+    #[serde(default)]
+    pub uid: u32,
+    #[serde(default)]
+    pub user: String,
+    /// The command line, escaped for a terminal.
+    #[serde(default)]
+    pub command: String,
+    #[serde(default)]
+    pub workspace: String,
+    /// RFC 3339, UTC.
+    #[serde(default)]
+    pub started: String,
 }
 
 /// A live session's registration; dropping it (normal end) removes it.
@@ -65,6 +78,29 @@ pub fn register(run_dir: &Path, info: &SessionInfo) -> io::Result<Registration> 
     lock.flush()?;
     fs::rename(&partial, &path)?;
     Ok(Registration { path, _lock: lock })
+}
+
+/// The sessions registered in `run_dir` whose supervisor is alive (it holds the lock).
+pub fn live(run_dir: &Path) -> Vec<SessionInfo> {
+    let Ok(entries) = fs::read_dir(run_dir) else {
+        return Vec::new();
+    };
+    let mut out: Vec<SessionInfo> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .filter_map(|path| {
+            let file = File::open(&path).ok()?;
+            let info: SessionInfo = serde_json::from_reader(&file).ok()?;
+            // Taken: nobody holds it, the supervisor is gone (`recover` ends that session).
+            match Flock::lock(file, FlockArg::LockSharedNonblock) {
+                Ok(_) => None,
+                Err(_) => Some(info),
+            }
+        })
+        .collect();
+    out.sort_by(|a, b| a.id.cmp(&b.id));
+    out
 }
 
 /// What `recover` did with one orphan.
@@ -225,6 +261,11 @@ mod tests {
             cgroup: dir.join("no-cgroup"),
             pin_dir: dir.join("no-pins"),
             supervisor_pid: std::process::id(),
+            uid: 0,
+            user: "root".into(),
+            command: "true".into(),
+            workspace: "/".into(),
+            started: String::new(),
         }
     }
 
@@ -263,5 +304,22 @@ mod tests {
             0,
             "nothing left behind"
         );
+    }
+
+    #[test]
+    fn live_lists_the_sessions_whose_supervisor_holds_the_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let held = register(dir.path(), &info("a", dir.path())).unwrap();
+        let orphan = register(dir.path(), &info("b", dir.path())).unwrap();
+        // An orphan: its registration stays, its lock is gone (the supervisor died).
+        std::mem::forget(orphan);
+        let path = dir.path().join("b.json");
+        let copy = fs::read(&path).unwrap();
+        fs::remove_file(&path).unwrap();
+        fs::write(&path, copy).unwrap();
+        let ids: Vec<String> = live(dir.path()).into_iter().map(|i| i.id).collect();
+        assert_eq!(ids, ["a"]);
+        drop(held);
+        assert!(live(dir.path()).is_empty());
     }
 }

@@ -30,8 +30,29 @@ pub struct Sources {
     pub bundle_cache: PathBuf,
     /// Trust only this CA (PEM) when fetching the cloud bundle (default: the public web PKI).
     pub bundle_ca: Option<PathBuf>,
-    /// The user's configuration file (it need not exist).
-    pub user_config: PathBuf,
+    pub user_config: UserConfigSource,
+}
+
+/// Where the user's configuration comes from.
+pub enum UserConfigSource {
+    /// A file (it need not exist), read by this process.
+    File(PathBuf),
+    /// Read by the user's own process and passed on (a session the service starts: root does
+    /// not open files by the user's choice); `None`: the user has none.
+    Given(Option<crate::service::protocol::UserConfigText>),
+}
+
+impl UserConfigSource {
+    fn load(&self) -> anyhow::Result<Option<(UserConfig, String)>> {
+        Ok(match self {
+            Self::File(path) => UserConfig::load(path)?.map(|c| (c, path.display().to_string())),
+            Self::Given(None) => None,
+            Self::Given(Some(t)) => Some((
+                UserConfig::parse(t.path.clone(), t.text.clone())?,
+                t.path.clone(),
+            )),
+        })
+    }
 }
 
 /// The resolved settings, the files they came from, and what went wrong on the way without
@@ -91,14 +112,15 @@ pub fn load(sources: &Sources, cli: &CliOverrides, home: &Path) -> anyhow::Resul
     let mut warnings = Vec::new();
     let layers = layers(sources, &mut warnings)?;
     let effective = merge(&layers);
-    let user = UserConfig::load(&sources.user_config)?;
-    let settings = resolve(&effective, user.as_ref(), cli, home).map_err(|errors| {
-        let lines: Vec<String> = errors.iter().map(|e| format!("  {e}")).collect();
-        anyhow!("the settings break the requirements:\n{}", lines.join("\n"))
-    })?;
+    let user = sources.user_config.load()?;
+    let settings =
+        resolve(&effective, user.as_ref().map(|(c, _)| c), cli, home).map_err(|errors| {
+            let lines: Vec<String> = errors.iter().map(|e| format!("  {e}")).collect();
+            anyhow!("the settings break the requirements:\n{}", lines.join("\n"))
+        })?;
     let mut files: Vec<String> = layers.iter().map(|l| l.name().to_string()).collect();
-    if user.is_some() {
-        files.push(sources.user_config.display().to_string());
+    if let Some((_, name)) = user {
+        files.push(name);
     }
     Ok(Loaded {
         settings,

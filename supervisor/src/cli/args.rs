@@ -30,9 +30,12 @@ pub struct Cli {
 
 #[derive(Subcommand)]
 pub enum Command {
-    /// Run CMD in a new supervised session (as root; CMD runs as the invoking user).
+    /// Run CMD in a new supervised session (CMD runs as the invoking user).
     ///
-    /// CMD runs as the user who invoked sudo (SUDO_UID/SUDO_GID), or as --user. The terminal
+    /// As root, CMD runs as the user who invoked sudo (SUDO_UID/SUDO_GID), or as --user. As
+    /// another user, the Warden service (wardend) starts the session, if the requirements let
+    /// this user (`warden status` and docs/service.md); flags that are root's to choose
+    /// (--user, --state-dir, --requirements, --hook-tier...) are refused then. The terminal
     /// is passed through. Warden exits with CMD's status, or 128+N if CMD was killed by signal
     /// N. When CMD exits, every process it left behind is killed. SIGTERM, SIGHUP, or SIGINT
     /// sent to Warden (not the terminal's Ctrl-C, which goes to CMD) ends the session.
@@ -90,6 +93,46 @@ pub enum Command {
     /// live in every session (`finding` records). Exits 1 when a finding is high or critical,
     /// 0 otherwise.
     Triage(TriageArgs),
+    /// The live sessions: id, user, supervisor pid, start, workspace and command. Root sees
+    /// every session; another user sees their own, through the Warden service (wardend).
+    Status(StatusArgs),
+    /// The Warden service (`wardend`, what systemd's wardend.service runs): starts sessions
+    /// for the users the requirements allow (`service.allowed_users`, `service.allowed_groups`)
+    /// when they type `warden run` without root, each as a `warden run` of its own that
+    /// outlives a restart of the service.
+    ///
+    /// Listens on the socket systemd passes (socket activation) or binds SOCKET itself. Ends
+    /// sessions whose supervisor died, at start.
+    Daemon(DaemonArgs),
+}
+
+#[derive(clap::Args)]
+pub struct StatusArgs {
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub socket: SocketPath,
+    #[command(flatten)]
+    pub run_dir: RunDir,
+}
+
+#[derive(clap::Args)]
+pub struct DaemonArgs {
+    #[command(flatten)]
+    pub socket: SocketPath,
+    #[command(flatten)]
+    pub run_dir: RunDir,
+    #[command(flatten)]
+    pub state: StateDir,
+    #[command(flatten)]
+    pub requirements: RequirementsPaths,
+}
+
+#[derive(clap::Args)]
+pub struct SocketPath {
+    /// The Warden service's socket.
+    #[arg(long, env = warden::service::protocol::SOCKET_ENV, default_value = warden::service::protocol::SOCKET, value_name = "SOCKET")]
+    pub socket: PathBuf,
 }
 
 #[derive(clap::Args)]
@@ -205,6 +248,14 @@ pub struct RunArgs {
     /// The command and its arguments.
     #[arg(required = true, last = true, value_name = "CMD")]
     pub command: Vec<OsString>,
+    /// Started by wardend: the client's connection (signals in, the exit status out).
+    #[arg(long, hide = true, value_name = "FD", requires = "handoff_fd")]
+    pub client_fd: Option<i32>,
+    /// Started by wardend: the client's environment and user configuration.
+    #[arg(long, hide = true, value_name = "FD", requires = "client_fd")]
+    pub handoff_fd: Option<i32>,
+    #[command(flatten)]
+    pub socket: SocketPath,
 }
 
 #[derive(clap::Args)]
@@ -513,7 +564,29 @@ pub struct RequirementsPaths {
 }
 
 impl RequirementsPaths {
-    pub fn sources(&self, user_config: PathBuf) -> anyhow::Result<settings::Sources> {
+    /// The same paths as `warden run` flags (for the sessions the service starts).
+    pub fn as_flags(&self) -> anyhow::Result<Vec<OsString>> {
+        let abs = |p: &PathBuf| {
+            std::path::absolute(p).with_context(|| format!("the path {}", p.display()))
+        };
+        let mut flags: Vec<OsString> = vec![
+            "--requirements".into(),
+            abs(&self.local_file)?.into(),
+            "--managed-dir".into(),
+            abs(&self.managed_dir)?.into(),
+            "--bundle-cache".into(),
+            abs(&self.bundle_cache)?.into(),
+        ];
+        if let Some(ca) = &self.bundle_ca {
+            flags.extend(["--bundle-ca".into(), abs(ca)?.into()]);
+        }
+        Ok(flags)
+    }
+
+    pub fn sources(
+        &self,
+        user_config: settings::UserConfigSource,
+    ) -> anyhow::Result<settings::Sources> {
         // Absolute, not canonical: the integrity checks must still see symlinks.
         let abs = |p: &PathBuf| {
             std::path::absolute(p).with_context(|| format!("the path {}", p.display()))

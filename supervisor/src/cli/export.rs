@@ -16,7 +16,7 @@ pub fn export(args: ExportArgs) -> anyhow::Result<i32> {
     let user = target_user::resolve(None)?;
     let user_config = config
         .unwrap_or_else(|| warden_requirements::user_config::default_user_config_path(&user.home));
-    let sources = requirements.sources(user_config)?;
+    let sources = requirements.sources(warden::settings::UserConfigSource::File(user_config))?;
     let mut overrides = CliOverrides::default();
     telemetry.apply(&mut overrides);
     let loaded = settings::load(&sources, &overrides, &user.home)?;

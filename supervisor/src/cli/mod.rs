@@ -1,6 +1,7 @@
 //! `warden`'s command line: the definitions (`args`) and one function per command, so that
 //! `main` only parses and dispatches.
 pub mod args;
+mod daemon;
 mod export;
 mod replay;
 mod run;
@@ -22,5 +23,7 @@ pub fn dispatch(command: Command) -> anyhow::Result<i32> {
         Command::Doctor(args) => small::doctor(args),
         Command::Credentials(cmd) => small::credentials(cmd),
         Command::Triage(args) => triage::triage(args),
+        Command::Status(args) => daemon::status(args),
+        Command::Daemon(args) => daemon::daemon(args),
     }
 }

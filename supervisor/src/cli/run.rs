@@ -5,6 +5,79 @@ use warden::{session, settings, signals, target_user};
 use super::args::RunArgs;
 
 pub fn run(args: RunArgs) -> anyhow::Result<i32> {
+    if !nix::unistd::Uid::effective().is_root() {
+        return through_service(&args);
+    }
+    let client = match (args.client_fd, args.handoff_fd) {
+        // SAFETY: wardend left these descriptors to this process alone.
+        (Some(link), Some(handoff)) => Some(unsafe { client_side(link, handoff)? }),
+        _ => None,
+    };
+    let link = client.as_ref().map(|(c, _)| c.link.clone());
+    let result = session(args, client);
+    // The client exits with what it is told: after Warden's own error is on the terminal.
+    if let Some(link) = link {
+        let status = match &result {
+            Ok(status) => *status,
+            Err(e) => {
+                eprintln!("warden: {e:#}");
+                125
+            }
+        };
+        link.send(&warden::service::protocol::Reply::Exited { status });
+        return Ok(status);
+    }
+    result
+}
+
+/// Without root: the Warden service starts the session, with this very command line.
+fn through_service(args: &RunArgs) -> anyhow::Result<i32> {
+    let user = target_user::resolve(None)?;
+    let config =
+        args.settings.config.clone().unwrap_or_else(|| {
+            warden_requirements::user_config::default_user_config_path(&user.home)
+        });
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+    warden::service::client::run(&args.socket.socket, argv, &config)
+}
+
+/// # Safety
+/// The descriptors are wardend's hand-over to this process, owned by nothing else here.
+unsafe fn client_side(
+    link: i32,
+    handoff: i32,
+) -> anyhow::Result<(
+    session::ClientSide,
+    Option<warden::service::protocol::UserConfigText>,
+)> {
+    use warden::service::session_link;
+    // SAFETY: per the contract above.
+    let handoff =
+        unsafe { session_link::read_handoff(handoff) }.context("the service's hand-off")?;
+    // SAFETY: per the contract above.
+    let (link, signals) =
+        unsafe { session_link::ClientLink::adopt(link) }.context("the client's connection")?;
+    Ok((
+        session::ClientSide {
+            link: std::sync::Arc::new(link),
+            signals,
+            env: handoff
+                .env
+                .into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+        },
+        handoff.user_config,
+    ))
+}
+
+fn session(
+    args: RunArgs,
+    client: Option<(
+        session::ClientSide,
+        Option<warden::service::protocol::UserConfigText>,
+    )>,
+) -> anyhow::Result<i32> {
     let RunArgs {
         user,
         events,
@@ -23,16 +96,25 @@ pub fn run(args: RunArgs) -> anyhow::Result<i32> {
         credential_ca,
         command,
         approvals,
+        client_fd: _,
+        handoff_fd: _,
+        socket: _,
     } = args;
+    let (client, given_config) = match client {
+        Some((c, config)) => (Some(c), Some(config)),
+        None => (None, None),
+    };
 
     let mut flags = flags;
     flags.approval_policy = approvals.approval_policy;
     flags.reviewer = approvals.reviewer;
     let user = target_user::resolve(user.as_deref())?;
-    let user_config = flags
-        .config
-        .clone()
-        .unwrap_or_else(|| warden_requirements::user_config::default_user_config_path(&user.home));
+    let user_config = match given_config {
+        Some(given) => settings::UserConfigSource::Given(given),
+        None => settings::UserConfigSource::File(flags.config.clone().unwrap_or_else(|| {
+            warden_requirements::user_config::default_user_config_path(&user.home)
+        })),
+    };
     let sources = flags.requirements.sources(user_config)?;
     let mut overrides = flags.overrides();
     overrides.pass_env = pass_env;
@@ -95,5 +177,6 @@ pub fn run(args: RunArgs) -> anyhow::Result<i32> {
         environment: loaded.settings.environment.clone(),
         credentials,
         triage: warden::live_triage::TriagePolicy::from_requirements(&loaded.effective),
+        client,
     }))
 }

@@ -1,6 +1,5 @@
 //! The commands that fit in a screen: events, requirements, approvals, recover, doctor,
 //! credentials.
-use std::path::PathBuf;
 use warden::{audit_log, doctor, log_view, recovery};
 
 use super::args::{
@@ -29,7 +28,10 @@ pub fn requirements(cmd: RequirementsCommand) -> anyhow::Result<i32> {
         }
         RequirementsCommand::Show { json, paths, .. } => {
             // The user's configuration is not a requirement layer.
-            r::show_effective(&paths.sources(PathBuf::new())?, json)?
+            r::show_effective(
+                &paths.sources(warden::settings::UserConfigSource::Given(None))?,
+                json,
+            )?
         }
         RequirementsCommand::Keygen { prefix } => r::keygen(&prefix)?,
         RequirementsCommand::Sign { key, bundle } => r::sign_bundle(&key, &bundle)?,
@@ -119,7 +121,8 @@ pub fn credentials(cmd: CredentialsCommand) -> anyhow::Result<i32> {
             c::add(
                 new,
                 a.store.choice,
-                &a.paths.sources(PathBuf::new())?,
+                &a.paths
+                    .sources(warden::settings::UserConfigSource::Given(None))?,
                 &a.state.state_dir,
             )
         }
@@ -142,7 +145,7 @@ pub fn credentials(cmd: CredentialsCommand) -> anyhow::Result<i32> {
         } => c::test(
             store.choice,
             name.as_deref(),
-            &paths.sources(PathBuf::new())?,
+            &paths.sources(warden::settings::UserConfigSource::Given(None))?,
             &state.state_dir,
         ),
     }

@@ -151,6 +151,16 @@ pub struct RunOptions {
         Vec<warden_requirements::Resolved<warden_requirements::values::KernelLayer>>,
     /// Live triage and what its findings do (requirements); None: off.
     pub triage: Option<crate::live_triage::TriagePolicy>,
+    /// Started by the service for a client: its link, and the environment it passed (the
+    /// command's, never this root process's own).
+    pub client: Option<ClientSide>,
+}
+
+/// A session's client, when the service started it.
+pub struct ClientSide {
+    pub link: Arc<crate::service::session_link::ClientLink>,
+    pub signals: tokio::sync::mpsc::UnboundedReceiver<crate::service::session_link::FromClient>,
+    pub env: Vec<(OsString, OsString)>,
 }
 
 /// How long processes get to disappear after SIGKILL before Warden reports a failure.
@@ -204,6 +214,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
         required_layers,
         environment,
         credentials,
+        client,
     } = opts;
     // Before anything of the session exists: a repository Warden cannot protect stops it here.
     let vcs = plan_vcs(&sandbox, &user)?;
@@ -265,6 +276,13 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
             cgroup: kernel.cgroup.path().to_path_buf(),
             pin_dir: kernel.pin_dir.clone(),
             supervisor_pid: std::process::id(),
+            uid: user.uid,
+            user: user.name.clone(),
+            command: escape_argv(command.iter().map(|a| a.as_encoded_bytes()), 512)
+                .0
+                .join(" "),
+            workspace: escape_path(&sandbox.workspace),
+            started: Clock::new().rfc3339(clock::boot_ns()),
         },
     )
     .with_context(|| format!("registering the session in {}", run_dir.display()))?;
@@ -279,7 +297,15 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
     }
     let allowed_paths: Vec<PathBuf> = policy.unix_sockets.iter().map(|(p, _)| p.clone()).collect();
     // Read once: the socket variables and the secret-looking names are judged on one snapshot.
-    let inherited: Vec<(std::ffi::OsString, std::ffi::OsString)> = std::env::vars_os().collect();
+    let (client_link, client_signals, inherited) = match client {
+        Some(c) => (Some(c.link), Some(c.signals), c.env),
+        None => (None, None, std::env::vars_os().collect()),
+    };
+    if let Some(link) = &client_link {
+        link.send(&crate::service::protocol::Reply::Started {
+            session: id.clone(),
+        });
+    }
     let agent_env = unix_sockets::agent_env(
         inherited.iter().cloned(),
         kernel.socket_dir.path(),
@@ -388,8 +414,10 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
         spec: &spec,
         env: &env,
         env_removed: &env_removed,
+        base_env: client_link.is_some().then_some(inherited.as_slice()),
         gate,
         triage_end,
+        client: client_signals,
     };
     let ending = supervise(start, &kernel.cgroup, &mut services, &mut signals).await?;
 

@@ -2,8 +2,14 @@
 //! exits, Warden is told to stop, or the audit log fails. Returns how the session ended.
 use std::{ffi::OsString, io, os::unix::process::ExitStatusExt as _, sync::Arc};
 
+use nix::sys::signal::Signal;
+
 use anyhow::anyhow;
-use tokio::{process::Child, sync::Notify, task::JoinHandle};
+use tokio::{
+    process::Child,
+    sync::{Notify, mpsc},
+    task::JoinHandle,
+};
 use warden_agent::spec::LaunchSpec;
 
 use super::services::{GateSetup, Services};
@@ -12,6 +18,7 @@ use crate::{
     events::{EndReason, SessionEnd},
     launch::{self, Launched},
     pipeline::Finished,
+    service::{protocol::Forwarded, session_link::FromClient},
     signals::Signals,
     target_user::TargetUser,
 };
@@ -33,9 +40,13 @@ pub struct Start<'a> {
     pub spec: &'a LaunchSpec,
     pub env: &'a [(&'a str, &'a std::ffi::OsStr)],
     pub env_removed: &'a [OsString],
+    /// The environment the command starts from, when not this process's own (the client's).
+    pub base_env: Option<&'a [(OsString, OsString)]>,
     pub gate: GateSetup,
     /// Woken when live triage's finding ends the session.
     pub triage_end: Arc<Notify>,
+    /// The client's signals, when the service started the session.
+    pub client: Option<mpsc::UnboundedReceiver<FromClient>>,
 }
 
 /// Starts the command and the exec gate on its launcher, and watches it to its end.
@@ -50,8 +61,12 @@ pub async fn supervise(
         start.user,
         cgroup,
         start.spec,
-        start.env,
-        start.env_removed,
+        launch::Environment {
+            base: start.base_env,
+            set: start.env,
+            removed: start.env_removed,
+        },
+        start.client.is_some(),
     )
     .await;
     let child = match launched {
@@ -98,8 +113,30 @@ pub async fn supervise(
         &mut services.pipeline,
         signals,
         &start.triage_end,
+        start.client,
     )
     .await
+}
+
+/// The next message of the client, if there is a client.
+async fn next(client: &mut Option<mpsc::UnboundedReceiver<FromClient>>) -> Option<FromClient> {
+    match client {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The signal the command's process group gets for what the client passed on.
+fn passed_on(f: Forwarded) -> Signal {
+    match f {
+        Forwarded::Interrupt => Signal::SIGINT,
+        Forwarded::Quit => Signal::SIGQUIT,
+        Forwarded::Resize => Signal::SIGWINCH,
+        Forwarded::Suspend => Signal::SIGTSTP,
+        Forwarded::Resume => Signal::SIGCONT,
+        Forwarded::Hangup => Signal::SIGHUP,
+        Forwarded::Terminate => Signal::SIGTERM,
+    }
 }
 
 fn spawn_failed(command: &[OsString], e: &io::Error, status: i32) -> Ending {
@@ -134,8 +171,13 @@ async fn watch(
     pipeline: &mut JoinHandle<io::Result<Finished>>,
     signals: &mut Signals,
     triage_end: &Notify,
+    mut client: Option<mpsc::UnboundedReceiver<FromClient>>,
 ) -> anyhow::Result<Ending> {
     let mut end = end(EndReason::Exited);
+    // The command leads its own process group when a client passes signals on.
+    let group = child
+        .id()
+        .map(|pid| nix::unistd::Pid::from_raw(-(pid as i32)));
     loop {
         tokio::select! {
             status = child.wait() => {
@@ -156,6 +198,27 @@ async fn watch(
                 tracing::info!("{} from pid {}: ending the session", received.signal, received.sender_pid);
                 end.reason = EndReason::Interrupted;
                 end.status = 128 + received.signal as i32;
+                end.killed += cgroup.kill_all()?;
+            }
+            Some(from) = next(&mut client) => {
+                let ending = match from {
+                    FromClient::Signal(Forwarded::Hangup) | FromClient::Gone => Signal::SIGHUP,
+                    FromClient::Signal(Forwarded::Terminate) => Signal::SIGTERM,
+                    FromClient::Signal(f) => {
+                        if let Some(group) = group {
+                            let _ = nix::sys::signal::kill(group, passed_on(f));
+                        }
+                        continue;
+                    }
+                };
+                if from == FromClient::Gone {
+                    client = None;
+                }
+                if end.reason == EndReason::Exited {
+                    tracing::info!("the client hung up or was told to end: ending the session");
+                    end.reason = EndReason::Interrupted;
+                    end.status = 128 + ending as i32;
+                }
                 end.killed += cgroup.kill_all()?;
             }
             _ = triage_end.notified() => {

@@ -14,6 +14,7 @@ pub mod collector;
 pub mod kernels;
 pub mod keyring;
 pub mod net;
+pub mod service;
 
 pub use warden::events::{Event, Exec, Exit, Record, SessionEnd, SessionStart};
 

@@ -54,6 +54,7 @@ pub fn daemon(args: DaemonArgs) -> anyhow::Result<i32> {
         nix::unistd::Uid::effective().is_root(),
         "the Warden service runs as root"
     );
+    service::daemon::take_back(&args.run_dir.run_dir);
     let listener = service::activation::listener(&args.socket.socket)
         .with_context(|| format!("the socket {}", args.socket.socket.display()))?;
     let mut requirement_flags = args.requirements.as_flags()?;
@@ -86,21 +87,15 @@ fn check_args(given: &service::daemon::StartArgs) -> Result<Vec<OsString>, Strin
         return Err("the Warden service only starts sessions (`warden run`)".into());
     };
     let command = Cli::command();
-    let flag = |id: &str| {
-        command
-            .find_subcommand("run")
-            .and_then(|c| c.get_arguments().find(|a| a.get_id() == id))
-            .and_then(|a| a.get_long())
-            .unwrap_or(id)
-            .to_string()
-    };
-    for id in run.ids() {
-        let id = id.as_str();
+    let run_command = command.find_subcommand("run").expect("warden has `run`");
+    // Each flag given (the ids of flag groups are not flags).
+    for arg in run_command.get_arguments() {
+        let id = arg.get_id().as_str();
         if run.value_source(id) == Some(ValueSource::CommandLine) && !USER_FLAGS.contains(&id) {
             return Err(format!(
                 "--{} is root's to choose and not available to sessions started through the \
                  Warden service",
-                flag(id)
+                arg.get_long().unwrap_or(id)
             ));
         }
     }

@@ -62,8 +62,11 @@ pub struct Handoff {
     pub user_config: Option<protocol::UserConfigText>,
 }
 
-pub fn serve(listener: UnixListener, opts: DaemonOptions) -> anyhow::Result<()> {
-    for r in recovery::recover(&opts.run_dir) {
+/// Ends the sessions whose supervisor died (while the daemon was down, or with it) and counts
+/// the live ones, which need nothing from the daemon: before it listens, so that nobody sees
+/// an orphan as live.
+pub fn take_back(run_dir: &std::path::Path) {
+    for r in recovery::recover(run_dir) {
         tracing::warn!(
             "ended session {} whose supervisor had died ({} processes killed{})",
             r.id,
@@ -71,8 +74,11 @@ pub fn serve(listener: UnixListener, opts: DaemonOptions) -> anyhow::Result<()> 
             r.error.map(|e| format!(", {e}")).unwrap_or_default()
         );
     }
-    let live = recovery::live(&opts.run_dir);
+    let live = recovery::live(run_dir);
     tracing::info!("{} live sessions taken back", live.len());
+}
+
+pub fn serve(listener: UnixListener, opts: DaemonOptions) -> anyhow::Result<()> {
     let opts = Arc::new(opts);
     for stream in listener.incoming() {
         let stream = match stream {

@@ -1,0 +1,361 @@
+//! The Warden service (wardend): ordinary users start sessions through its socket; they are
+//! confined and recorded as root's are; who may, and which flags, is the requirements' and
+//! root's; the terminal's signals reach the command; a hang-up ends the session; a restart
+//! or a crash of the daemon leaves sessions confined, and they are taken back.
+use std::{
+    os::unix::{fs::PermissionsExt as _, process::ExitStatusExt as _},
+    path::Path,
+    process::{Command, Output, Stdio},
+    time::Duration,
+};
+
+use warden::events::{EndReason, Event, Record};
+use warden_integration_tests::{
+    assert_gap_free, assert_nothing_left, finish, private_dir, service::Daemon, wait_for,
+    warden_command,
+};
+
+const NOBODY: u32 = 65534;
+const NOGROUP: u32 = 65534;
+const ALLOW_NOBODY: &str = "[service]\nallowed_users = [\"nobody\"]\n";
+
+/// A workspace the user owns, and a directory they own outside every write root.
+fn user_dirs() -> (tempfile::TempDir, tempfile::TempDir) {
+    let ws = tempfile::tempdir().unwrap();
+    std::os::unix::fs::chown(ws.path(), Some(NOBODY), Some(NOGROUP)).unwrap();
+    let outside = private_dir();
+    std::fs::set_permissions(outside.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::os::unix::fs::chown(outside.path(), Some(NOBODY), Some(NOGROUP)).unwrap();
+    (ws, outside)
+}
+
+fn records(log: &Path) -> Vec<Record> {
+    warden::audit_log::read(log).expect("parsing the log")
+}
+
+fn end_of(records: &[Record]) -> &warden::events::SessionEnd {
+    match &records.last().expect("records").event {
+        Event::SessionEnd(e) => e,
+        other => panic!("last record is {other:?}"),
+    }
+}
+
+fn text(out: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn a_user_without_root_gets_a_session_confined_and_recorded_as_roots() {
+    let daemon = Daemon::start(ALLOW_NOBODY);
+    let (ws, outside) = user_dirs();
+    let script = format!(
+        "id -u; echo made > made.txt; echo x > {}/planted 2>/dev/null; echo OUTSIDE=$?; exit 7",
+        outside.path().display()
+    );
+    let out = daemon
+        .run_as(NOBODY, NOGROUP, ws.path(), &[], &["sh", "-c", &script])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(7), "{stdout}{stderr}");
+    assert!(stdout.starts_with("65534\n"), "{stdout}");
+    assert!(
+        stdout.contains("OUTSIDE=1") || stdout.contains("OUTSIDE=2"),
+        "{stdout}"
+    );
+    assert!(ws.path().join("made.txt").exists());
+    assert!(
+        !outside.path().join("planted").exists(),
+        "written outside the write roots"
+    );
+    let logs = daemon.logs();
+    assert_eq!(logs.len(), 1, "{stderr}");
+    let by_service = records(&logs[0]);
+    assert_gap_free(&by_service);
+
+    // The same session started by root.
+    let ws_arg = ws.path().display().to_string();
+    let state = private_dir();
+    let out_root = warden_command(
+        state.path(),
+        &["--user", "nobody", "--workspace", &ws_arg],
+        &["sh", "-c", &script],
+    )
+    .output()
+    .unwrap();
+    let root = finish(state, out_root);
+    assert_eq!(root.status.code(), Some(7));
+    assert_eq!(root.stdout, stdout, "what the command printed");
+    let start = match &by_service[0].event {
+        Event::SessionStart(s) => s,
+        other => panic!("{other:?}"),
+    };
+    assert_nothing_left(start);
+    assert_eq!(
+        (&start.user, start.uid, &start.workspace, &start.layers),
+        (
+            &root.start().user,
+            root.start().uid,
+            &root.start().workspace,
+            &root.start().layers
+        )
+    );
+    let execs = |r: &[Record]| -> Vec<String> {
+        r.iter()
+            .filter_map(|r| match &r.event {
+                Event::Exec(e) => Some(e.filename.clone()),
+                _ => None,
+            })
+            .collect()
+    };
+    assert_eq!(execs(&by_service), execs(&root.records));
+    let kinds = |r: &[Record]| -> std::collections::BTreeSet<&'static str> {
+        r.iter().map(|r| r.event.kind()).collect()
+    };
+    assert_eq!(kinds(&by_service), kinds(&root.records));
+    assert_eq!(end_of(&by_service).reason, EndReason::Exited);
+    assert_eq!(end_of(&by_service).status, 7);
+
+    // `warden status` shows nothing once it is over.
+    let status = daemon
+        .as_user(NOBODY, NOGROUP, ws.path(), &["status"])
+        .output()
+        .unwrap();
+    assert_eq!(text(&status).0, "no live sessions\n");
+}
+
+#[test]
+fn who_may_start_sessions_and_with_which_flags_is_not_the_users_choice() {
+    let daemon = Daemon::start(ALLOW_NOBODY);
+    let (ws, _outside) = user_dirs();
+    // uid 1 (daemon) is not listed.
+    let out = daemon
+        .run_as(1, 1, Path::new("/"), &[], &["true"])
+        .output()
+        .unwrap();
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(125), "{stderr}");
+    assert!(
+        stderr.contains("(uid 1) may not start Warden sessions")
+            && stderr.contains("service.allowed_users = [\"nobody\"]")
+            && stderr.contains(&daemon.requirements),
+        "{stderr}"
+    );
+    for flag in [
+        &["--user", "root"][..],
+        &["--requirements", "/nonexistent.toml"],
+        &["--state-dir", "/tmp"],
+        &["--hook-tier", "tracepoint"],
+        &["--network", "observe"],
+    ] {
+        let out = daemon
+            .run_as(NOBODY, NOGROUP, ws.path(), flag, &["true"])
+            .output()
+            .unwrap();
+        let (_, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(125), "{flag:?}: {stderr}");
+        assert!(
+            stderr.contains(&format!("{} is root's to choose", flag[0])),
+            "{flag:?}: {stderr}"
+        );
+    }
+    // A session's process cannot start a session of its own (outside its confinement).
+    let inner = format!(
+        "WARDEN_SOCKET={} {} run --unattended -- true; echo INNER=$?",
+        daemon.socket.display(),
+        warden_integration_tests::warden_bin().display()
+    );
+    let out = daemon
+        .run_as(NOBODY, NOGROUP, ws.path(), &[], &["sh", "-c", &inner])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&out);
+    assert!(stdout.contains("INNER=125"), "{stdout}{stderr}");
+    // Kernels with cgroup connect_unix programs (6.7+) refuse the connection to the host's
+    // socket; older ones reach the daemon, which refuses a session's process.
+    let refused_by =
+        if stderr.contains("a process of a Warden session cannot start another session") {
+            "the daemon"
+        } else if stderr.contains("does not answer (Operation not permitted") {
+            "the kernel"
+        } else {
+            panic!("not refused: {stderr}")
+        };
+    println!("the inner session was refused by {refused_by}");
+    assert_eq!(daemon.logs().len(), 1, "only the outer session");
+}
+
+/// Waits until the session's command printed `ready` (its first line).
+fn wait_ready(child: &mut std::process::Child) -> std::io::BufReader<std::process::ChildStdout> {
+    use std::io::BufRead as _;
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    assert_eq!(line, "ready\n");
+    stdout
+}
+
+#[test]
+fn the_terminals_signals_reach_the_command_and_a_hang_up_ends_the_session() {
+    use std::io::Read as _;
+    let daemon = Daemon::start(ALLOW_NOBODY);
+    let (ws, _outside) = user_dirs();
+    let script = "trap 'echo got-int; exit 9' INT; echo ready; sleep 30 & wait";
+    // Ctrl-C: the client gets SIGINT, the command's process group too; it exits its way.
+    let mut child = daemon
+        .run_as(NOBODY, NOGROUP, ws.path(), &[], &["sh", "-c", script])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = wait_ready(&mut child);
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let status = child.wait().unwrap();
+    let mut rest = String::new();
+    stdout.read_to_string(&mut rest).unwrap();
+    assert_eq!(status.code(), Some(9), "{rest}");
+    assert_eq!(rest, "got-int\n");
+
+    // The terminal hangs up (SIGHUP to the client): the session ends at once.
+    for (signal, status) in [
+        (nix::sys::signal::Signal::SIGHUP, Some(129)),
+        // The client killed: nobody is left to answer it; the session ends too.
+        (nix::sys::signal::Signal::SIGKILL, None),
+    ] {
+        let before = daemon.logs().len();
+        let mut child = daemon
+            .run_as(
+                NOBODY,
+                NOGROUP,
+                ws.path(),
+                &[],
+                &["sh", "-c", "echo ready; exec sleep 30"],
+            )
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let _stdout = wait_ready(&mut child);
+        let started = std::time::Instant::now();
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), signal).unwrap();
+        let got = child.wait().unwrap();
+        assert_eq!(got.code(), status, "{signal}");
+        if status.is_none() {
+            assert_eq!(got.signal(), Some(9));
+        }
+        // The session's log ends within seconds, not the 30 s of its sleep.
+        let logs = daemon.logs();
+        assert_eq!(logs.len(), before + 1);
+        let log = logs
+            .into_iter()
+            .max_by_key(|l| std::fs::metadata(l).unwrap().modified().unwrap())
+            .unwrap();
+        assert!(
+            wait_for(Duration::from_secs(10), || records(&log)
+                .last()
+                .is_some_and(|r| matches!(r.event, Event::SessionEnd(_)))),
+            "{signal}: the session did not end"
+        );
+        assert!(started.elapsed() < Duration::from_secs(15));
+        let r = records(&log);
+        let end = end_of(&r);
+        assert_eq!(end.reason, EndReason::Interrupted, "{signal}");
+        assert_eq!(end.status, 129, "{signal}");
+    }
+}
+
+#[test]
+fn a_restart_or_a_crash_of_the_daemon_leaves_the_session_confined_and_taken_back() {
+    let mut daemon = Daemon::start(ALLOW_NOBODY);
+    let (ws, outside) = user_dirs();
+    let script = format!(
+        "echo ready; read go; echo x > {}/planted 2>/dev/null; echo OUTSIDE=$?; exit 4",
+        outside.path().display()
+    );
+    for (how, restart) in [("restart", true), ("crash", false)] {
+        let mut child = daemon
+            .run_as(NOBODY, NOGROUP, ws.path(), &[], &["sh", "-c", &script])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdout = wait_ready(&mut child);
+        if restart {
+            daemon.restart();
+        } else {
+            daemon.crash();
+            daemon.start_again();
+        }
+        // Taken back: the new daemon lists it.
+        let status = daemon
+            .as_user(NOBODY, NOGROUP, ws.path(), &["status"])
+            .output()
+            .unwrap();
+        let (listed, err) = text(&status);
+        assert!(
+            listed.contains("nobody") && listed.contains("read go"),
+            "{how}: {listed}{err}"
+        );
+        // Still confined, and it goes on to its end with its client.
+        use std::io::{Read as _, Write as _};
+        child.stdin.take().unwrap().write_all(b"go\n").unwrap();
+        let code = child.wait().unwrap();
+        let mut rest = String::new();
+        stdout.read_to_string(&mut rest).unwrap();
+        assert_eq!(code.code(), Some(4), "{how}: {rest}");
+        assert!(
+            rest.contains("OUTSIDE=1") || rest.contains("OUTSIDE=2"),
+            "{how}: {rest}"
+        );
+        assert!(!outside.path().join("planted").exists(), "{how}");
+    }
+    for log in daemon.logs() {
+        let r = records(&log);
+        assert_gap_free(&r);
+        assert_eq!(end_of(&r).reason, EndReason::Exited);
+    }
+}
+
+#[test]
+fn a_session_whose_supervisor_died_while_the_daemon_was_down_is_ended_at_its_start() {
+    let mut daemon = Daemon::start(ALLOW_NOBODY);
+    let (ws, _outside) = user_dirs();
+    let mut child = daemon
+        .run_as(
+            NOBODY,
+            NOGROUP,
+            ws.path(),
+            &[],
+            &["sh", "-c", "echo ready; exec sleep 60"],
+        )
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let _stdout = wait_ready(&mut child);
+    daemon.crash();
+    let live = warden::recovery::live(daemon.run.path());
+    assert_eq!(live.len(), 1);
+    let supervisor = live[0].supervisor_pid;
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(supervisor as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    assert!(wait_for(Duration::from_secs(5), || {
+        !warden_integration_tests::alive(supervisor)
+    }));
+    daemon.start_again();
+    let log = &daemon.logs()[0];
+    let r = records(log);
+    assert_eq!(end_of(&r).reason, EndReason::SupervisorLost);
+    assert!(warden::recovery::live(daemon.run.path()).is_empty());
+    // Its client learns the session is gone.
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(125));
+    let _ = Command::new("true").status();
+}

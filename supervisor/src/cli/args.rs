@@ -104,6 +104,13 @@ pub enum Command {
     /// Listens on the socket systemd passes (socket activation) or binds SOCKET itself. Ends
     /// sessions whose supervisor died, at start.
     Daemon(DaemonArgs),
+    /// Write the man pages (one per command) and shell completions (bash, zsh, fish) into
+    /// DIR/man1 and DIR/completions: what the package installs.
+    #[command(hide = true)]
+    Manuals {
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
 }
 
 #[derive(clap::Args)]

@@ -3,6 +3,7 @@
 pub mod args;
 mod daemon;
 mod export;
+mod manuals;
 mod replay;
 mod run;
 mod small;
@@ -25,5 +26,6 @@ pub fn dispatch(command: Command) -> anyhow::Result<i32> {
         Command::Triage(args) => triage::triage(args),
         Command::Status(args) => daemon::status(args),
         Command::Daemon(args) => daemon::daemon(args),
+        Command::Manuals { out } => manuals::write(&out),
     }
 }

@@ -15,6 +15,7 @@ pub struct Daemon {
     pub state: tempfile::TempDir,
     pub run: tempfile::TempDir,
     pub requirements: String,
+    activated: bool,
     _config: tempfile::TempDir,
     _socket_dir: tempfile::TempDir,
 }
@@ -22,6 +23,18 @@ pub struct Daemon {
 impl Daemon {
     /// A daemon obeying `requirements` (a requirements file's text).
     pub fn start(requirements: &str) -> Self {
+        Self::start_with(requirements, false)
+    }
+
+    /// As systemd's socket unit starts it: `systemd-socket-activate` listens on the socket and
+    /// starts the daemon with it (LISTEN_FDS) at the first connection. None when that tool
+    /// is missing.
+    pub fn start_activated(requirements: &str) -> Option<Self> {
+        let tool = Path::new("/usr/bin/systemd-socket-activate");
+        tool.exists().then(|| Self::start_with(requirements, true))
+    }
+
+    fn start_with(requirements: &str, activated: bool) -> Self {
         require_root();
         let config = private_dir();
         let requirements = requirements_file(config.path(), requirements);
@@ -38,6 +51,7 @@ impl Daemon {
             requirements,
             _config: config,
             _socket_dir: socket_dir,
+            activated,
         };
         d.spawn();
         d
@@ -45,10 +59,23 @@ impl Daemon {
 
     fn spawn(&mut self) {
         let _ = std::fs::remove_file(&self.socket);
-        let child = Command::new(warden_bin())
+        let mut command = if self.activated {
+            let mut c = Command::new("/usr/bin/systemd-socket-activate");
+            c.arg("--listen").arg(&self.socket).arg(warden_bin());
+            c
+        } else {
+            Command::new(warden_bin())
+        };
+        // The socket the daemon would bind without systemd: nowhere anyone connects.
+        let own = if self.activated {
+            self.socket.with_file_name("not-activated.sock")
+        } else {
+            self.socket.clone()
+        };
+        let child = command
             .arg("daemon")
             .arg("--socket")
-            .arg(&self.socket)
+            .arg(&own)
             .arg("--state-dir")
             .arg(self.state.path())
             .arg("--run-dir")
@@ -66,6 +93,10 @@ impl Daemon {
             "the daemon did not listen on {}",
             self.socket.display()
         );
+        if self.activated {
+            // What the socket unit's SocketMode=0666 does.
+            std::fs::set_permissions(&self.socket, std::fs::Permissions::from_mode(0o666)).unwrap();
+        }
     }
 
     /// Kills the daemon (SIGKILL: a crash) and leaves its sessions to themselves.

@@ -359,3 +359,24 @@ fn a_session_whose_supervisor_died_while_the_daemon_was_down_is_ended_at_its_sta
     assert_eq!(status.code(), Some(125));
     let _ = Command::new("true").status();
 }
+
+#[test]
+fn a_socket_passed_as_systemd_passes_it_serves_sessions() {
+    let Some(daemon) = Daemon::start_activated(ALLOW_NOBODY) else {
+        println!("skipped: no /usr/bin/systemd-socket-activate (package systemd)");
+        return;
+    };
+    let (ws, _outside) = user_dirs();
+    let out = daemon
+        .run_as(NOBODY, NOGROUP, ws.path(), &[], &["sh", "-c", "id -u"])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(stdout, "65534\n");
+    assert!(
+        !daemon.socket.with_file_name("not-activated.sock").exists(),
+        "the daemon bound a socket of its own"
+    );
+    assert_eq!(daemon.logs().len(), 1);
+}

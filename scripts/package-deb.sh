@@ -9,7 +9,7 @@ export PATH="$HOME/.cargo/bin:$PATH"
 
 version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 arch=$(dpkg --print-architecture)
-cargo build --release --locked --bins >&2
+cargo build --release --locked -p warden -p warden-agent -p warden-agent-api --bins >&2
 
 stage=target/debian/warden_${version}_${arch}
 rm -rf "$stage"

@@ -380,3 +380,84 @@ fn a_socket_passed_as_systemd_passes_it_serves_sessions() {
     );
     assert_eq!(daemon.logs().len(), 1);
 }
+
+/// Ten users of their own (system users, no home), made once per machine.
+fn ten_users() -> Vec<(u32, u32)> {
+    (0..10)
+        .map(|i| {
+            let name = format!("warden-test{i}");
+            if nix::unistd::User::from_name(&name).unwrap().is_none() {
+                let made = Command::new("useradd")
+                    .args(["--system", "--no-create-home", "--user-group", &name])
+                    .status()
+                    .unwrap();
+                assert!(made.success(), "useradd {name}");
+            }
+            let u = nix::unistd::User::from_name(&name).unwrap().unwrap();
+            (u.uid.as_raw(), u.gid.as_raw())
+        })
+        .collect()
+}
+
+#[test]
+fn a_hundred_sessions_started_at_once_by_ten_users_all_end_cleanly() {
+    let users = ten_users();
+    let names: Vec<String> = (0..10).map(|i| format!("\"warden-test{i}\"")).collect();
+    let daemon = Daemon::start(&format!(
+        "[service]\nallowed_users = [{}]\n",
+        names.join(", ")
+    ));
+    let workspaces: Vec<tempfile::TempDir> = users
+        .iter()
+        .map(|&(uid, gid)| {
+            let ws = tempfile::tempdir().unwrap();
+            std::os::unix::fs::chown(ws.path(), Some(uid), Some(gid)).unwrap();
+            ws
+        })
+        .collect();
+    let clients: Vec<(u32, std::process::Child)> = (0..100)
+        .map(|i| {
+            let (uid, gid) = users[i % 10];
+            let child = daemon
+                .run_as(
+                    uid,
+                    gid,
+                    workspaces[i % 10].path(),
+                    &["-q"],
+                    &["sh", "-c", "id -u"],
+                )
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            (uid, child)
+        })
+        .collect();
+    for (uid, child) in clients {
+        let out = child.wait_with_output().unwrap();
+        let (stdout, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(0), "uid {uid}: {stderr}");
+        assert_eq!(stdout, format!("{uid}\n"));
+    }
+    let logs = daemon.logs();
+    assert_eq!(logs.len(), 100);
+    let mut per_user = std::collections::BTreeMap::new();
+    for log in logs {
+        let r = records(&log);
+        assert_gap_free(&r);
+        let Event::SessionStart(start) = &r[0].event else {
+            panic!("{}", log.display())
+        };
+        *per_user.entry(start.uid).or_insert(0) += 1;
+        assert_nothing_left(start);
+        assert_eq!(end_of(&r).reason, EndReason::Exited, "{}", log.display());
+    }
+    assert!(per_user.values().all(|&n| n == 10), "{per_user:?}");
+    assert!(warden::recovery::live(daemon.run.path()).is_empty());
+    let left: Vec<_> = std::fs::read_dir(daemon.run.path())
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.file_name())
+        .collect();
+    assert!(left.is_empty(), "left in the run directory: {left:?}");
+}

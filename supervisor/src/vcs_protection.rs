@@ -49,10 +49,33 @@ fn io_err(path: &Path) -> impl FnOnce(io::Error) -> VcsError + '_ {
 }
 
 /// Who owns what is created here (the session's user), so that the user's own git works on it.
-#[derive(Clone, Copy, Debug)]
+/// Only where that user could have created it: root making a user-owned hooks directory in a
+/// repository the user cannot write (say root's own, named as a workspace through the service)
+/// would hand the user code that root's git runs.
+#[derive(Clone, Debug)]
 pub struct Owner {
     pub uid: u32,
     pub gid: u32,
+    /// Every group of the user (for the permission bits of the directory created in).
+    pub groups: Vec<u32>,
+}
+
+impl Owner {
+    /// Whether the user may create entries in a directory of this mode and owner (DAC bits:
+    /// write and search). Root may anywhere.
+    fn may_create_in(&self, st: &nix::sys::stat::FileStat) -> bool {
+        const WX: u32 = 0o3;
+        let shift = if self.uid == 0 {
+            return true;
+        } else if st.st_uid == self.uid {
+            6
+        } else if self.groups.contains(&st.st_gid) || st.st_gid == self.gid {
+            3
+        } else {
+            0
+        };
+        (st.st_mode >> shift) & WX == WX
+    }
 }
 
 /// The protection of a session: read-only paths and the directories pinned as mount points.
@@ -236,8 +259,7 @@ impl Planner<'_> {
         for entry in config_entries(&text) {
             if entry.key == "path" && (entry.section == "include" || entry.section == "includeif") {
                 let included = self.expand(&entry.value, base);
-                if self.writable(&included) {
-                    self.ensure(&included, Kind::File)?;
+                if self.writable(&included) && self.ensure(&included, Kind::File)? {
                     self.read_only(&included);
                     self.config(&included, gitdir, depth + 1)?;
                 }
@@ -245,8 +267,7 @@ impl Planner<'_> {
                 // Relative to the worktree git runs hooks in: the repository's parent.
                 let worktree = gitdir.parent().unwrap_or(gitdir);
                 let hooks = self.expand(&entry.value, worktree);
-                if self.writable(&hooks) {
-                    self.ensure(&hooks, Kind::Dir)?;
+                if self.writable(&hooks) && self.ensure(&hooks, Kind::Dir)? {
                     self.read_only(&hooks);
                 }
             }
@@ -263,15 +284,16 @@ impl Planner<'_> {
         resolved(&normalize(&path))
     }
 
-    /// Makes sure `path` exists (created owned by the user) and is no symlink.
-    fn ensure(&mut self, path: &Path, want: Kind) -> Result<(), VcsError> {
+    /// Makes sure `path` exists (created owned by the user) and is no symlink; false when it
+    /// does not, for the user could not have created it (nor can the agent).
+    fn ensure(&mut self, path: &Path, want: Kind) -> Result<bool, VcsError> {
         if !self.writable(path) {
-            return Ok(());
+            return Ok(false);
         }
         if self.kind(path)?.is_some() {
-            return Ok(());
+            return Ok(true);
         }
-        create_owned(path, want, self.owner).map_err(io_err(path))
+        create_owned(path, want, &self.owner).map_err(io_err(path))
     }
 }
 
@@ -414,26 +436,35 @@ fn config_value(raw: &str) -> String {
     out.trim_end().to_string()
 }
 
-/// Creates `path` (its missing parents too) owned by `owner`. Every step is made relative to
-/// a descriptor of its parent, found without following any symlink: another process of the
-/// user swapping a link in cannot make root create the file elsewhere (say in /etc).
-fn create_owned(path: &Path, want: Kind, owner: Owner) -> io::Result<()> {
+/// Creates `path` (its missing parents too) owned by `owner`, where `owner` could have; false
+/// when they could not (nothing created). Every step is made relative to a descriptor of its
+/// parent, found without following any symlink: another process of the user swapping a link
+/// in cannot make root create the file elsewhere (say in /etc).
+fn create_owned(path: &Path, want: Kind, owner: &Owner) -> io::Result<bool> {
     let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
         return Err(io::Error::new(io::ErrorKind::InvalidInput, "no parent"));
     };
-    if std::fs::symlink_metadata(parent).is_err() {
-        create_owned(parent, Kind::Dir, owner)?;
+    if std::fs::symlink_metadata(parent).is_err() && !create_owned(parent, Kind::Dir, owner)? {
+        return Ok(false);
     }
     let how = OpenHow::new()
         .flags(OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC)
         .resolve(ResolveFlag::RESOLVE_NO_SYMLINKS);
     let dir = nix::fcntl::openat2(nix::fcntl::AT_FDCWD, parent, how)?;
+    if !owner.may_create_in(&nix::sys::stat::fstat(&dir)?) {
+        tracing::info!(
+            "not creating {}: its user could not have (the directory's permissions)",
+            path.display()
+        );
+        return Ok(false);
+    }
     match create_in(&dir, name, want) {
         Ok(created) => nix::unistd::fchown(
             created.as_fd(),
             Some(nix::unistd::Uid::from_raw(owner.uid)),
             Some(nix::unistd::Gid::from_raw(owner.gid)),
         )
+        .map(|()| true)
         .map_err(io::Error::from),
         // Another session starting in the same workspace made it first: fine if it is what
         // we wanted, and not a link.
@@ -444,7 +475,7 @@ fn create_owned(path: &Path, want: Kind, owner: Owner) -> io::Result<()> {
                 Kind::Dir => libc::S_IFDIR,
                 Kind::File => libc::S_IFREG,
             };
-            if kind == expected { Ok(()) } else { Err(e) }
+            if kind == expected { Ok(true) } else { Err(e) }
         }
         Err(e) => Err(e),
     }

@@ -506,6 +506,7 @@ fn plan_vcs(
     let owner = vcs_protection::Owner {
         uid: user.uid,
         gid: user.gid,
+        groups: user.groups.clone(),
     };
     vcs_protection::plan(&sandbox.write_roots, owner, &user.home).context("protecting VCS metadata")
 }

@@ -22,6 +22,7 @@ fn me() -> Owner {
     Owner {
         uid: nix::unistd::getuid().as_raw(),
         gid: nix::unistd::getgid().as_raw(),
+        groups: Vec::new(),
     }
 }
 
@@ -172,6 +173,42 @@ fn missing_hooks_and_includes_are_created_for_the_user() {
     assert_eq!(std::fs::read(root.join("conf/local.cfg")).unwrap(), b"");
 }
 
+/// Root making a user-owned hooks directory in a repository the user cannot write would give
+/// the user code that root's own git runs: nothing is created where the user could not have.
+#[test]
+fn nothing_is_created_where_the_user_could_not_have() {
+    if !nix::unistd::geteuid().is_root() {
+        println!("skipped: needs root (a directory owned by another user)");
+        return;
+    }
+    let nobody = Owner {
+        uid: 65534,
+        gid: 65534,
+        groups: vec![65534],
+    };
+    let (_d, root) = tree(&[
+        (".git/HEAD", ""),
+        (".git/config", "[include]\n\tpath = ../conf/local.cfg\n"),
+    ]);
+    let got = plan(std::slice::from_ref(&root), nobody.clone(), Path::new("/")).unwrap();
+    for p in [".git/hooks", "conf"] {
+        assert!(
+            !root.join(p).exists(),
+            "{p} was created for a user who could not"
+        );
+        assert!(!got.read_only.contains(&root.join(p)), "{p}");
+    }
+    // The same repository, the user's: made for them.
+    for p in ["", ".git"] {
+        std::os::unix::fs::chown(root.join(p), Some(65534), Some(65534)).unwrap();
+    }
+    let got = plan(std::slice::from_ref(&root), nobody, Path::new("/")).unwrap();
+    let m = std::fs::symlink_metadata(root.join(".git/hooks")).unwrap();
+    assert_eq!((m.uid(), m.gid()), (65534, 65534));
+    assert!(got.read_only.contains(&root.join(".git/hooks")));
+    assert!(got.read_only.contains(&root.join("conf/local.cfg")));
+}
+
 #[test]
 fn paths_outside_the_write_roots_are_left_alone() {
     let (_d, root) = tree(&[
@@ -287,15 +324,15 @@ fn a_file_another_session_made_first_is_taken_but_a_link_is_not() {
     let hooks = root.join(".git/hooks");
     let config = root.join(".git/included.cfg");
     for _ in 0..2 {
-        create_owned(&hooks, Kind::Dir, me()).unwrap();
-        create_owned(&config, Kind::File, me()).unwrap();
+        create_owned(&hooks, Kind::Dir, &me()).unwrap();
+        create_owned(&config, Kind::File, &me()).unwrap();
     }
     assert!(hooks.is_dir() && config.is_file());
     let link = root.join(".git/elsewhere");
     std::os::unix::fs::symlink("/etc", &link).unwrap();
-    assert!(create_owned(&link, Kind::Dir, me()).is_err());
+    assert!(create_owned(&link, Kind::Dir, &me()).is_err());
     assert!(
-        create_owned(&hooks, Kind::File, me()).is_err(),
+        create_owned(&hooks, Kind::File, &me()).is_err(),
         "a directory is not a file"
     );
 }

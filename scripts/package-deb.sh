@@ -61,5 +61,5 @@ Description: sandbox supervisor for AI coding agents
 CONTROL
 
 out="target/debian/warden_${version}_${arch}.deb"
-dpkg-deb --root-owner-group -Zxz --build "$stage" "$out" >&2
+dpkg-deb --root-owner-group -Zgzip --build "$stage" "$out" >&2
 echo "$out"

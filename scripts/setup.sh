@@ -29,6 +29,9 @@ KEYRING_PACKAGES=(dbus dbus-daemon gnome-keyring libsecret-tools keyutils)
 # The triage HTML report is checked in a real headless browser (a screenshot and its DOM).
 BROWSER_PACKAGES=(chromium)
 
+# The Debian package is tested on a throw-away Debian 12 made by debootstrap.
+PACKAGE_TEST_PACKAGES=(debootstrap)
+
 # Installs those of the packages named after `--` that are missing; OPTIONS go to apt-get.
 apt_install() {
   local what=$1 options=() missing=() p
@@ -50,6 +53,7 @@ apt_install "build and test packages" -- "${APT_PACKAGES[@]}"
 apt_install "VM matrix packages" --no-install-recommends -- "${VM_PACKAGES[@]}"
 apt_install "keyring packages" --no-install-recommends -- "${KEYRING_PACKAGES[@]}"
 apt_install "browser packages" --no-install-recommends -- "${BROWSER_PACKAGES[@]}"
+apt_install "package test packages" --no-install-recommends -- "${PACKAGE_TEST_PACKAGES[@]}"
 
 # rustup's cargo must come before Debian's /usr/bin/cargo.
 export PATH="$HOME/.cargo/bin:$PATH"
@@ -94,4 +98,6 @@ else
 fi
 # The VM matrix's stock kernels (cached in /var/cache/warden-vm) and their initramfs images.
 as_root bash integration-tests/vm/run.sh --fetch-only
+# The package test's Debian 12 root (cached in /var/cache/warden-package).
+as_root bash integration-tests/package/prepare.sh
 log "done"

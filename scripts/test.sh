@@ -19,5 +19,8 @@ cargo build --locked --bins
 cargo test --locked --no-fail-fast
 # The requirements parser, merger and resolver must not panic on any input (bounded time).
 bash scripts/fuzz-requirements.sh 60
+# The Debian package, installed, used, upgraded under a live session and purged on a
+# throw-away Debian 12.
+bash integration-tests/package/run.sh "$(bash scripts/package-deb.sh)"
 # The kernel-dependent tests again, inside VMs booted with the stock kernels users run.
 bash integration-tests/vm/run.sh

@@ -65,8 +65,12 @@ echo "package: installed (binaries, units, requirements, man pages, completions,
 
 in_root useradd -m -G warden alice
 in_root useradd -m mallory
-in_root /usr/sbin/wardend >"$work/wardend.log" 2>&1 &
-daemon_pid=$!
+start_wardend() {
+  # chroot itself in the background (not a function's subshell): $! is the daemon.
+  chroot "$root" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 /usr/sbin/wardend >>"$work/wardend.log" 2>&1 &
+  daemon_pid=$!
+}
+start_wardend
 for _ in $(seq 50); do [ -S "$root/run/warden/wardend.sock" ] && break; sleep 0.1; done
 [ -S "$root/run/warden/wardend.sock" ] || { cat "$work/wardend.log"; fail "wardend did not listen"; }
 
@@ -94,8 +98,7 @@ for _ in $(seq 100); do in_root warden status | grep -q alice && break; sleep 0.
 in_root warden status | grep -q alice || { cat "$work/live.err"; fail "the live session is not listed"; }
 in_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --reinstall "/tmp/$(basename "$deb")" >>"$work/install.log" 2>&1 || fail "reinstall"
 kill "$daemon_pid"; wait "$daemon_pid" 2>/dev/null || true
-in_root /usr/sbin/wardend >>"$work/wardend.log" 2>&1 &
-daemon_pid=$!
+start_wardend
 for _ in $(seq 50); do as_user alice warden status 2>/dev/null | grep -q alice && break; sleep 0.1; done
 as_user alice warden status | grep -q alice || fail "the new daemon does not list the live session"
 echo go > "$fifo"
@@ -104,8 +107,10 @@ grep -qx 'ETC=[12]' "$work/live.out" || { cat "$work/live.out" "$work/live.err";
 [ -e "$root/etc/planted2" ] && fail "/etc/planted2 exists"
 echo "package: a session live across the upgrade stayed confined and was taken back"
 
+kill -0 "$daemon_pid" 2>/dev/null || { cat "$work/wardend.log"; fail "wardend died"; }
 kill "$daemon_pid"; wait "$daemon_pid" 2>/dev/null || true
 daemon_pid=
+sessions=$(ls "$root/var/lib/warden/sessions")
 in_root env DEBIAN_FRONTEND=noninteractive apt-get remove -y -q warden >>"$work/install.log" 2>&1 || fail "apt remove"
 for f in /usr/bin/warden /usr/sbin/wardend /lib/systemd/system/wardend.service; do
   [ -e "$root$f" ] && fail "$f is left after remove"
@@ -116,6 +121,9 @@ for f in /etc/warden /var/lib/warden; do
   [ -e "$root$f" ] && fail "$f is left after purge"
 done
 in_root getent group warden >/dev/null && fail "the group warden is left after purge"
-leftover=$(ls /sys/fs/cgroup/warden 2>/dev/null | wc -l)
-echo "package: removed and purged, nothing left (session cgroups left on the host: $leftover)"
+for id in $sessions; do
+  [ -e "/sys/fs/cgroup/warden/$id" ] && fail "session $id left its cgroup"
+  [ -e "/sys/fs/bpf/warden/$id" ] && fail "session $id left its pinned programs"
+done
+echo "package: removed and purged; the $(wc -w <<<"$sessions") sessions left no cgroup and no pins"
 echo "package: ok"

@@ -16,6 +16,7 @@ pub struct Daemon {
     pub run: tempfile::TempDir,
     pub requirements: String,
     activated: bool,
+    flags: Vec<String>,
     _config: tempfile::TempDir,
     _socket_dir: tempfile::TempDir,
 }
@@ -23,7 +24,12 @@ pub struct Daemon {
 impl Daemon {
     /// A daemon obeying `requirements` (a requirements file's text).
     pub fn start(requirements: &str) -> Self {
-        Self::start_with(requirements, false)
+        Self::start_with(requirements, false, &[])
+    }
+
+    /// With more `warden daemon` flags.
+    pub fn start_with_flags(requirements: &str, flags: &[&str]) -> Self {
+        Self::start_with(requirements, false, flags)
     }
 
     /// As systemd's socket unit starts it: `systemd-socket-activate` listens on the socket and
@@ -31,10 +37,11 @@ impl Daemon {
     /// is missing.
     pub fn start_activated(requirements: &str) -> Option<Self> {
         let tool = Path::new("/usr/bin/systemd-socket-activate");
-        tool.exists().then(|| Self::start_with(requirements, true))
+        tool.exists()
+            .then(|| Self::start_with(requirements, true, &[]))
     }
 
-    fn start_with(requirements: &str, activated: bool) -> Self {
+    fn start_with(requirements: &str, activated: bool, flags: &[&str]) -> Self {
         require_root();
         let config = private_dir();
         let requirements = requirements_file(config.path(), requirements);
@@ -52,6 +59,7 @@ impl Daemon {
             _config: config,
             _socket_dir: socket_dir,
             activated,
+            flags: flags.iter().map(|f| f.to_string()).collect(),
         };
         d.spawn();
         d
@@ -83,6 +91,7 @@ impl Daemon {
             .args(["--requirements", &self.requirements])
             .arg("--managed-dir")
             .arg(self._config.path().join("managed.d"))
+            .args(&self.flags)
             .spawn()
             .expect("starting warden daemon");
         self.child = Some(child);

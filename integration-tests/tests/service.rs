@@ -461,3 +461,33 @@ fn a_hundred_sessions_started_at_once_by_ten_users_all_end_cleanly() {
         .collect();
     assert!(left.is_empty(), "left in the run directory: {left:?}");
 }
+
+#[test]
+fn the_service_delivers_telemetry_the_collector_missed() {
+    if warden_integration_tests::collector::rotel_available().is_none() {
+        println!("skipped: no rotel collector here");
+        return;
+    }
+    let url = "http://127.0.7.9:4790";
+    let daemon = Daemon::start_with_flags(
+        &format!(
+            "{ALLOW_NOBODY}[telemetry]\notlp_endpoint = \"{url}\"\notlp_protocol = \"grpc\"\n"
+        ),
+        &["--export-interval-secs", "1"],
+    );
+    let (ws, _outside) = user_dirs();
+    // Nothing listens yet: the session ends with its telemetry pending.
+    let out = daemon
+        .run_as(NOBODY, NOGROUP, ws.path(), &[], &["true"])
+        .output()
+        .unwrap();
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("not all delivered"), "{stderr}");
+    let log = &daemon.logs()[0];
+    let r = records(log);
+    let collector = warden_integration_tests::collector::Collector::start("127.0.7.9", 4790);
+    // The daemon, not a person running `warden export`, sends it.
+    let got = collector.wait_for_session(&r[0].session, r.len());
+    assert_eq!(got.len(), r.len());
+}

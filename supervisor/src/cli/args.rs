@@ -125,6 +125,10 @@ pub struct StatusArgs {
 
 #[derive(clap::Args)]
 pub struct DaemonArgs {
+    /// How often telemetry that the collector missed (`warden export`'s work) is sent to the
+    /// requirements' collector.
+    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    pub export_interval_secs: u64,
     #[command(flatten)]
     pub socket: SocketPath,
     #[command(flatten)]

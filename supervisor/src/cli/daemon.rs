@@ -64,6 +64,12 @@ pub fn daemon(args: DaemonArgs) -> anyhow::Result<i32> {
         "--run-dir".into(),
         std::path::absolute(&args.run_dir.run_dir)?.into(),
     ]);
+    service::delivery::spawn(
+        args.state.state_dir.clone(),
+        args.requirements
+            .sources(settings::UserConfigSource::Given(None))?,
+        std::time::Duration::from_secs(args.export_interval_secs.max(1)),
+    );
     let opts = service::daemon::DaemonOptions {
         exe: std::env::current_exe()?,
         run_dir: args.run_dir.run_dir.clone(),

@@ -4,5 +4,6 @@ pub mod activation;
 pub mod authorize;
 pub mod client;
 pub mod daemon;
+pub mod delivery;
 pub mod protocol;
 pub mod session_link;

@@ -412,7 +412,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
     end.lost = finished.lost_total;
     let record = write_end(finished.writer, end, &kernel.cgroup, stopped.dns_evicted)?;
     if live {
-        eprintln!("{}", crate::events::render::line(&record));
+        crate::pipeline::show_live(&record);
     }
     let status = match &record.event {
         Event::SessionEnd(e) => e.status,

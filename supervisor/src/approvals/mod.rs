@@ -16,6 +16,7 @@
 //! while one is pending wait for the same answer; "approve for the session" makes a session
 //! rule that answers later identical requests at once. Every decision is an `approval`
 //! record; every request that waits for someone is first an `approval.request` record.
+pub mod ids;
 pub mod reviewer_command;
 use warden_policy::approval::{self, NextStep};
 pub use warden_policy::risk;
@@ -64,6 +65,8 @@ pub struct Options {
 
 pub struct Config {
     pub session: String,
+    /// What this session's request ids start with ([`ids`]).
+    pub request_tag: String,
     pub options: Options,
     pub risk: risk::Context,
 }
@@ -379,10 +382,9 @@ impl Broker {
                 .push(tx);
             return Review::Pending { id, answer: rx };
         }
-        let id = format!(
-            "{}-{}",
-            &self.cfg.session[..self.cfg.session.len().min(8)],
-            self.next_id.fetch_add(1, Ordering::Relaxed)
+        let id = ids::request(
+            &self.cfg.request_tag,
+            self.next_id.fetch_add(1, Ordering::Relaxed),
         );
         let risk = (self.cfg.reviewer == Reviewer::AutoReview)
             .then(|| self.classify(&request.facts, st.history));

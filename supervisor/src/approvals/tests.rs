@@ -14,6 +14,7 @@ fn harness(policy: ApprovalPolicy, reviewer: Reviewer, f: impl FnOnce(&mut Confi
     let (tx, rx) = mpsc::channel(64);
     let mut cfg = Config {
         session: "0123456789abcdef".into(),
+        request_tag: "89abcdef".into(),
         options: Options {
             policy,
             reviewer,

@@ -6,10 +6,14 @@ use std::{
     io::{BufRead, Read, Write},
     os::{
         fd::AsRawFd,
-        unix::{fs::PermissionsExt, net::UnixListener, process::CommandExt},
+        unix::{
+            fs::PermissionsExt,
+            net::UnixListener,
+            process::{CommandExt, ExitStatusExt},
+        },
     },
     path::{Path, PathBuf},
-    process::{Child, Command, Output, Stdio},
+    process::{Child, Command, ExitStatus, Output, Stdio},
     rc::Rc,
     sync::{
         Arc,
@@ -24,8 +28,8 @@ use warden::{
         socket::{Op, Response},
     },
     events::{
-        Approval, ApprovalRefused, ApprovalRequest, DecisionSource, ExecRequest, RequestKind,
-        Scope, SyscallDenied, Verdict,
+        Approval, ApprovalRefused, ApprovalRequest, DecisionSource, EndReason, ExecRequest,
+        RequestKind, Scope, SyscallDenied, Verdict,
     },
 };
 use warden_integration_tests::{net::*, *};
@@ -792,9 +796,13 @@ fn a_held_request_fails_closed_when_the_supervisor_dies() {
 /// Runs warden on a new pseudo-terminal (its controlling terminal, like a user's shell would
 /// give it) and returns the child and the terminal's master side.
 fn on_a_terminal(state: &Path, args: &[&str], script: &str) -> (Child, std::fs::File) {
-    let pty = nix::pty::openpty(None, None).unwrap();
-    let slave = pty.slave;
-    let mut cmd = warden_command(state, args, &["sh", "-c", script]);
+    in_a_terminal_session(warden_command(state, args, &["sh", "-c", script]))
+}
+
+/// Runs `cmd` as the leader of a new session whose controlling terminal is a new
+/// pseudo-terminal; returns the child and the terminal's master side.
+fn in_a_terminal_session(mut cmd: Command) -> (Child, std::fs::File) {
+    let (master, slave) = pty();
     let fd = |f: &std::os::fd::OwnedFd| Stdio::from(f.try_clone().unwrap());
     cmd.stdin(fd(&slave)).stdout(fd(&slave)).stderr(fd(&slave));
     // SAFETY: setsid and TIOCSCTTY between fork and exec, on the inherited stdin.
@@ -808,7 +816,19 @@ fn on_a_terminal(state: &Path, args: &[&str], script: &str) -> (Child, std::fs::
     }
     let child = cmd.spawn().unwrap();
     drop(slave);
-    (child, std::fs::File::from(pty.master))
+    (child, std::fs::File::from(master))
+}
+
+/// A new pseudo-terminal: its master and slave sides, both close-on-exec, so that only the
+/// test holds the master (closing it hangs the terminal up) whatever other tests spawn.
+fn pty() -> (std::os::fd::OwnedFd, std::os::fd::OwnedFd) {
+    use nix::{fcntl::OFlag, pty::*, sys::stat::Mode};
+    let flags = OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC;
+    let master = posix_openpt(flags).unwrap();
+    grantpt(&master).unwrap();
+    unlockpt(&master).unwrap();
+    let slave = nix::fcntl::open(ptsname_r(&master).unwrap().as_str(), flags, Mode::empty());
+    (master.into(), slave.unwrap())
 }
 
 /// Reads the terminal until `text` appears after byte `from` of what was read.
@@ -1271,4 +1291,70 @@ fn sessions_started_together_have_their_own_request_ids() {
         assert_eq!(a.verdict, verdict, "session {i}");
         assert_eq!(status_of(&s, "PRINTF"), status, "session {i}");
     }
+}
+
+/// The terminal closes while the prompt asks. The prompt helper holds the terminal's
+/// foreground, so the hang-up reaches the helper and the user's shell, not Warden: the
+/// session still ends at once (not at the approval timeout), and its log says why.
+#[test]
+fn a_terminal_that_hangs_up_during_a_prompt_ends_the_session() {
+    let state = private_dir();
+    let warden = warden_command(
+        state.path(),
+        &[
+            "--exec-rule",
+            "prompt=printf",
+            "--approval-timeout-secs",
+            "120",
+        ],
+        &["sh", "-c", "/usr/bin/printf RAN; echo; sleep 120"],
+    );
+    // The user's shell, the terminal's session leader, runs Warden in its foreground.
+    let mut shell = Command::new("/bin/sh");
+    shell
+        .args(["-c", "\"$@\"; echo WARDEN_EXITED", "sh"])
+        .arg(warden.get_program())
+        .args(warden.get_args())
+        .env_remove("SUDO_UID")
+        .env_remove("SUDO_GID");
+    let (mut shell, mut master) = in_a_terminal_session(shell);
+    let mut seen = String::new();
+    read_until(&mut master, &mut seen, 0, "approve for this session");
+    let children = std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", shell.id()));
+    let warden_pid: u32 = children.unwrap().trim().parse().unwrap();
+    let hung_up = Instant::now();
+    drop(master);
+    assert!(
+        wait_for(Duration::from_secs(60), || !alive(warden_pid)),
+        "the session outlived its terminal:\n{seen}"
+    );
+    let took = hung_up.elapsed();
+    let _ = shell.wait();
+    let s = finish(
+        state,
+        Output {
+            status: ExitStatus::from_raw(0),
+            stdout: Vec::new(),
+            stderr: Vec::new(),
+        },
+    );
+    assert!(took < Duration::from_secs(15), "ended {took:?} after");
+    let end = s.end();
+    assert_eq!(
+        (end.reason, end.status),
+        (EndReason::Interrupted, 128 + libc::SIGHUP),
+        "{end:?}"
+    );
+    assert!(end.killed >= 1, "the agent's shell was killed: {end:?}");
+    let a = approval_of(&s, "printf");
+    assert_eq!(
+        (a.verdict, a.source),
+        (Verdict::Deny, DecisionSource::Policy)
+    );
+    assert_eq!(a.reason, "the terminal hung up before an answer");
+    assert!(
+        execs_of(&s, "printf")
+            .iter()
+            .all(|e| e.verdict == Verdict::Deny)
+    );
 }

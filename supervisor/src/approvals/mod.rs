@@ -579,14 +579,31 @@ impl Broker {
     /// taken down), and the terminal prompt stops.
     pub fn close(&self) {
         self.terminal.lock().expect("terminal lock").take();
-        let ids: Vec<String> = self.state().pending.keys().cloned().collect();
+        self.deny_pending(|_| true, "the session ended before an answer");
+    }
+
+    /// The terminal hung up: nothing more is asked there, and every request waiting for a
+    /// person is denied now (whoever sat at the terminal is gone, and the session ends).
+    pub fn terminal_hung_up(&self) {
+        self.terminal.lock().expect("terminal lock").take();
+        self.deny_pending(
+            |p| p.record.asked == DecisionSource::User,
+            "the terminal hung up before an answer",
+        );
+    }
+
+    fn deny_pending(&self, which: impl Fn(&Pending) -> bool, reason: &str) {
+        let ids: Vec<String> = (self.state().pending.iter())
+            .filter(|(_, p)| which(p))
+            .map(|(id, _)| id.clone())
+            .collect();
         for id in ids {
             let _ = self.answer_with(
                 &id,
                 Verdict::Deny,
                 Scope::Once,
                 DecisionSource::Policy,
-                "the session ended before an answer".into(),
+                reason.to_string(),
                 None,
             );
         }

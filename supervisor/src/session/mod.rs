@@ -292,6 +292,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
         protected: lsm_protected.iter().map(|p| escape_path(p)).collect(),
     });
     let triage_end = Arc::new(tokio::sync::Notify::new());
+    let hangup = Arc::new(tokio::sync::Notify::new());
     let mut pipeline = Pipeline::new(writer, live, labels);
     if let Some(policy) = triage {
         pipeline = pipeline.with_triage(crate::live_triage::LiveTriage::new(
@@ -348,6 +349,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
             upstream_ca: credentials.upstream_ca.clone(),
             ca_dir: PathBuf::from(crate::agent_api::SOCKET_DIR),
         },
+        hangup: hangup.clone(),
     })?;
     let started = Instant::now();
     let mut signals = Signals::new()?;
@@ -390,6 +392,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
         env_removed: &env_removed,
         gate,
         triage_end,
+        hangup,
     };
     let ending = supervise(start, &kernel.cgroup, &mut services, &mut signals).await?;
 

@@ -15,7 +15,7 @@ use std::{
 
 use anyhow::Context as _;
 use tokio::{
-    sync::{mpsc, oneshot},
+    sync::{Notify, mpsc, oneshot},
     task::JoinHandle,
 };
 
@@ -68,6 +68,8 @@ pub struct ServicesSetup<'a> {
     pub dns_budget: dns_budget::Limits,
     pub requirement_paths: warden_requirements::LayerPaths,
     pub credentials: SessionCredentials,
+    /// Woken when the terminal hangs up during an approval prompt.
+    pub hangup: Arc<Notify>,
 }
 
 /// The session's credentials that services deliver (`env` ones are set at launch).
@@ -154,7 +156,7 @@ impl Services {
             s.credentials.helper.approved_by(broker.clone()),
         )
         .with_context(|| format!("the agent API socket in {}", agent_api::SOCKET_DIR))?;
-        let approvers = socket.map(|socket| start_approvers(&broker, socket, s.user));
+        let approvers = socket.map(|socket| start_approvers(&broker, socket, s.user, s.hangup));
         let dns_budget = Arc::new(Mutex::new(DnsBudget::new(s.dns_budget)));
         let (credential_proxy, steered) = match s.credentials.inject {
             Some((injected, listener)) => {
@@ -320,6 +322,7 @@ fn start_approvers(
     broker: &Arc<Broker>,
     socket: approvals::socket::Server,
     user: &TargetUser,
+    hangup: Arc<Notify>,
 ) -> Approvers {
     let socket = tokio::spawn(socket.serve(
         broker.clone(),
@@ -331,7 +334,7 @@ fn start_approvers(
     let terminal = approvals::terminal::available().then(|| {
         let (queue, prompts) = mpsc::unbounded_channel();
         broker.attach_terminal(queue);
-        tokio::spawn(approvals::terminal::serve(broker.clone(), prompts))
+        tokio::spawn(approvals::terminal::serve(broker.clone(), prompts, hangup))
     });
     Approvers { socket, terminal }
 }

@@ -36,6 +36,8 @@ pub struct Start<'a> {
     pub gate: GateSetup,
     /// Woken when live triage's finding ends the session.
     pub triage_end: Arc<Notify>,
+    /// Woken when the terminal hangs up during an approval prompt.
+    pub hangup: Arc<Notify>,
 }
 
 /// Starts the command and the exec gate on its launcher, and watches it to its end.
@@ -92,14 +94,12 @@ pub async fn supervise(
             return Ok(spawn_failed(start.command, &e, status));
         }
     };
-    watch(
-        child,
-        cgroup,
-        &mut services.pipeline,
+    let ends = Ends {
         signals,
-        &start.triage_end,
-    )
-    .await
+        triage: &start.triage_end,
+        hangup: &start.hangup,
+    };
+    watch(child, cgroup, &mut services.pipeline, ends).await
 }
 
 fn spawn_failed(command: &[OsString], e: &io::Error, status: i32) -> Ending {
@@ -126,14 +126,21 @@ fn end(reason: EndReason) -> SessionEnd {
     }
 }
 
-/// Until the command exits. A signal from a process (not the terminal) ends the session: its
+/// What ends a session before its command does.
+struct Ends<'a> {
+    signals: &'a mut Signals,
+    triage: &'a Notify,
+    hangup: &'a Notify,
+}
+
+/// Until the command exits. A signal from a process (not the terminal), a finding whose
+/// action is to end, or the terminal hanging up during a prompt ends the session: its
 /// processes are killed and the command's exit follows. A failed log kills the session.
 async fn watch(
     mut child: Child,
     cgroup: &SessionCgroup,
     pipeline: &mut JoinHandle<io::Result<Finished>>,
-    signals: &mut Signals,
-    triage_end: &Notify,
+    ends: Ends<'_>,
 ) -> anyhow::Result<Ending> {
     let mut end = end(EndReason::Exited);
     loop {
@@ -147,7 +154,7 @@ async fn watch(
                 }
                 return Ok(Ending::Ended(end));
             }
-            received = signals.recv() => {
+            received = ends.signals.recv() => {
                 let received = received?;
                 if received.from_terminal {
                     tracing::debug!("{} from the terminal: left to the command", received.signal);
@@ -158,10 +165,18 @@ async fn watch(
                 end.status = 128 + received.signal as i32;
                 end.killed += cgroup.kill_all()?;
             }
-            _ = triage_end.notified() => {
+            _ = ends.triage.notified() => {
                 tracing::info!("a finding's action is to end the session");
                 end.reason = EndReason::Triage;
                 end.status = 128 + libc::SIGKILL;
+                end.killed += cgroup.kill_all()?;
+            }
+            // The prompt helper held the terminal's foreground, so the hang-up's SIGHUP went
+            // to it, not to Warden: the session ends as on a SIGHUP sent to Warden.
+            _ = ends.hangup.notified() => {
+                tracing::info!("the terminal hung up during an approval prompt: ending the session");
+                end.reason = EndReason::Interrupted;
+                end.status = 128 + libc::SIGHUP;
                 end.killed += cgroup.kill_all()?;
             }
             result = &mut *pipeline => {

@@ -1358,3 +1358,30 @@ fn a_terminal_that_hangs_up_during_a_prompt_ends_the_session() {
             .all(|e| e.verdict == Verdict::Deny)
     );
 }
+
+/// Warden started on the terminal directly is its session leader: the hang-up's SIGHUP goes
+/// to Warden and none to the command, which would run on unwatched. The session ends.
+#[test]
+fn a_terminal_that_hangs_up_ends_the_session_started_on_it() {
+    let state = private_dir();
+    let (mut child, mut master) = on_a_terminal(state.path(), &[], "echo READY; sleep 120");
+    let mut seen = String::new();
+    read_until(&mut master, &mut seen, 0, "READY");
+    let hung_up = Instant::now();
+    drop(master);
+    let status = child.wait().unwrap();
+    let took = hung_up.elapsed();
+    let s = finish(
+        state,
+        Output {
+            status,
+            stdout: Vec::new(),
+            stderr: Vec::new(),
+        },
+    );
+    assert!(took < Duration::from_secs(15), "ended {took:?} after");
+    assert_eq!(status.code(), Some(128 + libc::SIGHUP));
+    let end = s.end();
+    assert_eq!(end.reason, EndReason::Interrupted, "{end:?}");
+    assert!(end.killed >= 1, "sleep was killed: {end:?}");
+}

@@ -133,9 +133,10 @@ struct Ends<'a> {
     hangup: &'a Notify,
 }
 
-/// Until the command exits. A signal from a process (not the terminal), a finding whose
-/// action is to end, or the terminal hanging up during a prompt ends the session: its
-/// processes are killed and the command's exit follows. A failed log kills the session.
+/// Until the command exits. A signal from a process or a hang-up (not a key pressed at the
+/// terminal), a finding whose action is to end, or the terminal hanging up during a prompt
+/// ends the session: its processes are killed and the command's exit follows. A failed log
+/// kills the session.
 async fn watch(
     mut child: Child,
     cgroup: &SessionCgroup,
@@ -156,11 +157,15 @@ async fn watch(
             }
             received = ends.signals.recv() => {
                 let received = received?;
-                if received.from_terminal {
+                if received.is_terminal_key() {
                     tracing::debug!("{} from the terminal: left to the command", received.signal);
                     continue;
                 }
-                tracing::info!("{} from pid {}: ending the session", received.signal, received.sender_pid);
+                if received.from_terminal {
+                    tracing::info!("the terminal hung up: ending the session");
+                } else {
+                    tracing::info!("{} from pid {}: ending the session", received.signal, received.sender_pid);
+                }
                 end.reason = EndReason::Interrupted;
                 end.status = 128 + received.signal as i32;
                 end.killed += cgroup.kill_all()?;

@@ -2,18 +2,34 @@
 //! seccomp and the DNS answer held by the proxy until someone decides, and the records of
 //! every request and decision.
 use std::{
-    io::{Read, Write},
-    os::unix::{fs::PermissionsExt, process::CommandExt},
-    path::Path,
-    process::{Child, Command, Output, Stdio},
+    collections::HashSet,
+    io::{BufRead, Read, Write},
+    os::{
+        fd::AsRawFd,
+        unix::{
+            fs::PermissionsExt,
+            net::UnixListener,
+            process::{CommandExt, ExitStatusExt},
+        },
+    },
+    path::{Path, PathBuf},
+    process::{Child, Command, ExitStatus, Output, Stdio},
+    rc::Rc,
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
     time::{Duration, Instant},
 };
 
 use warden::{
-    approvals::PendingView,
+    approvals::{
+        PendingView,
+        socket::{Op, Response},
+    },
     events::{
-        Approval, ApprovalRefused, ApprovalRequest, DecisionSource, ExecRequest, RequestKind,
-        Scope, SyscallDenied, Verdict,
+        Approval, ApprovalRefused, ApprovalRequest, DecisionSource, EndReason, ExecRequest,
+        RequestKind, Scope, SyscallDenied, Verdict,
     },
 };
 use warden_integration_tests::{net::*, *};
@@ -343,20 +359,57 @@ fn unknown_domains_go_to_the_reviewer_and_approved_ones_open_their_addresses() {
 struct Live {
     child: Child,
     state: tempfile::TempDir,
-    run_dir: tempfile::TempDir,
+    run_dir: Rc<tempfile::TempDir>,
+}
+
+/// A run directory for sessions answered with `warden approvals`.
+fn run_dir() -> Rc<tempfile::TempDir> {
+    let run_dir = private_dir();
+    // Other users may reach the socket (the socket itself decides who may use it).
+    std::fs::set_permissions(run_dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    Rc::new(run_dir)
+}
+
+/// `warden approvals ARGS --run-dir RUN_DIR`.
+fn approvals_in(run_dir: &Path, args: &[&str]) -> Output {
+    Command::new(warden_bin())
+        .arg("approvals")
+        .args(args)
+        .arg("--run-dir")
+        .arg(run_dir)
+        .output()
+        .unwrap()
+}
+
+/// Waits until `n` requests are pending in the sessions of `run_dir` and returns them.
+fn pending_in(run_dir: &Path, n: usize) -> Vec<PendingView> {
+    let mut seen = Vec::new();
+    let ok = wait_for(Duration::from_secs(10), || {
+        let out = approvals_in(run_dir, &["list", "--json"]);
+        seen = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        seen.len() >= n
+    });
+    assert!(ok, "{n} pending requests expected, got {seen:#?}");
+    seen
 }
 
 impl Live {
     fn start(flags: &[&str], script: &str) -> Self {
-        Self::start_with(flags, |_| script.to_string())
+        Self::start_in(run_dir(), flags, |_| script.to_string())
     }
 
     /// The script may name the run directory.
     fn start_with(flags: &[&str], script: impl FnOnce(&Path) -> String) -> Self {
+        Self::start_in(run_dir(), flags, script)
+    }
+
+    /// In a run directory other sessions may share.
+    fn start_in(
+        run_dir: Rc<tempfile::TempDir>,
+        flags: &[&str],
+        script: impl FnOnce(&Path) -> String,
+    ) -> Self {
         let state = private_dir();
-        let run_dir = private_dir();
-        // Other users may reach the socket (the socket itself decides who may use it).
-        std::fs::set_permissions(run_dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
         let mut args = vec!["--run-dir", run_dir.path().to_str().unwrap()];
         args.extend_from_slice(flags);
         let script = script(run_dir.path());
@@ -373,25 +426,12 @@ impl Live {
     }
 
     fn approvals(&self, args: &[&str]) -> Output {
-        Command::new(warden_bin())
-            .arg("approvals")
-            .args(args)
-            .arg("--run-dir")
-            .arg(self.run_dir.path())
-            .output()
-            .unwrap()
+        approvals_in(self.run_dir.path(), args)
     }
 
     /// Waits until `n` requests are pending and returns them.
     fn pending(&self, n: usize) -> Vec<PendingView> {
-        let mut seen = Vec::new();
-        let ok = wait_for(Duration::from_secs(10), || {
-            let out = self.approvals(&["list", "--json"]);
-            seen = serde_json::from_slice(&out.stdout).unwrap_or_default();
-            seen.len() >= n
-        });
-        assert!(ok, "{n} pending requests expected, got {seen:#?}");
-        seen
+        pending_in(self.run_dir.path(), n)
     }
 
     fn finish(self) -> Session {
@@ -756,9 +796,13 @@ fn a_held_request_fails_closed_when_the_supervisor_dies() {
 /// Runs warden on a new pseudo-terminal (its controlling terminal, like a user's shell would
 /// give it) and returns the child and the terminal's master side.
 fn on_a_terminal(state: &Path, args: &[&str], script: &str) -> (Child, std::fs::File) {
-    let pty = nix::pty::openpty(None, None).unwrap();
-    let slave = pty.slave;
-    let mut cmd = warden_command(state, args, &["sh", "-c", script]);
+    in_a_terminal_session(warden_command(state, args, &["sh", "-c", script]))
+}
+
+/// Runs `cmd` as the leader of a new session whose controlling terminal is a new
+/// pseudo-terminal; returns the child and the terminal's master side.
+fn in_a_terminal_session(mut cmd: Command) -> (Child, std::fs::File) {
+    let (master, slave) = pty();
     let fd = |f: &std::os::fd::OwnedFd| Stdio::from(f.try_clone().unwrap());
     cmd.stdin(fd(&slave)).stdout(fd(&slave)).stderr(fd(&slave));
     // SAFETY: setsid and TIOCSCTTY between fork and exec, on the inherited stdin.
@@ -772,7 +816,19 @@ fn on_a_terminal(state: &Path, args: &[&str], script: &str) -> (Child, std::fs::
     }
     let child = cmd.spawn().unwrap();
     drop(slave);
-    (child, std::fs::File::from(pty.master))
+    (child, std::fs::File::from(master))
+}
+
+/// A new pseudo-terminal: its master and slave sides, both close-on-exec, so that only the
+/// test holds the master (closing it hangs the terminal up) whatever other tests spawn.
+fn pty() -> (std::os::fd::OwnedFd, std::os::fd::OwnedFd) {
+    use nix::{fcntl::OFlag, pty::*, sys::stat::Mode};
+    let flags = OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC;
+    let master = posix_openpt(flags).unwrap();
+    grantpt(&master).unwrap();
+    unlockpt(&master).unwrap();
+    let slave = nix::fcntl::open(ptsname_r(&master).unwrap().as_str(), flags, Mode::empty());
+    (master.into(), slave.unwrap())
 }
 
 /// Reads the terminal until `text` appears after byte `from` of what was read.
@@ -1062,4 +1118,270 @@ fn a_finding_whose_action_is_ask_freezes_the_session_until_a_person_answers() {
         (approved.verdict, approved.source),
         (Verdict::Allow, DecisionSource::User)
     );
+}
+
+/// The approvals socket of a session that is not one: it claims that `view` is pending in it
+/// (as a session of an older Warden, whose ids could coincide with another's, would) and
+/// counts the answers it gets.
+struct Impostor {
+    path: PathBuf,
+    listener: UnixListener,
+    answers: Arc<AtomicUsize>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Impostor {
+    const SESSION: &str = "01a23417-0000-7000-8000-00000000f00d";
+
+    fn start(run_dir: &Path, view: &PendingView) -> Self {
+        let path = run_dir.join(format!("{}.approvals.sock", Self::SESSION));
+        let listener = UnixListener::bind(&path).unwrap();
+        let answers = Arc::new(AtomicUsize::new(0));
+        let view = PendingView {
+            session: Self::SESSION.into(),
+            ..view.clone()
+        };
+        let thread = std::thread::spawn({
+            let (listener, answers) = (listener.try_clone().unwrap(), answers.clone());
+            move || {
+                // Until `drop` shuts the listener down.
+                for stream in listener.incoming() {
+                    let Ok(mut stream) = stream else { return };
+                    let mut line = String::new();
+                    std::io::BufReader::new(&stream)
+                        .read_line(&mut line)
+                        .unwrap();
+                    let response = match serde_json::from_str(&line).unwrap() {
+                        Op::List => Response {
+                            ok: true,
+                            pending: vec![view.clone()],
+                            ..Response::default()
+                        },
+                        Op::Answer { .. } => {
+                            answers.fetch_add(1, Ordering::SeqCst);
+                            Response {
+                                ok: true,
+                                ..Response::default()
+                            }
+                        }
+                    };
+                    let _ = writeln!(stream, "{}", serde_json::to_string(&response).unwrap());
+                }
+            }
+        });
+        Self {
+            path,
+            listener,
+            answers,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Impostor {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+        let _ =
+            nix::sys::socket::shutdown(self.listener.as_raw_fd(), nix::sys::socket::Shutdown::Both);
+        let _ = self.thread.take().unwrap().join();
+    }
+}
+
+/// Three sessions started together, each holding one prompted exec: their session ids begin
+/// with the same timestamp, their request ids differ, and an answer reaches only the request
+/// it names. An id two sessions claim is refused, naming both, and answers neither.
+#[test]
+fn sessions_started_together_have_their_own_request_ids() {
+    let run_dir = run_dir();
+    let flags = [
+        "--exec-rule",
+        "prompt=printf",
+        "--approval-timeout-secs",
+        "120",
+    ];
+    let sessions: Vec<Live> = (0..3)
+        .map(|i| {
+            Live::start_in(run_dir.clone(), &flags, |_| {
+                format!("/usr/bin/printf S{i}; r=$?; echo; echo PRINTF=$r")
+            })
+        })
+        .collect();
+    let pending = pending_in(run_dir.path(), 3);
+    let ids: HashSet<&str> = pending.iter().map(|p| p.id.as_str()).collect();
+    assert_eq!(ids.len(), 3, "three ids: {pending:#?}");
+    for p in &pending {
+        assert!(
+            !p.id.starts_with(&p.session[..8]),
+            "{} is the session's timestamp: {p:#?}",
+            p.id
+        );
+    }
+    let of = |i: usize| -> &PendingView {
+        let argv = ["/usr/bin/printf".to_string(), format!("S{i}")];
+        pending.iter().find(|p| p.subject.argv == argv).unwrap()
+    };
+    let listed = |out: &Output| -> Vec<(String, String)> {
+        let seen: Vec<PendingView> = serde_json::from_slice(&out.stdout).unwrap();
+        let mut seen: Vec<_> = seen
+            .iter()
+            .map(|p| (p.session.clone(), p.id.clone()))
+            .collect();
+        seen.sort();
+        seen
+    };
+    let expect = |of: &[&PendingView]| -> Vec<(String, String)> {
+        let mut e: Vec<_> = of
+            .iter()
+            .map(|p| (p.session.clone(), p.id.clone()))
+            .collect();
+        e.sort();
+        e
+    };
+
+    // Denying the second session's request leaves the others pending.
+    let out = approvals_in(run_dir.path(), &["deny", &of(1).id]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains(&of(1).session),
+        "{out:?}"
+    );
+    let out = approvals_in(run_dir.path(), &["list", "--json"]);
+    assert_eq!(listed(&out), expect(&[of(0), of(2)]));
+
+    // Another session claiming the first one's id: refused, both named, neither answered.
+    let impostor = Impostor::start(run_dir.path(), of(0));
+    let out = approvals_in(run_dir.path(), &["approve", &of(0).id]);
+    assert!(!out.status.success(), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("2 requests have the id {}", of(0).id))
+            && err.contains("none was answered")
+            && err.contains(&of(0).session)
+            && err.contains(Impostor::SESSION)
+            && err.contains("printf S0"),
+        "{err}"
+    );
+    assert_eq!(impostor.answers.load(Ordering::SeqCst), 0);
+    drop(impostor);
+    let out = approvals_in(run_dir.path(), &["list", "--json"]);
+    assert_eq!(listed(&out), expect(&[of(0), of(2)]), "still pending");
+    // A request id's beginning is not an id.
+    let tag = of(2).id.rsplit_once('-').unwrap().0;
+    let out = approvals_in(run_dir.path(), &["approve", tag]);
+    assert!(
+        !out.status.success() && String::from_utf8_lossy(&out.stderr).contains("no pending"),
+        "{out:?}"
+    );
+
+    for i in [0, 2] {
+        let out = approvals_in(run_dir.path(), &["approve", &of(i).id]);
+        assert!(out.status.success(), "{out:?}");
+    }
+    for (i, live) in sessions.into_iter().enumerate() {
+        let s = live.finish();
+        assert_eq!(s.records[0].session, of(i).session);
+        let a = approval_of(&s, "printf");
+        assert_eq!(a.id, of(i).id);
+        assert_eq!(a.source, DecisionSource::User);
+        let (verdict, status) = if i == 1 {
+            (Verdict::Deny, "126")
+        } else {
+            (Verdict::Allow, "0")
+        };
+        assert_eq!(a.verdict, verdict, "session {i}");
+        assert_eq!(status_of(&s, "PRINTF"), status, "session {i}");
+    }
+}
+
+/// The terminal closes while the prompt asks. The prompt helper holds the terminal's
+/// foreground, so the hang-up reaches the helper and the user's shell, not Warden: the
+/// session still ends at once (not at the approval timeout), and its log says why.
+#[test]
+fn a_terminal_that_hangs_up_during_a_prompt_ends_the_session() {
+    let state = private_dir();
+    let warden = warden_command(
+        state.path(),
+        &[
+            "--exec-rule",
+            "prompt=printf",
+            "--approval-timeout-secs",
+            "120",
+        ],
+        &["sh", "-c", "/usr/bin/printf RAN; echo; sleep 120"],
+    );
+    // The user's shell, the terminal's session leader, runs Warden in its foreground.
+    let mut shell = Command::new("/bin/sh");
+    shell
+        .args(["-c", "\"$@\"; echo WARDEN_EXITED", "sh"])
+        .arg(warden.get_program())
+        .args(warden.get_args())
+        .env_remove("SUDO_UID")
+        .env_remove("SUDO_GID");
+    let (mut shell, mut master) = in_a_terminal_session(shell);
+    let mut seen = String::new();
+    read_until(&mut master, &mut seen, 0, "approve for this session");
+    let children = std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", shell.id()));
+    let warden_pid: u32 = children.unwrap().trim().parse().unwrap();
+    let hung_up = Instant::now();
+    drop(master);
+    assert!(
+        wait_for(Duration::from_secs(60), || !alive(warden_pid)),
+        "the session outlived its terminal:\n{seen}"
+    );
+    let took = hung_up.elapsed();
+    let _ = shell.wait();
+    let s = finish(
+        state,
+        Output {
+            status: ExitStatus::from_raw(0),
+            stdout: Vec::new(),
+            stderr: Vec::new(),
+        },
+    );
+    assert!(took < Duration::from_secs(15), "ended {took:?} after");
+    let end = s.end();
+    assert_eq!(
+        (end.reason, end.status),
+        (EndReason::Interrupted, 128 + libc::SIGHUP),
+        "{end:?}"
+    );
+    assert!(end.killed >= 1, "the agent's shell was killed: {end:?}");
+    let a = approval_of(&s, "printf");
+    assert_eq!(
+        (a.verdict, a.source),
+        (Verdict::Deny, DecisionSource::Policy)
+    );
+    assert_eq!(a.reason, "the terminal hung up before an answer");
+    assert!(
+        execs_of(&s, "printf")
+            .iter()
+            .all(|e| e.verdict == Verdict::Deny)
+    );
+}
+
+/// Warden started on the terminal directly is its session leader: the hang-up's SIGHUP goes
+/// to Warden and none to the command, which would run on unwatched. The session ends.
+#[test]
+fn a_terminal_that_hangs_up_ends_the_session_started_on_it() {
+    let state = private_dir();
+    let (mut child, mut master) = on_a_terminal(state.path(), &[], "echo READY; sleep 120");
+    let mut seen = String::new();
+    read_until(&mut master, &mut seen, 0, "READY");
+    let hung_up = Instant::now();
+    drop(master);
+    let status = child.wait().unwrap();
+    let took = hung_up.elapsed();
+    let s = finish(
+        state,
+        Output {
+            status,
+            stdout: Vec::new(),
+            stderr: Vec::new(),
+        },
+    );
+    assert!(took < Duration::from_secs(15), "ended {took:?} after");
+    assert_eq!(status.code(), Some(128 + libc::SIGHUP));
+    let end = s.end();
+    assert_eq!(end.reason, EndReason::Interrupted, "{end:?}");
+    assert!(end.killed >= 1, "sleep was killed: {end:?}");
 }

@@ -12,6 +12,9 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // Its fallback report of a failed write panics on a terminal that hung up, which the
+        // session must outlive to end in order.
+        .log_internal_errors(false)
         .init();
     match cli::dispatch(cli.command) {
         Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),

@@ -15,7 +15,7 @@ use crate::{
     audit_log::AuditWriter,
     clock,
     decode::{Decoded, Labels, decode},
-    events::{Event, EventsLost, render},
+    events::{Event, EventsLost, Record, render},
     file_activity::FileActivity,
     kernel::programs::{EventSource, LostCounts},
     live_triage::{Asker, LiveTriage},
@@ -93,7 +93,7 @@ impl Pipeline {
         let tool_call = self.tool_calls.tag(&mut event);
         let record = self.writer.append_tagged(boot_ns, event, tool_call)?;
         if self.live {
-            eprintln!("{}", render::line(&record));
+            show_live(&record);
         }
         // A finding follows the record that made it fire.
         let findings = match self.triage.as_mut() {
@@ -103,7 +103,7 @@ impl Pipeline {
         for finding in findings {
             let record = self.writer.append(boot_ns, finding)?;
             if self.live {
-                eprintln!("{}", render::line(&record));
+                show_live(&record);
             }
         }
         Ok(())
@@ -240,4 +240,11 @@ impl Pipeline {
         self.undecodable_reported = self.undecodable;
         Ok(())
     }
+}
+
+/// A record's line in the live view (`--events`). Not `eprintln!`, which panics once the
+/// terminal has hung up: the session must still end in order then.
+pub(crate) fn show_live(record: &Record) {
+    use std::io::Write as _;
+    let _ = writeln!(io::stderr(), "{}", render::line(record));
 }

@@ -16,6 +16,7 @@
 //! while one is pending wait for the same answer; "approve for the session" makes a session
 //! rule that answers later identical requests at once. Every decision is an `approval`
 //! record; every request that waits for someone is first an `approval.request` record.
+pub mod ids;
 pub mod reviewer_command;
 use warden_policy::approval::{self, NextStep};
 pub use warden_policy::risk;
@@ -64,6 +65,8 @@ pub struct Options {
 
 pub struct Config {
     pub session: String,
+    /// What this session's request ids start with ([`ids`]).
+    pub request_tag: String,
     pub options: Options,
     pub risk: risk::Context,
 }
@@ -379,10 +382,9 @@ impl Broker {
                 .push(tx);
             return Review::Pending { id, answer: rx };
         }
-        let id = format!(
-            "{}-{}",
-            &self.cfg.session[..self.cfg.session.len().min(8)],
-            self.next_id.fetch_add(1, Ordering::Relaxed)
+        let id = ids::request(
+            &self.cfg.request_tag,
+            self.next_id.fetch_add(1, Ordering::Relaxed),
         );
         let risk = (self.cfg.reviewer == Reviewer::AutoReview)
             .then(|| self.classify(&request.facts, st.history));
@@ -577,14 +579,31 @@ impl Broker {
     /// taken down), and the terminal prompt stops.
     pub fn close(&self) {
         self.terminal.lock().expect("terminal lock").take();
-        let ids: Vec<String> = self.state().pending.keys().cloned().collect();
+        self.deny_pending(|_| true, "the session ended before an answer");
+    }
+
+    /// The terminal hung up: nothing more is asked there, and every request waiting for a
+    /// person is denied now (whoever sat at the terminal is gone, and the session ends).
+    pub fn terminal_hung_up(&self) {
+        self.terminal.lock().expect("terminal lock").take();
+        self.deny_pending(
+            |p| p.record.asked == DecisionSource::User,
+            "the terminal hung up before an answer",
+        );
+    }
+
+    fn deny_pending(&self, which: impl Fn(&Pending) -> bool, reason: &str) {
+        let ids: Vec<String> = (self.state().pending.iter())
+            .filter(|(_, p)| which(p))
+            .map(|(id, _)| id.clone())
+            .collect();
         for id in ids {
             let _ = self.answer_with(
                 &id,
                 Verdict::Deny,
                 Scope::Once,
                 DecisionSource::Policy,
-                "the session ended before an answer".into(),
+                reason.to_string(),
                 None,
             );
         }

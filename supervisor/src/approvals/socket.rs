@@ -27,9 +27,11 @@ use tokio::{
 use super::{Broker, PendingView, Reply};
 use crate::events::{ApprovalRefused, Event};
 
+const SUFFIX: &str = ".approvals.sock";
+
 /// The socket of session `id` in `run_dir`.
 pub fn path(run_dir: &Path, id: &str) -> PathBuf {
-    run_dir.join(format!("{id}.approvals.sock"))
+    run_dir.join(format!("{id}{SUFFIX}"))
 }
 
 /// Longest request line accepted.
@@ -254,17 +256,25 @@ pub fn sockets(run_dir: &Path) -> io::Result<Vec<PathBuf>> {
     let mut out: Vec<PathBuf> = match std::fs::read_dir(run_dir) {
         Ok(entries) => entries
             .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| {
-                p.file_name()
-                    .and_then(|n| n.to_str())
-                    .is_some_and(|n| n.ends_with(".approvals.sock"))
-            })
+            .filter(|p| session_of(p).is_some())
             .collect(),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
         Err(e) => return Err(e),
     };
     out.sort();
     Ok(out)
+}
+
+/// The session whose socket this is.
+fn session_of(socket: &Path) -> Option<&str> {
+    socket.file_name()?.to_str()?.strip_suffix(SUFFIX)
+}
+
+/// The ids of the sessions with a socket in `run_dir`.
+pub fn live_sessions(run_dir: &Path) -> Vec<String> {
+    (sockets(run_dir).unwrap_or_default().iter())
+        .filter_map(|s| session_of(s).map(str::to_string))
+        .collect()
 }
 
 #[cfg(test)]

@@ -8,9 +8,13 @@
 //! filter. Afterwards the helper gives the foreground back and Warden resumes the agent's
 //! process group (SIGCONT). Line editing is on and terminal signals off while it asks, so
 //! Ctrl-C is an answer (deny), whatever mode the agent had left the terminal in.
+//!
+//! Holding the foreground, the helper is also what learns that the terminal hung up (its read
+//! ends, or the SIGHUP meant for the foreground reaches it, not Warden): it says so, and the
+//! session ends as it would on that SIGHUP.
 use std::{
     io::{self, Read, Write},
-    os::fd::{AsRawFd, OwnedFd},
+    os::fd::{AsFd, AsRawFd, OwnedFd},
     process::Stdio,
     sync::{
         Arc,
@@ -19,20 +23,43 @@ use std::{
 };
 
 use nix::{
+    errno::Errno,
     fcntl::OFlag,
+    poll::{PollFd, PollFlags, PollTimeout, poll},
     sys::{
-        signal::{SigHandler, Signal, signal},
+        signal::{SigHandler, SigSet, Signal, signal},
         stat::Mode,
         termios::{self, LocalFlags, SetArg},
     },
     unistd::{Pid, getpgrp, tcgetpgrp, tcsetpgrp},
 };
-use tokio::{io::AsyncReadExt, sync::mpsc};
+use serde::{Deserialize, Serialize};
+use tokio::{
+    io::AsyncReadExt,
+    sync::{Notify, mpsc},
+};
 
 use super::{Broker, PendingView, Reply};
 use crate::events::{Scope, escape::for_terminal, render};
 
 const TTY: &str = "/dev/tty";
+
+/// What the helper prints: the person's answer, or that the terminal hung up.
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Answered(Reply),
+    HungUp,
+}
+
+/// [`Outcome::HungUp`] as printed, written as is by the helper's SIGHUP handler.
+const HUNG_UP_LINE: &[u8] = b"\"hung_up\"\n";
+
+/// Opening the terminal failed because there is none any more: it hung up (ENXIO: the
+/// session lost its controlling terminal; EIO: the terminal is hung up).
+fn gone(e: Errno) -> bool {
+    matches!(e, Errno::ENXIO | Errno::EIO)
+}
 
 /// Whether Warden can ask at its terminal: it has one, and is in its foreground.
 pub fn available() -> bool {
@@ -42,16 +69,27 @@ pub fn available() -> bool {
     tcgetpgrp(&tty).is_ok_and(|fg| fg == getpgrp())
 }
 
-/// Shows queued requests one at a time until the queue closes.
-pub async fn serve(broker: Arc<Broker>, mut queue: mpsc::UnboundedReceiver<String>) {
+/// Shows queued requests one at a time until the queue closes or the terminal hangs up;
+/// then every request waiting for a person is denied and `hangup` is woken.
+pub async fn serve(
+    broker: Arc<Broker>,
+    mut queue: mpsc::UnboundedReceiver<String>,
+    hangup: Arc<Notify>,
+) {
     while let Some(id) = queue.recv().await {
         // Answered elsewhere (or timed out) while it waited for its turn.
         let Some((view, answered)) = broker.watch(&id) else {
             continue;
         };
         match ask(&view, &answered).await {
-            Ok(Some(reply)) => {
+            Ok(Some(Outcome::Answered(reply))) => {
                 let _ = broker.answer(&id, &reply, "the terminal".into());
+            }
+            Ok(Some(Outcome::HungUp)) => {
+                tracing::warn!("the terminal hung up while asking about {id}");
+                broker.terminal_hung_up();
+                hangup.notify_one();
+                return;
             }
             Ok(None) => {}
             Err(e) => tracing::warn!("approval prompt at the terminal: {e}"),
@@ -60,10 +98,13 @@ pub async fn serve(broker: Arc<Broker>, mut queue: mpsc::UnboundedReceiver<Strin
 }
 
 /// Runs the helper for one request; `None` when the request was answered elsewhere first.
-async fn ask(view: &PendingView, answered: &tokio::sync::Notify) -> io::Result<Option<Reply>> {
+async fn ask(view: &PendingView, answered: &Notify) -> io::Result<Option<Outcome>> {
     let exe = std::env::current_exe()?;
-    let saved = nix::fcntl::open(TTY, OFlag::O_RDWR | OFlag::O_CLOEXEC, Mode::empty())
-        .map_err(io::Error::from)?;
+    let saved = match nix::fcntl::open(TTY, OFlag::O_RDWR | OFlag::O_CLOEXEC, Mode::empty()) {
+        Ok(tty) => tty,
+        Err(e) if gone(e) => return Ok(Some(Outcome::HungUp)),
+        Err(e) => return Err(e.into()),
+    };
     let saved_attrs = termios::tcgetattr(&saved).ok();
     let mut cmd = tokio::process::Command::new(exe);
     cmd.args(["approvals", "prompt"])
@@ -81,11 +122,13 @@ async fn ask(view: &PendingView, answered: &tokio::sync::Notify) -> io::Result<O
     tokio::io::AsyncWriteExt::write_all(&mut stdin, &serde_json::to_vec(view)?).await?;
     drop(stdin);
     let mut out = Vec::new();
-    let reply = tokio::select! {
+    let outcome = tokio::select! {
         r = stdout.read_to_end(&mut out) => {
             r?;
-            child.wait().await?;
-            serde_json::from_slice::<Reply>(&out).ok()
+            let status = child.wait().await?;
+            Some(serde_json::from_slice::<Outcome>(&out).map_err(|_| {
+                io::Error::other(format!("the prompt helper gave no answer ({status})"))
+            }))
         }
         _ = answered.notified() => {
             tracing::debug!("approval {} answered elsewhere: taking the prompt down", view.id);
@@ -102,7 +145,7 @@ async fn ask(view: &PendingView, answered: &tokio::sync::Notify) -> io::Result<O
         view.id
     );
     give_back(&saved, saved_attrs.as_ref());
-    Ok(reply)
+    outcome.transpose()
 }
 
 /// Whatever became of the helper: the terminal's foreground and modes are the agent's
@@ -127,26 +170,35 @@ static TTY_FD: AtomicI32 = AtomicI32::new(-1);
 static PREVIOUS_FG: AtomicI32 = AtomicI32::new(-1);
 static mut PREVIOUS_ATTRS: Option<libc::termios> = None;
 
-extern "C" fn restore_and_exit(_: libc::c_int) {
+extern "C" fn restore_and_exit(signal: libc::c_int) {
     let fd = TTY_FD.load(Ordering::SeqCst);
-    // SAFETY: tcsetattr, tcsetpgrp and _exit are async-signal-safe; PREVIOUS_ATTRS was
-    // written before this handler was installed and is not written again.
+    // SAFETY: tcsetattr, tcsetpgrp, write and _exit are async-signal-safe; PREVIOUS_ATTRS
+    // was written before this handler was installed and is not written again. On a hung-up
+    // terminal the first two fail, harmlessly.
     unsafe {
         if let Some(attrs) = &*std::ptr::addr_of!(PREVIOUS_ATTRS) {
             libc::tcsetattr(fd, libc::TCSADRAIN, attrs);
         }
         libc::tcsetpgrp(fd, PREVIOUS_FG.load(Ordering::SeqCst));
+        if signal == libc::SIGHUP {
+            libc::write(1, HUNG_UP_LINE.as_ptr().cast(), HUNG_UP_LINE.len());
+            libc::_exit(0);
+        }
         libc::_exit(1);
     }
 }
 
 /// `warden approvals prompt`: the helper. Reads the request (JSON) on stdin, asks at the
-/// terminal, prints the answer (JSON) on stdout.
+/// terminal, prints the [`Outcome`] (JSON) on stdout.
 pub fn prompt_main() -> anyhow::Result<()> {
     let mut input = String::new();
     io::stdin().read_to_string(&mut input)?;
     let view: PendingView = serde_json::from_str(&input)?;
-    let tty = nix::fcntl::open(TTY, OFlag::O_RDWR | OFlag::O_CLOEXEC, Mode::empty())?;
+    let tty = match nix::fcntl::open(TTY, OFlag::O_RDWR | OFlag::O_CLOEXEC, Mode::empty()) {
+        Ok(tty) => tty,
+        Err(e) if gone(e) => return print_outcome(&Outcome::HungUp),
+        Err(e) => return Err(e.into()),
+    };
     // SAFETY: dispositions set before anything else runs in this small process.
     unsafe {
         signal(Signal::SIGTTOU, SigHandler::SigIgn)?;
@@ -168,11 +220,34 @@ pub fn prompt_main() -> anyhow::Result<()> {
     asking.local_flags &= !LocalFlags::ISIG;
     asking.input_flags |= termios::InputFlags::ICRNL;
     termios::tcsetattr(&tty, SetArg::TCSADRAIN, &asking)?;
-    let answer = question(&tty, &view);
-    termios::tcsetattr(&tty, SetArg::TCSADRAIN, &previous)?;
-    tcsetpgrp(&tty, previous_fg)?;
-    println!("{}", serde_json::to_string(&answer?)?);
+    let outcome = question(&tty, &view);
+    // Best effort: a hung-up terminal refuses both, and Warden gives the terminal back too.
+    let _ = termios::tcsetattr(&tty, SetArg::TCSADRAIN, &previous);
+    let _ = tcsetpgrp(&tty, previous_fg);
+    // From here the handlers must not add their line to the outcome.
+    let mut handled = SigSet::empty();
+    handled.add(Signal::SIGTERM);
+    handled.add(Signal::SIGHUP);
+    handled.thread_block()?;
+    print_outcome(&outcome?)
+}
+
+fn print_outcome(outcome: &Outcome) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string(outcome)?);
     Ok(())
+}
+
+/// Whether the terminal hung up: the kernel says so to poll (POLLHUP), or a read or write
+/// failed with EIO.
+fn hung_up(tty: &OwnedFd, error: Option<&io::Error>) -> bool {
+    if error.is_some_and(|e| e.raw_os_error() == Some(libc::EIO)) {
+        return true;
+    }
+    let mut fds = [PollFd::new(tty.as_fd(), PollFlags::POLLIN)];
+    poll(&mut fds, PollTimeout::ZERO).is_ok()
+        && fds[0]
+            .revents()
+            .is_some_and(|r| r.contains(PollFlags::POLLHUP))
 }
 
 fn describe(view: &PendingView) -> String {
@@ -200,7 +275,24 @@ fn describe(view: &PendingView) -> String {
     text
 }
 
-fn question(tty: &OwnedFd, view: &PendingView) -> io::Result<Reply> {
+/// Asks until the person answers or the terminal hangs up.
+fn question(tty: &OwnedFd, view: &PendingView) -> io::Result<Outcome> {
+    match ask_at(tty, view) {
+        Ok(Some(reply)) => Ok(Outcome::Answered(reply)),
+        Ok(None) if hung_up(tty, None) => Ok(Outcome::HungUp),
+        Err(e) if hung_up(tty, Some(&e)) => Ok(Outcome::HungUp),
+        Err(e) => Err(e),
+        // End of input (Ctrl-D) on a terminal still there.
+        Ok(None) => Ok(Outcome::Answered(Reply {
+            approve: false,
+            scope: Scope::Once,
+            reason: None,
+        })),
+    }
+}
+
+/// The question and its answer; `None` at the end of input.
+fn ask_at(tty: &OwnedFd, view: &PendingView) -> io::Result<Option<Reply>> {
     let mut out = std::fs::File::from(tty.try_clone()?);
     let mut input = std::fs::File::from(tty.try_clone()?);
     out.write_all(describe(view).as_bytes())?;
@@ -218,8 +310,7 @@ fn question(tty: &OwnedFd, view: &PendingView) -> io::Result<Reply> {
             reason: None,
         };
         if n == 0 {
-            // End of input.
-            return Ok(deny);
+            return Ok(None);
         }
         let answer = String::from_utf8_lossy(&line[..n])
             .trim()
@@ -230,11 +321,29 @@ fn question(tty: &OwnedFd, view: &PendingView) -> io::Result<Reply> {
             reason: None,
         };
         match answer.as_str() {
-            "y" | "yes" => return Ok(approve(Scope::Once)),
-            "s" | "session" => return Ok(approve(Scope::Session)),
+            "y" | "yes" => return Ok(Some(approve(Scope::Once))),
+            "s" | "session" => return Ok(Some(approve(Scope::Session))),
             // Ctrl-C arrives as a plain character while terminal signals are off.
-            "n" | "no" | "\u{3}" => return Ok(deny),
+            "n" | "no" | "\u{3}" => return Ok(Some(deny)),
             _ => out.write_all(b"  please answer y, s or n\r\n")?,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_signal_handlers_line_is_the_hang_up_outcome() {
+        let line: Outcome = serde_json::from_slice(HUNG_UP_LINE).unwrap();
+        assert_eq!(line, Outcome::HungUp);
+        let answered = Outcome::Answered(Reply {
+            approve: true,
+            scope: Scope::Session,
+            reason: None,
+        });
+        let text = serde_json::to_string(&answered).unwrap();
+        assert_eq!(serde_json::from_str::<Outcome>(&text).unwrap(), answered);
     }
 }

@@ -14,6 +14,7 @@ fn harness(policy: ApprovalPolicy, reviewer: Reviewer, f: impl FnOnce(&mut Confi
     let (tx, rx) = mpsc::channel(64);
     let mut cfg = Config {
         session: "0123456789abcdef".into(),
+        request_tag: "89abcdef".into(),
         options: Options {
             policy,
             reviewer,
@@ -322,4 +323,29 @@ async fn the_reviewer_command_answers_and_fails_closed() {
         assert!(a.reason.contains(reason), "{script}: {}", a.reason);
         assert!(started.elapsed() < Duration::from_secs(5), "{script}");
     }
+}
+
+#[tokio::test]
+async fn a_hung_up_terminal_denies_what_waits_for_a_person_and_asks_nothing_more() {
+    let h = harness(ApprovalPolicy::OnRequest, Reviewer::User, |_| {});
+    let (queue, mut shown) = mpsc::unbounded_channel();
+    h.broker.attach_terminal(queue);
+    let (id, rx) = pending(h.broker.review(exec_request(&["make", "deploy"], false))).await;
+    assert_eq!(id, "89abcdef-1", "the session's tag, then a counter");
+    assert_eq!(shown.try_recv().unwrap(), id, "shown at the terminal");
+    h.broker.terminal_hung_up();
+    let a = rx.await.unwrap();
+    assert_eq!(
+        (a.verdict, a.source),
+        (Verdict::Deny, DecisionSource::Policy)
+    );
+    assert_eq!(a.reason, "the terminal hung up before an answer");
+    // A later request is not shown there: the prompt's queue is closed.
+    let (later, _rx) = pending(h.broker.review(exec_request(&["make", "clean"], false))).await;
+    assert_eq!(later, "89abcdef-2");
+    assert_eq!(
+        shown.try_recv(),
+        Err(mpsc::error::TryRecvError::Disconnected)
+    );
+    assert_eq!(h.broker.pending().len(), 1, "it waits for warden approvals");
 }

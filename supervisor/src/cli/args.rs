@@ -63,7 +63,9 @@ pub enum Command {
     /// Answer the approval requests of running sessions (from another terminal).
     ///
     /// Root, the session's user and members of the session's --approvers-group may answer;
-    /// processes inside a Warden session may not (the agent cannot approve itself).
+    /// processes inside a Warden session may not (the agent cannot approve itself). A request's
+    /// id (e.g. 2d3c4b5a-1: the random end of its session's id, and a counter) is unique among
+    /// the running sessions.
     #[command(subcommand)]
     Approvals(ApprovalsCommand),
     /// End sessions whose supervisor died (`warden run` also does this when it starts).
@@ -381,8 +383,9 @@ pub enum ApprovalsCommand {
         #[command(flatten)]
         run_dir: RunDir,
     },
-    /// Approve request ID (as `list` shows it): once, or with --session for the rest of the
-    /// session (identical requests are then approved without asking).
+    /// Approve request ID, exactly as `list` shows it: once, or with --session for the rest of
+    /// the session (identical requests are then approved without asking). An ID that several
+    /// sessions claim is refused, naming them, and nothing is answered.
     Approve {
         id: String,
         #[arg(long)]
@@ -393,7 +396,7 @@ pub enum ApprovalsCommand {
         #[command(flatten)]
         run_dir: RunDir,
     },
-    /// Deny request ID.
+    /// Deny request ID, exactly as `list` shows it (an ID several sessions claim is refused).
     Deny {
         id: String,
         /// Recorded with the decision.

@@ -1,7 +1,7 @@
 //! The live session's exporter: set up before the session starts (a bad CA file or header
 //! stops it there), resuming older sessions' backlogs, then following the session's log until
 //! its `session.end` is acknowledged or the grace after it runs out.
-use std::{path::Path, sync::Arc, time::Duration};
+use std::{io::Write as _, path::Path, sync::Arc, time::Duration};
 
 use anyhow::anyhow;
 use tokio::sync::mpsc;
@@ -127,7 +127,9 @@ impl Following {
             let why = error.map(|e| format!(" ({e})")).unwrap_or_default();
             tracing::warn!("session {id}: telemetry pending from seq {next_seq}{why}");
             if !quiet {
-                eprintln!(
+                // Not `eprintln!`: the terminal may have hung up (that panics).
+                let _ = writeln!(
+                    std::io::stderr(),
                     "warden: telemetry of session {id} not all delivered to {}{why}: it stays \
                      in the log; `warden export` or the next `warden run` sends the rest",
                     self.export.exporter.endpoint()

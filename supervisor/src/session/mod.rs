@@ -318,6 +318,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
         protected: lsm_protected.iter().map(|p| escape_path(p)).collect(),
     });
     let triage_end = Arc::new(tokio::sync::Notify::new());
+    let hangup = Arc::new(tokio::sync::Notify::new());
     let mut pipeline = Pipeline::new(writer, live, labels);
     if let Some(policy) = triage {
         pipeline = pipeline.with_triage(crate::live_triage::LiveTriage::new(
@@ -374,6 +375,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
             upstream_ca: credentials.upstream_ca.clone(),
             ca_dir: PathBuf::from(crate::agent_api::SOCKET_DIR),
         },
+        hangup: hangup.clone(),
     })?;
     let started = Instant::now();
     let mut signals = Signals::new()?;
@@ -418,6 +420,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
         gate,
         triage_end,
         client: client_signals,
+        hangup,
     };
     let ending = supervise(start, &kernel.cgroup, &mut services, &mut signals).await?;
 
@@ -440,7 +443,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
     end.lost = finished.lost_total;
     let record = write_end(finished.writer, end, &kernel.cgroup, stopped.dns_evicted)?;
     if live {
-        eprintln!("{}", crate::events::render::line(&record));
+        crate::pipeline::show_live(&record);
     }
     let status = match &record.event {
         Event::SessionEnd(e) => e.status,

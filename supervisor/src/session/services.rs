@@ -15,7 +15,7 @@ use std::{
 
 use anyhow::Context as _;
 use tokio::{
-    sync::{mpsc, oneshot},
+    sync::{Notify, mpsc, oneshot},
     task::JoinHandle,
 };
 
@@ -68,6 +68,8 @@ pub struct ServicesSetup<'a> {
     pub dns_budget: dns_budget::Limits,
     pub requirement_paths: warden_requirements::LayerPaths,
     pub credentials: SessionCredentials,
+    /// Woken when the terminal hangs up during an approval prompt.
+    pub hangup: Arc<Notify>,
 }
 
 /// The session's credentials that services deliver (`env` ones are set at launch).
@@ -116,9 +118,16 @@ impl Services {
     pub fn start(s: ServicesSetup<'_>) -> anyhow::Result<Self> {
         let (events, events_rx) = mpsc::channel(1024);
         let (stop_pipeline, stop_rx) = oneshot::channel();
+        // Bound before the request ids are picked: see `approvals::ids`.
+        let socket = (!s.approvals.unattended)
+            .then(|| approvals::socket::bind(&approvals::socket::path(s.run_dir, s.id)))
+            .transpose()
+            .context("binding the approvals socket")?;
+        let request_tag = approvals::ids::tag(s.id, &approvals::socket::live_sessions(s.run_dir));
         let broker = Broker::new(
             approvals::Config {
                 session: s.id.to_string(),
+                request_tag,
                 options: s.approvals,
                 risk: approvals::risk::Context {
                     workspace: s.workspace,
@@ -147,7 +156,7 @@ impl Services {
             s.credentials.helper.approved_by(broker.clone()),
         )
         .with_context(|| format!("the agent API socket in {}", agent_api::SOCKET_DIR))?;
-        let approvers = start_approvers(&broker, s.run_dir, s.id, s.user)?;
+        let approvers = socket.map(|socket| start_approvers(&broker, socket, s.user, s.hangup));
         let dns_budget = Arc::new(Mutex::new(DnsBudget::new(s.dns_budget)));
         let (credential_proxy, steered) = match s.credentials.inject {
             Some((injected, listener)) => {
@@ -308,32 +317,26 @@ struct Approvers {
     terminal: Option<JoinHandle<()>>,
 }
 
-/// The approvals socket and the terminal prompt, unless nobody may be asked.
+/// Serves the approvals socket, and the terminal prompt when Warden has a terminal.
 fn start_approvers(
     broker: &Arc<Broker>,
-    run_dir: &Path,
-    id: &str,
+    socket: approvals::socket::Server,
     user: &TargetUser,
-) -> anyhow::Result<Option<Approvers>> {
-    let config = broker.config();
-    if config.unattended {
-        return Ok(None);
-    }
-    let socket = approvals::socket::bind(&approvals::socket::path(run_dir, id))
-        .context("binding the approvals socket")?;
+    hangup: Arc<Notify>,
+) -> Approvers {
     let socket = tokio::spawn(socket.serve(
         broker.clone(),
         approvals::socket::Approvers {
             uid: user.uid,
-            gid: config.approvers_gid,
+            gid: broker.config().approvers_gid,
         },
     ));
     let terminal = approvals::terminal::available().then(|| {
         let (queue, prompts) = mpsc::unbounded_channel();
         broker.attach_terminal(queue);
-        tokio::spawn(approvals::terminal::serve(broker.clone(), prompts))
+        tokio::spawn(approvals::terminal::serve(broker.clone(), prompts, hangup))
     });
-    Ok(Some(Approvers { socket, terminal }))
+    Approvers { socket, terminal }
 }
 
 /// Removes DNS-derived addresses from the allow maps when their time is up.

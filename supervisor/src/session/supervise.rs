@@ -47,6 +47,8 @@ pub struct Start<'a> {
     pub triage_end: Arc<Notify>,
     /// The client's signals, when the service started the session.
     pub client: Option<mpsc::UnboundedReceiver<FromClient>>,
+    /// Woken when the terminal hangs up during an approval prompt.
+    pub hangup: Arc<Notify>,
 }
 
 /// Starts the command and the exec gate on its launcher, and watches it to its end.
@@ -107,15 +109,13 @@ pub async fn supervise(
             return Ok(spawn_failed(start.command, &e, status));
         }
     };
-    watch(
-        child,
-        cgroup,
-        &mut services.pipeline,
+    let ends = Ends {
         signals,
-        &start.triage_end,
-        start.client,
-    )
-    .await
+        triage: &start.triage_end,
+        hangup: &start.hangup,
+        client: start.client,
+    };
+    watch(child, cgroup, &mut services.pipeline, ends).await
 }
 
 /// The next message of the client, if there is a client.
@@ -163,15 +163,24 @@ fn end(reason: EndReason) -> SessionEnd {
     }
 }
 
-/// Until the command exits. A signal from a process (not the terminal) ends the session: its
-/// processes are killed and the command's exit follows. A failed log kills the session.
+/// What ends a session before its command does.
+struct Ends<'a> {
+    signals: &'a mut Signals,
+    triage: &'a Notify,
+    hangup: &'a Notify,
+    /// The client's signals, when the service started the session.
+    client: Option<mpsc::UnboundedReceiver<FromClient>>,
+}
+
+/// Until the command exits. A signal from a process or a hang-up (not a key pressed at the
+/// terminal), a finding whose action is to end, or the terminal hanging up during a prompt
+/// ends the session: its processes are killed and the command's exit follows. A failed log
+/// kills the session.
 async fn watch(
     mut child: Child,
     cgroup: &SessionCgroup,
     pipeline: &mut JoinHandle<io::Result<Finished>>,
-    signals: &mut Signals,
-    triage_end: &Notify,
-    mut client: Option<mpsc::UnboundedReceiver<FromClient>>,
+    mut ends: Ends<'_>,
 ) -> anyhow::Result<Ending> {
     let mut end = end(EndReason::Exited);
     // The command leads its own process group when a client passes signals on.
@@ -189,18 +198,22 @@ async fn watch(
                 }
                 return Ok(Ending::Ended(end));
             }
-            received = signals.recv() => {
+            received = ends.signals.recv() => {
                 let received = received?;
-                if received.from_terminal {
+                if received.is_terminal_key() {
                     tracing::debug!("{} from the terminal: left to the command", received.signal);
                     continue;
                 }
-                tracing::info!("{} from pid {}: ending the session", received.signal, received.sender_pid);
+                if received.from_terminal {
+                    tracing::info!("the terminal hung up: ending the session");
+                } else {
+                    tracing::info!("{} from pid {}: ending the session", received.signal, received.sender_pid);
+                }
                 end.reason = EndReason::Interrupted;
                 end.status = 128 + received.signal as i32;
                 end.killed += cgroup.kill_all()?;
             }
-            Some(from) = next(&mut client) => {
+            Some(from) = next(&mut ends.client) => {
                 let ending = match from {
                     FromClient::Signal(Forwarded::Hangup) | FromClient::Gone => Signal::SIGHUP,
                     FromClient::Signal(Forwarded::Terminate) => Signal::SIGTERM,
@@ -212,7 +225,7 @@ async fn watch(
                     }
                 };
                 if from == FromClient::Gone {
-                    client = None;
+                    ends.client = None;
                 }
                 if end.reason == EndReason::Exited {
                     tracing::info!("the client hung up or was told to end: ending the session");
@@ -221,10 +234,18 @@ async fn watch(
                 }
                 end.killed += cgroup.kill_all()?;
             }
-            _ = triage_end.notified() => {
+            _ = ends.triage.notified() => {
                 tracing::info!("a finding's action is to end the session");
                 end.reason = EndReason::Triage;
                 end.status = 128 + libc::SIGKILL;
+                end.killed += cgroup.kill_all()?;
+            }
+            // The prompt helper held the terminal's foreground, so the hang-up's SIGHUP went
+            // to it, not to Warden: the session ends as on a SIGHUP sent to Warden.
+            _ = ends.hangup.notified() => {
+                tracing::info!("the terminal hung up during an approval prompt: ending the session");
+                end.reason = EndReason::Interrupted;
+                end.status = 128 + libc::SIGHUP;
                 end.killed += cgroup.kill_all()?;
             }
             result = &mut *pipeline => {

@@ -27,6 +27,17 @@ impl Peer {
         })
     }
 
+    /// A peer known by its numbers only (tests): its pid is not pinned.
+    #[cfg(test)]
+    pub fn assumed(pid: u32, uid: u32, gid: u32) -> Self {
+        Self {
+            pid,
+            uid,
+            gid,
+            pidfd: None,
+        }
+    }
+
     /// The peer's cgroups, read while the peer is provably the process that connected.
     pub fn cgroups(&self) -> Result<String, String> {
         let cgroups = std::fs::read_to_string(format!("/proc/{}/cgroup", self.pid))
@@ -115,6 +126,9 @@ mod tests {
             ("0::/system.slice/wardend.service\n", false),
             ("0::/user.slice/user-1000.slice\n", false),
             ("12:pids:/warden/x\n0::/\n", false),
+            ("12:pids:/\n0::/warden/01a2-33\n", true),
+            ("0::/user.slice/warden/01a2-33/child\n", true),
+            ("0::/wardenish/x\n5:cpu:/warden/x\n", false),
         ] {
             assert_eq!(in_a_session(text), inside, "{text}");
         }

@@ -9,10 +9,7 @@
 //! answer its own requests. Every refusal is an `approval.refused` record.
 use std::{
     io::{self, BufRead, BufReader, Write},
-    os::{
-        fd::{AsRawFd, FromRawFd, OwnedFd},
-        unix::{fs::PermissionsExt, net::UnixStream as StdStream},
-    },
+    os::unix::{fs::PermissionsExt, net::UnixStream as StdStream},
     path::{Path, PathBuf},
     sync::Arc,
     time::Duration,
@@ -25,7 +22,10 @@ use tokio::{
 };
 
 use super::{Broker, PendingView, Reply};
-use crate::events::{ApprovalRefused, Event};
+use crate::{
+    events::{ApprovalRefused, Event},
+    peer::Peer,
+};
 
 const SUFFIX: &str = ".approvals.sock";
 
@@ -87,81 +87,26 @@ pub fn bind(path: &Path) -> io::Result<Server> {
 }
 
 /// Why a peer may not answer, if it may not.
-fn refusal(pid: u32, uid: u32, approvers: &Approvers, pidfd: Option<&OwnedFd>) -> Option<String> {
-    let cgroups = match std::fs::read_to_string(format!("/proc/{pid}/cgroup")) {
-        Ok(c) => c,
-        Err(e) => return Some(format!("cannot check the peer's cgroup: {e}")),
-    };
-    // The pid named the peer when we read its cgroup only if the peer is still alive now.
-    if let Some(fd) = pidfd {
-        // SAFETY: pidfd_send_signal with signal 0 only checks; the fd is ours.
-        let r = unsafe {
-            libc::syscall(
-                libc::SYS_pidfd_send_signal,
-                fd.as_raw_fd(),
-                0,
-                std::ptr::null::<libc::siginfo_t>(),
-                0,
-            )
-        };
-        if r != 0 {
-            return Some("the peer exited before it could be checked".into());
+fn refusal(peer: &Peer, approvers: &Approvers) -> Option<String> {
+    match peer.in_a_session() {
+        Err(why) => return Some(why),
+        Ok(true) => {
+            return Some("a process of a Warden session cannot answer approval requests".into());
         }
+        Ok(false) => {}
     }
-    if in_a_session(&cgroups) {
-        return Some("a process of a Warden session cannot answer approval requests".into());
-    }
-    if uid == 0 || uid == approvers.uid {
+    if peer.uid == 0 || peer.uid == approvers.uid {
         return None;
     }
     if let Some(gid) = approvers.gid
-        && peer_groups(pid).contains(&gid)
+        && peer.groups().contains(&gid)
     {
         return None;
     }
     Some(format!(
-        "uid {uid} is neither the session's user (uid {}) nor an approver",
-        approvers.uid
+        "uid {} is neither the session's user (uid {}) nor an approver",
+        peer.uid, approvers.uid
     ))
-}
-
-/// Whether /proc/PID/cgroup text places the process in a Warden session. Sessions live in
-/// `<cgroup root>/warden/<id>`, wherever that root is mounted or delegated: any `warden`
-/// component of the cgroup v2 path counts (refusing too much fails closed).
-fn in_a_session(cgroups: &str) -> bool {
-    cgroups.lines().any(|l| {
-        l.split_once("::")
-            .is_some_and(|(_, path)| path.split('/').any(|c| c == crate::cgroup::PARENT))
-    })
-}
-
-/// The peer's groups (real, effective and supplementary), from /proc.
-fn peer_groups(pid: u32) -> Vec<u32> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .filter(|l| l.starts_with("Gid:") || l.starts_with("Groups:"))
-        .flat_map(|l| l.split_whitespace().skip(1))
-        .filter_map(|g| g.parse().ok())
-        .collect()
-}
-
-/// The peer's pidfd (Linux 6.5+), or None on older kernels.
-fn peer_pidfd(stream: &UnixStream) -> Option<OwnedFd> {
-    let mut fd: libc::c_int = -1;
-    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
-    // SAFETY: getsockopt writes at most `len` bytes into `fd`.
-    let r = unsafe {
-        libc::getsockopt(
-            stream.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_PEERPIDFD,
-            (&mut fd as *mut libc::c_int).cast(),
-            &mut len,
-        )
-    };
-    // SAFETY: the kernel just gave us this descriptor.
-    (r == 0 && fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
 impl Server {
@@ -183,9 +128,8 @@ impl Server {
 }
 
 async fn connection(stream: UnixStream, broker: &Broker, approvers: &Approvers) -> io::Result<()> {
-    let cred = stream.peer_cred()?;
-    let pid = cred.pid().unwrap_or(0) as u32;
-    let pidfd = peer_pidfd(&stream);
+    let peer = Peer::of(&stream)?;
+    let (pid, uid) = (peer.pid, peer.uid);
     let (read, mut write) = stream.into_split();
     let send = |r: &Response| {
         let mut line = serde_json::to_vec(r).expect("serialisable");
@@ -195,12 +139,12 @@ async fn connection(stream: UnixStream, broker: &Broker, approvers: &Approvers) 
     let mut lines = tokio::io::BufReader::new(read)
         .take(MAX_LINE as u64 * 16)
         .lines();
-    if let Some(reason) = refusal(pid, cred.uid(), approvers, pidfd.as_ref()) {
+    if let Some(reason) = refusal(&peer, approvers) {
         // The request is read (and ignored) so that the client gets the answer, not EPIPE.
         let _ = lines.next_line().await;
         broker.emit(Event::ApprovalRefused(ApprovalRefused {
             peer_pid: pid,
-            peer_uid: cred.uid(),
+            peer_uid: uid,
             reason: reason.clone(),
         }));
         let r = Response {
@@ -209,7 +153,7 @@ async fn connection(stream: UnixStream, broker: &Broker, approvers: &Approvers) 
         };
         return write.write_all(&send(&r)).await;
     }
-    let by = format!("uid {} (pid {pid}) through warden approvals", cred.uid());
+    let by = format!("uid {uid} (pid {pid}) through warden approvals");
     while let Some(line) = lines.next_line().await? {
         let response = match serde_json::from_str::<Op>(&line) {
             Ok(Op::List) => Response {
@@ -296,19 +240,6 @@ mod tests {
     }
 
     #[test]
-    fn session_cgroups_are_recognised_wherever_the_root_is() {
-        assert!(in_a_session("12:pids:/\n0::/warden/01a2-33\n"));
-        assert!(in_a_session("0::/user.slice/warden/01a2-33/child\n"));
-        assert!(!in_a_session(
-            "0::/user.slice/user-1000.slice/session-2.scope\n"
-        ));
-        assert!(
-            !in_a_session("0::/wardenish/x\n5:cpu:/warden/x\n"),
-            "v1 lines do not count"
-        );
-    }
-
-    #[test]
     fn a_process_of_no_session_is_refused_unless_it_is_the_user_or_an_approver() {
         let me = std::process::id();
         let uid = nix::unistd::Uid::effective().as_raw();
@@ -317,17 +248,18 @@ mod tests {
             uid: uid + 1,
             gid: None,
         };
+        let peer = |pid, uid| Peer::assumed(pid, uid, gid);
         if uid != 0 {
-            assert!(refusal(me, uid, &other, None).is_some());
+            assert!(refusal(&peer(me, uid), &other).is_some());
         }
-        assert!(refusal(me, uid, &Approvers { uid, gid: None }, None).is_none());
+        assert!(refusal(&peer(me, uid), &Approvers { uid, gid: None }).is_none());
         let by_group = Approvers {
             uid: uid + 1,
             gid: Some(gid),
         };
-        assert!(refusal(me, uid + 7, &by_group, None).is_none());
+        assert!(refusal(&peer(me, uid + 7), &by_group).is_none());
         assert!(
-            refusal(u32::MAX - 1, uid, &other, None).is_some(),
+            refusal(&peer(u32::MAX - 1, uid), &other).is_some(),
             "no such process"
         );
     }

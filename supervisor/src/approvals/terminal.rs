@@ -99,7 +99,9 @@ pub async fn serve(
 
 /// Runs the helper for one request; `None` when the request was answered elsewhere first.
 async fn ask(view: &PendingView, answered: &Notify) -> io::Result<Option<Outcome>> {
-    let exe = std::env::current_exe()?;
+    // Not current_exe(): after a package upgrade its path names the new binary (or none);
+    // /proc/self/exe is still this process's own.
+    let exe = std::path::PathBuf::from("/proc/self/exe");
     let saved = match nix::fcntl::open(TTY, OFlag::O_RDWR | OFlag::O_CLOEXEC, Mode::empty()) {
         Ok(tty) => tty,
         Err(e) if gone(e) => return Ok(Some(Outcome::HungUp)),

@@ -15,6 +15,7 @@ pub mod kernels;
 pub mod keyring;
 pub mod net;
 pub mod service;
+pub mod terminal;
 
 pub use warden::events::{Event, Exec, Exit, Record, SessionEnd, SessionStart};
 

@@ -53,4 +53,3 @@ pub fn read_until(master: &mut std::fs::File, seen: &mut String, from: usize, te
         }
     }
 }
-

@@ -491,3 +491,85 @@ fn the_service_delivers_telemetry_the_collector_missed() {
     let got = collector.wait_for_session(&r[0].session, r.len());
     assert_eq!(got.len(), r.len());
 }
+
+/// The session's supervisor has no controlling terminal (its client has it): the prompt asks
+/// on the client's terminal, and nothing of the agent runs meanwhile (it could read the answer
+/// otherwise: it is not in the terminal's process session, so the terminal never stops it).
+#[test]
+fn a_service_session_asks_at_the_clients_terminal_with_the_agent_frozen() {
+    use std::io::Write as _;
+    use warden_integration_tests::terminal::{in_a_terminal_session, read_until};
+    let daemon = Daemon::start(ALLOW_NOBODY);
+    let (ws, _outside) = user_dirs();
+    let ticks = ws.path().join("ticks");
+    let script = "(while :; do echo t >> ticks; sleep 0.05; done) & sleep 0.5; \
+                  /usr/bin/printf 'one\\n'; echo FIRST=$?; kill $!; echo DONE";
+    let cmd = daemon.as_user(
+        NOBODY,
+        NOGROUP,
+        ws.path(),
+        &[
+            "run",
+            "--exec-rule",
+            "prompt=printf",
+            "--approval-timeout-secs",
+            "30",
+            "--dns-upstream",
+            "127.0.0.1:9",
+            "--",
+            "sh",
+            "-c",
+            script,
+        ],
+    );
+    let (mut child, mut master) = in_a_terminal_session(cmd);
+    let mut seen = String::new();
+    read_until(&mut master, &mut seen, 0, "approve for this session");
+    assert!(seen.contains("/usr/bin/printf"), "{seen}");
+    let count = || {
+        std::fs::read_to_string(&ticks)
+            .unwrap_or_default()
+            .lines()
+            .count()
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    let asked = count();
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(count(), asked, "the agent ran while the question was up");
+    master.write_all(b"y\n").unwrap();
+    read_until(&mut master, &mut seen, 0, "DONE");
+    assert!(seen.contains("FIRST=0"), "{seen}");
+    assert!(count() > asked, "the agent runs again after the answer");
+    assert_eq!(child.wait().unwrap().code(), Some(0), "{seen}");
+    let r = records(&daemon.logs()[0]);
+    // One question; the exec the freeze interrupted is restarted by the kernel and gets the
+    // same answer from memory (no second question), recorded as such.
+    let asked = r
+        .iter()
+        .filter(|r| r.event.kind() == "approval.request")
+        .count();
+    assert_eq!(asked, 1);
+    let approvals: Vec<&warden::events::Approval> = r
+        .iter()
+        .filter_map(|r| match &r.event {
+            Event::Approval(a) => Some(a.as_ref()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(approvals[0].by.as_deref(), Some("the terminal"));
+    assert!(
+        approvals
+            .iter()
+            .all(|a| a.verdict == warden::events::Verdict::Allow)
+    );
+    for again in &approvals[1..] {
+        assert!(
+            again.reason.contains(&format!(
+                "approved moments ago (approval {})",
+                approvals[0].id
+            )),
+            "{}",
+            again.reason
+        );
+    }
+}

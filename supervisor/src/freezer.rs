@@ -9,6 +9,9 @@ use std::{collections::BTreeSet, path::PathBuf, sync::Mutex};
 pub enum Hold {
     ExportBacklog,
     TriageQuestion,
+    /// A question at a terminal the session's agent could otherwise read (the service's
+    /// client's).
+    TerminalPrompt,
 }
 
 pub struct Freezer {

@@ -235,16 +235,19 @@ struct Pending {
     answered: Arc<Notify>,
 }
 
-/// A denial, remembered for a moment: a shell that is refused an exec tries the same
-/// command under its other names on PATH (`/usr/bin/x`, then `/bin/x`), and a resolver
-/// retries a refused name; neither should ask again.
-struct RecentDenial {
+/// A one-time answer, remembered for a moment for the same process. A denial: a shell that
+/// is refused an exec tries the same command under its other names on PATH (`/usr/bin/x`,
+/// then `/bin/x`), and a resolver retries a refused name; neither should ask again. An
+/// approval: an exec held while the session was frozen for the question (a prompt at the
+/// service's client's terminal) is restarted by the kernel when it thaws; the same exec of
+/// the same process is what was approved.
+struct RecentAnswer {
     answer: Answer,
     pid: u32,
     at: Instant,
 }
 
-const DENIAL_MEMORY: Duration = Duration::from_secs(5);
+const RECENT_MEMORY: Duration = Duration::from_secs(5);
 
 #[derive(Default)]
 struct State {
@@ -252,7 +255,7 @@ struct State {
     by_key: HashMap<String, String>,
     /// Approvals for the session: the answer later identical requests get.
     session_rules: HashMap<String, Answer>,
-    recent_denials: HashMap<String, RecentDenial>,
+    recent_answers: HashMap<String, RecentAnswer>,
     history: risk::History,
 }
 
@@ -268,30 +271,36 @@ impl State {
                 let reason = format!("approved for the session (approval {})", answer.id);
                 self.session_rules.insert(key.to_string(), again(reason));
             }
-            (Verdict::Deny, _) => {
-                self.history.refusals += 1;
-                self.recent_denials
-                    .retain(|_, d| d.at.elapsed() < DENIAL_MEMORY);
-                let reason = format!("denied moments ago (approval {})", answer.id);
-                self.recent_denials.insert(
+            // A person's approval of one exec: only they take long enough for a freeze.
+            (Verdict::Allow, _) if answer.source != DecisionSource::User => {}
+            (verdict, _) => {
+                let what = if verdict == Verdict::Deny {
+                    self.history.refusals += 1;
+                    "denied"
+                } else {
+                    "approved"
+                };
+                self.recent_answers
+                    .retain(|_, d| d.at.elapsed() < RECENT_MEMORY);
+                let reason = format!("{what} moments ago (approval {})", answer.id);
+                self.recent_answers.insert(
                     key.to_string(),
-                    RecentDenial {
+                    RecentAnswer {
                         answer: again(reason),
                         pid,
                         at: Instant::now(),
                     },
                 );
             }
-            _ => {}
         }
     }
 
-    /// The answer a session rule or a recent denial gives this request, if one does.
+    /// The answer a session rule or a recent answer gives this request, if one does.
     fn remembered(&self, key: &str, pid: u32) -> Option<Answer> {
         self.session_rules.get(key).cloned().or_else(|| {
-            self.recent_denials
+            self.recent_answers
                 .get(key)
-                .filter(|d| d.pid == pid && d.at.elapsed() < DENIAL_MEMORY)
+                .filter(|d| d.pid == pid && d.at.elapsed() < RECENT_MEMORY)
                 .map(|d| d.answer.clone())
         })
     }

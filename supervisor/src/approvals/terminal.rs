@@ -9,6 +9,11 @@
 //! process group (SIGCONT). Line editing is on and terminal signals off while it asks, so
 //! Ctrl-C is an answer (deny), whatever mode the agent had left the terminal in.
 //!
+//! A session the service started has no controlling terminal: its client passed its terminal
+//! as the standard streams, and the agent, in another process session, is not stopped by the
+//! terminal when it reads. There the helper asks on that terminal while the whole session is
+//! frozen (its cgroup), so that nothing of the agent runs, reads or types until the answer.
+//!
 //! Holding the foreground, the helper is also what learns that the terminal hung up (its read
 //! ends, or the SIGHUP meant for the foreground reaches it, not Warden): it says so, and the
 //! session ends as it would on that SIGHUP.
@@ -40,7 +45,10 @@ use tokio::{
 };
 
 use super::{Broker, PendingView, Reply};
-use crate::events::{Scope, escape::for_terminal, render};
+use crate::{
+    events::{Scope, escape::for_terminal, render},
+    freezer::{Freezer, Hold},
+};
 
 const TTY: &str = "/dev/tty";
 
@@ -61,8 +69,41 @@ fn gone(e: Errno) -> bool {
     matches!(e, Errno::ENXIO | Errno::EIO)
 }
 
+/// Where the prompt asks.
+pub enum Terminal {
+    /// Warden's controlling terminal: the helper takes its foreground.
+    Controlling,
+    /// The terminal a client of the service passed: the session is frozen while asking.
+    Passed {
+        path: std::path::PathBuf,
+        freezer: Arc<Freezer>,
+    },
+}
+
+impl Terminal {
+    /// Warden's controlling terminal when it is in its foreground; else, for a session the
+    /// service started (`passed`), the client's terminal on standard input.
+    pub fn find(passed: bool, freezer: Arc<Freezer>) -> Option<Self> {
+        if available() {
+            return Some(Self::Controlling);
+        }
+        if !passed || !nix::unistd::isatty(std::io::stdin()).unwrap_or(false) {
+            return None;
+        }
+        let path = std::fs::read_link("/proc/self/fd/0").ok()?;
+        Some(Self::Passed { path, freezer })
+    }
+
+    fn path(&self) -> &std::path::Path {
+        match self {
+            Self::Controlling => std::path::Path::new(TTY),
+            Self::Passed { path, .. } => path,
+        }
+    }
+}
+
 /// Whether Warden can ask at its terminal: it has one, and is in its foreground.
-pub fn available() -> bool {
+fn available() -> bool {
     let Ok(tty) = nix::fcntl::open(TTY, OFlag::O_RDWR | OFlag::O_CLOEXEC, Mode::empty()) else {
         return false;
     };
@@ -75,13 +116,25 @@ pub async fn serve(
     broker: Arc<Broker>,
     mut queue: mpsc::UnboundedReceiver<String>,
     hangup: Arc<Notify>,
+    terminal: Terminal,
 ) {
     while let Some(id) = queue.recv().await {
         // Answered elsewhere (or timed out) while it waited for its turn.
         let Some((view, answered)) = broker.watch(&id) else {
             continue;
         };
-        match ask(&view, &answered).await {
+        let frozen = match &terminal {
+            Terminal::Passed { freezer, .. } => Some(freezer),
+            Terminal::Controlling => None,
+        };
+        if let Some(f) = frozen {
+            f.hold(Hold::TerminalPrompt);
+        }
+        let outcome = ask(&view, &answered, terminal.path()).await;
+        if let Some(f) = frozen {
+            f.release(Hold::TerminalPrompt);
+        }
+        match outcome {
             Ok(Some(Outcome::Answered(reply))) => {
                 let _ = broker.answer(&id, &reply, "the terminal".into());
             }
@@ -98,18 +151,23 @@ pub async fn serve(
 }
 
 /// Runs the helper for one request; `None` when the request was answered elsewhere first.
-async fn ask(view: &PendingView, answered: &Notify) -> io::Result<Option<Outcome>> {
+async fn ask(
+    view: &PendingView,
+    answered: &Notify,
+    tty: &std::path::Path,
+) -> io::Result<Option<Outcome>> {
     // Not current_exe(): after a package upgrade its path names the new binary (or none);
     // /proc/self/exe is still this process's own.
     let exe = std::path::PathBuf::from("/proc/self/exe");
-    let saved = match nix::fcntl::open(TTY, OFlag::O_RDWR | OFlag::O_CLOEXEC, Mode::empty()) {
+    let saved = match nix::fcntl::open(tty, OFlag::O_RDWR | OFlag::O_CLOEXEC, Mode::empty()) {
         Ok(tty) => tty,
         Err(e) if gone(e) => return Ok(Some(Outcome::HungUp)),
         Err(e) => return Err(e.into()),
     };
     let saved_attrs = termios::tcgetattr(&saved).ok();
     let mut cmd = tokio::process::Command::new(exe);
-    cmd.args(["approvals", "prompt"])
+    cmd.args(["approvals", "prompt", "--tty"])
+        .arg(tty)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .process_group(0)
@@ -190,13 +248,14 @@ extern "C" fn restore_and_exit(signal: libc::c_int) {
     }
 }
 
-/// `warden approvals prompt`: the helper. Reads the request (JSON) on stdin, asks at the
-/// terminal, prints the [`Outcome`] (JSON) on stdout.
-pub fn prompt_main() -> anyhow::Result<()> {
+/// `warden approvals prompt --tty PATH`: the helper. Reads the request (JSON) on stdin, asks
+/// at the terminal, prints the [`Outcome`] (JSON) on stdout. It takes the terminal's
+/// foreground when the terminal is its controlling one (otherwise Warden froze the session).
+pub fn prompt_main(tty: &std::path::Path) -> anyhow::Result<()> {
     let mut input = String::new();
     io::stdin().read_to_string(&mut input)?;
     let view: PendingView = serde_json::from_str(&input)?;
-    let tty = match nix::fcntl::open(TTY, OFlag::O_RDWR | OFlag::O_CLOEXEC, Mode::empty()) {
+    let tty = match nix::fcntl::open(tty, OFlag::O_RDWR | OFlag::O_CLOEXEC, Mode::empty()) {
         Ok(tty) => tty,
         Err(e) if gone(e) => return print_outcome(&Outcome::HungUp),
         Err(e) => return Err(e.into()),
@@ -205,10 +264,12 @@ pub fn prompt_main() -> anyhow::Result<()> {
     unsafe {
         signal(Signal::SIGTTOU, SigHandler::SigIgn)?;
     }
-    let previous_fg = tcgetpgrp(&tty)?;
+    // None: not our controlling terminal (the service's client's), whose foreground no
+    // process of ours can take.
+    let previous_fg = tcgetpgrp(&tty).ok();
     let previous = termios::tcgetattr(&tty)?;
     TTY_FD.store(tty.as_raw_fd(), Ordering::SeqCst);
-    PREVIOUS_FG.store(previous_fg.as_raw(), Ordering::SeqCst);
+    PREVIOUS_FG.store(previous_fg.map_or(-1, |p| p.as_raw()), Ordering::SeqCst);
     // SAFETY: written once, before the handlers that read it exist.
     unsafe {
         PREVIOUS_ATTRS = Some(previous.clone().into());
@@ -216,7 +277,9 @@ pub fn prompt_main() -> anyhow::Result<()> {
             signal(s, SigHandler::Handler(restore_and_exit))?;
         }
     }
-    tcsetpgrp(&tty, getpgrp())?;
+    if previous_fg.is_some() {
+        tcsetpgrp(&tty, getpgrp())?;
+    }
     let mut asking = previous.clone();
     asking.local_flags |= LocalFlags::ICANON | LocalFlags::ECHO | LocalFlags::ECHOE;
     asking.local_flags &= !LocalFlags::ISIG;
@@ -225,7 +288,9 @@ pub fn prompt_main() -> anyhow::Result<()> {
     let outcome = question(&tty, &view);
     // Best effort: a hung-up terminal refuses both, and Warden gives the terminal back too.
     let _ = termios::tcsetattr(&tty, SetArg::TCSADRAIN, &previous);
-    let _ = tcsetpgrp(&tty, previous_fg);
+    if let Some(fg) = previous_fg {
+        let _ = tcsetpgrp(&tty, fg);
+    }
     // From here the handlers must not add their line to the outcome.
     let mut handled = SigSet::empty();
     handled.add(Signal::SIGTERM);
@@ -269,7 +334,7 @@ fn describe(view: &PendingView) -> String {
     );
     if let Some(r) = &view.risk {
         text.push_str(&format!(
-            "  risk: {:?}: {}\r\n",
+            "  risk: {}: {}\r\n",
             r.level,
             for_terminal(&r.reasons.join("; "))
         ));

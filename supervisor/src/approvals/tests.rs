@@ -256,6 +256,37 @@ async fn a_denial_covers_retries_only_and_nobody_answering_denies() {
     assert!(h.broker.pending().is_empty());
 }
 
+/// A frozen session's held exec is restarted by the kernel when it thaws: the same request of
+/// the same process gets the answer just given, once; another process is asked.
+#[tokio::test]
+async fn an_approval_once_covers_the_same_exec_restarted() {
+    let h = harness(ApprovalPolicy::OnRequest, Reviewer::User, |c| {
+        c.options.timeout = Duration::from_millis(200)
+    });
+    let (id, rx) = pending(h.broker.review(exec_request(&["make", "deploy"], false))).await;
+    let once = Reply {
+        approve: true,
+        scope: Scope::Once,
+        reason: None,
+    };
+    h.broker.answer(&id, &once, "the terminal".into()).unwrap();
+    assert_eq!(rx.await.unwrap().verdict, Verdict::Allow);
+    let again = decided(h.broker.review(exec_request(&["make", "deploy"], false)));
+    assert_eq!(
+        (again.verdict, again.scope, again.id.as_str()),
+        (Verdict::Allow, Scope::Once, id.as_str())
+    );
+    assert!(
+        again.reason.contains("approved moments ago"),
+        "{}",
+        again.reason
+    );
+    let mut other = exec_request(&["make", "deploy"], false);
+    other.subject.pid = 43;
+    let (_, rx) = pending(h.broker.review(other)).await;
+    assert_eq!(rx.await.unwrap().source, DecisionSource::Timeout);
+}
+
 #[tokio::test]
 async fn refusals_make_the_auto_reviewer_careful() {
     let h = harness(ApprovalPolicy::OnRequest, Reviewer::AutoReview, |c| {

@@ -407,7 +407,11 @@ pub enum ApprovalsCommand {
     },
     /// The terminal prompt's helper (started by `warden run`).
     #[command(hide = true)]
-    Prompt,
+    Prompt {
+        /// The terminal to ask at.
+        #[arg(long, value_name = "PATH")]
+        tty: PathBuf,
+    },
 }
 
 /// What the session may do. Every value is checked against the requirements (cloud bundle,

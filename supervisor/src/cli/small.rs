@@ -59,8 +59,8 @@ pub fn approvals(cmd: ApprovalsCommand) -> anyhow::Result<i32> {
             reason,
             run_dir,
         } => a::answer(&run_dir.run_dir, &id, false, false, reason),
-        ApprovalsCommand::Prompt => {
-            warden::approvals::terminal::prompt_main()?;
+        ApprovalsCommand::Prompt { tty } => {
+            warden::approvals::terminal::prompt_main(&tty)?;
             Ok(0)
         }
     }

@@ -376,6 +376,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
             ca_dir: PathBuf::from(crate::agent_api::SOCKET_DIR),
         },
         hangup: hangup.clone(),
+        passed_terminal: client_link.is_some(),
     })?;
     let started = Instant::now();
     let mut signals = Signals::new()?;

@@ -70,6 +70,8 @@ pub struct ServicesSetup<'a> {
     pub credentials: SessionCredentials,
     /// Woken when the terminal hangs up during an approval prompt.
     pub hangup: Arc<Notify>,
+    /// The service started the session: its standard input is the client's terminal.
+    pub passed_terminal: bool,
 }
 
 /// The session's credentials that services deliver (`env` ones are set at launch).
@@ -156,7 +158,9 @@ impl Services {
             s.credentials.helper.approved_by(broker.clone()),
         )
         .with_context(|| format!("the agent API socket in {}", agent_api::SOCKET_DIR))?;
-        let approvers = socket.map(|socket| start_approvers(&broker, socket, s.user, s.hangup));
+        let terminal = approvals::terminal::Terminal::find(s.passed_terminal, s.freezer.clone());
+        let approvers =
+            socket.map(|socket| start_approvers(&broker, socket, s.user, s.hangup, terminal));
         let dns_budget = Arc::new(Mutex::new(DnsBudget::new(s.dns_budget)));
         let (credential_proxy, steered) = match s.credentials.inject {
             Some((injected, listener)) => {
@@ -323,6 +327,7 @@ fn start_approvers(
     socket: approvals::socket::Server,
     user: &TargetUser,
     hangup: Arc<Notify>,
+    terminal: Option<approvals::terminal::Terminal>,
 ) -> Approvers {
     let socket = tokio::spawn(socket.serve(
         broker.clone(),
@@ -331,10 +336,15 @@ fn start_approvers(
             gid: broker.config().approvers_gid,
         },
     ));
-    let terminal = approvals::terminal::available().then(|| {
+    let terminal = terminal.map(|terminal| {
         let (queue, prompts) = mpsc::unbounded_channel();
         broker.attach_terminal(queue);
-        tokio::spawn(approvals::terminal::serve(broker.clone(), prompts, hangup))
+        tokio::spawn(approvals::terminal::serve(
+            broker.clone(),
+            prompts,
+            hangup,
+            terminal,
+        ))
     });
     Approvers { socket, terminal }
 }

@@ -21,6 +21,9 @@ cargo test --locked --no-fail-fast
 bash scripts/fuzz-requirements.sh 60
 # The Debian package, installed, used, upgraded under a live session and purged on a
 # throw-away Debian 12.
-bash integration-tests/package/run.sh "$(bash scripts/package-deb.sh)"
+deb=$(bash scripts/package-deb.sh)
+bash integration-tests/package/run.sh "$deb"
+# ... and under a real systemd (socket activation, systemctl restart mid-session), in a VM.
+bash integration-tests/package/systemd.sh "$deb"
 # The kernel-dependent tests again, inside VMs booted with the stock kernels users run.
 bash integration-tests/vm/run.sh

@@ -186,6 +186,23 @@ fn who_may_start_sessions_and_with_which_flags_is_not_the_users_choice() {
         };
     println!("the inner session was refused by {refused_by}");
     assert_eq!(daemon.logs().len(), 1, "only the outer session");
+
+    // A client that connects and says nothing, or says nonsense, is hung up on; meanwhile
+    // others are served.
+    use std::io::{Read as _, Write as _};
+    let mut silent = std::os::unix::net::UnixStream::connect(&daemon.socket).unwrap();
+    let mut garbage = std::os::unix::net::UnixStream::connect(&daemon.socket).unwrap();
+    garbage.write_all(&[0, 0, 0, 3, b'{', b'x', b'}']).unwrap();
+    let out = daemon
+        .run_as(NOBODY, NOGROUP, ws.path(), &[], &["true"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
+    let started = std::time::Instant::now();
+    let mut rest = Vec::new();
+    assert_eq!(garbage.read_to_end(&mut rest).unwrap(), 0);
+    assert_eq!(silent.read_to_end(&mut rest).unwrap(), 0, "closed");
+    assert!(started.elapsed() < Duration::from_secs(15));
 }
 
 /// Waits until the session's command printed `ready` (its first line).

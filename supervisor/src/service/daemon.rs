@@ -51,6 +51,9 @@ pub struct StartArgs {
     pub inserted: Vec<OsString>,
 }
 
+/// How long a client has to send its request (and its descriptors).
+const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// The descriptors a session gets: its client's connection and the hand-off.
 pub const CLIENT_FD: i32 = 3;
 pub const HANDOFF_FD: i32 = 4;
@@ -100,6 +103,8 @@ pub fn serve(listener: UnixListener, opts: DaemonOptions) -> anyhow::Result<()> 
 
 fn connection(stream: UnixStream, opts: &DaemonOptions) -> anyhow::Result<()> {
     let peer = Peer::of(&stream)?;
+    // A client that connects and says nothing does not hold a thread for ever.
+    stream.set_read_timeout(Some(REQUEST_TIMEOUT))?;
     let request: Request = protocol::read_frame(&mut &stream)?;
     match request {
         Request::Status => {
@@ -112,6 +117,8 @@ fn connection(stream: UnixStream, opts: &DaemonOptions) -> anyhow::Result<()> {
         }
         Request::Start(req) => {
             let fds = agent_fds(&stream)?;
+            // The session reads its client's signals for as long as it runs.
+            stream.set_read_timeout(None)?;
             if let Err(message) = start(&peer, *req, fds, &stream, opts) {
                 tracing::info!("refused uid {} (pid {}): {message}", peer.uid, peer.pid);
                 protocol::write_frame(&mut &stream, &Reply::Refused { message })?;

@@ -2,6 +2,7 @@
 //! `main` only parses and dispatches.
 pub mod args;
 mod export;
+mod guard;
 mod replay;
 mod run;
 mod small;
@@ -22,5 +23,6 @@ pub fn dispatch(command: Command) -> anyhow::Result<i32> {
         Command::Doctor(args) => small::doctor(args),
         Command::Credentials(cmd) => small::credentials(cmd),
         Command::Triage(args) => triage::triage(args),
+        Command::Guard(args) => guard::guard(args),
     }
 }

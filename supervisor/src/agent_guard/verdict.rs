@@ -96,6 +96,13 @@ pub fn judge(kill: &Kill<'_>, listed: &[Resolved], found: Option<[u8; 32]>) -> J
 /// Finds the killed file again and hashes it, if it is still the file that was killed.
 pub fn refind(kill: &Kill<'_>, ppid: u32) -> Option<[u8; 32]> {
     let name = Path::new(std::ffi::OsStr::from_bytes(kill.filename));
+    // The killed process's own descriptors (`fexecve`): here they would name this process's.
+    if ["/dev/fd/", "/proc/self/", "/proc/thread-self/"]
+        .iter()
+        .any(|p| kill.filename.starts_with(p.as_bytes()))
+    {
+        return None;
+    }
     let path: PathBuf = if name.is_absolute() {
         name.to_path_buf()
     } else {
@@ -255,6 +262,14 @@ mod tests {
             ..key
         };
         assert_eq!(refind(&kill(other), 1), None);
+        // A descriptor of the dead process is not this process's descriptor of that number.
+        let file = std::fs::File::open(&path).unwrap();
+        let by_fd = format!("/dev/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&file));
+        let through_fd = Kill {
+            filename: by_fd.as_bytes(),
+            ..kill(key)
+        };
+        assert_eq!(refind(&through_fd, 1), None);
         // Relative: from the parent's working directory (a process that sits in `dir`).
         let mut parent = std::process::Command::new("sleep")
             .arg("30")

@@ -1,6 +1,10 @@
 //! Telling the person who started a killed agent program what happened and what to type
 //! instead: one line on the terminal its parent (their shell) writes errors to.
-use std::{fs::OpenOptions, io::Write as _, os::unix::fs::OpenOptionsExt as _};
+use std::{
+    fs::OpenOptions,
+    io::Write as _,
+    os::unix::fs::{FileTypeExt as _, MetadataExt as _, OpenOptionsExt as _},
+};
 
 use warden_records::events::{escape::for_terminal, render::command_line};
 
@@ -18,10 +22,22 @@ pub fn hint(filename: &str, argv: &[String], argv_truncated: bool) -> String {
     )
 }
 
+/// Device majors of terminals a shell runs on: virtual consoles and serial lines (4), BSD and
+/// UNIX 98 pseudo-terminals (3, 136 to 143). Not 5 (`/dev/tty` would name the guard's own).
+const TERMINAL_MAJORS: [u32; 10] = [3, 4, 136, 137, 138, 139, 140, 141, 142, 143];
+
 /// Writes `line` to the standard error of process `ppid` when that is a terminal. Returns
 /// whether it was written.
 pub fn tell(ppid: u32, line: &str) -> bool {
     if ppid <= 1 {
+        return false;
+    }
+    let stderr = format!("/proc/{ppid}/fd/2");
+    // Only a terminal is opened: opening some devices does something (a watchdog starts).
+    let is_terminal_device = std::fs::metadata(&stderr).is_ok_and(|m| {
+        m.file_type().is_char_device() && TERMINAL_MAJORS.contains(&libc::major(m.rdev()))
+    });
+    if !is_terminal_device {
         return false;
     }
     // Non-blocking: a terminal that does not take output (stopped by ^S) must not stall the
@@ -29,7 +45,7 @@ pub fn tell(ppid: u32, line: &str) -> bool {
     let Ok(mut tty) = OpenOptions::new()
         .write(true)
         .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
-        .open(format!("/proc/{ppid}/fd/2"))
+        .open(&stderr)
     else {
         return false;
     };

@@ -139,6 +139,7 @@ impl GuardObject {
                 Ok((link, maps)) => {
                     let mut guard = Self::assemble(dir, lock, link, maps, true);
                     guard.set(contents)?;
+                    guard.remove_other_builds(&root);
                     return Ok(guard);
                 }
                 Err(e) => {

@@ -596,6 +596,25 @@ pub struct GuardConfig {
     pub parent_id: u64,
     pub parent_level: u32,
     pub _pad: u32,
+    /// Bit `n` (of `GUARD_PATH_MAX`): a listed path is `n` bytes long. An exec path of another
+    /// length is not read nor hashed (its length is in the tracepoint's record).
+    pub path_lengths: [u64; GUARD_PATH_MAX / 64],
+}
+
+impl GuardConfig {
+    /// Whether a listed path is `len` bytes long.
+    #[inline(always)]
+    pub fn has_path_length(&self, len: usize) -> bool {
+        // Masked so that the verifier sees the index in bounds.
+        let word = self.path_lengths[(len >> 6) & (GUARD_PATH_MAX / 64 - 1)];
+        len < GUARD_PATH_MAX && word & (1 << (len & 63)) != 0
+    }
+
+    pub fn add_path_length(&mut self, len: usize) {
+        if len < GUARD_PATH_MAX {
+            self.path_lengths[len >> 6] |= 1 << (len & 63);
+        }
+    }
 }
 
 /// `GuardEvent::by`: what the new image matched.
@@ -654,6 +673,20 @@ mod tests {
         for (i, a) in ids.iter().enumerate() {
             assert!(*a < RULE_FIRST_POLICY);
             assert!(ids[i + 1..].iter().all(|b| b != a), "rule id {a} twice");
+        }
+    }
+
+    #[test]
+    fn path_lengths_of_the_guard() {
+        let mut c = GuardConfig::default();
+        for len in [0, 9, 63, 64, 511, 512, 4000] {
+            c.add_path_length(len);
+        }
+        for len in [0, 9, 63, 64, 511] {
+            assert!(c.has_path_length(len), "{len}");
+        }
+        for len in [1, 10, 65, 510, 512, 4000, 512 + 9] {
+            assert!(!c.has_path_length(len), "{len}");
         }
     }
 

@@ -14,7 +14,7 @@ use std::{
         ffi::OsStrExt as _,
         fs::{MetadataExt as _, OpenOptionsExt as _},
     },
-    path::Path,
+    path::{Path, PathBuf},
 };
 
 use warden_common::{FNV_OFFSET, GUARD_PATH_MAX, GuardConfig, GuardFileKey, fnv1a};
@@ -33,6 +33,8 @@ pub struct Resolved {
     /// FNV-1a of each spelling that names it: the listed path, and where its symbolic links
     /// lead (a path longer than the kernel compares is left out, with a warning).
     pub path_hashes: Vec<u64>,
+    /// Their lengths in bytes.
+    pub path_lengths: Vec<usize>,
     /// The size of the listed digest's content, when the file holds it: files of this size
     /// are hashed after their kill.
     pub copy_size: Option<u64>,
@@ -78,7 +80,7 @@ pub fn resolve(listed: &AgentProgram, digests: &mut Digests) -> Resolved {
     {
         spellings.push(real);
     }
-    let path_hashes = spellings
+    let spellings: Vec<&PathBuf> = spellings
         .iter()
         .filter(|p| {
             // The kernel compares paths that fit its buffer with their NUL.
@@ -93,8 +95,9 @@ pub fn resolve(listed: &AgentProgram, digests: &mut Digests) -> Resolved {
             }
             fits
         })
-        .map(|p| path_hash(p))
         .collect();
+    let path_hashes = spellings.iter().map(|p| path_hash(p)).collect();
+    let path_lengths = spellings.iter().map(|p| p.as_os_str().len()).collect();
     let file = match on_disk(path, digests) {
         Ok(file) => Some(file),
         Err(why) => {
@@ -127,6 +130,7 @@ pub fn resolve(listed: &AgentProgram, digests: &mut Digests) -> Resolved {
         listed: listed.clone(),
         file,
         path_hashes,
+        path_lengths,
         copy_size,
         warnings,
     }
@@ -188,6 +192,9 @@ pub fn contents(resolved: &[Resolved], config: GuardConfig) -> Contents {
         }
         c.sizes.extend(r.copy_size);
         c.paths.extend(r.path_hashes.iter().copied());
+        for len in &r.path_lengths {
+            c.config.add_path_length(*len);
+        }
     }
     c
 }
@@ -238,7 +245,7 @@ pub fn changed(before: &[Resolved], now: &[Resolved]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::{fs, path::PathBuf};
+    use std::fs;
 
     fn program(path: &Path, sha256: Option<[u8; 32]>) -> AgentProgram {
         let mut text = format!("path = \"{}\"\n", path.display());
@@ -345,6 +352,9 @@ mod tests {
                 case.name
             );
             assert_eq!(c.paths.len(), case.spellings, "{}", case.name);
+            for spelling in &r.path_lengths {
+                assert!(c.config.has_path_length(*spelling), "{}", case.name);
+            }
             match case.warning {
                 Some(w) => assert!(
                     r.warnings.iter().any(|x| x.contains(w)),

@@ -104,10 +104,11 @@ impl AgentGuard {
             None => cgroup::find_cgroup2_mount().map_err(cgroup_err)?,
         };
         let (_, parent_id, parent_level) = cgroup::sessions_parent(&root).map_err(cgroup_err)?;
+        // Where sessions are; `listed::contents` adds the listed paths' lengths.
         let config = GuardConfig {
             parent_id,
             parent_level,
-            _pad: 0,
+            ..Default::default()
         };
         let mut digests = Digests::default();
         let listed: Vec<Resolved> = programs

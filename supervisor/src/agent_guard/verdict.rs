@@ -156,6 +156,7 @@ mod tests {
                 script: false,
             }),
             path_hashes: vec![path_hash(Path::new(path))],
+            path_lengths: vec![path.len()],
             copy_size: digest.map(|_| 5000),
             warnings: Vec::new(),
         }

@@ -80,7 +80,7 @@ fn on_exec(ctx: &TracePointContext) {
         GUARD_BY_FILE
     } else if unsafe { GUARD_SIZES.get(&size) }.is_some() {
         GUARD_BY_SIZE
-    } else if path_listed(ctx, &off) {
+    } else if path_listed(ctx, &off, config) {
         GUARD_BY_PATH
     } else {
         return;
@@ -118,16 +118,16 @@ fn filename_ptr(ctx: &TracePointContext, off: &KernelOffsets) -> (*const u8, u32
 }
 
 #[inline(always)]
-fn path_listed(ctx: &TracePointContext, off: &KernelOffsets) -> bool {
+fn path_listed(ctx: &TracePointContext, off: &KernelOffsets, config: &GuardConfig) -> bool {
+    let (ptr, len_with_nul) = filename_ptr(ctx, off);
+    // No listed path is that long: not read, not hashed (most execs stop here).
+    if len_with_nul == 0 || !config.has_path_length(len_with_nul as usize - 1) {
+        return false;
+    }
     let Some(buf) = GUARD_PATH.get_ptr_mut(0) else {
         return false;
     };
     let buf = unsafe { &mut *buf };
-    let (ptr, len_with_nul) = filename_ptr(ctx, off);
-    // Longer than the buffer: its spelling cannot be a listed one (user space refuses those).
-    if len_with_nul as usize > GUARD_PATH_MAX {
-        return false;
-    }
     let n = match unsafe { bpf_probe_read_kernel_str_bytes(ptr, buf) } {
         Ok(s) => s.len(),
         Err(_) => return false,

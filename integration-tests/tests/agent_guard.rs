@@ -507,3 +507,36 @@ fn a_new_list_applies_when_the_guard_reads_the_requirements_again() {
         Event::GuardArmed(a) if a.how == GuardArming::Updated)));
     guard.stop();
 }
+
+#[test]
+fn a_guard_left_in_the_kernel_is_removed_once_nothing_is_listed() {
+    let _turn = turn();
+    let place = Place::new();
+    let agent = place.agent("agent", 6007);
+    let dir = private_dir();
+    let req = requirements_file(dir.path(), &listing(&[(&agent, true)]));
+    let state = private_dir();
+    Guard::start(&req, state.path()).crash();
+    assert_eq!(pins().len(), 1);
+
+    let empty = requirements_file(dir.path(), "schema_version = 1\n");
+    let out = Command::new(warden_bin())
+        .args(["guard", "--requirements", &empty, "--state-dir"])
+        .arg(state.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(pins().is_empty(), "pins left: {:?}", pins());
+    let (_, status) = as_nobody(&format!(
+        "exec {} {}",
+        agent.display(),
+        place.out("after").display()
+    ));
+    assert_eq!(status.code(), Some(0), "no longer guarded: it runs");
+    let records = warden::audit_log::read(&state.path().join("guard/events.jsonl")).unwrap();
+    assert!(
+        matches!(&records.last().unwrap().event, Event::GuardDisarmed(d) if d.unpinned),
+        "{:?}",
+        records.last()
+    );
+}

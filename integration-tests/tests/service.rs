@@ -3,7 +3,10 @@
 //! root's; the terminal's signals reach the command; a hang-up ends the session; a restart
 //! or a crash of the daemon leaves sessions confined, and they are taken back.
 use std::{
-    os::unix::{fs::PermissionsExt as _, process::ExitStatusExt as _},
+    os::unix::{
+        fs::PermissionsExt as _,
+        process::{CommandExt as _, ExitStatusExt as _},
+    },
     path::Path,
     process::{Command, Output, Stdio},
     time::Duration,
@@ -589,4 +592,88 @@ fn a_service_session_asks_at_the_clients_terminal_with_the_agent_frozen() {
             again.reason
         );
     }
+}
+
+/// The daemon runs the agent guard from its requirements: a listed program is killed outside
+/// sessions and runs inside the daemon's own; a crash of the daemon leaves the guard in the
+/// kernel, and the next daemon records what was killed meanwhile.
+#[test]
+fn the_daemon_guards_the_listed_agent_programs_across_a_crash() {
+    use std::os::unix::process::ExitStatusExt as _;
+    // A copy of touch with bytes of its own (a unique file): if it ran, its file would exist.
+    let place = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(place.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::os::unix::fs::chown(place.path(), Some(NOBODY), Some(NOGROUP)).unwrap();
+    let agent = place.path().join("agent");
+    let mut bytes = std::fs::read("/usr/bin/touch").unwrap();
+    bytes.extend(format!("warden-service-test-{}", std::process::id()).bytes());
+    std::fs::write(&agent, bytes).unwrap();
+    std::fs::set_permissions(&agent, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut daemon = Daemon::start(&format!(
+        "{ALLOW_NOBODY}[[service.agent_programs]]\npath = \"{}\"\n",
+        agent.display()
+    ));
+    let guard_log = daemon.state.path().join("guard/events.jsonl");
+    let kinds = || -> Vec<String> {
+        warden::audit_log::read(&guard_log)
+            .map(|r| r.iter().map(|r| r.event.kind().to_string()).collect())
+            .unwrap_or_default()
+    };
+    assert!(
+        wait_for(Duration::from_secs(20), || kinds()
+            .contains(&"guard.armed".to_string())),
+        "the daemon did not arm the guard: {:?}",
+        kinds()
+    );
+    let outside = |name: &str| {
+        let status = Command::new(&agent)
+            .arg(place.path().join(name))
+            .uid(NOBODY)
+            .gid(NOGROUP)
+            .status()
+            .unwrap();
+        (status.signal(), place.path().join(name).exists())
+    };
+    assert_eq!(
+        outside("a"),
+        (Some(9), false),
+        "killed before its first instruction"
+    );
+    let inside = daemon
+        .run_as(
+            NOBODY,
+            NOGROUP,
+            place.path(),
+            &[],
+            &[agent.to_str().unwrap(), "b"],
+        )
+        .output()
+        .unwrap();
+    assert_eq!(inside.status.code(), Some(0), "{}", text(&inside).1);
+    assert!(place.path().join("b").exists(), "it runs in a session");
+
+    daemon.crash();
+    assert_eq!(
+        outside("c"),
+        (Some(9), false),
+        "still killed with no daemon"
+    );
+    daemon.start_again();
+    let killed = || kinds().iter().filter(|k| *k == "guard.killed").count();
+    assert!(
+        wait_for(Duration::from_secs(20), || killed() == 2),
+        "the next daemon records the kill made meanwhile: {:?}",
+        kinds()
+    );
+    drop(daemon);
+    // Leave no guard in the kernel: the list made empty removes it.
+    let empty = private_dir();
+    let req = warden_integration_tests::requirements_file(empty.path(), "");
+    let out = Command::new(warden_integration_tests::warden_bin())
+        .args(["guard", "--requirements", &req, "--state-dir"])
+        .arg(empty.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out).1);
+    assert!(!warden::agent_guard::pinned());
 }

@@ -81,6 +81,21 @@ fn level_of(hierarchy_path: &Path) -> u32 {
     hierarchy_path.components().count() as u32 - 1
 }
 
+/// The directory that holds every session cgroup, `<root>/warden` (created if missing), with
+/// its cgroup id and its depth in the hierarchy: a task whose ancestor at that depth is that
+/// cgroup is in a session (what the agent guard asks the kernel).
+pub fn sessions_parent(root: &Path) -> Result<(PathBuf, u64, u32), CgroupError> {
+    let parent = root.join(PARENT);
+    match fs::create_dir(&parent) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(io_err(&parent)(e)),
+    }
+    let id = fs::metadata(&parent).map_err(io_err(&parent))?.ino();
+    let level = level_of(&hierarchy_path(&parent)?);
+    Ok((parent, id, level))
+}
+
 /// Whether process (or thread) `pid` is in the cgroup at `hierarchy_path` or below it.
 pub fn holds_pid(hierarchy_path: &str, pid: u32) -> bool {
     let Ok(text) = fs::read_to_string(format!("/proc/{pid}/cgroup")) else {

@@ -282,7 +282,7 @@ fn exec(e: &ExecEvent) -> Exec {
 }
 
 /// The argument area is each argument followed by a NUL.
-fn split_argv(area: &[u8]) -> Vec<String> {
+pub(crate) fn split_argv(area: &[u8]) -> Vec<String> {
     let area = area.strip_suffix(&[0]).unwrap_or(area);
     if area.is_empty() {
         return Vec::new();

@@ -68,6 +68,8 @@ fn every_value_is_in_the_docs() {
         ("hook tier", names(HookTier::ALL)),
         ("damage", names(Damage::ALL)),
         ("credential outcome", names(CredentialOutcome::ALL)),
+        ("guard arming", names(GuardArming::ALL)),
+        ("guard verdict", names(GuardVerdict::ALL)),
         (
             "credential delivery",
             names(warden_wire::CredentialDelivery::ALL),

@@ -8,6 +8,7 @@
 pub use warden_policy::exec as exec_policy;
 pub use warden_records::{audit_log, clock, events, process_tree, verify};
 pub(crate) mod agent_api;
+pub mod agent_guard;
 pub mod approvals;
 pub mod approvals_cli;
 pub(crate) mod cgroup;

@@ -108,6 +108,18 @@ pub fn layers(sources: &Sources, warnings: &mut Vec<String>) -> anyhow::Result<V
     Ok(layers)
 }
 
+/// The requirements' `service.agent_programs` (the user's configuration has no say).
+pub fn agent_programs(
+    sources: &Sources,
+) -> anyhow::Result<Vec<warden_requirements::values::AgentProgram>> {
+    let mut warnings = Vec::new();
+    let effective = merge(&layers(sources, &mut warnings)?);
+    Ok(effective
+        .service_agent_programs
+        .map(|s| s.value.into_iter().map(|p| p.into_inner()).collect())
+        .unwrap_or_default())
+}
+
 pub fn load(sources: &Sources, cli: &CliOverrides, home: &Path) -> anyhow::Result<Loaded> {
     let mut warnings = Vec::new();
     let layers = layers(sources, &mut warnings)?;

@@ -213,6 +213,10 @@ pub struct KernelOffsets {
     /// `dentry.d_name.name`.
     pub dentry_name: u64,
     pub inode_ino: u64,
+    /// `inode.i_sb`, `inode.i_size`, `super_block.s_dev`: the agent guard's identity of a file.
+    pub inode_sb: u64,
+    pub inode_size: u64,
+    pub sb_dev: u64,
     // For the BPF LSM programs:
     pub dentry_inode: u64,
     pub dentry_parent: u64,
@@ -231,6 +235,48 @@ pub struct KernelOffsets {
     /// `msghdr.msg_name`, `msghdr.msg_namelen`.
     pub msghdr_name: u64,
     pub msghdr_namelen: u64,
+}
+
+impl KernelOffsets {
+    /// Every offset 0: what the objects hold until the loader sets the real ones.
+    pub const UNSET: Self = Self {
+        exec_filename_loc: 0,
+        exit_group_dead: 0,
+        exec_old_pid: 0,
+        sc_enter_nr: 0,
+        sc_enter_args: 0,
+        sc_exit_ret: 0,
+        regs_syscall_nr: 0,
+        regs_args: [0; 6],
+        task_seccomp_mode: 0,
+        task_pid: 0,
+        task_tgid: 0,
+        task_real_parent: 0,
+        task_mm: 0,
+        task_exit_code: 0,
+        mm_arg_start: 0,
+        mm_arg_end: 0,
+        mm_exe_file: 0,
+        file_dentry: 0,
+        file_inode: 0,
+        dentry_name: 0,
+        inode_ino: 0,
+        inode_sb: 0,
+        inode_size: 0,
+        sb_dev: 0,
+        dentry_inode: 0,
+        dentry_parent: 0,
+        inode_mode: 0,
+        task_cgroups: 0,
+        css_set_dfl_cgrp: 0,
+        cgroup_kn: 0,
+        cgroup_level: 0,
+        cgroup_self: 0,
+        cgroup_parent: 0,
+        kn_id: 0,
+        msghdr_name: 0,
+        msghdr_namelen: 0,
+    };
 }
 
 /// `LsmEvent::hook`: which BPF LSM hook denied.
@@ -521,6 +567,92 @@ pub struct UnixConfig {
 /// Marks an optional tracepoint field that this kernel does not have.
 pub const OFFSET_ABSENT: u32 = u32::MAX;
 
+// The agent guard (`warden-guard`, its own object): agent programs killed when they start
+// outside a Warden session.
+
+/// Exec path bytes the guard compares with the listed paths (by hash); a longer path is never
+/// matched by its spelling, only by its file.
+pub const GUARD_PATH_MAX: usize = 512;
+/// Argument bytes a guard event carries: what was typed, for the record and the hint.
+pub const GUARD_ARGV_MAX: usize = 1024;
+/// Most entries in each of the guard's maps.
+pub const GUARD_MAX_ENTRIES: u32 = 1024;
+
+/// A file as the kernel knows it: its super block's device (`(major << 20) | minor`, what
+/// mountinfo shows for the mount) and its inode number.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct GuardFileKey {
+    pub dev: u32,
+    pub _pad: u32,
+    pub ino: u64,
+}
+
+/// `GUARD_CONFIG`'s one entry: where sessions live. A task whose ancestor at
+/// `parent_level` is the cgroup `parent_id` (`<cgroup2 root>/warden`) is in a session.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct GuardConfig {
+    pub parent_id: u64,
+    pub parent_level: u32,
+    pub _pad: u32,
+    /// Bit `n` (of `GUARD_PATH_MAX`): a listed path is `n` bytes long. An exec path of another
+    /// length is not read nor hashed (its length is in the tracepoint's record).
+    pub path_lengths: [u64; GUARD_PATH_MAX / 64],
+}
+
+impl GuardConfig {
+    /// Whether a listed path is `len` bytes long.
+    #[inline(always)]
+    pub fn has_path_length(&self, len: usize) -> bool {
+        // Masked so that the verifier sees the index in bounds.
+        let word = self.path_lengths[(len >> 6) & (GUARD_PATH_MAX / 64 - 1)];
+        len < GUARD_PATH_MAX && word & (1 << (len & 63)) != 0
+    }
+
+    pub fn add_path_length(&mut self, len: usize) {
+        if len < GUARD_PATH_MAX {
+            self.path_lengths[len >> 6] |= 1 << (len & 63);
+        }
+    }
+}
+
+/// `GuardEvent::by`: what the new image matched.
+/// The listed file itself (its device and inode).
+pub const GUARD_BY_FILE: u32 = 1;
+/// The path it was started by is a listed path (a script: the kernel runs its interpreter).
+pub const GUARD_BY_PATH: u32 = 2;
+/// Its size is the size of a listed digest's content: user space hashes it.
+pub const GUARD_BY_SIZE: u32 = 3;
+
+/// `GuardEvent::flags` bits.
+pub const GUARD_FILENAME_TRUNCATED: u32 = 1;
+pub const GUARD_ARGV_TRUNCATED: u32 = 1 << 1;
+pub const GUARD_ARGV_UNREADABLE: u32 = 1 << 2;
+
+/// An exec outside every session that the guard killed.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct GuardEvent {
+    /// CLOCK_BOOTTIME, nanoseconds.
+    pub boot_ns: u64,
+    pub pid: u32,
+    pub ppid: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub by: u32,
+    pub flags: u32,
+    /// The file the new image runs (`mm->exe_file`: for a script, its interpreter).
+    pub file: GuardFileKey,
+    pub size: u64,
+    /// Bytes of `filename` that are valid (without the NUL); of `argv`.
+    pub filename_len: u32,
+    pub argv_len: u32,
+    /// The path as passed to execve.
+    pub filename: [u8; FILENAME_MAX],
+    pub argv: [u8; GUARD_ARGV_MAX],
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -541,6 +673,20 @@ mod tests {
         for (i, a) in ids.iter().enumerate() {
             assert!(*a < RULE_FIRST_POLICY);
             assert!(ids[i + 1..].iter().all(|b| b != a), "rule id {a} twice");
+        }
+    }
+
+    #[test]
+    fn path_lengths_of_the_guard() {
+        let mut c = GuardConfig::default();
+        for len in [0, 9, 63, 64, 511, 512, 4000] {
+            c.add_path_length(len);
+        }
+        for len in [0, 9, 63, 64, 511] {
+            assert!(c.has_path_length(len), "{len}");
+        }
+        for len in [1, 10, 65, 510, 512, 4000, 512 + 9] {
+            assert!(!c.has_path_length(len), "{len}");
         }
     }
 
@@ -571,4 +717,6 @@ mod user {
     unsafe impl aya::Pod for super::FileShape {}
     unsafe impl aya::Pod for super::UnixConfig {}
     unsafe impl aya::Pod for super::Calibration {}
+    unsafe impl aya::Pod for super::GuardFileKey {}
+    unsafe impl aya::Pod for super::GuardConfig {}
 }

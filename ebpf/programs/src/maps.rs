@@ -90,41 +90,7 @@ pub fn net_config() -> NetConfig {
 
 /// Field offsets resolved by the supervisor from tracefs and BTF before loading.
 #[unsafe(no_mangle)]
-static OFFSETS: KernelOffsets = KernelOffsets {
-    exec_filename_loc: 0,
-    exit_group_dead: 0,
-    exec_old_pid: 0,
-    sc_enter_nr: 0,
-    sc_enter_args: 0,
-    sc_exit_ret: 0,
-    regs_syscall_nr: 0,
-    regs_args: [0; 6],
-    task_seccomp_mode: 0,
-    task_pid: 0,
-    task_tgid: 0,
-    task_real_parent: 0,
-    task_mm: 0,
-    task_exit_code: 0,
-    mm_arg_start: 0,
-    mm_arg_end: 0,
-    mm_exe_file: 0,
-    file_dentry: 0,
-    file_inode: 0,
-    dentry_name: 0,
-    inode_ino: 0,
-    dentry_inode: 0,
-    dentry_parent: 0,
-    inode_mode: 0,
-    task_cgroups: 0,
-    css_set_dfl_cgrp: 0,
-    cgroup_kn: 0,
-    cgroup_level: 0,
-    cgroup_self: 0,
-    cgroup_parent: 0,
-    kn_id: 0,
-    msghdr_name: 0,
-    msghdr_namelen: 0,
-};
+static OFFSETS: KernelOffsets = KernelOffsets::UNSET;
 
 /// Depth of session cgroups below the cgroup v2 root (set by the supervisor).
 #[unsafe(no_mangle)]

@@ -96,6 +96,9 @@ events! {
     AgentToolCall(AgentToolCall) = "agent.tool_call",
     ExportBacklog(ExportBacklog) = "export.backlog",
     SessionEnd(SessionEnd) = "session.end",
+    GuardArmed(Box<GuardArmed>) = "guard.armed",
+    GuardKilled(Box<GuardKilled>) = "guard.killed",
+    GuardDisarmed(GuardDisarmed) = "guard.disarmed",
 }
 
 impl Event {
@@ -131,6 +134,7 @@ impl Event {
             | Event::FileTruncate(e) => Some(e.pid),
             Event::AgentPrompt(e) => Some(e.pid),
             Event::AgentToolCall(e) => Some(e.pid),
+            Event::GuardKilled(k) => Some(k.pid),
             Event::CredentialUse(c) => c.pid,
             // About the session: its evidence names the records (and their processes).
             Event::Finding(_) => None,
@@ -145,7 +149,9 @@ impl Event {
             | Event::LimitReached(_)
             | Event::EventsLost(_)
             | Event::ExportBacklog(_)
-            | Event::SessionEnd(_) => None,
+            | Event::SessionEnd(_)
+            | Event::GuardArmed(_)
+            | Event::GuardDisarmed(_) => None,
         }
     }
 }
@@ -950,4 +956,123 @@ pub struct SessionEnd {
     pub lost: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+}
+
+// The agent guard's records, in the machine's guard log (`STATE_DIR/guard/events.jsonl`, whose
+// records carry the session `agent-guard`): listed agent programs may only run inside a
+// session, and a start anywhere else is killed in the kernel.
+
+string_enum! {
+    /// How the guard came to enforce its list.
+    GuardArming, "guard arming" {
+        /// Loaded into the kernel by this Warden.
+        Loaded = "loaded",
+        /// Found pinned by an earlier Warden, whose kills meanwhile follow this record.
+        Readopted = "readopted",
+        /// The requirements changed.
+        Updated = "updated",
+        /// A listed file changed on disk (an update of the agent), and was looked up again.
+        Refreshed = "refreshed",
+    }
+}
+
+/// A listed agent program as the guard finds it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GuardedProgram {
+    /// The listed path, escaped.
+    pub path: String,
+    /// The listed digest (hex), when there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    /// The file at the path as the kernel knows it, `MAJOR:MINOR:INODE`; absent when there is
+    /// no file there (it is then found by its path alone).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    /// A script: the kernel runs its interpreter, so it is found by the path it is started by.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub script: bool,
+    /// Files of this size are hashed when they start outside a session: the size of the
+    /// listed digest's content (known when the file at the path holds it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub copies_of_size: Option<u64>,
+}
+
+/// The guard enforces this list from now on.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GuardArmed {
+    pub how: GuardArming,
+    pub programs: Vec<GuardedProgram>,
+    /// What the guard cannot do as listed (a digest the file at the path does not have, a
+    /// path too long to compare), escaped.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+    pub warden_version: String,
+    pub supervisor_pid: u32,
+    /// The kernel's id of the guard's program.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel_program: Option<u32>,
+}
+
+string_enum! {
+    /// Why the guard killed an exec.
+    GuardVerdict, "guard verdict" {
+        /// The image is the listed file itself (its device and inode).
+        Listed = "listed",
+        /// It was started by a listed path: a script (whose interpreter the kernel runs), or a
+        /// file put there since the guard last looked.
+        ListedPath = "listed_path",
+        /// A file of another name whose content has a listed digest.
+        Copy = "copy",
+        /// A file of the size of a listed digest's content, with other content: killed all the
+        /// same (the kernel compares sizes only), and recorded so that it shows.
+        SizeMatch = "size_match",
+        /// Of a listed digest's size, but the file could not be found again to hash (gone, or
+        /// started by a relative path that could not be resolved).
+        Unverified = "unverified",
+    }
+}
+
+/// An exec outside every session that the guard killed before its first instruction.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GuardKilled {
+    pub pid: u32,
+    pub ppid: u32,
+    pub uid: u32,
+    pub gid: u32,
+    /// The user's name, when the system knows it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// The path as passed to execve, escaped.
+    pub filename: String,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub filename_truncated: bool,
+    /// Arguments, each escaped; the last one is partial when `argv_truncated`.
+    pub argv: Vec<String>,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub argv_truncated: bool,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub argv_unreadable: bool,
+    pub verdict: GuardVerdict,
+    /// The listed program it is (its listed path, escaped); absent when nothing listed now
+    /// matches (the list changed since the kill).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub program: Option<String>,
+    /// The file the image runs (for a script, its interpreter), `MAJOR:MINOR:INODE`.
+    pub file: String,
+    pub size: u64,
+    /// The file's SHA-256 (hex), when it was hashed (`copy`, `size_match`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    /// A line telling how to start it under Warden went to its parent's terminal.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub told_user: bool,
+}
+
+/// The guard stopped.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GuardDisarmed {
+    /// The pins were removed: nothing kills listed programs any more. Otherwise the kernel
+    /// goes on killing them, unrecorded until a Warden re-adopts the guard.
+    pub unpinned: bool,
+    pub supervisor_pid: u32,
 }

@@ -390,6 +390,39 @@ pub fn details(rec: &Record) -> String {
             }
             s
         }
+        Event::GuardArmed(a) => {
+            let programs: Vec<String> = a.programs.iter().map(|p| for_terminal(&p.path)).collect();
+            let mut s = format!(
+                "{} guarding {}",
+                a.how.as_str().to_uppercase(),
+                if programs.is_empty() {
+                    "nothing".to_string()
+                } else {
+                    programs.join(", ")
+                }
+            );
+            for w in &a.warnings {
+                s.push_str(&format!("; {}", for_terminal(w)));
+            }
+            s
+        }
+        Event::GuardKilled(k) => {
+            let mut s = format!(
+                "pid {} uid {} {} KILLED outside a session: {}",
+                k.pid,
+                k.uid,
+                command_line(&k.argv),
+                k.verdict
+            );
+            if let Some(p) = &k.program {
+                s.push_str(&format!(" of {}", for_terminal(p)));
+            }
+            s
+        }
+        Event::GuardDisarmed(d) => match d.unpinned {
+            true => "STOPPED guarding: pins removed".to_string(),
+            false => "STOPPED recording: pins kept, the kernel still kills".to_string(),
+        },
         Event::SessionEnd(e) => {
             let mut s = format!(
                 "{} status {} killed {} records {} lost {} after {:.3}s",
@@ -447,6 +480,34 @@ mod tests {
         assert!(l.starts_with("21:00:01.123      3 exec"));
         assert!(l.contains("'x\\n21:00:02 fake'"), "{l}");
         assert!(l.contains("argv truncated, 5000 bytes"));
+    }
+
+    #[test]
+    fn a_guard_kill_names_the_program_and_cannot_forge_a_line() {
+        let k = crate::events::GuardKilled {
+            pid: 7,
+            ppid: 1,
+            uid: 1000,
+            gid: 1000,
+            user: None,
+            filename: "./agent".into(),
+            filename_truncated: false,
+            argv: vec!["./agent".into(), "x\n21:00:02 fake".into()],
+            argv_truncated: false,
+            argv_unreadable: false,
+            verdict: crate::events::GuardVerdict::Copy,
+            program: Some("/opt/agent".into()),
+            file: "254:0:9".into(),
+            size: 10,
+            sha256: None,
+            told_user: false,
+        };
+        let l = line(&rec(Event::GuardKilled(Box::new(k))));
+        assert!(!l.contains('\n'), "{l}");
+        assert!(
+            l.ends_with("pid 7 uid 1000 ./agent 'x\\n21:00:02 fake' KILLED outside a session: copy of /opt/agent"),
+            "{l}"
+        );
     }
 
     #[test]

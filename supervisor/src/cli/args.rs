@@ -82,6 +82,18 @@ pub enum Command {
     /// to a plain file: without a keyring the command fails and says how to get one.
     #[command(subcommand)]
     Credentials(CredentialsCommand),
+    /// Kill the requirements' agent programs (`[[service.agent_programs]]`) when they start
+    /// outside a Warden session, until stopped (as root).
+    ///
+    /// Every exec on the machine outside a session is checked in the kernel: the listed file
+    /// (by any name), a listed path as typed (scripts), and with a `sha256` a copy of that
+    /// content anywhere. A match is killed before its first instruction, recorded in
+    /// STATE_DIR/guard/events.jsonl (`guard.killed`), and the terminal it was started from is
+    /// told how to start it under Warden. SIGHUP reads the requirements again; SIGTERM or
+    /// SIGINT stops the guard. The guard is pinned in the kernel: if this process dies, the
+    /// kernel goes on killing, and the next `warden guard` takes it over and records what was
+    /// killed meanwhile.
+    Guard(GuardArgs),
     /// Tell recorded sessions' honest work from what a coding task would not do: credential
     /// reads and their exfiltration, persistence, download-and-execute, reverse shells,
     /// install scripts reaching the network, DNS tunnelling, mass deletion, probing.
@@ -269,6 +281,22 @@ pub struct RunArgs {
     pub handoff_fd: Option<i32>,
     #[command(flatten)]
     pub socket: SocketPath,
+}
+
+#[derive(clap::Args)]
+pub struct GuardArgs {
+    #[command(flatten)]
+    pub state: StateDir,
+    #[command(flatten)]
+    pub requirements: RequirementsPaths,
+    /// The cgroup v2 directory sessions are made under, as given to `warden run
+    /// --cgroup-root` (default: the cgroup2 mount). Processes in its `warden/` are in sessions.
+    #[arg(long, value_name = "DIR")]
+    pub cgroup_root: Option<PathBuf>,
+    /// When stopped, leave the guard in the kernel (it goes on killing, unrecorded, until the
+    /// next `warden guard` takes it over) instead of removing it.
+    #[arg(long)]
+    pub keep_pinned: bool,
 }
 
 #[derive(clap::Args)]

@@ -64,6 +64,14 @@ pub fn daemon(args: DaemonArgs) -> anyhow::Result<i32> {
         "--run-dir".into(),
         std::path::absolute(&args.run_dir.run_dir)?.into(),
     ]);
+    service::guard::spawn(
+        args.requirements
+            .sources(settings::UserConfigSource::Given(None))?,
+        warden::agent_guard::Options {
+            state_dir: args.state.state_dir.clone(),
+            cgroup_root: None,
+        },
+    );
     service::delivery::spawn(
         args.state.state_dir.clone(),
         args.requirements

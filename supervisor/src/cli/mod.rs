@@ -3,6 +3,7 @@
 pub mod args;
 mod daemon;
 mod export;
+mod guard;
 mod manuals;
 mod replay;
 mod run;
@@ -27,5 +28,6 @@ pub fn dispatch(command: Command) -> anyhow::Result<i32> {
         Command::Status(args) => daemon::status(args),
         Command::Daemon(args) => daemon::daemon(args),
         Command::Manuals { out } => manuals::write(&out),
+        Command::Guard(args) => guard::guard(args),
     }
 }

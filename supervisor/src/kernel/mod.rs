@@ -1,5 +1,6 @@
 //! Everything that touches the kernel's eBPF machinery: discovering layouts (BTF, tracefs),
 //! loading and attaching Warden's programs, and reading their maps.
+pub mod agent_guard;
 pub mod bpffs;
 pub mod btf;
 pub mod file_hooks;

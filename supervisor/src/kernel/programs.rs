@@ -112,6 +112,11 @@ pub enum KernelError {
     UnixPathTooLong(std::path::PathBuf),
     #[error("no hook tier loads on this kernel: {0}")]
     NoTier(String),
+    #[error(
+        "another Warden guards agent programs on this machine already (it holds the lock on {})",
+        .0.display()
+    )]
+    GuardHeld(std::path::PathBuf),
     #[error("hook tier {tier} asked for, but this kernel does not give it: {why}")]
     TierUnavailable { tier: HookTier, why: String },
 }
@@ -201,6 +206,9 @@ pub fn resolve_offsets() -> Result<KernelOffsets, KernelError> {
         file_inode: btf.member_offset("file", "f_inode")?,
         dentry_name: btf.member_offset("dentry", "d_name")? + btf.member_offset("qstr", "name")?,
         inode_ino: btf.member_offset("inode", "i_ino")?,
+        inode_sb: btf.member_offset("inode", "i_sb")?,
+        inode_size: btf.member_offset("inode", "i_size")?,
+        sb_dev: btf.member_offset("super_block", "s_dev")?,
         dentry_inode: btf.member_offset("dentry", "d_inode")?,
         dentry_parent: btf.member_offset("dentry", "d_parent")?,
         inode_mode: btf.member_offset("inode", "i_mode")?,

@@ -543,6 +543,41 @@ pub fn map(rec: &Record) -> Mapped {
             }
             severity = Severity::Warn;
         }
+        Event::GuardArmed(g) => {
+            a.str("warden.guard.how", g.how.as_str());
+            let paths: Vec<String> = g.programs.iter().map(|p| p.path.clone()).collect();
+            a.list("warden.guard.programs", &paths);
+            a.list("warden.guard.warnings", &g.warnings);
+            a.str("warden.version", g.warden_version.clone());
+            a.int("warden.supervisor.pid", g.supervisor_pid);
+            if !g.warnings.is_empty() {
+                severity = Severity::Warn;
+            }
+        }
+        Event::GuardKilled(k) => {
+            a.int("process.pid", k.pid);
+            a.int("process.parent_pid", k.ppid);
+            a.int("user.id", k.uid);
+            a.opt_str("user.name", k.user.as_ref());
+            a.str("process.executable.path", k.filename.clone());
+            a.list("process.command_args", &k.argv);
+            // The list of agent programs is the requirements'.
+            a.decision(KILLED, DecisionSource::Requirements.as_str());
+            a.str("warden.guard.verdict", k.verdict.as_str());
+            a.opt_str("warden.guard.program", k.program.as_ref());
+            a.str("warden.guard.file", k.file.clone());
+            a.int("warden.guard.size", k.size);
+            a.opt_str("warden.guard.sha256", k.sha256.as_ref());
+            a.flag("warden.guard.told_user", k.told_user);
+            severity = Severity::Warn;
+        }
+        Event::GuardDisarmed(d) => {
+            a.flag("warden.guard.unpinned", d.unpinned);
+            a.int("warden.supervisor.pid", d.supervisor_pid);
+            if d.unpinned {
+                severity = Severity::Warn;
+            }
+        }
         Event::SessionEnd(e) => {
             a.str("warden.end.reason", e.reason.as_str());
             if let Some(code) = e.exit_code {
@@ -930,6 +965,16 @@ mod tests {
                 FINDING.replace(r#""source":"builtin""#, r#""source":"@""#) + r#","action":"end""#,
                 "warden.finding.source",
                 names(crate::events::FindingSource::ALL),
+            ),
+            (
+                r#""kind":"guard.killed","pid":1,"ppid":1,"uid":0,"gid":0,"filename":"x","argv":[],"verdict":"@","file":"0:1:2","size":3"#.to_string(),
+                "warden.guard.verdict",
+                names(crate::events::GuardVerdict::ALL),
+            ),
+            (
+                r#""kind":"guard.armed","how":"@","programs":[],"warden_version":"0","supervisor_pid":1"#.to_string(),
+                "warden.guard.how",
+                names(crate::events::GuardArming::ALL),
             ),
         ];
         let finding: Record = serde_json::from_str(&format!(

@@ -5,5 +5,6 @@ pub mod authorize;
 pub mod client;
 pub mod daemon;
 pub mod delivery;
+pub mod guard;
 pub mod protocol;
 pub mod session_link;

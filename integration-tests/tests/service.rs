@@ -218,6 +218,26 @@ fn wait_ready(child: &mut std::process::Child) -> std::io::BufReader<std::proces
     stdout
 }
 
+/// `sh -c SCRIPT` as nobody through the daemon, its stdin and stdout piped, once it printed
+/// `ready`.
+fn started(
+    daemon: &Daemon,
+    ws: &Path,
+    script: &str,
+) -> (
+    std::process::Child,
+    std::io::BufReader<std::process::ChildStdout>,
+) {
+    let mut child = daemon
+        .run_as(NOBODY, NOGROUP, ws, &[], &["sh", "-c", script])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = wait_ready(&mut child);
+    (child, stdout)
+}
+
 #[test]
 fn the_terminals_signals_reach_the_command_and_a_hang_up_ends_the_session() {
     use std::io::Read as _;
@@ -225,12 +245,7 @@ fn the_terminals_signals_reach_the_command_and_a_hang_up_ends_the_session() {
     let (ws, _outside) = user_dirs();
     let script = "trap 'echo got-int; exit 9' INT; echo ready; sleep 30 & wait";
     // Ctrl-C: the client gets SIGINT, the command's process group too; it exits its way.
-    let mut child = daemon
-        .run_as(NOBODY, NOGROUP, ws.path(), &[], &["sh", "-c", script])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdout = wait_ready(&mut child);
+    let (mut child, mut stdout) = started(&daemon, ws.path(), script);
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(child.id() as i32),
         nix::sys::signal::Signal::SIGINT,
@@ -249,19 +264,8 @@ fn the_terminals_signals_reach_the_command_and_a_hang_up_ends_the_session() {
         (nix::sys::signal::Signal::SIGKILL, None),
     ] {
         let before = daemon.logs().len();
-        let mut child = daemon
-            .run_as(
-                NOBODY,
-                NOGROUP,
-                ws.path(),
-                &[],
-                &["sh", "-c", "echo ready; exec sleep 30"],
-            )
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let _stdout = wait_ready(&mut child);
-        let started = std::time::Instant::now();
+        let (mut child, _stdout) = started(&daemon, ws.path(), "echo ready; exec sleep 30");
+        let since = std::time::Instant::now();
         nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), signal).unwrap();
         let got = child.wait().unwrap();
         assert_eq!(got.code(), status, "{signal}");
@@ -281,7 +285,7 @@ fn the_terminals_signals_reach_the_command_and_a_hang_up_ends_the_session() {
                 .is_some_and(|r| matches!(r.event, Event::SessionEnd(_)))),
             "{signal}: the session did not end"
         );
-        assert!(started.elapsed() < Duration::from_secs(15));
+        assert!(since.elapsed() < Duration::from_secs(15));
         let r = records(&log);
         let end = end_of(&r);
         assert_eq!(end.reason, EndReason::Interrupted, "{signal}");
@@ -298,13 +302,7 @@ fn a_restart_or_a_crash_of_the_daemon_leaves_the_session_confined_and_taken_back
         outside.path().display()
     );
     for (how, restart) in [("restart", true), ("crash", false)] {
-        let mut child = daemon
-            .run_as(NOBODY, NOGROUP, ws.path(), &[], &["sh", "-c", &script])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut stdout = wait_ready(&mut child);
+        let (mut child, mut stdout) = started(&daemon, ws.path(), &script);
         if restart {
             daemon.restart();
         } else {
@@ -345,18 +343,7 @@ fn a_restart_or_a_crash_of_the_daemon_leaves_the_session_confined_and_taken_back
 fn a_session_whose_supervisor_died_while_the_daemon_was_down_is_ended_at_its_start() {
     let mut daemon = Daemon::start(ALLOW_NOBODY);
     let (ws, _outside) = user_dirs();
-    let mut child = daemon
-        .run_as(
-            NOBODY,
-            NOGROUP,
-            ws.path(),
-            &[],
-            &["sh", "-c", "echo ready; exec sleep 60"],
-        )
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let _stdout = wait_ready(&mut child);
+    let (mut child, _stdout) = started(&daemon, ws.path(), "echo ready; exec sleep 60");
     daemon.crash();
     let live = warden::recovery::live(daemon.run.path());
     assert_eq!(live.len(), 1);

@@ -149,9 +149,20 @@ pub struct RunArgs {
     /// Run CMD as this user (name or uid) instead of the invoking user.
     #[arg(long, value_name = "USER")]
     pub user: Option<String>,
-    /// Also print every event to stderr as it happens.
-    #[arg(long)]
-    pub events: bool,
+    /// Also show the session's records on stderr as they are written. `actions` (the default):
+    /// what a person acts on (execs, with the PATH entries tried before one folded into it;
+    /// exec decisions, denials, approvals, network, findings), and each process's file
+    /// activity as one line when it exits, denied file calls on lines of their own. `all`:
+    /// every record, one line each. The audit log is the same either way.
+    #[arg(
+        long,
+        value_enum,
+        value_name = "VIEW",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "actions"
+    )]
+    pub events: Option<warden::live_view::EventsView>,
     /// Do not print the session id line at start.
     #[arg(long, short)]
     pub quiet: bool,

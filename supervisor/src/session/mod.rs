@@ -38,6 +38,7 @@ use crate::{
     },
     exec_policy::ExecPolicy,
     kernel::bpffs,
+    live_view::LiveView,
     network::{SessionLabels, dns_budget, dns_proxy, policy::NetworkPolicy, unix_sockets},
     otlp::{self, TelemetryOptions},
     pipeline::Pipeline,
@@ -125,8 +126,8 @@ pub struct RunOptions {
     pub settings_warnings: Vec<String>,
     /// The requirement files to watch while the session runs.
     pub requirement_paths: warden_requirements::LayerPaths,
-    /// Print events to stderr as they happen.
-    pub live: bool,
+    /// Show the records on stderr as they are written (`--events`), in this view.
+    pub live: Option<crate::live_view::EventsView>,
     pub quiet: bool,
     pub state_dir: PathBuf,
     pub run_dir: PathBuf,
@@ -292,7 +293,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
         protected: lsm_protected.iter().map(|p| escape_path(p)).collect(),
     });
     let triage_end = Arc::new(tokio::sync::Notify::new());
-    let mut pipeline = Pipeline::new(writer, live, labels);
+    let mut pipeline = Pipeline::new(writer, live.map(LiveView::new), labels);
     if let Some(policy) = triage {
         pipeline = pipeline.with_triage(crate::live_triage::LiveTriage::new(
             policy,
@@ -410,13 +411,13 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
     end.killed += emptied.killed;
     end.duration_ms = started.elapsed().as_millis() as u64;
     end.lost = finished.lost_total;
-    let record = write_end(finished.writer, end, &kernel.cgroup, stopped.dns_evicted)?;
-    if live {
-        eprintln!("{}", crate::events::render::line(&record));
+    let last = write_end(finished.writer, end, &kernel.cgroup, stopped.dns_evicted)?;
+    if let Some(mut live) = finished.live {
+        last.iter().for_each(|r| live.show(r));
     }
-    let status = match &record.event {
-        Event::SessionEnd(e) => e.status,
-        _ => unreachable!("write_end writes session.end"),
+    let status = match last.last().map(|r| &r.event) {
+        Some(Event::SessionEnd(e)) => e.status,
+        _ => unreachable!("write_end writes session.end last"),
     };
     kernel.release(registration)?;
     // Last: the session is over and deregistered (recovery must not end it again) while the
@@ -581,31 +582,32 @@ fn write_end(
     mut end: SessionEnd,
     cgroup: &SessionCgroup,
     dns_evicted: u64,
-) -> anyhow::Result<Record> {
+) -> anyhow::Result<Vec<Record>> {
+    let mut written = Vec::new();
     if let Some((hits, limit)) = cgroup.pids_limit_hits()
         && hits > 0
     {
-        writer.append(
+        written.push(writer.append(
             clock::boot_ns(),
             Event::LimitReached(LimitReached {
                 resource: "pids".into(),
                 limit,
                 hits,
             }),
-        )?;
+        )?);
     }
     if dns_evicted > 0 {
-        writer.append(
+        written.push(writer.append(
             clock::boot_ns(),
             Event::LimitReached(LimitReached {
                 resource: dns_budget::EVICTION_RESOURCE.into(),
                 limit: dns_budget::MAX_DOMAINS.to_string(),
                 hits: dns_evicted,
             }),
-        )?;
+        )?);
     }
     end.records = writer.records();
-    let record = writer.append(clock::boot_ns(), Event::SessionEnd(end))?;
+    written.push(writer.append(clock::boot_ns(), Event::SessionEnd(end))?);
     writer.sync()?;
-    Ok(record)
+    Ok(written)
 }

@@ -10,8 +10,9 @@ use crate::{
 /// The values of `--events`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum EventsView {
-    /// What a person acts on: execs (PATH lookups folded in), decisions, denials, approvals,
-    /// network, findings; file activity as one line per process when it exits.
+    /// What a person acts on: each exec that ran (the PATH entries tried before it folded in),
+    /// exec decisions by a rule, denials, approvals, network, findings; a process's file
+    /// activity as one line when it exits, each denied file call on a line of its own.
     Actions,
     /// Every record, one line each, as written to the log.
     All,

@@ -149,11 +149,8 @@ pub struct RunArgs {
     /// Run CMD as this user (name or uid) instead of the invoking user.
     #[arg(long, value_name = "USER")]
     pub user: Option<String>,
-    /// Also show the session's records on stderr as they are written. `actions` (the default):
-    /// what a person acts on (execs, with the PATH entries tried before one folded into it;
-    /// exec decisions, denials, approvals, network, findings), and each process's file
-    /// activity as one line when it exits, denied file calls on lines of their own. `all`:
-    /// every record, one line each. The audit log is the same either way.
+    /// Also show the session's records on stderr as they are written, in VIEW (`actions` when
+    /// it is left out: `--events`). The audit log is the same either way.
     #[arg(
         long,
         value_enum,

@@ -7,6 +7,7 @@
 //! (`Emptied`), the services stopped and the log drained, `session.end` written, the kernel
 //! side released, the exporter's grace.
 mod kernel_side;
+mod phases;
 mod services;
 mod supervise;
 
@@ -24,6 +25,7 @@ use warden_agent::spec::{LaunchSpec, MountOp, SandboxMode};
 
 use self::{
     kernel_side::{KernelSetup, KernelSide},
+    phases::Phases,
     services::{GateSetup, Services, ServicesSetup, SessionCredentials},
     supervise::{Ending, supervise},
 };
@@ -178,6 +180,7 @@ fn create_private_dir(path: &Path) -> anyhow::Result<()> {
 
 /// Runs a session and returns the status `warden run` exits with.
 pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
+    let mut phases = Phases::start();
     if !nix::unistd::Uid::effective().is_root() {
         anyhow::bail!("warden run must run as root (try: sudo warden run -- ...)");
     }
@@ -236,6 +239,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
     };
     let proxy_sockets = dns_proxy::bind().context("binding the DNS proxy")?;
     let policy = Arc::new(network.policy);
+    phases.done("prepare");
     let (mut kernel, source) = KernelSide::set_up(KernelSetup {
         id: &id,
         cgroup_root,
@@ -248,6 +252,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
         hook_tier,
         lsm_protected: lsm_protected.clone(),
         required_layers: &required_layers,
+        phases: &mut phases,
     })?;
     let dir = state_dir.join("sessions").join(&id);
     create_private_dir(&dir)?;
@@ -269,6 +274,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
         },
     )
     .with_context(|| format!("registering the session in {}", run_dir.display()))?;
+    phases.done("log");
     if !quiet {
         eprintln!("warden: session {id} (log {})", log_path.display());
         if !kernel.layers_missing.is_empty() {
@@ -351,6 +357,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
         },
     })?;
     let started = Instant::now();
+    phases.done("services");
     let mut signals = Signals::new()?;
     let api_socket = services.agent_api.path.clone();
     let credential_env = handed.launch_env(services.ca_file(), git_helper);
@@ -392,12 +399,22 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
         gate,
         triage_end,
     };
-    let ending = supervise(start, &kernel.cgroup, &mut services, &mut signals).await?;
+    let ending = supervise(
+        start,
+        &kernel.cgroup,
+        &mut services,
+        &mut signals,
+        &mut phases,
+    )
+    .await?;
+    phases.done("command");
 
     let emptied = kernel.empty()?;
+    phases.done("empty");
     let stopped = services
         .stop(&emptied, matches!(ending, Ending::LogFailed(_)))
         .await;
+    phases.done("services stop");
     let mut end = match ending {
         Ending::LogFailed(err) => {
             kernel.release(registration)?;
@@ -419,11 +436,14 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
         Some(Event::SessionEnd(e)) => e.status,
         _ => unreachable!("write_end writes session.end last"),
     };
+    phases.done("end records");
     kernel.release(registration)?;
+    phases.done("release");
     // Last: the session is over and deregistered (recovery must not end it again) while the
     // exporter gets its grace.
     if let Some(t) = stopped.telemetry {
         t.finish(&id, quiet).await;
+        phases.done("telemetry");
     }
     Ok(status)
 }

@@ -6,7 +6,10 @@ use anyhow::anyhow;
 use tokio::{process::Child, sync::Notify, task::JoinHandle};
 use warden_agent::spec::LaunchSpec;
 
-use super::services::{GateSetup, Services};
+use super::{
+    phases::Phases,
+    services::{GateSetup, Services},
+};
 use crate::{
     cgroup::SessionCgroup,
     events::{EndReason, SessionEnd},
@@ -44,6 +47,7 @@ pub async fn supervise(
     cgroup: &SessionCgroup,
     services: &mut Services,
     signals: &mut Signals,
+    phases: &mut Phases,
 ) -> anyhow::Result<Ending> {
     let launched = launch::spawn(
         start.command,
@@ -54,6 +58,7 @@ pub async fn supervise(
         start.env_removed,
     )
     .await;
+    phases.done("launcher");
     let child = match launched {
         Ok(Launched {
             child,

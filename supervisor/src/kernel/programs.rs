@@ -127,17 +127,19 @@ fn attach_tier(
     let mut unavailable = Vec::new();
     let candidates = choice.candidates();
     let btf = aya::Btf::from_sys_fs().map_err(|e| format!("reading BTF: {e}"));
+    // Borrowed by each attempt: a copy of the kernel's BTF costs milliseconds.
+    let btf = || btf.as_ref().map_err(Clone::clone);
     for tier in candidates.iter().copied() {
         let attempt = match tier {
-            HookTier::BpfLsm => btf.clone().and_then(|btf| {
-                let mut links = lsm::attach(ebpf, &btf, protected, log_dir)?;
+            HookTier::BpfLsm => btf().and_then(|btf| {
+                let mut links = lsm::attach(ebpf, btf, protected, log_dir)?;
                 links.extend(
-                    file_hooks::attach_fexit(ebpf, &btf, log_dir).map_err(|e| e.to_string())?,
+                    file_hooks::attach_fexit(ebpf, btf, log_dir).map_err(|e| e.to_string())?,
                 );
                 Ok(links)
             }),
-            HookTier::Fentry => btf.clone().and_then(|btf| {
-                file_hooks::attach_fexit(ebpf, &btf, log_dir).map_err(|e| e.to_string())
+            HookTier::Fentry => btf().and_then(|btf| {
+                file_hooks::attach_fexit(ebpf, btf, log_dir).map_err(|e| e.to_string())
             }),
             HookTier::Tracepoint => {
                 file_hooks::attach_tracepoints(ebpf, log_dir).map_err(|e| e.to_string())
@@ -161,8 +163,8 @@ fn attach_tier(
     ))
 }
 
-/// Field offsets of this kernel, from tracefs formats and BTF.
-pub fn resolve_offsets() -> Result<KernelOffsets, KernelError> {
+/// Field offsets of this kernel, from tracefs formats and its BTF.
+fn resolve_offsets(btf: &Btf) -> Result<KernelOffsets, KernelError> {
     let root = tracefs::ensure_mounted()?;
     let exec = Format::read(&root, "sched", "sched_process_exec")?;
     let exit = Format::read(&root, "sched", "sched_process_exit")?;
@@ -174,8 +176,7 @@ pub fn resolve_offsets() -> Result<KernelOffsets, KernelError> {
             .and_then(|f| f.offset(field))
             .unwrap_or(OFFSET_ABSENT)
     };
-    let btf = Btf::from_file(btf::VMLINUX)?;
-    let regs = syscall_registers(&btf)?;
+    let regs = syscall_registers(btf)?;
     let task = |m| btf.member_offset("task_struct", m);
     let mm = |m| btf.member_offset("mm_struct", m);
     Ok(KernelOffsets {
@@ -215,6 +216,11 @@ pub fn resolve_offsets() -> Result<KernelOffsets, KernelError> {
         msghdr_name: btf.member_offset("msghdr", "msg_name")?,
         msghdr_namelen: btf.member_offset("msghdr", "msg_namelen")?,
     })
+}
+
+fn unix_addr_offsets(btf: &Btf) -> Result<(u32, u32), KernelError> {
+    let member = |m| btf.member_offset("bpf_sock_addr_kern", m).map(|o| o as u32);
+    Ok((member("uaddr")?, member("uaddrlen")?))
 }
 
 pub(super) fn prog_err(name: &'static str) -> impl FnOnce(ProgramError) -> KernelError {
@@ -319,6 +325,9 @@ pub struct KernelPrograms {
     logger: Option<KernelLogger>,
     /// None on kernels without the UNIX socket hooks (before 6.7).
     unix: Option<UnixPrograms>,
+    /// Where the cgroup UNIX programs find the socket address (`uaddr`, `uaddrlen` of
+    /// `bpf_sock_addr_kern`), when they are loaded.
+    unix_addr: (u32, u32),
     /// The ICMP egress program is loaded (and attached with the network programs).
     icmp: bool,
     tier: TierReport,
@@ -362,7 +371,9 @@ pub struct LostCounter(PerCpuArray<MapData, u64>);
 impl KernelPrograms {
     /// Loads and attaches the programs; returns them with the ring buffer of their events.
     pub fn load(opts: LoadOptions) -> Result<(Self, EventSource), KernelError> {
-        let offsets = resolve_offsets()?;
+        // Read once: parsing the kernel's BTF takes milliseconds.
+        let btf = Btf::from_file(btf::VMLINUX)?;
+        let offsets = resolve_offsets(&btf)?;
         let log_dir = opts.verifier_log_dir.as_path();
         let ring_bytes = opts.ring_buffer_bytes.unwrap_or(DEFAULT_RING_BYTES);
         // Wake the supervisor early enough that a burst never outruns its timer.
@@ -377,6 +388,10 @@ impl KernelPrograms {
         let mut ebpf = loader.load(PROGRAMS_OBJECT)?;
         // Before any map is taken from `ebpf`: they are relocated against all of them.
         let unix = UnixPrograms::load(PROGRAMS_OBJECT, &ebpf, log_dir)?;
+        let unix_addr = match unix {
+            Some(_) => unix_addr_offsets(&btf)?,
+            None => (0, 0),
+        };
         let logger = match aya_log::EbpfLogger::init(&mut ebpf) {
             Ok(logger) => Some(logger),
             Err(e) => {
@@ -435,6 +450,7 @@ impl KernelPrograms {
                 sessions,
                 logger,
                 unix,
+                unix_addr,
                 icmp: opts.icmp,
                 tier,
             },
@@ -550,13 +566,7 @@ impl KernelPrograms {
             return Ok(());
         }
         // Where the cgroup programs find the address (the LSM programs are handed it).
-        let (uaddr_offset, uaddrlen_offset) = if self.unix.is_some() {
-            let btf = Btf::from_file(btf::VMLINUX)?;
-            let member = |m| btf.member_offset("bpf_sock_addr_kern", m).map(|o| o as u32);
-            (member("uaddr")?, member("uaddrlen")?)
-        } else {
-            (0, 0)
-        };
+        let (uaddr_offset, uaddrlen_offset) = self.unix_addr;
         let prefix = settings.dir.join("");
         let prefix_len = prefix.as_os_str().len();
         let mut mask = [0u8; UNIX_PATH_MAX];

@@ -67,14 +67,19 @@ pub struct Btf {
     strings: Vec<u8>,
 }
 
+/// The bytes of a BTF file. Reading the kernel's takes milliseconds (sysfs hands it out a page
+/// per read): read it once for every parse of it.
+pub fn read(path: impl AsRef<Path>) -> Result<Vec<u8>, BtfError> {
+    let path = path.as_ref();
+    std::fs::read(path).map_err(|source| BtfError::Read {
+        path: path.display().to_string(),
+        source,
+    })
+}
+
 impl Btf {
     pub fn from_file(path: impl AsRef<Path>) -> Result<Self, BtfError> {
-        let path = path.as_ref();
-        let data = std::fs::read(path).map_err(|source| BtfError::Read {
-            path: path.display().to_string(),
-            source,
-        })?;
-        Self::parse(&data)
+        Self::parse(&read(path)?)
     }
 
     pub fn parse(data: &[u8]) -> Result<Self, BtfError> {

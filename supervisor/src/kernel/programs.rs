@@ -123,10 +123,10 @@ fn attach_tier(
     choice: TierChoice,
     protected: &[PathBuf],
     log_dir: &Path,
+    btf: &Result<aya::Btf, String>,
 ) -> Result<(Vec<Attached>, TierReport), KernelError> {
     let mut unavailable = Vec::new();
     let candidates = choice.candidates();
-    let btf = aya::Btf::from_sys_fs().map_err(|e| format!("reading BTF: {e}"));
     // Borrowed by each attempt: a copy of the kernel's BTF costs milliseconds.
     let btf = || btf.as_ref().map_err(Clone::clone);
     for tier in candidates.iter().copied() {
@@ -161,6 +161,30 @@ fn attach_tier(
         .unavailable_lines()
         .join("; "),
     ))
+}
+
+/// What the kernel's BTF tells the programs, read once.
+struct KernelTypes {
+    /// The field offsets the programs are loaded with.
+    offsets: KernelOffsets,
+    /// Where the cgroup UNIX programs find a socket address (`uaddr`, `uaddrlen`): an error
+    /// on kernels without those hooks.
+    unix_addr: Result<(u32, u32), BtfError>,
+    /// aya's parse, for the hook tiers' fexit and LSM programs.
+    tiers: Result<aya::Btf, String>,
+}
+
+impl KernelTypes {
+    fn read() -> Result<Self, KernelError> {
+        let data = btf::read(btf::VMLINUX)?;
+        let ours = Btf::parse(&data)?;
+        Ok(KernelTypes {
+            offsets: resolve_offsets(&ours)?,
+            unix_addr: unix_addr_offsets(&ours),
+            tiers: aya::Btf::parse(&data, aya::Endianness::default())
+                .map_err(|e| format!("reading BTF: {e}")),
+        })
+    }
 }
 
 /// Field offsets of this kernel, from tracefs formats and its BTF.
@@ -218,7 +242,14 @@ fn resolve_offsets(btf: &Btf) -> Result<KernelOffsets, KernelError> {
     })
 }
 
-fn unix_addr_offsets(btf: &Btf) -> Result<(u32, u32), KernelError> {
+/// A thread's result; its panic goes on in the caller.
+fn join<T>(thread: std::thread::ScopedJoinHandle<'_, T>) -> T {
+    thread
+        .join()
+        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+}
+
+fn unix_addr_offsets(btf: &Btf) -> Result<(u32, u32), BtfError> {
     let member = |m| btf.member_offset("bpf_sock_addr_kern", m).map(|o| o as u32);
     Ok((member("uaddr")?, member("uaddrlen")?))
 }
@@ -371,14 +402,19 @@ pub struct LostCounter(PerCpuArray<MapData, u64>);
 impl KernelPrograms {
     /// Loads and attaches the programs; returns them with the ring buffer of their events.
     pub fn load(opts: LoadOptions) -> Result<(Self, EventSource), KernelError> {
-        // Read once: parsing the kernel's BTF takes milliseconds.
-        let btf = Btf::from_file(btf::VMLINUX)?;
-        let offsets = resolve_offsets(&btf)?;
+        // aya's loader reads and parses the kernel's BTF on its own (it cannot be handed a
+        // parse); ours, for the offsets and the hook tiers, is made meanwhile.
+        let (types, mut loader) = std::thread::scope(|s| {
+            let types = s.spawn(KernelTypes::read);
+            let loader = EbpfLoader::new();
+            (join(types), loader)
+        });
+        let types = types?;
+        let offsets = types.offsets;
         let log_dir = opts.verifier_log_dir.as_path();
         let ring_bytes = opts.ring_buffer_bytes.unwrap_or(DEFAULT_RING_BYTES);
         // Wake the supervisor early enough that a burst never outruns its timer.
         let wakeup_bytes = u64::from(ring_bytes / 8);
-        let mut loader = EbpfLoader::new();
         loader
             .override_global("OFFSETS", &offsets, true)
             .override_global("SESSION_CGROUP_LEVEL", &opts.session_level, true)
@@ -387,11 +423,7 @@ impl KernelPrograms {
             .map_max_entries("EVENTS", ring_bytes);
         let mut ebpf = loader.load(PROGRAMS_OBJECT)?;
         // Before any map is taken from `ebpf`: they are relocated against all of them.
-        let unix = UnixPrograms::load(PROGRAMS_OBJECT, &ebpf, log_dir)?;
-        let unix_addr = match unix {
-            Some(_) => unix_addr_offsets(&btf)?,
-            None => (0, 0),
-        };
+        let unix = UnixPrograms::relocate(PROGRAMS_OBJECT, &ebpf)?;
         let logger = match aya_log::EbpfLogger::init(&mut ebpf) {
             Ok(logger) => Some(logger),
             Err(e) => {
@@ -400,12 +432,19 @@ impl KernelPrograms {
             }
         };
 
-        let mut links = vec![attach_tracepoint(
-            &mut ebpf,
-            "warden_exec",
-            "sched_process_exec",
-            log_dir,
-        )?];
+        // The verifier takes longest over the exec program (100 ms here): the UNIX programs
+        // are verified meanwhile.
+        let (exec, unix) = std::thread::scope(|s| {
+            let unix = s.spawn(|| unix.load(log_dir));
+            let exec = attach_tracepoint(&mut ebpf, "warden_exec", "sched_process_exec", log_dir);
+            (exec, join(unix))
+        });
+        let mut links = vec![exec?];
+        let unix = unix?;
+        let unix_addr = match unix {
+            Some(_) => types.unix_addr?,
+            None => (0, 0),
+        };
         let fork: &mut RawTracePoint = program(&mut ebpf, "warden_fork")?;
         fork.load().map_err(load_err("warden_fork", log_dir))?;
         let id = fork
@@ -421,7 +460,13 @@ impl KernelPrograms {
             log_dir,
         )?);
         file_hooks::describe_calls(&mut ebpf)?;
-        let (file_links, tier) = attach_tier(&mut ebpf, opts.hook_tier, &opts.protected, log_dir)?;
+        let (file_links, tier) = attach_tier(
+            &mut ebpf,
+            opts.hook_tier,
+            &opts.protected,
+            log_dir,
+            &types.tiers,
+        )?;
         links.extend(file_links);
 
         for name in NETWORK_PROGRAMS {

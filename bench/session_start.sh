@@ -47,6 +47,11 @@ report_sides "session start and teardown: /bin/true, $rounds interleaved rounds"
     'BEGIN {printf "  a session costs %.1f ms around its command (median warden - median native)\n", (s - n) / 1e6}'
   [ -z "$before" ] || awk -v n="$n" -v s="$(median $side_2)" \
     'BEGIN {printf "  before: %.1f ms\n", (s - n) / 1e6}'
+  # A slow round now and then (a teardown waiting for the kernel) hides below a median.
+  for i in $(seq 1 $((${#names[@]} - 1))); do
+    eval "printf '%s\n' \$side_$i" | tr ' ' '\n' | grep . | awk -v name="${names[i]}" \
+      '{s += $1; if ($1 > m) m = $1} END {printf "  %s: mean %.1f ms, slowest %.1f ms\n", name, s / NR / 1e6, m / 1e6}'
+  done
 }
 # The phases, in the order of the first round's log; each its median over the rounds.
 phases=$(grep -ho 'phase [a-z_ ]*:' "$state/phases.1" | sed 's/^phase //; s/:$//' || true)

@@ -9,7 +9,7 @@ use aya::{
     },
 };
 use std::{
-    os::fd::AsFd,
+    os::fd::{AsFd, AsRawFd},
     path::{Path, PathBuf},
 };
 use warden_common::{
@@ -676,22 +676,41 @@ impl KernelPrograms {
     /// Lets the programs go without making the session wait for the kernel to detach them.
     ///
     /// Detaching waits for RCU grace periods: one per syscall tracepoint (28 on the
-    /// tracepoint tier, about 1 s here, serialized by the kernel) and an RCU-tasks grace
+    /// tracepoint tier, about 1.3 s here, serialized by the kernel) and an RCU-tasks grace
     /// period per fexit or LSM trampoline. A child process takes the last references and
     /// exits; the kernel detaches them while it closes its descriptors, after `warden run`
     /// has returned. Where fork fails they are dropped here, which waits.
     pub fn release(self) {
-        // SAFETY: the child of this multi-threaded process only closes descriptors and exits
-        // (async-signal-safe); it closes the standard ones first so that nothing reading
-        // Warden's output waits for it.
+        // The child holds its references until ours are gone (it reads to the end of a pipe
+        // whose writing end we close last): if it exited first, our drop would be the last
+        // and wait (one session in three did, here).
+        let (ours_gone, gone_w) = match nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC) {
+            Ok(pipe) => pipe,
+            Err(e) => {
+                tracing::debug!("detaching in the foreground (pipe: {e})");
+                return drop(self);
+            }
+        };
+        // SAFETY: the child of this multi-threaded process only closes descriptors, reads
+        // and exits (async-signal-safe); it closes the standard ones first so that nothing
+        // reading Warden's output waits for it.
         match unsafe { nix::unistd::fork() } {
             Ok(nix::unistd::ForkResult::Child) => unsafe {
                 for fd in 0..3 {
                     libc::close(fd);
                 }
+                libc::close(gone_w.as_raw_fd());
+                let mut byte = 0u8;
+                while libc::read(ours_gone.as_raw_fd(), (&raw mut byte).cast(), 1) < 0
+                    && nix::errno::Errno::last_raw() == libc::EINTR
+                {}
                 libc::_exit(0)
             },
-            Ok(nix::unistd::ForkResult::Parent { .. }) => drop(self),
+            Ok(nix::unistd::ForkResult::Parent { .. }) => {
+                drop(ours_gone);
+                drop(self);
+                drop(gone_w);
+            }
             Err(e) => {
                 tracing::debug!("detaching in the foreground (fork: {e})");
                 drop(self)

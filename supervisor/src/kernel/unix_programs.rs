@@ -59,11 +59,16 @@ pub struct UnixPrograms {
 pub const UNSUPPORTED: &str =
     "the kernel has no cgroup connect_unix/sendmsg_unix hooks (Linux 6.7)";
 
-/// Whether this kernel has the hooks: their context gained `uaddrlen` with them (6.7).
+/// Whether this kernel has the hooks: their context gained `uaddrlen` with them (6.7). Read
+/// once per process (parsing the kernel's BTF takes milliseconds, and the bpf_lsm tier asks
+/// more than once).
 pub fn kernel_has_hooks() -> bool {
-    super::btf::Btf::from_file(super::btf::VMLINUX)
-        .and_then(|btf| btf.member_offset("bpf_sock_addr_kern", "uaddrlen"))
-        .is_ok()
+    static HAS_HOOKS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *HAS_HOOKS.get_or_init(|| {
+        super::btf::Btf::from_file(super::btf::VMLINUX)
+            .and_then(|btf| btf.member_offset("bpf_sock_addr_kern", "uaddrlen"))
+            .is_ok()
+    })
 }
 
 /// Both programs relocated against the maps of a loaded object, waiting for the verifier. The

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets up the machine, builds Warden, and runs a supervised demo session with the built-in
-# defaults, printing every event as it happens and then the recorded process tree.
+# defaults, showing what it does as it happens (`--events`: execs, decisions, denials, network,
+# one line of file activity per process) and then the recorded process tree.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "$(id -u)" -ne 0 ]; then

@@ -14,7 +14,7 @@ use crate::{
     kernel::hook_tier::{HookTier, TierReport},
     kernel::{
         bpffs, btf,
-        programs::{KernelPrograms, LoadOptions, PROBES_OBJECT, resolve_offsets},
+        programs::{KernelPrograms, LoadOptions, PROBES_OBJECT},
         tracefs,
     },
     layers::{self, LayerState},
@@ -127,25 +127,22 @@ pub fn run_checks(state_dir: &Path) -> (Vec<Check>, Option<TierReport>) {
     add(
         "Warden's kernel programs",
         Need::Required,
-        resolve_offsets()
-            .map_err(|e| e.to_string())
-            .and_then(|_| {
-                KernelPrograms::load(LoadOptions {
-                    session_level: 2,
-                    ring_buffer_bytes: None,
-                    verifier_log_dir: state_dir.join(crate::session::VERIFIER_LOGS),
-                    net: Default::default(),
-                    icmp: true,
-                    hook_tier: Default::default(),
-                    protected: Vec::new(),
-                })
-                .map_err(|e| e.to_string())
-            })
-            .map(|(programs, _)| {
-                let t = programs.tier().tier;
-                tier = Some(programs.tier().clone());
-                format!("load, pass the verifier and attach (hook tier {t})")
-            }),
+        // Loading resolves the kernel's offsets first (BTF, tracefs): their errors come out here.
+        KernelPrograms::load(LoadOptions {
+            session_level: 2,
+            ring_buffer_bytes: None,
+            verifier_log_dir: state_dir.join(crate::session::VERIFIER_LOGS),
+            net: Default::default(),
+            icmp: true,
+            hook_tier: Default::default(),
+            protected: Vec::new(),
+        })
+        .map_err(|e| e.to_string())
+        .map(|(programs, _)| {
+            let t = programs.tier().tier;
+            tier = Some(programs.tier().clone());
+            format!("load, pass the verifier and attach (hook tier {t})")
+        }),
         "see the error; `warden doctor` output is worth attaching to a bug report",
     );
     add(

@@ -40,6 +40,11 @@ impl FileActivity {
         self.0.add(key, call.boot_ns, call);
     }
 
+    /// Every call added so far has been taken.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
     /// The records of a finished window (or of everything, at the end), in time order.
     pub fn take(&mut self, now_ns: u64, everything: bool) -> Vec<(u64, Event)> {
         self.0

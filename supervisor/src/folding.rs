@@ -48,6 +48,11 @@ impl<K: Hash + Eq + Ord, T> Window<K, T> {
             });
     }
 
+    /// No event waits for its window to end.
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty()
+    }
+
     /// The folded events of a finished window (or of everything, at the end), in the order of
     /// their first event (and of their keys, for events of the same instant).
     pub fn take(&mut self, now_ns: u64, everything: bool) -> Vec<Folded<T>> {

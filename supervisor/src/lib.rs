@@ -6,7 +6,7 @@
 //! spawn, cgroups, ...) is private to the crate.
 
 pub use warden_policy::exec as exec_policy;
-pub use warden_records::{audit_log, clock, events, process_tree, verify};
+pub use warden_records::{action_view, audit_log, clock, events, process_tree, verify};
 pub(crate) mod agent_api;
 pub mod agent_guard;
 pub mod approvals;
@@ -27,6 +27,7 @@ pub mod kernel;
 pub(crate) mod launch;
 pub(crate) mod layers;
 pub mod live_triage;
+pub mod live_view;
 pub mod log_view;
 pub mod network;
 pub mod otlp;

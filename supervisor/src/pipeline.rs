@@ -15,10 +15,11 @@ use crate::{
     audit_log::AuditWriter,
     clock,
     decode::{Decoded, Labels, decode},
-    events::{Event, EventsLost, Record, render},
+    events::{Event, EventsLost},
     file_activity::FileActivity,
     kernel::programs::{EventSource, LostCounts},
     live_triage::{Asker, LiveTriage},
+    live_view::LiveView,
     network::connect_activity::ConnectActivity,
     tool_calls::ToolCalls,
 };
@@ -37,7 +38,7 @@ pub type UserEvents = mpsc::Receiver<(u64, Event)>;
 
 pub struct Pipeline {
     writer: AuditWriter,
-    live: bool,
+    live: Option<LiveView>,
     labels: Arc<dyn Labels + Send + Sync>,
     files: FileActivity,
     connects: ConnectActivity,
@@ -52,11 +53,17 @@ pub struct Pipeline {
 pub struct Finished {
     pub writer: AuditWriter,
     pub lost_total: u64,
+    /// The live view, for the session's last records.
+    pub live: Option<LiveView>,
 }
 
 impl Pipeline {
-    /// `live`: also print each record to stderr, for a person watching.
-    pub fn new(writer: AuditWriter, live: bool, labels: Arc<dyn Labels + Send + Sync>) -> Self {
+    /// `live`: also show the records on stderr, for a person watching.
+    pub fn new(
+        writer: AuditWriter,
+        live: Option<LiveView>,
+        labels: Arc<dyn Labels + Send + Sync>,
+    ) -> Self {
         Self {
             writer,
             live,
@@ -92,8 +99,8 @@ impl Pipeline {
     fn append_at(&mut self, boot_ns: u64, mut event: Event) -> io::Result<()> {
         let tool_call = self.tool_calls.tag(&mut event);
         let record = self.writer.append_tagged(boot_ns, event, tool_call)?;
-        if self.live {
-            show_live(&record);
+        if let Some(live) = self.live.as_mut() {
+            live.show(&record);
         }
         // A finding follows the record that made it fire.
         let findings = match self.triage.as_mut() {
@@ -102,8 +109,8 @@ impl Pipeline {
         };
         for finding in findings {
             let record = self.writer.append(boot_ns, finding)?;
-            if self.live {
-                show_live(&record);
+            if let Some(live) = self.live.as_mut() {
+                live.show(&record);
             }
         }
         Ok(())
@@ -162,6 +169,7 @@ impl Pipeline {
         Ok(Finished {
             lost_total: counts.total() + self.undecodable,
             writer: self.writer,
+            live: self.live,
         })
     }
 
@@ -206,6 +214,13 @@ impl Pipeline {
         for (boot_ns, event) in folded {
             self.append_at(boot_ns, event)?;
         }
+        // The kernel reports a process's file calls before its exit, and they were all drained
+        // before this: the exited processes' file activity is complete.
+        if self.files.is_empty()
+            && let Some(live) = self.live.as_mut()
+        {
+            live.files_written();
+        }
         Ok(())
     }
 
@@ -240,11 +255,4 @@ impl Pipeline {
         self.undecodable_reported = self.undecodable;
         Ok(())
     }
-}
-
-/// A record's line in the live view (`--events`). Not `eprintln!`, which panics once the
-/// terminal has hung up: the session must still end in order then.
-pub(crate) fn show_live(record: &Record) {
-    use std::io::Write as _;
-    let _ = writeln!(io::stderr(), "{}", render::line(record));
 }

@@ -1,4 +1,5 @@
-//! One human-readable line per record, for `warden run --events` and `warden events --list`.
+//! One human-readable line per record, for `warden run --events` and `warden events --list`
+//! (and the column layout of the actions view's folded lines, `action_view`).
 use super::{
     DecisionSource, Event, Record, RequestKind, Scope, Subject, Verdict,
     escape::{for_terminal, shell_word},
@@ -53,9 +54,9 @@ pub fn command_line(argv: &[String]) -> String {
         .join(" ")
 }
 
-/// `HH:MM:SS.mmm` from the record's RFC 3339 time.
-fn clock_time(rec: &Record) -> &str {
-    rec.time.get(11..23).unwrap_or(&rec.time)
+/// `HH:MM:SS.mmm` from an RFC 3339 time.
+fn clock_time(time: &str) -> &str {
+    time.get(11..23).unwrap_or(time)
 }
 
 /// A file call without its process: `PATH [-> PATH2] [FLAGS] RESULT`.
@@ -72,13 +73,18 @@ pub fn file_call(f: &super::FileAccess) -> String {
 }
 
 pub fn line(rec: &Record) -> String {
-    format!(
-        "{} {:>6} {:<13} {}",
-        clock_time(rec),
-        rec.seq,
+    view_line(
+        &rec.time,
+        &rec.seq.to_string(),
         rec.event.kind(),
-        details(rec)
+        &details(rec),
     )
+}
+
+/// The columns of a line: time of day (from an RFC 3339 time), seq, kind, details. The
+/// actions view writes its lines that stand for several records with it (no seq).
+pub fn view_line(time: &str, seq: &str, kind: &str, details: &str) -> String {
+    format!("{} {seq:>6} {kind:<13} {details}", clock_time(time))
 }
 
 /// What the line says after its time, seq and kind (the HTML report gives those columns of

@@ -217,9 +217,17 @@ pub struct RunArgs {
     /// Run CMD as this user (name or uid) instead of the invoking user.
     #[arg(long, value_name = "USER")]
     pub user: Option<String>,
-    /// Also print every event to stderr as it happens.
-    #[arg(long)]
-    pub events: bool,
+    /// Also show the session's records on stderr as they are written, in VIEW (`actions` when
+    /// it is left out: `--events`). The audit log is the same either way.
+    #[arg(
+        long,
+        value_enum,
+        value_name = "VIEW",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "actions"
+    )]
+    pub events: Option<warden::live_view::EventsView>,
     /// Do not print the session id line at start.
     #[arg(long, short)]
     pub quiet: bool,

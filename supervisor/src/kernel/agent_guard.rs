@@ -29,7 +29,7 @@ use warden_common::{GuardConfig, GuardFileKey};
 
 use super::{
     bpffs,
-    programs::{KernelError, load_err, prog_err, program, resolve_offsets},
+    programs::{KernelError, kernel_offsets, load_err, prog_err, program},
 };
 
 /// The compiled guard program, built by build.rs.
@@ -198,7 +198,7 @@ impl GuardObject {
         contents: &Contents,
         log_dir: &Path,
     ) -> Result<(FdLink, Maps), KernelError> {
-        let offsets = resolve_offsets()?;
+        let offsets = kernel_offsets()?;
         let mut ebpf = EbpfLoader::new()
             .override_global("OFFSETS", &offsets, true)
             .load(GUARD_OBJECT)?;

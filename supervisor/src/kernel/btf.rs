@@ -54,22 +54,32 @@ struct Type {
     kind: u32,
     /// Referenced type for modifiers and typedefs.
     type_ref: u32,
-    members: Vec<Member>,
+    /// Where its members start in `Btf::members`, and how many there are.
+    first_member: u32,
+    members: u32,
 }
 
 pub struct Btf {
     types: Vec<Type>, // index = type id; 0 is void
+    /// The members of every struct and union, one after the other (one allocation, not one per
+    /// type: the kernel has a hundred thousand types).
+    members: Vec<Member>,
     strings: Vec<u8>,
+}
+
+/// The bytes of a BTF file. Reading the kernel's takes milliseconds (sysfs hands it out a page
+/// per read): read it once for every parse of it.
+pub fn read(path: impl AsRef<Path>) -> Result<Vec<u8>, BtfError> {
+    let path = path.as_ref();
+    std::fs::read(path).map_err(|source| BtfError::Read {
+        path: path.display().to_string(),
+        source,
+    })
 }
 
 impl Btf {
     pub fn from_file(path: impl AsRef<Path>) -> Result<Self, BtfError> {
-        let path = path.as_ref();
-        let data = std::fs::read(path).map_err(|source| BtfError::Read {
-            path: path.display().to_string(),
-            source,
-        })?;
-        Self::parse(&data)
+        Self::parse(&read(path)?)
     }
 
     pub fn parse(data: &[u8]) -> Result<Self, BtfError> {
@@ -105,8 +115,10 @@ impl Btf {
             name_off: 0,
             kind: 0,
             type_ref: 0,
-            members: Vec::new(),
+            first_member: 0,
+            members: 0,
         }];
+        let mut all_members = Vec::new();
         let mut pos = types_start;
         let word = |o: usize| u32_at(o).ok_or(BtfError::Malformed("truncated type"));
         while pos < types_end {
@@ -117,13 +129,13 @@ impl Btf {
             let vlen = (info & 0xffff) as usize;
             let kind = (info >> 24) & 0x1f;
             let kind_flag = info >> 31 == 1;
-            let mut members = Vec::new();
+            let first_member = all_members.len() as u32;
             match kind {
                 KIND_STRUCT | KIND_UNION => {
                     for i in 0..vlen {
                         let m = pos + 12 * i;
                         let raw = word(m + 8)?;
-                        members.push(Member {
+                        all_members.push(Member {
                             name_off: word(m)?,
                             type_id: word(m + 4)?,
                             // With kind_flag the top 8 bits hold a bitfield size.
@@ -144,10 +156,15 @@ impl Btf {
                 name_off,
                 kind,
                 type_ref: size_or_type,
-                members,
+                first_member,
+                members: all_members.len() as u32 - first_member,
             });
         }
-        Ok(Self { types, strings })
+        Ok(Self {
+            types,
+            members: all_members,
+            strings,
+        })
     }
 
     fn name(&self, off: u32) -> &[u8] {
@@ -185,16 +202,24 @@ impl Btf {
             })
     }
 
+    fn members_of(&self, t: &Type) -> &[Member] {
+        let start = t.first_member as usize;
+        self.members
+            .get(start..start + t.members as usize)
+            .unwrap_or_default()
+    }
+
     fn find_member(&self, t: &Type, member: &[u8], depth: u32) -> Option<u64> {
         if depth > 8 {
             return None;
         }
-        for m in &t.members {
+        let members = self.members_of(t);
+        for m in members {
             if self.name(m.name_off) == member {
                 return Some(m.bit_offset as u64);
             }
         }
-        for m in t.members.iter().filter(|m| m.name_off == 0) {
+        for m in members.iter().filter(|m| m.name_off == 0) {
             let inner = self.resolve(m.type_id)?;
             if matches!(inner.kind, KIND_STRUCT | KIND_UNION)
                 && let Some(bits) = self.find_member(inner, member, depth + 1)

@@ -9,7 +9,7 @@ use aya::{
     },
 };
 use std::{
-    os::fd::AsFd,
+    os::fd::{AsFd, AsRawFd},
     path::{Path, PathBuf},
 };
 use warden_common::{
@@ -128,21 +128,23 @@ fn attach_tier(
     choice: TierChoice,
     protected: &[PathBuf],
     log_dir: &Path,
+    btf: &Result<aya::Btf, String>,
 ) -> Result<(Vec<Attached>, TierReport), KernelError> {
     let mut unavailable = Vec::new();
     let candidates = choice.candidates();
-    let btf = aya::Btf::from_sys_fs().map_err(|e| format!("reading BTF: {e}"));
+    // Borrowed by each attempt: a copy of the kernel's BTF costs milliseconds.
+    let btf = || btf.as_ref().map_err(Clone::clone);
     for tier in candidates.iter().copied() {
         let attempt = match tier {
-            HookTier::BpfLsm => btf.clone().and_then(|btf| {
-                let mut links = lsm::attach(ebpf, &btf, protected, log_dir)?;
+            HookTier::BpfLsm => btf().and_then(|btf| {
+                let mut links = lsm::attach(ebpf, btf, protected, log_dir)?;
                 links.extend(
-                    file_hooks::attach_fexit(ebpf, &btf, log_dir).map_err(|e| e.to_string())?,
+                    file_hooks::attach_fexit(ebpf, btf, log_dir).map_err(|e| e.to_string())?,
                 );
                 Ok(links)
             }),
-            HookTier::Fentry => btf.clone().and_then(|btf| {
-                file_hooks::attach_fexit(ebpf, &btf, log_dir).map_err(|e| e.to_string())
+            HookTier::Fentry => btf().and_then(|btf| {
+                file_hooks::attach_fexit(ebpf, btf, log_dir).map_err(|e| e.to_string())
             }),
             HookTier::Tracepoint => {
                 file_hooks::attach_tracepoints(ebpf, log_dir).map_err(|e| e.to_string())
@@ -166,8 +168,37 @@ fn attach_tier(
     ))
 }
 
-/// Field offsets of this kernel, from tracefs formats and BTF.
-pub fn resolve_offsets() -> Result<KernelOffsets, KernelError> {
+/// What the kernel's BTF tells the programs, read once.
+struct KernelTypes {
+    /// The field offsets the programs are loaded with.
+    offsets: KernelOffsets,
+    /// Where the cgroup UNIX programs find a socket address (`uaddr`, `uaddrlen`): an error
+    /// on kernels without those hooks.
+    unix_addr: Result<(u32, u32), BtfError>,
+    /// aya's parse, for the hook tiers' fexit and LSM programs.
+    tiers: Result<aya::Btf, String>,
+}
+
+impl KernelTypes {
+    fn read() -> Result<Self, KernelError> {
+        let data = btf::read(btf::VMLINUX)?;
+        let ours = Btf::parse(&data)?;
+        Ok(KernelTypes {
+            offsets: resolve_offsets(&ours)?,
+            unix_addr: unix_addr_offsets(&ours),
+            tiers: aya::Btf::parse(&data, aya::Endianness::default())
+                .map_err(|e| format!("reading BTF: {e}")),
+        })
+    }
+}
+
+/// Field offsets of this kernel, read afresh (the agent guard, loaded once per machine).
+pub fn kernel_offsets() -> Result<KernelOffsets, KernelError> {
+    resolve_offsets(&Btf::from_file(btf::VMLINUX)?)
+}
+
+/// Field offsets of this kernel, from tracefs formats and its BTF.
+fn resolve_offsets(btf: &Btf) -> Result<KernelOffsets, KernelError> {
     let root = tracefs::ensure_mounted()?;
     let exec = Format::read(&root, "sched", "sched_process_exec")?;
     let exit = Format::read(&root, "sched", "sched_process_exit")?;
@@ -179,8 +210,7 @@ pub fn resolve_offsets() -> Result<KernelOffsets, KernelError> {
             .and_then(|f| f.offset(field))
             .unwrap_or(OFFSET_ABSENT)
     };
-    let btf = Btf::from_file(btf::VMLINUX)?;
-    let regs = syscall_registers(&btf)?;
+    let regs = syscall_registers(btf)?;
     let task = |m| btf.member_offset("task_struct", m);
     let mm = |m| btf.member_offset("mm_struct", m);
     Ok(KernelOffsets {
@@ -223,6 +253,18 @@ pub fn resolve_offsets() -> Result<KernelOffsets, KernelError> {
         msghdr_name: btf.member_offset("msghdr", "msg_name")?,
         msghdr_namelen: btf.member_offset("msghdr", "msg_namelen")?,
     })
+}
+
+/// A thread's result; its panic goes on in the caller.
+fn join<T>(thread: std::thread::ScopedJoinHandle<'_, T>) -> T {
+    thread
+        .join()
+        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+}
+
+fn unix_addr_offsets(btf: &Btf) -> Result<(u32, u32), BtfError> {
+    let member = |m| btf.member_offset("bpf_sock_addr_kern", m).map(|o| o as u32);
+    Ok((member("uaddr")?, member("uaddrlen")?))
 }
 
 pub(super) fn prog_err(name: &'static str) -> impl FnOnce(ProgramError) -> KernelError {
@@ -327,6 +369,9 @@ pub struct KernelPrograms {
     logger: Option<KernelLogger>,
     /// None on kernels without the UNIX socket hooks (before 6.7).
     unix: Option<UnixPrograms>,
+    /// Where the cgroup UNIX programs find the socket address (`uaddr`, `uaddrlen` of
+    /// `bpf_sock_addr_kern`), when they are loaded.
+    unix_addr: (u32, u32),
     /// The ICMP egress program is loaded (and attached with the network programs).
     icmp: bool,
     tier: TierReport,
@@ -370,12 +415,19 @@ pub struct LostCounter(PerCpuArray<MapData, u64>);
 impl KernelPrograms {
     /// Loads and attaches the programs; returns them with the ring buffer of their events.
     pub fn load(opts: LoadOptions) -> Result<(Self, EventSource), KernelError> {
-        let offsets = resolve_offsets()?;
+        // aya's loader reads and parses the kernel's BTF on its own (it cannot be handed a
+        // parse); ours, for the offsets and the hook tiers, is made meanwhile.
+        let (types, mut loader) = std::thread::scope(|s| {
+            let types = s.spawn(KernelTypes::read);
+            let loader = EbpfLoader::new();
+            (join(types), loader)
+        });
+        let types = types?;
+        let offsets = types.offsets;
         let log_dir = opts.verifier_log_dir.as_path();
         let ring_bytes = opts.ring_buffer_bytes.unwrap_or(DEFAULT_RING_BYTES);
         // Wake the supervisor early enough that a burst never outruns its timer.
         let wakeup_bytes = u64::from(ring_bytes / 8);
-        let mut loader = EbpfLoader::new();
         loader
             .override_global("OFFSETS", &offsets, true)
             .override_global("SESSION_CGROUP_LEVEL", &opts.session_level, true)
@@ -384,7 +436,7 @@ impl KernelPrograms {
             .map_max_entries("EVENTS", ring_bytes);
         let mut ebpf = loader.load(PROGRAMS_OBJECT)?;
         // Before any map is taken from `ebpf`: they are relocated against all of them.
-        let unix = UnixPrograms::load(PROGRAMS_OBJECT, &ebpf, log_dir)?;
+        let unix = UnixPrograms::relocate(PROGRAMS_OBJECT, &ebpf)?;
         let logger = match aya_log::EbpfLogger::init(&mut ebpf) {
             Ok(logger) => Some(logger),
             Err(e) => {
@@ -393,12 +445,19 @@ impl KernelPrograms {
             }
         };
 
-        let mut links = vec![attach_tracepoint(
-            &mut ebpf,
-            "warden_exec",
-            "sched_process_exec",
-            log_dir,
-        )?];
+        // The verifier takes longest over the exec program (100 ms here): the UNIX programs
+        // are verified meanwhile.
+        let (exec, unix) = std::thread::scope(|s| {
+            let unix = s.spawn(|| unix.load(log_dir));
+            let exec = attach_tracepoint(&mut ebpf, "warden_exec", "sched_process_exec", log_dir);
+            (exec, join(unix))
+        });
+        let mut links = vec![exec?];
+        let unix = unix?;
+        let unix_addr = match unix {
+            Some(_) => types.unix_addr?,
+            None => (0, 0),
+        };
         let fork: &mut RawTracePoint = program(&mut ebpf, "warden_fork")?;
         fork.load().map_err(load_err("warden_fork", log_dir))?;
         let id = fork
@@ -414,7 +473,13 @@ impl KernelPrograms {
             log_dir,
         )?);
         file_hooks::describe_calls(&mut ebpf)?;
-        let (file_links, tier) = attach_tier(&mut ebpf, opts.hook_tier, &opts.protected, log_dir)?;
+        let (file_links, tier) = attach_tier(
+            &mut ebpf,
+            opts.hook_tier,
+            &opts.protected,
+            log_dir,
+            &types.tiers,
+        )?;
         links.extend(file_links);
 
         for name in NETWORK_PROGRAMS {
@@ -443,6 +508,7 @@ impl KernelPrograms {
                 sessions,
                 logger,
                 unix,
+                unix_addr,
                 icmp: opts.icmp,
                 tier,
             },
@@ -558,13 +624,7 @@ impl KernelPrograms {
             return Ok(());
         }
         // Where the cgroup programs find the address (the LSM programs are handed it).
-        let (uaddr_offset, uaddrlen_offset) = if self.unix.is_some() {
-            let btf = Btf::from_file(btf::VMLINUX)?;
-            let member = |m| btf.member_offset("bpf_sock_addr_kern", m).map(|o| o as u32);
-            (member("uaddr")?, member("uaddrlen")?)
-        } else {
-            (0, 0)
-        };
+        let (uaddr_offset, uaddrlen_offset) = self.unix_addr;
         let prefix = settings.dir.join("");
         let prefix_len = prefix.as_os_str().len();
         let mut mask = [0u8; UNIX_PATH_MAX];
@@ -629,22 +689,41 @@ impl KernelPrograms {
     /// Lets the programs go without making the session wait for the kernel to detach them.
     ///
     /// Detaching waits for RCU grace periods: one per syscall tracepoint (28 on the
-    /// tracepoint tier, about 1 s here, serialized by the kernel) and an RCU-tasks grace
+    /// tracepoint tier, about 1.3 s here, serialized by the kernel) and an RCU-tasks grace
     /// period per fexit or LSM trampoline. A child process takes the last references and
     /// exits; the kernel detaches them while it closes its descriptors, after `warden run`
     /// has returned. Where fork fails they are dropped here, which waits.
     pub fn release(self) {
-        // SAFETY: the child of this multi-threaded process only closes descriptors and exits
-        // (async-signal-safe); it closes the standard ones first so that nothing reading
-        // Warden's output waits for it.
+        // The child holds its references until ours are gone (it reads to the end of a pipe
+        // whose writing end we close last): if it exited first, our drop would be the last
+        // and wait (one session in three did, here).
+        let (ours_gone, gone_w) = match nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC) {
+            Ok(pipe) => pipe,
+            Err(e) => {
+                tracing::debug!("detaching in the foreground (pipe: {e})");
+                return drop(self);
+            }
+        };
+        // SAFETY: the child of this multi-threaded process only closes descriptors, reads
+        // and exits (async-signal-safe); it closes the standard ones first so that nothing
+        // reading Warden's output waits for it.
         match unsafe { nix::unistd::fork() } {
             Ok(nix::unistd::ForkResult::Child) => unsafe {
                 for fd in 0..3 {
                     libc::close(fd);
                 }
+                libc::close(gone_w.as_raw_fd());
+                let mut byte = 0u8;
+                while libc::read(ours_gone.as_raw_fd(), (&raw mut byte).cast(), 1) < 0
+                    && nix::errno::Errno::last_raw() == libc::EINTR
+                {}
                 libc::_exit(0)
             },
-            Ok(nix::unistd::ForkResult::Parent { .. }) => drop(self),
+            Ok(nix::unistd::ForkResult::Parent { .. }) => {
+                drop(ours_gone);
+                drop(self);
+                drop(gone_w);
+            }
             Err(e) => {
                 tracing::debug!("detaching in the foreground (fork: {e})");
                 drop(self)

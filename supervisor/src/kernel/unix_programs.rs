@@ -59,21 +59,27 @@ pub struct UnixPrograms {
 pub const UNSUPPORTED: &str =
     "the kernel has no cgroup connect_unix/sendmsg_unix hooks (Linux 6.7)";
 
-/// Whether this kernel has the hooks: their context gained `uaddrlen` with them (6.7).
+/// Whether this kernel has the hooks: their context gained `uaddrlen` with them (6.7). Read
+/// once per process (parsing the kernel's BTF takes milliseconds, and the bpf_lsm tier asks
+/// more than once).
 pub fn kernel_has_hooks() -> bool {
-    super::btf::Btf::from_file(super::btf::VMLINUX)
-        .and_then(|btf| btf.member_offset("bpf_sock_addr_kern", "uaddrlen"))
-        .is_ok()
+    static HAS_HOOKS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *HAS_HOOKS.get_or_init(|| {
+        super::btf::Btf::from_file(super::btf::VMLINUX)
+            .and_then(|btf| btf.member_offset("bpf_sock_addr_kern", "uaddrlen"))
+            .is_ok()
+    })
+}
+
+/// Both programs relocated against the maps of a loaded object, waiting for the verifier. The
+/// instructions name the maps by the object's descriptors: load them while it is alive.
+pub struct Relocated {
+    programs: Vec<(&'static str, u32, Vec<bpf_insn>)>,
 }
 
 impl UnixPrograms {
-    /// Loads both programs against the maps of `ebpf` (before any map is taken from it).
-    /// `Ok(None)`: this kernel does not know the hooks.
-    pub fn load(
-        object: &[u8],
-        ebpf: &Ebpf,
-        log_dir: &Path,
-    ) -> Result<Option<Self>, UnixProgramError> {
+    /// Relocates both programs against the maps of `ebpf` (before any map is taken from it).
+    pub fn relocate(object: &[u8], ebpf: &Ebpf) -> Result<Relocated, UnixProgramError> {
         let mut obj = aya_obj::Object::parse(object)?;
         let mut fds = Vec::new();
         for name in obj.maps.keys() {
@@ -109,17 +115,30 @@ impl UnixPrograms {
                 .functions
                 .get(&program.function_key())
                 .ok_or(UnixProgramError::MissingProgram(name))?;
-            match prog_load(name, &function.instructions, attach_type, log_dir)? {
+            programs.push((name, attach_type, function.instructions.clone()));
+        }
+        Ok(Relocated { programs })
+    }
+}
+
+impl Relocated {
+    /// Has the kernel verify and load both. `Ok(None)`: this kernel does not know the hooks.
+    pub fn load(self, log_dir: &Path) -> Result<Option<UnixPrograms>, UnixProgramError> {
+        let mut programs = Vec::new();
+        for (name, attach_type, instructions) in self.programs {
+            match prog_load(name, &instructions, attach_type, log_dir)? {
                 Some(fd) => programs.push((name, attach_type, fd)),
                 None => return Ok(None),
             }
         }
-        Ok(Some(Self {
+        Ok(Some(UnixPrograms {
             programs,
             links: Vec::new(),
         }))
     }
+}
 
+impl UnixPrograms {
     /// Attaches both to the session cgroup and pins the links in `pin_dir` (the network
     /// programs' directory: recovery removes what a dead supervisor left there).
     pub fn attach(

@@ -10,7 +10,7 @@ use anyhow::Context as _;
 use tokio::task::JoinHandle;
 use warden_common::NetConfig;
 
-use super::{KILL_TIMEOUT, VERIFIER_LOGS};
+use super::{KILL_TIMEOUT, VERIFIER_LOGS, phases::Phases};
 use crate::{
     agent_api,
     cgroup::{self, SessionCgroup},
@@ -46,6 +46,7 @@ pub struct KernelSetup<'a> {
     pub lsm_protected: Vec<PathBuf>,
     pub required_layers:
         &'a [warden_requirements::Resolved<warden_requirements::values::KernelLayer>],
+    pub phases: &'a mut Phases,
 }
 
 pub struct KernelSide {
@@ -75,6 +76,7 @@ impl KernelSide {
         };
         let mut cgroup = SessionCgroup::create(&root, s.id)?;
         cgroup.limit_pids(s.max_pids)?;
+        s.phases.done("cgroup");
         let (mut programs, source) = KernelPrograms::load(LoadOptions {
             session_level: cgroup.level(),
             ring_buffer_bytes: s.ring_buffer_bytes,
@@ -101,6 +103,7 @@ impl KernelSide {
         });
         layers::check_required(&layer_states, s.required_layers)?;
         let (layers_in_force, layers_missing) = layers::names(&layer_states);
+        s.phases.done("programs");
 
         programs.add_session(cgroup.id())?;
         let kernel_log = programs
@@ -136,6 +139,7 @@ impl KernelSide {
                 },
             )
             .context("attaching the UNIX socket programs")?;
+        s.phases.done("cgroup programs");
         Ok((
             Self {
                 cgroup,

@@ -7,6 +7,7 @@
 //! (`Emptied`), the services stopped and the log drained, `session.end` written, the kernel
 //! side released, the exporter's grace.
 mod kernel_side;
+mod phases;
 mod services;
 mod supervise;
 
@@ -24,6 +25,7 @@ use warden_agent::spec::{LaunchSpec, MountOp, SandboxMode};
 
 use self::{
     kernel_side::{KernelSetup, KernelSide},
+    phases::Phases,
     services::{GateSetup, Services, ServicesSetup, SessionCredentials},
     supervise::{Ending, supervise},
 };
@@ -38,6 +40,7 @@ use crate::{
     },
     exec_policy::ExecPolicy,
     kernel::bpffs,
+    live_view::LiveView,
     network::{SessionLabels, dns_budget, dns_proxy, policy::NetworkPolicy, unix_sockets},
     otlp::{self, TelemetryOptions},
     pipeline::Pipeline,
@@ -125,8 +128,8 @@ pub struct RunOptions {
     pub settings_warnings: Vec<String>,
     /// The requirement files to watch while the session runs.
     pub requirement_paths: warden_requirements::LayerPaths,
-    /// Print events to stderr as they happen.
-    pub live: bool,
+    /// Show the records on stderr as they are written (`--events`), in this view.
+    pub live: Option<crate::live_view::EventsView>,
     pub quiet: bool,
     pub state_dir: PathBuf,
     pub run_dir: PathBuf,
@@ -187,6 +190,7 @@ fn create_private_dir(path: &Path) -> anyhow::Result<()> {
 
 /// Runs a session and returns the status `warden run` exits with.
 pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
+    let mut phases = Phases::start();
     if !nix::unistd::Uid::effective().is_root() {
         anyhow::bail!("warden run must run as root (try: sudo warden run -- ...)");
     }
@@ -246,6 +250,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
     };
     let proxy_sockets = dns_proxy::bind().context("binding the DNS proxy")?;
     let policy = Arc::new(network.policy);
+    phases.done("prepare");
     let (mut kernel, source) = KernelSide::set_up(KernelSetup {
         id: &id,
         cgroup_root,
@@ -258,6 +263,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
         hook_tier,
         lsm_protected: lsm_protected.clone(),
         required_layers: &required_layers,
+        phases: &mut phases,
     })?;
     let dir = state_dir.join("sessions").join(&id);
     create_private_dir(&dir)?;
@@ -286,6 +292,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
         },
     )
     .with_context(|| format!("registering the session in {}", run_dir.display()))?;
+    phases.done("log");
     if !quiet {
         eprintln!("warden: session {id} (log {})", log_path.display());
         if !kernel.layers_missing.is_empty() {
@@ -319,7 +326,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
     });
     let triage_end = Arc::new(tokio::sync::Notify::new());
     let hangup = Arc::new(tokio::sync::Notify::new());
-    let mut pipeline = Pipeline::new(writer, live, labels);
+    let mut pipeline = Pipeline::new(writer, live.map(LiveView::new), labels);
     if let Some(policy) = triage {
         pipeline = pipeline.with_triage(crate::live_triage::LiveTriage::new(
             policy,
@@ -379,6 +386,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
         passed_terminal: client_link.is_some(),
     })?;
     let started = Instant::now();
+    phases.done("services");
     let mut signals = Signals::new()?;
     let api_socket = services.agent_api.path.clone();
     let credential_env = handed.launch_env(services.ca_file(), git_helper);
@@ -423,12 +431,22 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
         client: client_signals,
         hangup,
     };
-    let ending = supervise(start, &kernel.cgroup, &mut services, &mut signals).await?;
+    let ending = supervise(
+        start,
+        &kernel.cgroup,
+        &mut services,
+        &mut signals,
+        &mut phases,
+    )
+    .await?;
+    phases.done("command");
 
     let emptied = kernel.empty()?;
+    phases.done("empty");
     let stopped = services
         .stop(&emptied, matches!(ending, Ending::LogFailed(_)))
         .await;
+    phases.done("services stop");
     let mut end = match ending {
         Ending::LogFailed(err) => {
             kernel.release(registration)?;
@@ -442,19 +460,22 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
     end.killed += emptied.killed;
     end.duration_ms = started.elapsed().as_millis() as u64;
     end.lost = finished.lost_total;
-    let record = write_end(finished.writer, end, &kernel.cgroup, stopped.dns_evicted)?;
-    if live {
-        crate::pipeline::show_live(&record);
+    let last = write_end(finished.writer, end, &kernel.cgroup, stopped.dns_evicted)?;
+    if let Some(mut live) = finished.live {
+        last.iter().for_each(|r| live.show(r));
     }
-    let status = match &record.event {
-        Event::SessionEnd(e) => e.status,
-        _ => unreachable!("write_end writes session.end"),
+    let status = match last.last().map(|r| &r.event) {
+        Some(Event::SessionEnd(e)) => e.status,
+        _ => unreachable!("write_end writes session.end last"),
     };
+    phases.done("end records");
     kernel.release(registration)?;
+    phases.done("release");
     // Last: the session is over and deregistered (recovery must not end it again) while the
     // exporter gets its grace.
     if let Some(t) = stopped.telemetry {
         t.finish(&id, quiet).await;
+        phases.done("telemetry");
     }
     Ok(status)
 }
@@ -614,31 +635,32 @@ fn write_end(
     mut end: SessionEnd,
     cgroup: &SessionCgroup,
     dns_evicted: u64,
-) -> anyhow::Result<Record> {
+) -> anyhow::Result<Vec<Record>> {
+    let mut written = Vec::new();
     if let Some((hits, limit)) = cgroup.pids_limit_hits()
         && hits > 0
     {
-        writer.append(
+        written.push(writer.append(
             clock::boot_ns(),
             Event::LimitReached(LimitReached {
                 resource: "pids".into(),
                 limit,
                 hits,
             }),
-        )?;
+        )?);
     }
     if dns_evicted > 0 {
-        writer.append(
+        written.push(writer.append(
             clock::boot_ns(),
             Event::LimitReached(LimitReached {
                 resource: dns_budget::EVICTION_RESOURCE.into(),
                 limit: dns_budget::MAX_DOMAINS.to_string(),
                 hits: dns_evicted,
             }),
-        )?;
+        )?);
     }
     end.records = writer.records();
-    let record = writer.append(clock::boot_ns(), Event::SessionEnd(end))?;
+    written.push(writer.append(clock::boot_ns(), Event::SessionEnd(end))?);
     writer.sync()?;
-    Ok(record)
+    Ok(written)
 }

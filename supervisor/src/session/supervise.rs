@@ -12,7 +12,10 @@ use tokio::{
 };
 use warden_agent::spec::LaunchSpec;
 
-use super::services::{GateSetup, Services};
+use super::{
+    phases::Phases,
+    services::{GateSetup, Services},
+};
 use crate::{
     cgroup::SessionCgroup,
     events::{EndReason, SessionEnd},
@@ -57,6 +60,7 @@ pub async fn supervise(
     cgroup: &SessionCgroup,
     services: &mut Services,
     signals: &mut Signals,
+    phases: &mut Phases,
 ) -> anyhow::Result<Ending> {
     let launched = launch::spawn(
         start.command,
@@ -71,6 +75,7 @@ pub async fn supervise(
         start.client.is_some(),
     )
     .await;
+    phases.done("launcher");
     let child = match launched {
         Ok(Launched {
             child,

@@ -116,7 +116,9 @@ pub enum Command {
     /// outlives a restart of the service.
     ///
     /// Listens on the socket systemd passes (socket activation) or binds SOCKET itself. Ends
-    /// sessions whose supervisor died, at start.
+    /// sessions whose supervisor died, at start. Also runs the agent guard from the
+    /// requirements' `[[service.agent_programs]]` (left in the kernel when the daemon stops),
+    /// and sends telemetry a collector missed. See docs/service.md.
     Daemon(DaemonArgs),
     /// Write the man pages (one per command) and shell completions (bash, zsh, fish) into
     /// DIR/man1 and DIR/completions: what the package installs.

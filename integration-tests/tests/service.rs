@@ -130,6 +130,35 @@ fn a_user_without_root_gets_a_session_confined_and_recorded_as_roots() {
     assert_eq!(text(&status).0, "no live sessions\n");
 }
 
+/// The user's environment is the command's, never root's: a debug build's launcher would
+/// leave Landlock out for `WARDEN_TEST_WITHOUT=landlock`, and the supervisor would load a
+/// preloaded library.
+#[test]
+fn the_users_environment_reaches_neither_the_supervisor_nor_the_launcher() {
+    let daemon = Daemon::start(ALLOW_NOBODY);
+    let (ws, outside) = user_dirs();
+    let script = format!(
+        "echo WITHOUT=$WARDEN_TEST_WITHOUT; echo x > {}/planted 2>/dev/null; echo OUTSIDE=$?",
+        outside.path().display()
+    );
+    let out = daemon
+        .run_as(NOBODY, NOGROUP, ws.path(), &[], &["sh", "-c", &script])
+        .env(warden_agent::test_layers::ENV, "landlock,signal-rules")
+        .env("LD_PRELOAD", "/nonexistent/evil.so")
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stdout.contains("WITHOUT=\n"), "{stdout}");
+    assert!(
+        stdout.contains("OUTSIDE=1") || stdout.contains("OUTSIDE=2"),
+        "{stdout}"
+    );
+    assert!(!outside.path().join("planted").exists());
+    // The supervisor ran: it would have said so on stderr had it failed to preload.
+    assert!(stderr.contains("warden: session"), "{stderr}");
+}
+
 #[test]
 fn who_may_start_sessions_and_with_which_flags_is_not_the_users_choice() {
     let daemon = Daemon::start(ALLOW_NOBODY);

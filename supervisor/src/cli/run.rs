@@ -61,9 +61,12 @@ unsafe fn client_side(
         session::ClientSide {
             link: std::sync::Arc::new(link),
             signals,
+            // Warden's own variables are Warden's to set: a user's would reach the launcher,
+            // which runs as root before it confines itself.
             env: handoff
                 .env
                 .into_iter()
+                .filter(|(k, _)| !k.0.starts_with(b"WARDEN_"))
                 .map(|(k, v)| (k.into(), v.into()))
                 .collect(),
         },

@@ -18,6 +18,14 @@ use warden_integration_tests::{
     warden_command,
 };
 
+/// The hundred sessions at once load this 2-core machine for most of a minute: the other
+/// tests, which wait for a prompt or a session's end within seconds, do not run beside them.
+static LOAD: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
+fn beside_others() -> std::sync::RwLockReadGuard<'static, ()> {
+    LOAD.read().unwrap_or_else(|e| e.into_inner())
+}
+
 const NOBODY: u32 = 65534;
 const NOGROUP: u32 = 65534;
 const ALLOW_NOBODY: &str = "[service]\nallowed_users = [\"nobody\"]\n";
@@ -52,6 +60,7 @@ fn text(out: &Output) -> (String, String) {
 
 #[test]
 fn a_user_without_root_gets_a_session_confined_and_recorded_as_roots() {
+    let _load = beside_others();
     let daemon = Daemon::start(ALLOW_NOBODY);
     let (ws, outside) = user_dirs();
     let script = format!(
@@ -135,6 +144,7 @@ fn a_user_without_root_gets_a_session_confined_and_recorded_as_roots() {
 /// preloaded library.
 #[test]
 fn the_users_environment_reaches_neither_the_supervisor_nor_the_launcher() {
+    let _load = beside_others();
     let daemon = Daemon::start(ALLOW_NOBODY);
     let (ws, outside) = user_dirs();
     let script = format!(
@@ -161,6 +171,7 @@ fn the_users_environment_reaches_neither_the_supervisor_nor_the_launcher() {
 
 #[test]
 fn who_may_start_sessions_and_with_which_flags_is_not_the_users_choice() {
+    let _load = beside_others();
     let daemon = Daemon::start(ALLOW_NOBODY);
     let (ws, _outside) = user_dirs();
     // uid 1 (daemon) is not listed.
@@ -269,6 +280,7 @@ fn started(
 
 #[test]
 fn the_terminals_signals_reach_the_command_and_a_hang_up_ends_the_session() {
+    let _load = beside_others();
     use std::io::Read as _;
     let daemon = Daemon::start(ALLOW_NOBODY);
     let (ws, _outside) = user_dirs();
@@ -324,6 +336,7 @@ fn the_terminals_signals_reach_the_command_and_a_hang_up_ends_the_session() {
 
 #[test]
 fn a_restart_or_a_crash_of_the_daemon_leaves_the_session_confined_and_taken_back() {
+    let _load = beside_others();
     let mut daemon = Daemon::start(ALLOW_NOBODY);
     let (ws, outside) = user_dirs();
     let script = format!(
@@ -370,6 +383,7 @@ fn a_restart_or_a_crash_of_the_daemon_leaves_the_session_confined_and_taken_back
 
 #[test]
 fn a_session_whose_supervisor_died_while_the_daemon_was_down_is_ended_at_its_start() {
+    let _load = beside_others();
     let mut daemon = Daemon::start(ALLOW_NOBODY);
     let (ws, _outside) = user_dirs();
     let (mut child, _stdout) = started(&daemon, ws.path(), "echo ready; exec sleep 60");
@@ -398,6 +412,7 @@ fn a_session_whose_supervisor_died_while_the_daemon_was_down_is_ended_at_its_sta
 
 #[test]
 fn a_socket_passed_as_systemd_passes_it_serves_sessions() {
+    let _load = beside_others();
     let Some(daemon) = Daemon::start_activated(ALLOW_NOBODY) else {
         println!("skipped: no /usr/bin/systemd-socket-activate (package systemd)");
         return;
@@ -437,6 +452,7 @@ fn ten_users() -> Vec<(u32, u32)> {
 
 #[test]
 fn a_hundred_sessions_started_at_once_by_ten_users_all_end_cleanly() {
+    let _alone = LOAD.write().unwrap_or_else(|e| e.into_inner());
     let users = ten_users();
     let names: Vec<String> = (0..10).map(|i| format!("\"warden-test{i}\"")).collect();
     let daemon = Daemon::start(&format!(
@@ -500,6 +516,7 @@ fn a_hundred_sessions_started_at_once_by_ten_users_all_end_cleanly() {
 
 #[test]
 fn the_service_delivers_telemetry_the_collector_missed() {
+    let _load = beside_others();
     if warden_integration_tests::collector::rotel_available().is_none() {
         println!("skipped: no rotel collector here");
         return;
@@ -533,6 +550,7 @@ fn the_service_delivers_telemetry_the_collector_missed() {
 /// otherwise: it is not in the terminal's process session, so the terminal never stops it).
 #[test]
 fn a_service_session_asks_at_the_clients_terminal_with_the_agent_frozen() {
+    let _load = beside_others();
     use std::io::Write as _;
     use warden_integration_tests::terminal::{in_a_terminal_session, read_until};
     let daemon = Daemon::start(ALLOW_NOBODY);
@@ -615,6 +633,7 @@ fn a_service_session_asks_at_the_clients_terminal_with_the_agent_frozen() {
 /// kernel, and the next daemon records what was killed meanwhile.
 #[test]
 fn the_daemon_guards_the_listed_agent_programs_across_a_crash() {
+    let _load = beside_others();
     use std::os::unix::process::ExitStatusExt as _;
     // A copy of touch with bytes of its own (a unique file): if it ran, its file would exist.
     let place = tempfile::tempdir().unwrap();

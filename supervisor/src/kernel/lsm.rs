@@ -17,7 +17,7 @@ use warden_common::{CALIBRATION_COUNT_ONLY, Calibration};
 
 use super::{
     hook_tier::{self, HookTier},
-    programs::{Attached, load_err, prog_err, program},
+    programs::{Attached, TierFailure, load_err, prog_err, program},
     unix_programs,
 };
 
@@ -60,19 +60,19 @@ fn programs() -> Vec<(&'static str, &'static str)> {
 
 /// Attaches the LSM programs and registers `protected` (by index). Errors are reasons the
 /// tier is not available, as `warden doctor` and `session.start` show them.
-pub fn attach(
+pub(super) fn attach(
     ebpf: &mut Ebpf,
     btf: &Btf,
     protected: &[PathBuf],
     log_dir: &Path,
-) -> Result<Vec<Attached>, String> {
+) -> Result<Vec<Attached>, TierFailure> {
     let active = hook_tier::active_lsms()
         .map_err(|e| format!("reading the kernel's active LSM list: {e}"))?;
     if !active.iter().any(|l| l == "bpf") {
-        return Err(format!(
+        return Err(TierFailure::Unavailable(format!(
             "`bpf` is not in the kernel's active LSM list ({})",
             active.join(",")
-        ));
+        )));
     }
     let attached = attach_programs(ebpf, btf, protected, log_dir, &active);
     if attached.is_err() {
@@ -92,16 +92,13 @@ fn attach_programs(
     protected: &[PathBuf],
     log_dir: &Path,
     active: &[String],
-) -> Result<Vec<Attached>, String> {
+) -> Result<Vec<Attached>, TierFailure> {
     let mut links: Vec<Attached> = Vec::new();
     for (name, hook) in programs() {
-        let p: &mut Lsm = program(ebpf, name).map_err(|e| e.to_string())?;
-        p.load(hook, btf)
-            .map_err(|e| load_err(name, log_dir)(e).to_string())?;
-        let id = p.attach().map_err(|e| prog_err(name)(e).to_string())?;
-        links.push(Box::new(
-            p.take_link(id).map_err(|e| prog_err(name)(e).to_string())?,
-        ));
+        let p: &mut Lsm = program(ebpf, name)?;
+        p.load(hook, btf).map_err(load_err(name, log_dir))?;
+        let id = p.attach().map_err(prog_err(name))?;
+        links.push(Box::new(p.take_link(id).map_err(prog_err(name))?));
     }
     let mut calibration: Array<_, Calibration> = Array::try_from(
         ebpf.map_mut("CALIBRATION")
@@ -109,11 +106,11 @@ fn attach_programs(
     )
     .map_err(|e| format!("map CALIBRATION: {e}"))?;
     if opened_while_watched(&mut calibration, Path::new("/"), CALIBRATION_COUNT_ONLY)?.is_none() {
-        return Err(format!(
+        return Err(TierFailure::Unavailable(format!(
             "the BPF LSM programs attach, but the kernel does not run them (self-test: an \
              open was not seen; active LSMs: {})",
             active.join(",")
-        ));
+        )));
     }
     for (index, path) in protected.iter().enumerate() {
         match opened_while_watched(&mut calibration, path, index as u32)? {

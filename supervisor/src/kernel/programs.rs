@@ -119,6 +119,50 @@ pub enum KernelError {
     GuardHeld(std::path::PathBuf),
     #[error("hook tier {tier} asked for, but this kernel does not give it: {why}")]
     TierUnavailable { tier: HookTier, why: String },
+    /// The kernel allows a bounded number of programs on one hook, for the whole machine
+    /// (`BPF_TRACE_MAX_PROGS`, 64 per tracepoint; `BPF_MAX_TRAMP_LINKS`, 38 per kernel
+    /// function on x86-64), and they are taken: by other sessions, the agent guard, other tools.
+    #[error(
+        "the kernel allows no more programs on the hook of {name} (at most 64 per tracepoint \
+         and 38 per kernel function, for the whole machine)"
+    )]
+    HookFull { name: &'static str },
+}
+
+impl KernelError {
+    /// Whether waiting for another session to end may cure this error.
+    pub fn is_hook_full(&self) -> bool {
+        matches!(self, Self::HookFull { .. })
+    }
+}
+
+/// Why a hook tier did not attach: a tier the kernel does not give is fallen back from; a
+/// tier that is full is waited for (falling back would weaken the session for a while).
+pub(super) enum TierFailure {
+    Unavailable(String),
+    Full(KernelError),
+}
+
+impl From<KernelError> for TierFailure {
+    fn from(e: KernelError) -> Self {
+        if e.is_hook_full() {
+            Self::Full(e)
+        } else {
+            Self::Unavailable(e.to_string())
+        }
+    }
+}
+
+impl From<String> for TierFailure {
+    fn from(why: String) -> Self {
+        Self::Unavailable(why)
+    }
+}
+
+impl From<&str> for TierFailure {
+    fn from(why: &str) -> Self {
+        Self::Unavailable(why.to_owned())
+    }
 }
 
 /// Attaches file observation (and on the bpf_lsm tier the LSM programs) at the best tier of
@@ -133,29 +177,29 @@ fn attach_tier(
     let mut unavailable = Vec::new();
     let candidates = choice.candidates();
     // Borrowed by each attempt: a copy of the kernel's BTF costs milliseconds.
-    let btf = || btf.as_ref().map_err(Clone::clone);
+    let btf = || {
+        btf.as_ref()
+            .map_err(|why| TierFailure::Unavailable(why.clone()))
+    };
     for tier in candidates.iter().copied() {
         let attempt = match tier {
             HookTier::BpfLsm => btf().and_then(|btf| {
                 let mut links = lsm::attach(ebpf, btf, protected, log_dir)?;
-                links.extend(
-                    file_hooks::attach_fexit(ebpf, btf, log_dir).map_err(|e| e.to_string())?,
-                );
+                links.extend(file_hooks::attach_fexit(ebpf, btf, log_dir)?);
                 Ok(links)
             }),
-            HookTier::Fentry => btf().and_then(|btf| {
-                file_hooks::attach_fexit(ebpf, btf, log_dir).map_err(|e| e.to_string())
-            }),
-            HookTier::Tracepoint => {
-                file_hooks::attach_tracepoints(ebpf, log_dir).map_err(|e| e.to_string())
+            HookTier::Fentry => {
+                btf().and_then(|btf| Ok(file_hooks::attach_fexit(ebpf, btf, log_dir)?))
             }
+            HookTier::Tracepoint => Ok(file_hooks::attach_tracepoints(ebpf, log_dir)?),
         };
         match attempt {
             Ok(links) => return Ok((links, TierReport { tier, unavailable })),
-            Err(why) if candidates.len() == 1 => {
+            Err(TierFailure::Full(e)) => return Err(e),
+            Err(TierFailure::Unavailable(why)) if candidates.len() == 1 => {
                 return Err(KernelError::TierUnavailable { tier, why });
             }
-            Err(why) => unavailable.push((tier, why)),
+            Err(TierFailure::Unavailable(why)) => unavailable.push((tier, why)),
         }
     }
     Err(KernelError::NoTier(
@@ -268,7 +312,28 @@ fn unix_addr_offsets(btf: &Btf) -> Result<(u32, u32), BtfError> {
 }
 
 pub(super) fn prog_err(name: &'static str) -> impl FnOnce(ProgramError) -> KernelError {
-    move |source| KernelError::Program { name, source }
+    move |source| {
+        if is_full(&source) {
+            KernelError::HookFull { name }
+        } else {
+            KernelError::Program { name, source }
+        }
+    }
+}
+
+/// E2BIG from an attach: the hook holds as many programs as the kernel allows.
+pub fn is_full(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(e);
+    while let Some(e) = cause {
+        if e.downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::raw_os_error)
+            == Some(libc::E2BIG)
+        {
+            return true;
+        }
+        cause = e.source();
+    }
+    false
 }
 
 /// For `load()`: a verifier refusal is reported by its cause, with the whole log in `log_dir`.

@@ -4,6 +4,7 @@
 use std::{
     path::{Path, PathBuf},
     sync::{Arc, Mutex},
+    time::{Duration, Instant},
 };
 
 use anyhow::Context as _;
@@ -47,6 +48,9 @@ pub struct KernelSetup<'a> {
     pub required_layers:
         &'a [warden_requirements::Resolved<warden_requirements::values::KernelLayer>],
     pub phases: &'a mut Phases,
+    /// Asked while the session waits for room in the kernel: why the person gave up, if
+    /// they did.
+    pub gave_up: &'a mut dyn FnMut() -> Option<String>,
 }
 
 pub struct KernelSide {
@@ -63,6 +67,51 @@ pub struct KernelSide {
     kernel_log: Option<JoinHandle<std::io::Result<()>>>,
 }
 
+/// The longest pause between two tries of a session waiting for room on a full hook.
+const ROOM_RETRY_MAX: Duration = Duration::from_secs(4);
+/// How often a waiting session asks whether the person gave up.
+const GIVE_UP_POLL: Duration = Duration::from_millis(100);
+
+/// Loads the programs; while a hook they attach to is full (other sessions hold the kernel's
+/// limit of programs on it), says so once and tries again, less often each time (each try
+/// costs a verification), until there is room or the person gives up.
+fn load_when_room(
+    options: impl Fn() -> LoadOptions,
+    gave_up: &mut dyn FnMut() -> Option<String>,
+) -> anyhow::Result<(KernelPrograms, EventSource)> {
+    let mut pause = Duration::from_millis(250);
+    let mut waited = false;
+    loop {
+        match KernelPrograms::load(options()) {
+            Err(e) if e.is_hook_full() => {
+                if !waited {
+                    eprintln!(
+                        "warden: {e}; the session starts when another one ends (Ctrl-C gives up)"
+                    );
+                    waited = true;
+                }
+                // Spread out, so that the waiting sessions do not all try at once.
+                let jitter = Duration::from_millis(u64::from(std::process::id() % 97));
+                let until = Instant::now() + pause + jitter;
+                while Instant::now() < until {
+                    if let Some(why) = gave_up() {
+                        anyhow::bail!("{why} while waiting for room in the kernel: {e}");
+                    }
+                    std::thread::sleep(GIVE_UP_POLL);
+                }
+                pause = (pause * 2).min(ROOM_RETRY_MAX);
+            }
+            Err(e) => return Err(e.into()),
+            Ok(loaded) => {
+                if waited {
+                    eprintln!("warden: there is room now; the session starts");
+                }
+                return Ok(loaded);
+            }
+        }
+    }
+}
+
 /// The session's processes are gone (proof that [`KernelSide::empty`] ran).
 pub struct Emptied {
     pub killed: u32,
@@ -77,7 +126,7 @@ impl KernelSide {
         let mut cgroup = SessionCgroup::create(&root, s.id)?;
         cgroup.limit_pids(s.max_pids)?;
         s.phases.done("cgroup");
-        let (mut programs, source) = KernelPrograms::load(LoadOptions {
+        let options = || LoadOptions {
             session_level: cgroup.level(),
             ring_buffer_bytes: s.ring_buffer_bytes,
             verifier_log_dir: s.state_dir.join(VERIFIER_LOGS),
@@ -92,9 +141,10 @@ impl KernelSide {
             },
             icmp: s.policy.allow_icmp,
             hook_tier: s.hook_tier,
-            protected: s.lsm_protected,
-        })
-        .context("loading the kernel programs")?;
+            protected: s.lsm_protected.clone(),
+        };
+        let (mut programs, source) =
+            load_when_room(options, s.gave_up).context("loading the kernel programs")?;
         let layer_states = layers::on_kernel(layers::KernelFacts {
             landlock_abi: warden_agent::fs_confinement::landlock_abi(),
             pids_controller: cgroup.pids_limited(),

@@ -180,6 +180,30 @@ pub fn new_session_id() -> String {
     uuid::Uuid::now_v7().hyphenated().to_string()
 }
 
+/// Before the session's signals are read: whether Warden was asked to stop (a signal, or the
+/// client's Ctrl-C, Ctrl-\\, hang-up or end), and by what.
+fn gave_up_waiting(client: Option<&mut ClientSide>) -> Option<String> {
+    use crate::service::{protocol::Forwarded, session_link::FromClient};
+    if let Some(signal) = crate::signals::pending() {
+        return Some(format!("{} received", signal.as_str()));
+    }
+    let client = client?;
+    while let Ok(received) = client.signals.try_recv() {
+        match received {
+            FromClient::Gone => return Some("the client went away".to_owned()),
+            FromClient::Signal(
+                f @ (Forwarded::Interrupt
+                | Forwarded::Quit
+                | Forwarded::Hangup
+                | Forwarded::Terminate),
+            ) => return Some(format!("{} from the client", f.as_str())),
+            // Nothing runs yet to be resized, stopped or resumed.
+            FromClient::Signal(Forwarded::Resize | Forwarded::Suspend | Forwarded::Resume) => {}
+        }
+    }
+    None
+}
+
 fn create_private_dir(path: &Path) -> anyhow::Result<()> {
     std::fs::DirBuilder::new()
         .recursive(true)
@@ -251,6 +275,8 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
     let proxy_sockets = dns_proxy::bind().context("binding the DNS proxy")?;
     let policy = Arc::new(network.policy);
     phases.done("prepare");
+    let mut client = client;
+    let mut gave_up = || gave_up_waiting(client.as_mut());
     let (mut kernel, source) = KernelSide::set_up(KernelSetup {
         id: &id,
         cgroup_root,
@@ -264,6 +290,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
         lsm_protected: lsm_protected.clone(),
         required_layers: &required_layers,
         phases: &mut phases,
+        gave_up: &mut gave_up,
     })?;
     let dir = state_dir.join("sessions").join(&id);
     create_private_dir(&dir)?;

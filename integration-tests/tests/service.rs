@@ -7,7 +7,7 @@ use std::{
         fs::PermissionsExt as _,
         process::{CommandExt as _, ExitStatusExt as _},
     },
-    path::Path,
+    path::{Path, PathBuf},
     process::{Command, Output, Stdio},
     time::Duration,
 };
@@ -48,6 +48,35 @@ fn end_of(records: &[Record]) -> &warden::events::SessionEnd {
     match &records.last().expect("records").event {
         Event::SessionEnd(e) => e,
         other => panic!("last record is {other:?}"),
+    }
+}
+
+/// A file sessions wait for: held open until the test opens the gate.
+struct Gate {
+    _dir: tempfile::TempDir,
+    file: PathBuf,
+    /// The shell loop that waits for it.
+    wait: String,
+}
+
+impl Gate {
+    fn new() -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("warden-gate-")
+            .tempdir_in("/tmp")
+            .unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let file = dir.path().join("open");
+        let wait = format!("while [ ! -e {} ]; do sleep 1; done", file.display());
+        Self {
+            _dir: dir,
+            file,
+            wait,
+        }
+    }
+
+    fn open(&self) {
+        std::fs::write(&self.file, "").unwrap();
     }
 }
 
@@ -246,6 +275,35 @@ fn who_may_start_sessions_and_with_which_flags_is_not_the_users_choice() {
     assert_eq!(garbage.read_to_end(&mut rest).unwrap(), 0);
     assert_eq!(silent.read_to_end(&mut rest).unwrap(), 0, "closed");
     assert!(started.elapsed() < Duration::from_secs(15));
+
+    // A client naming a directory it is not in (root would enter it for the user) is refused:
+    // the session starts where the kernel says the client is.
+    use std::os::fd::AsFd as _;
+    use warden::service::protocol::{self, Bytes, Reply, Request, StartRequest};
+    let forged = std::os::unix::net::UnixStream::connect(&daemon.socket).unwrap();
+    let request = Request::Start(Box::new(StartRequest {
+        version: protocol::VERSION,
+        args: ["run", "--", "true"]
+            .map(|a| Bytes(a.as_bytes().to_vec()))
+            .to_vec(),
+        cwd: Bytes(b"/root".to_vec()),
+        env: Vec::new(),
+        user_config: None,
+    }));
+    protocol::write_frame(&mut &forged, &request).unwrap();
+    warden_agent::fd_passing::send_fds(forged.as_fd(), &[0, 1, 2]).unwrap();
+    match protocol::read_frame::<Reply>(&mut &forged).unwrap() {
+        Reply::Refused { message } => assert!(
+            message.starts_with("the client names /root as its current directory, but it is in /"),
+            "{message}"
+        ),
+        other => panic!("not refused: {other:?}"),
+    }
+    assert_eq!(
+        daemon.logs().len(),
+        2,
+        "a session was started for the forged request"
+    );
 }
 
 /// Waits until the session's command printed `ready` (its first line).
@@ -450,6 +508,56 @@ fn ten_users() -> Vec<(u32, u32)> {
         .collect()
 }
 
+/// One user cannot hold every session the kernel has room for: the third is refused, saying
+/// why, and one ended makes room again.
+#[test]
+fn a_user_holds_no_more_sessions_at_once_than_the_requirements_allow() {
+    let _load = beside_others();
+    let daemon = Daemon::start(&format!("{ALLOW_NOBODY}max_sessions_per_user = 2\n"));
+    let (ws, _outside) = user_dirs();
+    let gate = Gate::new();
+    let held: Vec<std::process::Child> = (0..2)
+        .map(|_| {
+            daemon
+                .run_as(
+                    NOBODY,
+                    NOGROUP,
+                    ws.path(),
+                    &["-q"],
+                    &["sh", "-c", &gate.wait],
+                )
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let third = daemon
+        .run_as(NOBODY, NOGROUP, ws.path(), &["-q"], &["true"])
+        .output()
+        .unwrap();
+    let (_, stderr) = text(&third);
+    assert_ne!(third.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains(
+            "user nobody (uid 65534) has 2 Warden sessions running or starting, the most \
+             service.max_sessions_per_user = 2 ("
+        ),
+        "{stderr}"
+    );
+    assert!(stderr.contains("requirements.toml line 3"), "{stderr}");
+    gate.open();
+    for child in held {
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
+    }
+    assert_eq!(daemon.logs().len(), 2, "the refused session left a log");
+    let again = daemon
+        .run_as(NOBODY, NOGROUP, ws.path(), &["-q"], &["true"])
+        .output()
+        .unwrap();
+    assert_eq!(again.status.code(), Some(0), "{}", text(&again).1);
+}
+
 /// The sessions stay until all have started or the rest wait: more than the kernel allows
 /// programs on one hook (64 per tracepoint, 38 per kernel function) run at once, and those
 /// beyond wait for room, say so, and start when others end.
@@ -470,13 +578,11 @@ fn a_hundred_sessions_started_at_once_by_ten_users_all_end_cleanly() {
             ws
         })
         .collect();
-    let barrier = tempfile::Builder::new()
-        .prefix("warden-go-")
-        .tempdir_in("/tmp")
-        .unwrap();
-    std::fs::set_permissions(barrier.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    let go = barrier.path().join("go");
-    let script = format!("id -u; while [ ! -e {} ]; do sleep 0.1; done", go.display());
+    let gate = Gate::new();
+    let script = format!("id -u; {}", gate.wait);
+    // Each client's stderr in a file, read while the sessions run.
+    let said = tempfile::tempdir().unwrap();
+    let stderr_of = |i: usize| said.path().join(i.to_string());
     let clients: Vec<(u32, std::process::Child)> = (0..100)
         .map(|i| {
             let (uid, gid) = users[i % 10];
@@ -489,41 +595,36 @@ fn a_hundred_sessions_started_at_once_by_ten_users_all_end_cleanly() {
                     &["sh", "-c", &script],
                 )
                 .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
+                .stderr(std::fs::File::create(stderr_of(i)).unwrap())
                 .spawn()
                 .unwrap();
             (uid, child)
         })
         .collect();
-    // Until every session has started, or no more start: the rest wait for room.
-    let mut started = 0;
-    let mut since = std::time::Instant::now();
-    while started < 100 && since.elapsed() < Duration::from_secs(10) {
-        std::thread::sleep(Duration::from_millis(200));
-        let now = daemon.logs().len();
-        if now != started {
-            started = now;
-            since = std::time::Instant::now();
-        }
-    }
-    println!("{started} sessions ran at once");
-    std::fs::write(&go, "").unwrap();
-    let mut waited = 0;
-    for (uid, child) in clients {
+    const FULL: &str = "the kernel allows no more programs";
+    let waiting = || {
+        (0..100)
+            .filter(|&i| std::fs::read_to_string(stderr_of(i)).is_ok_and(|t| t.contains(FULL)))
+            .count()
+    };
+    // Every session has started or says it waits for room.
+    let all_in = wait_for(Duration::from_secs(240), || {
+        daemon.logs().len() + waiting() == 100
+    });
+    let (started, waited) = (daemon.logs().len(), waiting());
+    println!("{started} sessions ran at once, {waited} waited for room");
+    assert!(all_in, "{started} ran at once, {waited} waited for room");
+    gate.open();
+    for (i, (uid, child)) in clients.into_iter().enumerate() {
         let out = child.wait_with_output().unwrap();
-        let (stdout, stderr) = text(&out);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = std::fs::read_to_string(stderr_of(i)).unwrap();
         assert_eq!(out.status.code(), Some(0), "uid {uid}: {stderr}");
         assert_eq!(stdout, format!("{uid}\n"));
-        if stderr.contains("the kernel allows no more programs") {
+        if stderr.contains(FULL) {
             assert!(stderr.contains("there is room now"), "{stderr}");
-            waited += 1;
         }
     }
-    println!("{waited} sessions waited for room");
-    assert!(
-        started == 100 || waited >= 100 - started,
-        "{started} ran at once, {waited} waited for room"
-    );
     let logs = daemon.logs();
     assert_eq!(logs.len(), 100);
     let mut per_user = std::collections::BTreeMap::new();

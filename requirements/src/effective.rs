@@ -199,6 +199,8 @@ effective! {
     service_allowed_groups: Vec<NonEmpty> = "service.allowed_groups", service.allowed_groups;
     service_agent_programs: Vec<Spanned<AgentProgram>> = "service.agent_programs",
         service.agent_programs;
+    service_max_sessions_per_user: u32 = "service.max_sessions_per_user",
+        service.max_sessions_per_user;
     cloud_bundle_url: HttpsUrl = "cloud.bundle_url", cloud.bundle_url;
     cloud_public_key: PublicKey = "cloud.public_key", cloud.public_key;
 }

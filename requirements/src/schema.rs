@@ -165,6 +165,8 @@ pub struct ServiceRequirements {
     /// Programs the daemon kills (in the kernel, before their first instruction) when they
     /// are started outside a Warden session.
     pub agent_programs: Option<Spanned<Vec<Spanned<AgentProgram>>>>,
+    /// How many sessions one user (root aside) may hold at once through the daemon.
+    pub max_sessions_per_user: Option<Spanned<u32>>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]

@@ -104,6 +104,9 @@ fn fragment(key: &str, i: usize) -> String {
         "service.agent_programs" => {
             format!("[[service.agent_programs]]\npath = \"/opt/agent{i}/bin/agent\"")
         }
+        "service.max_sessions_per_user" => {
+            format!("[service]\nmax_sessions_per_user = {}", 1 + i)
+        }
         "cloud.bundle_url" => format!("[cloud]\nbundle_url = \"https://policy{i}.example/b.toml\""),
         "cloud.public_key" => {
             let key = warden_requirements::SecretKey::generate()
@@ -176,7 +179,7 @@ fn every_key_follows_layer_precedence() {
             checked += 1;
         }
     }
-    assert_eq!(checked, 50 * 7 + 2 * 3);
+    assert_eq!(checked, 51 * 7 + 2 * 3);
 }
 
 #[test]

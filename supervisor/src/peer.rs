@@ -53,6 +53,26 @@ impl Peer {
         self.cgroups().map(|c| in_a_session(&c))
     }
 
+    /// The peer's current directory, opened through the kernel's own link to it (no path is
+    /// looked up, so no symlink can redirect it), with the path the kernel gives it.
+    pub fn cwd(&self) -> Result<(OwnedFd, std::path::PathBuf), String> {
+        let link = format!("/proc/{}/cwd", self.pid);
+        let fd = nix::fcntl::open(
+            link.as_str(),
+            nix::fcntl::OFlag::O_PATH
+                | nix::fcntl::OFlag::O_DIRECTORY
+                | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+        .map_err(|e| format!("cannot open the client's current directory: {e}"))?;
+        let path = std::fs::read_link(&link)
+            .map_err(|e| format!("cannot read the client's current directory: {e}"))?;
+        if !self.alive() {
+            return Err("the peer exited before it could be checked".into());
+        }
+        Ok((fd, path))
+    }
+
     /// The peer's groups (real, effective and supplementary), from /proc.
     pub fn groups(&self) -> Vec<u32> {
         let status =

@@ -22,6 +22,7 @@ use std::{
 use super::{
     authorize::{self, Asker},
     protocol::{self, Reply, Request, SessionView, StartRequest},
+    quota::Quota,
 };
 use crate::{peer::Peer, recovery, settings};
 
@@ -83,6 +84,7 @@ pub fn take_back(run_dir: &std::path::Path) {
 
 pub fn serve(listener: UnixListener, opts: DaemonOptions) -> anyhow::Result<()> {
     let opts = Arc::new(opts);
+    let quota = Arc::new(Quota::default());
     for stream in listener.incoming() {
         let stream = match stream {
             Ok(s) => s,
@@ -91,9 +93,9 @@ pub fn serve(listener: UnixListener, opts: DaemonOptions) -> anyhow::Result<()> 
                 continue;
             }
         };
-        let opts = opts.clone();
+        let (opts, quota) = (opts.clone(), quota.clone());
         std::thread::spawn(move || {
-            if let Err(e) = connection(stream, &opts) {
+            if let Err(e) = connection(stream, &opts, &quota) {
                 tracing::info!("a client: {e}");
             }
         });
@@ -101,7 +103,7 @@ pub fn serve(listener: UnixListener, opts: DaemonOptions) -> anyhow::Result<()> 
     Ok(())
 }
 
-fn connection(stream: UnixStream, opts: &DaemonOptions) -> anyhow::Result<()> {
+fn connection(stream: UnixStream, opts: &DaemonOptions, quota: &Arc<Quota>) -> anyhow::Result<()> {
     let peer = Peer::of(&stream)?;
     // A client that connects and says nothing does not hold a thread for ever.
     stream.set_read_timeout(Some(REQUEST_TIMEOUT))?;
@@ -119,7 +121,7 @@ fn connection(stream: UnixStream, opts: &DaemonOptions) -> anyhow::Result<()> {
             let fds = agent_fds(&stream)?;
             // The session reads its client's signals for as long as it runs.
             stream.set_read_timeout(None)?;
-            if let Err(message) = start(&peer, *req, fds, &stream, opts) {
+            if let Err(message) = start(&peer, *req, fds, &stream, opts, quota) {
                 tracing::info!("refused uid {} (pid {}): {message}", peer.uid, peer.pid);
                 protocol::write_frame(&mut &stream, &Reply::Refused { message })?;
             }
@@ -151,6 +153,7 @@ fn start(
     fds: Vec<OwnedFd>,
     stream: &UnixStream,
     opts: &DaemonOptions,
+    quota: &Arc<Quota>,
 ) -> Result<(), String> {
     if req.version != protocol::VERSION {
         return Err(format!(
@@ -202,16 +205,34 @@ fn start(
         user_config: req.user_config,
     })
     .map_err(|e| format!("handing the session its environment: {e}"))?;
-    let cwd = PathBuf::from(OsString::from(req.cwd));
-    spawn(
-        &opts.exe,
-        &argv,
-        &cwd,
-        [stdin, stdout, stderr],
-        stream,
-        &handoff,
+    // The directory the client is in, not the one it names: root enters it for the user.
+    let (cwd_fd, cwd) = peer.cwd()?;
+    let claimed = PathBuf::from(OsString::from(req.cwd));
+    if claimed != cwd {
+        return Err(format!(
+            "the client names {} as its current directory, but it is in {}",
+            claimed.display(),
+            cwd.display()
+        ));
+    }
+    quota.admit(
+        peer.uid,
+        &user.name,
+        effective.service_max_sessions_per_user.as_ref(),
+        &opts.run_dir,
+        || {
+            spawn(
+                &opts.exe,
+                &argv,
+                &cwd_fd,
+                [stdin, stdout, stderr],
+                stream,
+                &handoff,
+                quota.clone(),
+            )
+            .map_err(|e| format!("starting the session in {}: {e}", cwd.display()))
+        },
     )
-    .map_err(|e| format!("starting the session in {}: {e}", cwd.display()))
 }
 
 /// The hand-off as a sealed memory file the session reads.
@@ -227,17 +248,18 @@ fn handoff(h: &Handoff) -> std::io::Result<OwnedFd> {
 fn spawn(
     exe: &std::path::Path,
     argv: &[OsString],
-    cwd: &std::path::Path,
+    cwd: &OwnedFd,
     [stdin, stdout, stderr]: [OwnedFd; 3],
     client: &UnixStream,
     handoff: &OwnedFd,
-) -> std::io::Result<()> {
+    quota: Arc<Quota>,
+) -> std::io::Result<u32> {
     // Numbered 10 or more, so that moving one to 3 or 4 cannot clobber the other.
     let (client, handoff) = (crate::launch::high(client)?, crate::launch::high(handoff)?);
     let (client_raw, handoff_raw) = (client.as_raw_fd(), handoff.as_raw_fd());
+    let cwd_raw = cwd.as_raw_fd();
     let mut cmd = Command::new(exe);
     cmd.args(argv)
-        .current_dir(cwd)
         .env_clear()
         .env(
             "PATH",
@@ -249,11 +271,13 @@ fn spawn(
     if let Some(log) = std::env::var_os("WARDEN_LOG") {
         cmd.env("WARDEN_LOG", log);
     }
-    // SAFETY: between fork and exec only async-signal-safe calls (setsid, dup2).
+    // SAFETY: between fork and exec only async-signal-safe calls (setsid, fchdir, dup2).
     unsafe {
         cmd.pre_exec(move || {
-            // Its own session: signals to the daemon (a restart) do not reach it.
+            // Its own session: signals to the daemon (a restart) do not reach it. The
+            // directory is entered before dup2 can reuse its descriptor's number.
             if libc::setsid() < 0
+                || libc::fchdir(cwd_raw) < 0
                 || libc::dup2(client_raw, CLIENT_FD) < 0
                 || libc::dup2(handoff_raw, HANDOFF_FD) < 0
             {
@@ -264,7 +288,11 @@ fn spawn(
     }
     let mut child = cmd.spawn()?;
     drop((client, handoff));
+    let pid = child.id();
     // Reaped here while this daemon lives; after a restart, by init.
-    std::thread::spawn(move || child.wait());
-    Ok(())
+    std::thread::spawn(move || {
+        let _ = child.wait();
+        quota.ended(pid);
+    });
+    Ok(pid)
 }

@@ -7,4 +7,5 @@ pub mod daemon;
 pub mod delivery;
 pub mod guard;
 pub mod protocol;
+pub mod quota;
 pub mod session_link;

@@ -280,22 +280,27 @@ fn who_may_start_sessions_and_with_which_flags_is_not_the_users_choice() {
     // the session starts where the kernel says the client is.
     use std::os::fd::AsFd as _;
     use warden::service::protocol::{self, Bytes, Reply, Request, StartRequest};
+    let elsewhere = private_dir();
+    let claimed = elsewhere.path().display().to_string();
     let forged = std::os::unix::net::UnixStream::connect(&daemon.socket).unwrap();
     let request = Request::Start(Box::new(StartRequest {
         version: protocol::VERSION,
         args: ["run", "--", "true"]
             .map(|a| Bytes(a.as_bytes().to_vec()))
             .to_vec(),
-        cwd: Bytes(b"/root".to_vec()),
+        cwd: Bytes(claimed.clone().into_bytes()),
         env: Vec::new(),
         user_config: None,
     }));
     protocol::write_frame(&mut &forged, &request).unwrap();
     warden_agent::fd_passing::send_fds(forged.as_fd(), &[0, 1, 2]).unwrap();
     match protocol::read_frame::<Reply>(&mut &forged).unwrap() {
-        Reply::Refused { message } => assert!(
-            message.starts_with("the client names /root as its current directory, but it is in /"),
-            "{message}"
+        Reply::Refused { message } => assert_eq!(
+            message,
+            format!(
+                "the client names {claimed} as its current directory, but it is in {}",
+                std::env::current_dir().unwrap().display()
+            )
         ),
         other => panic!("not refused: {other:?}"),
     }

@@ -15,9 +15,21 @@ use std::{
     time::Duration,
 };
 
-use aya::{Ebpf, programs::TracePoint};
-use warden::kernel::programs::{self, PROBES_OBJECT};
+use aya::{
+    Btf, Ebpf, EbpfLoader,
+    programs::{FEntry, TracePoint},
+};
+use warden::{
+    events::Event,
+    kernel::{
+        hook_tier::syscall_function,
+        programs::{self, PROBES_OBJECT},
+    },
+};
 use warden_integration_tests::*;
+
+/// The tests fill hooks every session needs: they take turns.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 /// More than any kernel allows on one tracepoint: reaching it means there is no limit to test.
 const MOST: usize = 200;
@@ -42,6 +54,39 @@ fn fill_the_exec_tracepoint() -> Vec<Ebpf> {
         match tp.attach("sched", "sched_process_exec") {
             Ok(_) => fillers.push(ebpf),
             Err(e) if programs::is_full(&e) => return fillers,
+            Err(e) => panic!("attaching filler {}: {e}", fillers.len()),
+        }
+    }
+}
+
+/// Attaches copies of a do-nothing fentry program to kernel function `function` until the
+/// kernel refuses one with E2BIG; `Err` says why none could be (a kernel without fentry).
+fn fill_the_function(function: &str) -> Result<Vec<Ebpf>, String> {
+    let btf = Btf::from_sys_fs().map_err(|e| format!("no kernel BTF: {e}"))?;
+    let mut fillers = Vec::new();
+    loop {
+        assert!(
+            fillers.len() < MOST,
+            "the kernel took {MOST} programs on {function}"
+        );
+        let mut ebpf = EbpfLoader::new()
+            .btf(Some(&btf))
+            .load(PROBES_OBJECT)
+            .expect("parsing the probes object");
+        let p: &mut FEntry = ebpf
+            .program_mut("probe_fentry")
+            .expect("probe_fentry")
+            .try_into()
+            .expect("an fentry program");
+        match p.load(function, &btf) {
+            Ok(()) => {}
+            Err(e) if fillers.is_empty() => return Err(e.to_string()),
+            Err(e) => panic!("loading filler {}: {e}", fillers.len()),
+        }
+        match p.attach() {
+            Ok(_) => fillers.push(ebpf),
+            Err(e) if programs::is_full(&e) => return Ok(fillers),
+            Err(e) if fillers.is_empty() => return Err(e.to_string()),
             Err(e) => panic!("attaching filler {}: {e}", fillers.len()),
         }
     }
@@ -95,11 +140,24 @@ impl Waiting {
         the_log(self._state.path()).is_some()
     }
 
-    fn wait(mut self) -> (std::process::ExitStatus, String) {
+    fn wait(self) -> (std::process::ExitStatus, String) {
+        let (status, stderr, _) = self.wait_for_tier();
+        (status, stderr)
+    }
+
+    /// Also the hook tier the session's log names, if it started.
+    fn wait_for_tier(mut self) -> (std::process::ExitStatus, String, Option<String>) {
         let status = self.child.wait().unwrap();
         // The reader thread gets the end of the pipe right after the exit.
         wait_for(Duration::from_secs(2), || self.said("\n"));
-        (status, self.stderr())
+        let tier = the_log(self._state.path()).map(|log| {
+            let records = warden::audit_log::read(&log).expect("parsing the log");
+            match &records[0].event {
+                Event::SessionStart(s) => s.hook_tier.clone(),
+                other => panic!("the log starts with {}", other.kind()),
+            }
+        });
+        (status, self.stderr(), tier)
     }
 }
 
@@ -113,6 +171,7 @@ fn session_cgroups() -> BTreeSet<PathBuf> {
 #[test]
 fn a_session_finding_a_hook_full_waits_says_so_and_starts_when_there_is_room() {
     require_root();
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let cgroups_before = session_cgroups();
     let mut fillers = fill_the_exec_tracepoint();
     println!(
@@ -167,4 +226,41 @@ fn a_session_finding_a_hook_full_waits_says_so_and_starts_when_there_is_room() {
         cgroups_before,
         "session cgroups left behind"
     );
+}
+
+/// Where the file calls are observed by fexit (the fentry and bpf_lsm tiers), their kernel
+/// functions hold 38 programs each: a full one is waited for, and the session then starts at
+/// the tier it would have had. Falling back to the tracepoint tier meanwhile would be quieter,
+/// and on bpf_lsm kernels it would drop the LSM layer.
+#[test]
+fn a_full_kernel_function_is_waited_for_not_fallen_back_from() {
+    require_root();
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let function = syscall_function("openat");
+    let mut fillers = match fill_the_function(&function) {
+        Ok(fillers) => fillers,
+        Err(why) => {
+            println!("skipped: this kernel takes no fentry program on {function}: {why}");
+            return;
+        }
+    };
+    println!(
+        "the kernel took {} more programs on {function}",
+        fillers.len()
+    );
+    let waiting = Waiting::start(&["true"]);
+    let full = "the kernel allows no more programs on the hook of warden_fexit_openat";
+    assert!(
+        wait_for(Duration::from_secs(120), || waiting.said(full)),
+        "no word of the full function: {}",
+        waiting.stderr()
+    );
+    assert!(!waiting.has_log(), "a session started without its programs");
+    drop(fillers.pop());
+    let (status, stderr, tier) = waiting.wait_for_tier();
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("there is room now"), "{stderr}");
+    let tier = tier.expect("the session's log");
+    println!("the session started at the {tier} tier");
+    assert_ne!(tier, "tracepoint", "fell back: {stderr}");
 }

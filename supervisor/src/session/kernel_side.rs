@@ -8,6 +8,7 @@ use std::{
 };
 
 use anyhow::Context as _;
+use nix::fcntl::{Flock, FlockArg};
 use tokio::task::JoinHandle;
 use warden_common::NetConfig;
 
@@ -48,6 +49,8 @@ pub struct KernelSetup<'a> {
     pub required_layers:
         &'a [warden_requirements::Resolved<warden_requirements::values::KernelLayer>],
     pub phases: &'a mut Phases,
+    /// Where sessions waiting for room in the kernel take turns (the run directory).
+    pub run_dir: &'a Path,
     /// Asked while the session waits for room in the kernel: why the person gave up, if
     /// they did.
     pub gave_up: &'a mut dyn FnMut() -> Option<String>,
@@ -73,40 +76,63 @@ const ROOM_RETRY_MAX: Duration = Duration::from_secs(4);
 const GIVE_UP_POLL: Duration = Duration::from_millis(100);
 
 /// Loads the programs; while a hook they attach to is full (other sessions hold the kernel's
-/// limit of programs on it), says so once and tries again, less often each time (each try
-/// costs a verification), until there is room or the person gives up.
+/// limit of programs on it), says so once and waits its turn in `queue` (a directory every
+/// session of the machine shares), then tries again, less often each time, until there is
+/// room or the person gives up. Each try costs a load and verification (tenths of a second of CPU): waiting
+/// sessions take turns, so that many of them cost one try at a time, not one each.
 fn load_when_room(
     options: impl Fn() -> LoadOptions,
+    queue: &Path,
     gave_up: &mut dyn FnMut() -> Option<String>,
 ) -> anyhow::Result<(KernelPrograms, EventSource)> {
+    let full = match KernelPrograms::load(options()) {
+        Err(e) if e.is_hook_full() => e,
+        other => return Ok(other?),
+    };
+    eprintln!("warden: {full}; the session starts when another one ends (Ctrl-C gives up)");
+    let mut give_up = || match gave_up() {
+        Some(why) => Err(anyhow::anyhow!(
+            "{why} while waiting for room in the kernel: {full}"
+        )),
+        None => Ok(()),
+    };
+    let _turn = wait_for_turn(queue, &mut give_up)?;
     let mut pause = Duration::from_millis(250);
-    let mut waited = false;
     loop {
         match KernelPrograms::load(options()) {
-            Err(e) if e.is_hook_full() => {
-                if !waited {
-                    eprintln!(
-                        "warden: {e}; the session starts when another one ends (Ctrl-C gives up)"
-                    );
-                    waited = true;
-                }
-                // Spread out, so that the waiting sessions do not all try at once.
-                let jitter = Duration::from_millis(u64::from(std::process::id() % 97));
-                let until = Instant::now() + pause + jitter;
-                while Instant::now() < until {
-                    if let Some(why) = gave_up() {
-                        anyhow::bail!("{why} while waiting for room in the kernel: {e}");
-                    }
-                    std::thread::sleep(GIVE_UP_POLL);
-                }
-                pause = (pause * 2).min(ROOM_RETRY_MAX);
-            }
+            Err(e) if e.is_hook_full() => {}
             Err(e) => return Err(e.into()),
             Ok(loaded) => {
-                if waited {
-                    eprintln!("warden: there is room now; the session starts");
-                }
+                eprintln!("warden: there is room now; the session starts");
                 return Ok(loaded);
+            }
+        }
+        let until = Instant::now() + pause;
+        while Instant::now() < until {
+            give_up()?;
+            std::thread::sleep(GIVE_UP_POLL);
+        }
+        pause = (pause * 2).min(ROOM_RETRY_MAX);
+    }
+}
+
+/// The exclusive lock on `queue`, taken when no other waiting session holds it.
+fn wait_for_turn(
+    queue: &Path,
+    give_up: &mut dyn FnMut() -> anyhow::Result<()>,
+) -> anyhow::Result<Flock<std::fs::File>> {
+    std::fs::create_dir_all(queue).with_context(|| format!("creating {}", queue.display()))?;
+    loop {
+        let dir =
+            std::fs::File::open(queue).with_context(|| format!("opening {}", queue.display()))?;
+        match Flock::lock(dir, FlockArg::LockExclusiveNonblock) {
+            Ok(turn) => return Ok(turn),
+            Err((_, nix::errno::Errno::EWOULDBLOCK)) => {
+                give_up()?;
+                std::thread::sleep(GIVE_UP_POLL);
+            }
+            Err((_, e)) => {
+                return Err(e).with_context(|| format!("locking {}", queue.display()));
             }
         }
     }
@@ -144,7 +170,7 @@ impl KernelSide {
             protected: s.lsm_protected.clone(),
         };
         let (mut programs, source) =
-            load_when_room(options, s.gave_up).context("loading the kernel programs")?;
+            load_when_room(options, s.run_dir, s.gave_up).context("loading the kernel programs")?;
         let layer_states = layers::on_kernel(layers::KernelFacts {
             landlock_abi: warden_agent::fs_confinement::landlock_abi(),
             pids_controller: cgroup.pids_limited(),

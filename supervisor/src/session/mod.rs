@@ -290,6 +290,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<i32> {
         lsm_protected: lsm_protected.clone(),
         required_layers: &required_layers,
         phases: &mut phases,
+        run_dir: &run_dir,
         gave_up: &mut gave_up,
     })?;
     let dir = state_dir.join("sessions").join(&id);

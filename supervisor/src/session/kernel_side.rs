@@ -78,8 +78,9 @@ const GIVE_UP_POLL: Duration = Duration::from_millis(100);
 /// Loads the programs; while a hook they attach to is full (other sessions hold the kernel's
 /// limit of programs on it), says so once and waits its turn in `queue` (a directory every
 /// session of the machine shares), then tries again, less often each time, until there is
-/// room or the person gives up. Each try costs a load and verification (tenths of a second of CPU): waiting
-/// sessions take turns, so that many of them cost one try at a time, not one each.
+/// room or the person gives up. Each try costs a load and verification (tenths of a second
+/// of CPU): waiting sessions take turns, so that many of them cost one try at a time, not one
+/// each.
 fn load_when_room(
     options: impl Fn() -> LoadOptions,
     queue: &Path,

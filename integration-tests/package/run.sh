@@ -59,8 +59,9 @@ for f in /usr/bin/warden /usr/bin/warden-launcher /usr/sbin/wardend /lib/systemd
   [ -e "$root$f" ] || fail "$f is not installed"
 done
 in_root getent group warden >/dev/null || fail "the group warden was not created"
-in_root warden --version | grep -q '^warden ' || fail "warden --version"
-in_root warden requirements show | grep -q 'service.allowed_groups' || fail "the default requirements are not read"
+grep -q '^warden ' <<<"$(in_root warden --version)" || fail "warden --version"
+# Read whole before grep -q quits (with pipefail a report cut short by SIGPIPE would fail).
+grep -q 'service.allowed_groups' <<<"$(in_root warden requirements show)" || fail "the default requirements are not read"
 echo "package: installed (binaries, units, requirements, man pages, completions, group)"
 
 in_root useradd -m -G warden alice
@@ -94,13 +95,13 @@ mkfifo "$fifo"
 chmod 666 "$fifo"
 (cd "$root/home/alice" && as_user alice sh -c 'cd ~ && warden run --unattended -- sh -c "read go < /tmp/go; echo x > /etc/planted2; echo ETC=\$?"' >"$work/live.out" 2>"$work/live.err") &
 client=$!
-for _ in $(seq 100); do in_root warden status | grep -q alice && break; sleep 0.1; done
-in_root warden status | grep -q alice || { cat "$work/live.err"; fail "the live session is not listed"; }
+for _ in $(seq 100); do grep -q alice <<<"$(in_root warden status)" && break; sleep 0.1; done
+grep -q alice <<<"$(in_root warden status)" || { cat "$work/live.err"; fail "the live session is not listed"; }
 in_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --reinstall "/tmp/$(basename "$deb")" >>"$work/install.log" 2>&1 || fail "reinstall"
 kill "$daemon_pid"; wait "$daemon_pid" 2>/dev/null || true
 start_wardend
-for _ in $(seq 50); do as_user alice warden status 2>/dev/null | grep -q alice && break; sleep 0.1; done
-as_user alice warden status | grep -q alice || fail "the new daemon does not list the live session"
+for _ in $(seq 50); do grep -q alice <<<"$(as_user alice warden status 2>/dev/null)" && break; sleep 0.1; done
+grep -q alice <<<"$(as_user alice warden status)" || fail "the new daemon does not list the live session"
 echo go > "$fifo"
 wait "$client" || true
 grep -qx 'ETC=[12]' "$work/live.out" || { cat "$work/live.out" "$work/live.err"; fail "the session after the upgrade"; }

@@ -350,3 +350,20 @@ fn requirement_changes_during_a_session_are_recorded_valid_or_refused() {
     let err = changes[1].error.as_deref().unwrap();
     assert!(err.contains(&req) && err.contains("line 3"), "{err}");
 }
+
+/// `warden requirements show | grep -q KEY` and the like: the reader goes away before the report
+/// is written. The report ends as other tools' do, by SIGPIPE, and does not panic.
+#[test]
+fn a_report_whose_reader_went_away_ends_quietly() {
+    use std::os::unix::process::ExitStatusExt as _;
+    let (read, write) = nix::unistd::pipe().unwrap();
+    drop(read);
+    let out = std::process::Command::new(warden_bin())
+        .args(["requirements", "show"])
+        .stdout(std::process::Stdio::from(write))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(out.status.signal(), Some(libc::SIGPIPE), "{stderr}");
+}

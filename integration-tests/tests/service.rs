@@ -536,6 +536,8 @@ fn a_user_holds_no_more_sessions_at_once_than_the_requirements_allow() {
                 .unwrap()
         })
         .collect();
+    // Both started: their clients connect on their own time.
+    assert!(wait_for(Duration::from_secs(60), || daemon.logs().len() == 2));
     let third = daemon
         .run_as(NOBODY, NOGROUP, ws.path(), &["-q"], &["true"])
         .output()
